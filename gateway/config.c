@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c: the options table, and loading pincer.json plus PINCER_* vars. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "pincer.h"
+
+#ifndef PKGDATADIR
+#define PKGDATADIR "/usr/local/share/pincer"
+#endif
+#define DEFAULT_CONFIG	"/etc/pincer/pincer.json"
+
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_LIST };
+
+struct option {
+	const char		*name;	/* dotted path in pincer.json */
+	const char		*env;	/* NULL: PINCER_ + name, '.' as '_' */
+	enum opt_type		 type;
+	size_t			 offset;
+	const char		*def;	/* default, written as in the env */
+	long			 min;
+	long			 max;
+	const char *const	*values;	/* OPT_ENUM */
+	int			(*check)(const char *, char *, size_t);
+	bool			 restart;	/* SIGHUP cannot change it */
+	const char		*help;
+};
+
+static int	opt_set_json(struct config *, const struct option *,
+		    json_t *, char *, size_t);
+static int	opt_set_string(struct config *, const struct option *,
+		    const char *, char *, size_t);
+static void	opt_expected(const struct option *, char *, size_t);
+static void	opt_env_name(const struct option *, char *, size_t);
+static const struct option *opt_find(const char *);
+static bool	opt_is_prefix(const char *);
+static void	walk_object(struct config *, json_t *, const char *,
+		    const char *, struct buf *);
+static void	add_error(struct buf *, const char *, ...) PINCER_PRINTF(2, 3);
+static int	check_listen(const char *, char *, size_t);
+static int	check_cidr(const char *, char *, size_t);
+static struct config *config_defaults(void);
+static void	free_list(char **);
+
+static const char *const log_levels[] = { "debug", "info", "warn", "error",
+	NULL };
+static const char *const log_formats[] = { "logfmt", "json", NULL };
+
+#define O(f)	offsetof(struct config, f)
+static const struct option options[] = {
+	{ .name = "listen", .type = OPT_STR, .offset = O(listen),
+	  .def = "127.0.0.1:8787", .check = check_listen, .restart = true,
+	  .help = "address:port to listen on; [::]:PORT listens on IPv4 "
+	  "and IPv6. Non-loopback needs authentication" },
+	{ .name = "state_dir", .env = "PINCER_STATE", .type = OPT_STR,
+	  .offset = O(state_dir), .def = "/var/lib/pincer", .restart = true,
+	  .help = "folder for the database, keys and sandboxes" },
+	{ .name = "log.level", .type = OPT_ENUM, .offset = O(log_level),
+	  .def = "info", .values = log_levels,
+	  .help = "least severe level written to the log" },
+	{ .name = "log.format", .type = OPT_ENUM, .offset = O(log_format),
+	  .def = "logfmt", .values = log_formats,
+	  .help = "one line per event: logfmt or json" },
+	{ .name = "log.requests", .type = OPT_BOOL, .offset = O(log_requests),
+	  .def = "true", .help = "log one line per HTTP request" },
+	{ .name = "http.max_header_bytes", .type = OPT_INT,
+	  .offset = O(max_header_bytes), .def = "8192", .min = 1024,
+	  .max = 65536, .help = "largest request head (line and headers); "
+	  "larger gets 431" },
+	{ .name = "http.max_body_bytes", .type = OPT_INT,
+	  .offset = O(max_body_bytes), .def = "1048576", .min = 0,
+	  .max = 1073741824, .help = "largest request body; larger gets 413" },
+	{ .name = "http.max_connections", .type = OPT_INT,
+	  .offset = O(max_connections), .def = "512", .min = 1,
+	  .max = 65536, .help = "open connections at most (HTTP and "
+	  "WebSocket); more get 503" },
+	{ .name = "http.idle_timeout_s", .type = OPT_INT,
+	  .offset = O(idle_timeout_s), .def = "60", .min = 1, .max = 86400,
+	  .help = "seconds a connection may stay silent before it is closed" },
+	{ .name = "http.header_timeout_s", .type = OPT_INT,
+	  .offset = O(header_timeout_s), .def = "10", .min = 1, .max = 300,
+	  .help = "seconds a new connection has to send a complete request "
+	  "head (cuts off slowloris clients)" },
+	{ .name = "http.rate_limit_rps", .type = OPT_INT,
+	  .offset = O(rate_limit_rps), .def = "50", .min = 0,
+	  .max = 100000000, .help = "requests per second per client IP, "
+	  "sustained; 0 turns the limit off" },
+	{ .name = "http.rate_limit_burst", .type = OPT_INT,
+	  .offset = O(rate_limit_burst), .def = "200", .min = 1,
+	  .max = 100000000, .help = "requests a client IP may make at once "
+	  "before the per-second rate applies" },
+	{ .name = "http.threads", .type = OPT_INT, .offset = O(http_threads),
+	  .def = "2", .min = 1, .max = 64, .restart = true,
+	  .help = "HTTP worker threads" },
+	{ .name = "http.shutdown_timeout_s", .type = OPT_INT,
+	  .offset = O(shutdown_timeout_s), .def = "10", .min = 0, .max = 600,
+	  .help = "seconds SIGTERM waits for requests in flight" },
+	{ .name = "http.trusted_proxies", .type = OPT_LIST,
+	  .offset = O(trusted_proxies), .def = "", .check = check_cidr,
+	  .help = "addresses or CIDRs of reverse proxies whose "
+	  "X-Forwarded-For is believed (comma-separated in the env)" },
+	{ .name = "ws.max_message_bytes", .type = OPT_INT,
+	  .offset = O(ws_max_message_bytes), .def = "1048576", .min = 125,
+	  .max = 67108864, .help = "largest WebSocket message; larger "
+	  "closes the socket with 1009" },
+	{ .name = "admin_ui.dir", .type = OPT_STR, .offset = O(admin_ui_dir),
+	  .def = PKGDATADIR "/admin-ui",
+	  .help = "folder of the admin UI's static files" },
+	{ .name = "store.busy_timeout_ms", .type = OPT_INT,
+	  .offset = O(busy_timeout_ms), .def = "5000", .min = 0,
+	  .max = 600000, .restart = true,
+	  .help = "milliseconds SQLite waits on a locked database" },
+};
+#define NOPTIONS	(sizeof(options) / sizeof(options[0]))
+#undef O
+
+static pthread_mutex_t	 cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config	*cfg_live;
+static struct config	**cfg_old;	/* replaced, freed at exit */
+static size_t		 cfg_nold;
+
+const char *
+config_path(const struct config_overrides *ov)
+{
+	const char	*p;
+
+	if (ov != NULL && ov->config_file != NULL)
+		return ov->config_file;
+	if ((p = getenv("PINCER_CONFIG")) != NULL && *p != '\0')
+		return p;
+	return DEFAULT_CONFIG;
+}
+
+/*
+ * Defaults, then the file, then the environment, then the command line.
+ * Every error is collected so that one run of `pincer config check` shows
+ * them all.
+ */
+struct config *
+config_load(const struct config_overrides *ov, char **err)
+{
+	struct config	*c = NULL;
+	struct buf	 errs;
+	const char	*path = config_path(ov);
+	bool		 explicit = path != NULL && strcmp(path, DEFAULT_CONFIG);
+	json_t		*root;
+	json_error_t	 jerr;
+	char		 name[128], msg[256];
+	const char	*v;
+	size_t		 i;
+
+	buf_init(&errs, 64 * 1024);
+	*err = NULL;
+	if ((c = config_defaults()) == NULL) {
+		*err = strdup("out of memory");
+		return NULL;
+	}
+	if (!explicit && access(path, F_OK) == -1 && errno == ENOENT)
+		root = json_object();	/* no file at the default place */
+	else
+		root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (jerr.line == -1)
+			add_error(&errs, "%s: %s", path, jerr.text);
+		else
+			add_error(&errs, "%s:%d:%d: %s", path, jerr.line,
+			    jerr.column, jerr.text);
+	} else if (!json_is_object(root)) {
+		add_error(&errs, "%s: the config must be a JSON object", path);
+	} else
+		walk_object(c, root, "", path, &errs);
+	json_decref(root);
+
+	for (i = 0; i < NOPTIONS; i++) {
+		opt_env_name(&options[i], name, sizeof(name));
+		if ((v = getenv(name)) == NULL)
+			continue;
+		if (opt_set_string(c, &options[i], v, msg, sizeof(msg)) == -1)
+			add_error(&errs, "environment %s (%s): %s", name,
+			    options[i].name, msg);
+	}
+	if (ov != NULL && ov->state_dir != NULL &&
+	    opt_set_string(c, opt_find("state_dir"), ov->state_dir, msg,
+	    sizeof(msg)) == -1)
+		add_error(&errs, "--state: %s", msg);
+	if (ov != NULL && ov->listen != NULL &&
+	    opt_set_string(c, opt_find("listen"), ov->listen, msg,
+	    sizeof(msg)) == -1)
+		add_error(&errs, "--listen: %s", msg);
+
+	if (errs.len > 0) {
+		config_free(c);
+		*err = buf_steal(&errs);
+		return NULL;
+	}
+	buf_free(&errs);
+	return c;
+}
+
+/* Only the JSON text, no environment: what the fuzzer and tests drive. */
+struct config *
+config_parse(const char *text, size_t len, const char *origin, char **err)
+{
+	struct config	*c;
+	struct buf	 errs;
+	json_t		*root;
+	json_error_t	 jerr;
+
+	*err = NULL;
+	if ((c = config_defaults()) == NULL)
+		return NULL;
+	buf_init(&errs, 64 * 1024);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		add_error(&errs, "%s:%d:%d: %s", origin, jerr.line, jerr.column,
+		    jerr.text);
+	else if (!json_is_object(root))
+		add_error(&errs, "%s: the config must be a JSON object",
+		    origin);
+	else
+		walk_object(c, root, "", origin, &errs);
+	json_decref(root);
+	if (errs.len > 0) {
+		config_free(c);
+		*err = buf_steal(&errs);
+		return NULL;
+	}
+	buf_free(&errs);
+	return c;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < NOPTIONS; i++) {
+		void	*field = (char *)c + options[i].offset;
+
+		if (options[i].type == OPT_STR)
+			free(*(char **)field);
+		else if (options[i].type == OPT_LIST)
+			free_list(*(char ***)field);
+	}
+	free(c);
+}
+
+const struct config *
+config_current(void)
+{
+	return __atomic_load_n(&cfg_live, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Readers take the pointer without a lock and may hold it for the length of
+ * a request, so a replaced config is kept until exit. Reloads are rare.
+ */
+void
+config_publish(struct config *c)
+{
+	struct config	**p;
+
+	pthread_mutex_lock(&cfg_lock);
+	if (cfg_live != NULL) {
+		p = realloc(cfg_old, (cfg_nold + 1) * sizeof(*p));
+		if (p != NULL) {
+			cfg_old = p;
+			cfg_old[cfg_nold++] = cfg_live;
+		}
+	}
+	__atomic_store_n(&cfg_live, c, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&cfg_lock);
+}
+
+void
+config_release_all(void)
+{
+	size_t	 i;
+
+	pthread_mutex_lock(&cfg_lock);
+	for (i = 0; i < cfg_nold; i++)
+		config_free(cfg_old[i]);
+	free(cfg_old);
+	cfg_old = NULL;
+	cfg_nold = 0;
+	config_free(cfg_live);
+	cfg_live = NULL;
+	pthread_mutex_unlock(&cfg_lock);
+}
+
+/* `pincer config options`: the table, as documentation. */
+void
+config_print_options(void)
+{
+	char	 env[128], expect[256];
+	size_t	 i;
+
+	for (i = 0; i < NOPTIONS; i++) {
+		opt_env_name(&options[i], env, sizeof(env));
+		opt_expected(&options[i], expect, sizeof(expect));
+		printf("%s\n    %s\n    type: %s; default: %s; env: %s%s\n",
+		    options[i].name, options[i].help, expect,
+		    *options[i].def ? options[i].def : "(none)", env,
+		    options[i].restart ? "; needs a restart" : "");
+	}
+}
+
+/*
+ * Compare two configs and warn about changes SIGHUP cannot apply; the live
+ * values of those options are carried over into the new config.
+ */
+void
+config_carry_restart(struct config *next, const struct config *prev)
+{
+	size_t	 i;
+
+	for (i = 0; i < NOPTIONS; i++) {
+		const struct option	*o = &options[i];
+		char			*nf = (char *)next + o->offset;
+		const char		*pf = (const char *)prev + o->offset;
+		bool			 same;
+
+		if (!o->restart)
+			continue;
+		if (o->type == OPT_STR) {
+			same = strcmp(*(char **)nf, *(char *const *)pf) == 0;
+			if (!same) {
+				free(*(char **)nf);
+				*(char **)nf = strdup(*(char *const *)pf);
+			}
+		} else {
+			same = *(long *)nf == *(const long *)pf;
+			*(long *)nf = *(const long *)pf;
+		}
+		if (!same)
+			log_warn("config option needs a restart",
+			    "%s changed; the running value is kept until "
+			    "pincerd restarts", o->name);
+	}
+}
+
+static struct config *
+config_defaults(void)
+{
+	struct config	*c;
+	char		 msg[256];
+	size_t		 i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	for (i = 0; i < NOPTIONS; i++)
+		if (opt_set_string(c, &options[i], options[i].def, msg,
+		    sizeof(msg)) == -1)
+			abort();	/* a bad default is a build bug */
+	return c;
+}
+
+static void
+walk_object(struct config *c, json_t *obj, const char *prefix,
+    const char *origin, struct buf *errs)
+{
+	const char		*key;
+	json_t			*val;
+	const struct option	*o;
+	char			 name[256], msg[256];
+
+	json_object_foreach(obj, key, val) {
+		snprintf(name, sizeof(name), "%s%s%s", prefix,
+		    *prefix ? "." : "", key);
+		if ((o = opt_find(name)) != NULL) {
+			if (opt_set_json(c, o, val, msg, sizeof(msg)) == -1)
+				add_error(errs, "%s: %s: %s", origin, name,
+				    msg);
+		} else if (opt_is_prefix(name)) {
+			if (json_is_object(val))
+				walk_object(c, val, name, origin, errs);
+			else
+				add_error(errs, "%s: %s: expected an object",
+				    origin, name);
+		} else
+			add_error(errs, "%s: %s: unknown option (see `pincer "
+			    "config options`)", origin, name);
+	}
+}
+
+static int
+opt_set_json(struct config *c, const struct option *o, json_t *v, char *msg,
+    size_t msgsz)
+{
+	struct buf	 list;
+	json_t		*item;
+	size_t		 i;
+	int		 rc;
+	char		 num[32];
+
+	switch (o->type) {
+	case OPT_STR:
+	case OPT_ENUM:
+		if (!json_is_string(v))
+			break;
+		return opt_set_string(c, o, json_string_value(v), msg, msgsz);
+	case OPT_BOOL:
+		if (!json_is_boolean(v))
+			break;
+		return opt_set_string(c, o, json_is_true(v) ? "true" : "false",
+		    msg, msgsz);
+	case OPT_INT:
+		if (!json_is_integer(v))
+			break;
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		return opt_set_string(c, o, num, msg, msgsz);
+	case OPT_LIST:
+		if (!json_is_array(v))
+			break;
+		/* Join into the env syntax so one parser checks both. */
+		buf_init(&list, 64 * 1024);
+		json_array_foreach(v, i, item) {
+			if (!json_is_string(item) ||
+			    strchr(json_string_value(item), ',') != NULL ||
+			    *json_string_value(item) == '\0') {
+				buf_free(&list);
+				goto bad;
+			}
+			if ((i > 0 && buf_puts(&list, ",") == -1) ||
+			    buf_puts(&list, json_string_value(item)) == -1) {
+				buf_free(&list);
+				snprintf(msg, msgsz, "list too long");
+				return -1;
+			}
+		}
+		rc = opt_set_string(c, o, list.data ? list.data : "", msg,
+		    msgsz);
+		buf_free(&list);
+		return rc;
+	}
+bad:
+	opt_expected(o, msg, msgsz);
+	return -1;
+}
+
+static int
+opt_set_string(struct config *c, const struct option *o, const char *s,
+    char *msg, size_t msgsz)
+{
+	void		*field = (char *)c + o->offset;
+	char		*end, *copy, *tok, *save, **list;
+	long long	 n;
+	size_t		 i, count;
+
+	switch (o->type) {
+	case OPT_STR:
+		if (o->check != NULL && o->check(s, msg, msgsz) == -1)
+			return -1;
+		if ((copy = strdup(s)) == NULL)
+			goto nomem;
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	case OPT_INT:
+		errno = 0;
+		n = strtoll(s, &end, 10);
+		if (*s == '\0' || *end != '\0' || errno != 0 || n < o->min ||
+		    n > o->max)
+			goto bad;
+		*(long *)field = (long)n;
+		return 0;
+	case OPT_BOOL:
+		if (!strcmp(s, "true") || !strcmp(s, "1"))
+			*(bool *)field = true;
+		else if (!strcmp(s, "false") || !strcmp(s, "0"))
+			*(bool *)field = false;
+		else
+			goto bad;
+		return 0;
+	case OPT_ENUM:
+		for (i = 0; o->values[i] != NULL; i++)
+			if (!strcmp(s, o->values[i])) {
+				*(int *)field = (int)i;
+				return 0;
+			}
+		goto bad;
+	case OPT_LIST:
+		for (count = 1, i = 0; s[i]; i++)
+			count += s[i] == ',';
+		if ((list = calloc(count + 1, sizeof(*list))) == NULL ||
+		    (copy = strdup(s)) == NULL) {
+			free(list);
+			goto nomem;
+		}
+		for (i = 0, tok = strtok_r(copy, ",", &save); tok != NULL;
+		    tok = strtok_r(NULL, ",", &save)) {
+			while (isspace((unsigned char)*tok))
+				tok++;
+			if (*tok == '\0')
+				continue;
+			if ((o->check != NULL &&
+			    o->check(tok, msg, msgsz) == -1) ||
+			    (list[i] = strdup(tok)) == NULL) {
+				free(copy);
+				free_list(list);
+				return -1;
+			}
+			i++;
+		}
+		free(copy);
+		free_list(*(char ***)field);
+		*(char ***)field = list;
+		return 0;
+	}
+bad:
+	opt_expected(o, msg, msgsz);
+	return -1;
+nomem:
+	snprintf(msg, msgsz, "out of memory");
+	return -1;
+}
+
+static void
+opt_expected(const struct option *o, char *msg, size_t msgsz)
+{
+	size_t	 i, n;
+
+	switch (o->type) {
+	case OPT_STR:
+		snprintf(msg, msgsz, "expected a string");
+		break;
+	case OPT_INT:
+		snprintf(msg, msgsz, "expected an integer from %ld to %ld",
+		    o->min, o->max);
+		break;
+	case OPT_BOOL:
+		snprintf(msg, msgsz, "expected true or false");
+		break;
+	case OPT_LIST:
+		snprintf(msg, msgsz, "expected a list of non-empty strings "
+		    "without commas");
+		break;
+	case OPT_ENUM:
+		n = (size_t)snprintf(msg, msgsz, "expected one of");
+		for (i = 0; o->values[i] != NULL && n < msgsz; i++)
+			n += (size_t)snprintf(msg + n, msgsz - n, "%s \"%s\"",
+			    i ? "," : "", o->values[i]);
+		break;
+	}
+}
+
+static void
+opt_env_name(const struct option *o, char *out, size_t outsz)
+{
+	size_t	 i, n;
+
+	if (o->env != NULL) {
+		snprintf(out, outsz, "%s", o->env);
+		return;
+	}
+	n = (size_t)snprintf(out, outsz, "PINCER_");
+	for (i = 0; o->name[i] && n + 1 < outsz; i++)
+		out[n++] = o->name[i] == '.' ? '_' :
+		    (char)toupper((unsigned char)o->name[i]);
+	out[n] = '\0';
+}
+
+static const struct option *
+opt_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < NOPTIONS; i++)
+		if (!strcmp(options[i].name, name))
+			return &options[i];
+	return NULL;
+}
+
+static bool
+opt_is_prefix(const char *name)
+{
+	size_t	 i, n = strlen(name);
+
+	for (i = 0; i < NOPTIONS; i++)
+		if (!strncmp(options[i].name, name, n) &&
+		    options[i].name[n] == '.')
+			return true;
+	return false;
+}
+
+static void
+add_error(struct buf *errs, const char *fmt, ...)
+{
+	char	 line[512];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	buf_puts(errs, line);
+	buf_puts(errs, "\n");
+}
+
+static int
+check_listen(const char *s, char *msg, size_t msgsz)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+
+	if (net_parse_listen(s, &ss, &len) == 0)
+		return 0;
+	snprintf(msg, msgsz, "expected ADDRESS:PORT with a numeric IPv4 "
+	    "address, [IPv6] or localhost, and a port from 0 to 65535");
+	return -1;
+}
+
+static int
+check_cidr(const char *s, char *msg, size_t msgsz)
+{
+	struct ipaddr	 ip;
+	char		 addr[64], *slash, *end;
+	long		 bits;
+
+	snprintf(addr, sizeof(addr), "%s", s);
+	if ((slash = strchr(addr, '/')) != NULL) {
+		*slash++ = '\0';
+		bits = strtol(slash, &end, 10);
+		if (*slash == '\0' || *end != '\0' || bits < 0 || bits > 128)
+			goto bad;
+		if (strchr(addr, ':') == NULL && bits > 32)
+			goto bad;
+	}
+	if (net_ipaddr_parse(addr, &ip) == 0)
+		return 0;
+bad:
+	snprintf(msg, msgsz, "\"%s\" is not an IP address or CIDR", s);
+	return -1;
+}
+
+static void
+free_list(char **list)
+{
+	size_t	 i;
+
+	for (i = 0; list != NULL && list[i] != NULL; i++)
+		free(list[i]);
+	free(list);
+}

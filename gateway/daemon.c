@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.c: `pincer serve`. Start-up in order (config, state folder, store,
+ * servers, front door), then signals: SIGHUP reloads the config, SIGTERM
+ * and SIGINT drain and exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pincer.h"
+
+static int	check_exposure(const struct config *);
+static int	state_prepare(const char *, int *);
+static void	reload(const struct config_overrides *);
+static void	apply_logging(const struct config *);
+
+int
+daemon_serve(const struct config_overrides *ov)
+{
+	struct config	*c;
+	sigset_t	 sigs;
+	siginfo_t	 si;
+	char		*err = NULL, bound[96], dbpath[4096];
+	double		 t0 = now_seconds();
+	int		 lockfd = -1, rc = 1, sig;
+
+	if ((c = config_load(ov, &err)) == NULL) {
+		fprintf(stderr, "pincerd: the config is not valid:\n%s",
+		    err != NULL ? err : "out of memory\n");
+		free(err);
+		return 2;
+	}
+	config_publish(c);
+	apply_logging(c);
+	if (check_exposure(c) == -1)
+		goto out;
+	if (state_prepare(c->state_dir, &lockfd) == -1)
+		goto out;
+	snprintf(dbpath, sizeof(dbpath), "%s/pincer.db", c->state_dir);
+	if (store_open(dbpath, c->busy_timeout_ms, &err) == -1) {
+		log_error("cannot open the store", "%s: %s", dbpath,
+		    err != NULL ? err : "out of memory");
+		free(err);
+		goto out;
+	}
+	if (metrics_init(route_count()) == -1 ||
+	    ratelimit_init(4096) == -1)
+		goto out;
+
+	/* Signals go to this thread alone: block them before any thread. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (ws_start(c) == -1 || http_start(c) == -1 ||
+	    door_start(c, bound, sizeof(bound)) == -1)
+		goto stop;
+	log_info("listening", "addr=%s version=%s ready_ms=%.1f", bound,
+	    pincer_version, (now_seconds() - t0) * 1000);
+	for (;;) {
+		if ((sig = sigwaitinfo(&sigs, &si)) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (sig == SIGHUP) {
+			reload(ov);
+			continue;
+		}
+		log_info("shutting down", "signal=%s in_flight=%ld",
+		    sig == SIGTERM ? "TERM" : "INT", http_in_flight());
+		break;
+	}
+	rc = 0;
+stop:
+	door_stop_accepting();
+	http_drain(config_current()->shutdown_timeout_s);
+	door_stop();
+	ws_stop();
+	http_stop();
+	if (rc == 0)
+		log_info("stopped", NULL);
+out:
+	store_close();
+	metrics_free();
+	ratelimit_free();
+	if (lockfd != -1)
+		close(lockfd);
+	config_release_all();
+	return rc;
+}
+
+/*
+ * An agent gateway on a public address without authentication is a remote
+ * shell for anyone who finds it. Until authentication exists, only
+ * loopback is allowed.
+ */
+static int
+check_exposure(const struct config *c)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+
+	if (net_parse_listen(c->listen, &ss, &len) == -1)
+		return -1;
+	if (net_is_loopback((struct sockaddr *)&ss))
+		return 0;
+	log_error("refusing to listen on a non-loopback address",
+	    "%s: no authentication is configured, and this version of "
+	    "pincer has none to configure; anyone who can reach the port "
+	    "could drive the agent. Listen on 127.0.0.1 and put a reverse "
+	    "proxy with authentication in front", c->listen);
+	return -1;
+}
+
+/* The state folder is private (0700) and one pincerd holds it at a time. */
+static int
+state_prepare(const char *dir, int *lockfd)
+{
+	char	 path[4096];
+	struct stat st;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_error("cannot create the state folder", "%s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		log_error("the state folder is not a folder", "%s", dir);
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0 && chmod(dir, st.st_mode & ~077) == -1)
+		log_warn("cannot make the state folder private", "%s: %s", dir,
+		    strerror(errno));
+	snprintf(path, sizeof(path), "%s/pincerd.lock", dir);
+	*lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*lockfd == -1) {
+		log_error("cannot write in the state folder", "%s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (flock(*lockfd, LOCK_EX | LOCK_NB) == -1) {
+		log_error("the state folder is in use", "%s: another pincerd "
+		    "is running with it", dir);
+		close(*lockfd);
+		*lockfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP: a config that does not validate changes nothing. */
+static void
+reload(const struct config_overrides *ov)
+{
+	struct config	*next;
+	char		*err = NULL, *p;
+
+	if ((next = config_load(ov, &err)) == NULL) {
+		/* One line per event: fold the error list. */
+		for (p = err; p != NULL && *p; p++)
+			if (*p == '\n')
+				*p = p[1] ? ';' : '\0';
+		log_error("config reload failed; keeping the running config",
+		    "%s", err != NULL ? err : "out of memory");
+		free(err);
+		return;
+	}
+	config_carry_restart(next, config_current());
+	config_publish(next);
+	apply_logging(next);
+	log_info("config reloaded", "file=%s", config_path(ov));
+}
+
+static void
+apply_logging(const struct config *c)
+{
+	log_setup((enum log_level)c->log_level, (enum log_format)c->log_format);
+}

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/* doctor.c: `pincer doctor`, each check with OK/WARN/FAIL and the fix. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/magic.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "pincer.h"
+
+enum verdict { OK, WARN, FAIL };
+
+static void	report(enum verdict, const char *, const char *, ...)
+		    PINCER_PRINTF(3, 4);
+static void	check_state(const struct config *);
+static void	check_store(const struct config *);
+static void	check_namespaces(void);
+static void	check_cgroups(void);
+static void	check_seccomp(void);
+static void	check_chromium(void);
+static void	check_port(const struct config *);
+static int	in_child(int (*)(void));
+static int	child_unshare(void);
+static int	child_seccomp(void);
+
+static int	 nfail;
+
+int
+doctor_run(const struct config_overrides *ov)
+{
+	struct config	*c;
+	char		*err = NULL, *p;
+
+	printf("pincer %s doctor\n", pincer_version);
+	if ((c = config_load(ov, &err)) == NULL) {
+		for (p = err; p != NULL && (p = strchr(p, '\n')) != NULL; p++)
+			if (p[1] != '\0')
+				*p = ';';
+		report(FAIL, "config", "%s", err != NULL ? err : "invalid");
+		printf("      fix: correct the keys named above; `pincer "
+		    "config options` lists them all\n");
+		free(err);
+		return 1;
+	}
+	report(OK, "config", "%s is valid", config_path(ov));
+	check_port(c);
+	check_state(c);
+	check_store(c);
+	check_namespaces();
+	check_cgroups();
+	check_seccomp();
+	check_chromium();
+	config_free(c);
+	printf("%s\n", nfail ? "some checks failed" : "all checks passed");
+	return nfail ? 1 : 0;
+}
+
+static void
+report(enum verdict v, const char *what, const char *fmt, ...)
+{
+	static const char *const names[] = { "OK", "WARN", "FAIL" };
+	va_list	 ap;
+
+	printf("%-5s %-12s ", names[v], what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (v == FAIL)
+		nfail++;
+}
+
+static void
+check_state(const struct config *c)
+{
+	char	 path[4096];
+	int	 fd;
+
+	if (access(c->state_dir, F_OK) == -1) {
+		report(WARN, "state", "%s does not exist yet; pincerd creates "
+		    "it at first start", c->state_dir);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/.doctor-XXXXXX", c->state_dir);
+	if ((fd = mkstemp(path)) == -1) {
+		report(FAIL, "state", "%s is not writable: %s", c->state_dir,
+		    strerror(errno));
+		printf("      fix: chown it to the user pincerd runs as, "
+		    "or set --state\n");
+		return;
+	}
+	close(fd);
+	unlink(path);
+	report(OK, "state", "%s is writable", c->state_dir);
+}
+
+static void
+check_store(const struct config *c)
+{
+	sqlite3	*db = NULL;
+	char	 path[4096];
+	int	 v, latest = store_latest_version();
+
+	snprintf(path, sizeof(path), "%s/pincer.db", c->state_dir);
+	if (access(path, F_OK) == -1) {
+		report(WARN, "database", "%s does not exist yet; pincerd "
+		    "creates it at first start (schema version %d)", path,
+		    latest);
+		return;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || (v = store_schema_version(db)) < 0) {
+		report(FAIL, "database", "%s cannot be read: %s", path,
+		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return;
+	}
+	sqlite3_close(db);
+	if (v == latest)
+		report(OK, "database", "schema version %d (latest)", v);
+	else if (v < latest)
+		report(WARN, "database", "schema version %d; pincerd migrates "
+		    "it to %d at next start", v, latest);
+	else {
+		report(FAIL, "database", "schema version %d is newer than this "
+		    "pincer knows (%d)", v, latest);
+		printf("      fix: run the newer pincer that wrote it\n");
+	}
+}
+
+static void
+check_namespaces(void)
+{
+	int	 rc = in_child(child_unshare);
+
+	if (rc == 0) {
+		report(OK, "namespaces", "user, mount, pid, net, uts and ipc "
+		    "namespaces can be created");
+		return;
+	}
+	report(FAIL, "namespaces", "cannot create user/mount/pid/net "
+	    "namespaces (%s)", strerror(rc > 0 ? rc : EPERM));
+	printf("      fix: sysctl -w kernel.unprivileged_userns_clone=1 "
+	    "user.max_user_namespaces=15000; in a container, allow "
+	    "unshare (e.g. --security-opt seccomp=unconfined)\n");
+}
+
+/*
+ * cgroup v2 is one hierarchy with cgroup.controllers; v1 is a tmpfs of
+ * per-controller hierarchies. Sandboxes need memory and pids on either.
+ */
+static void
+check_cgroups(void)
+{
+	struct statfs	 sf;
+	char		 ctrl[512] = "", need[64];
+	FILE		*f;
+	size_t		 n;
+
+	if (statfs("/sys/fs/cgroup", &sf) == -1) {
+		report(FAIL, "cgroups", "/sys/fs/cgroup is not mounted");
+		return;
+	}
+	if (sf.f_type == CGROUP2_SUPER_MAGIC) {
+		if ((f = fopen("/sys/fs/cgroup/cgroup.controllers", "re"))
+		    != NULL) {
+			n = fread(ctrl, 1, sizeof(ctrl) - 1, f);
+			ctrl[n] = '\0';
+			fclose(f);
+		}
+		ctrl[strcspn(ctrl, "\n")] = '\0';
+		if (strstr(ctrl, "memory") && strstr(ctrl, "pids"))
+			report(OK, "cgroups", "v2, controllers: %s", ctrl);
+		else
+			report(WARN, "cgroups", "v2, but memory or pids is "
+			    "missing (controllers: %s); sandboxes run without "
+			    "those limits", ctrl);
+		return;
+	}
+	n = 0;
+	snprintf(ctrl, sizeof(ctrl), "v1, controllers:");
+	for (const char *const *c = (const char *const[]){ "memory", "pids",
+	    "cpu", NULL }; *c != NULL; c++) {
+		snprintf(need, sizeof(need), "/sys/fs/cgroup/%s", *c);
+		if (access(need, F_OK) == 0) {
+			strncat(ctrl, " ", sizeof(ctrl) - strlen(ctrl) - 1);
+			strncat(ctrl, *c, sizeof(ctrl) - strlen(ctrl) - 1);
+			n++;
+		}
+	}
+	report(n >= 2 ? OK : WARN, "cgroups", "%s", ctrl);
+}
+
+static void
+check_seccomp(void)
+{
+	int	 rc = in_child(child_seccomp);
+
+	if (rc == 0)
+		report(OK, "seccomp", "filters can be loaded");
+	else {
+		report(FAIL, "seccomp", "cannot load a seccomp filter (%s)",
+		    strerror(rc > 0 ? rc : EPERM));
+		printf("      fix: use a kernel built with "
+		    "CONFIG_SECCOMP_FILTER\n");
+	}
+}
+
+static void
+check_chromium(void)
+{
+	static const char *const paths[] = { "/usr/bin/chromium",
+		"/usr/bin/chromium-browser", "/usr/bin/google-chrome", NULL };
+	size_t	 i;
+
+	for (i = 0; paths[i] != NULL; i++)
+		if (access(paths[i], X_OK) == 0) {
+			report(OK, "chromium", "%s", paths[i]);
+			return;
+		}
+	report(WARN, "chromium", "no local Chromium; the browser tool needs "
+	    "it or a remote CDP endpoint");
+	printf("      fix: apt-get install chromium\n");
+}
+
+static void
+check_port(const struct config *c)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, one = 1;
+
+	if (net_parse_listen(c->listen, &ss, &len) == -1)
+		return;
+	if (!net_is_loopback((struct sockaddr *)&ss)) {
+		report(FAIL, "listen", "%s is not loopback, and no "
+		    "authentication is configured: pincerd refuses it",
+		    c->listen);
+		printf("      fix: listen on 127.0.0.1 behind a reverse proxy "
+		    "that authenticates\n");
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd != -1 && bind(fd, (struct sockaddr *)&ss, len) == 0)
+		report(OK, "port", "%s is free", c->listen);
+	else {
+		report(WARN, "port", "%s is in use (%s): is pincerd already "
+		    "running?", c->listen, strerror(errno));
+	}
+	if (fd != -1)
+		close(fd);
+}
+
+/* Run a probe in a child so nothing it changes touches us. */
+static int
+in_child(int (*fn)(void))
+{
+	pid_t	 pid;
+	int	 st;
+
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		return errno;
+	if (pid == 0)
+		_exit(fn());
+	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static int
+child_unshare(void)
+{
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+	    CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) == -1)
+		return errno;
+	return 0;
+}
+
+static int
+child_seccomp(void)
+{
+	struct sock_filter	 allow[] = {
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog	 prog = { .len = 1, .filter = allow };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == -1)
+		return errno;
+	return 0;
+}

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * door.c: the front door. One listening socket; a thread accepts, peeks at
+ * the head of the first request, and hands the socket untouched to
+ * libwebsockets (a WebSocket upgrade on a WebSocket route) or to
+ * libmicrohttpd (everything else). Neither library can take a connection the
+ * other has begun, so the choice is made before either reads a byte.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "pincer.h"
+
+/* A connection whose head has not arrived yet, or that is being closed. */
+struct pending {
+	int			 fd;
+	struct sockaddr_storage	 addr;
+	socklen_t		 alen;
+	uint64_t		 deadline;	/* ms, CLOCK_MONOTONIC */
+	bool			 closing;	/* answered; draining input */
+	struct pending		*prev;
+	struct pending		*next;
+};
+
+#define LINGER_MS	2000	/* time an answered peer has to read it */
+#define MAX_EVENTS	64
+
+static void	*door_main(void *);
+static void	 door_accept(void);
+static void	 door_readable(struct pending *);
+static void	 door_route(struct pending *, const struct head *);
+static void	 door_expire(void);
+static int	 door_timeout(void);
+static void	 pending_add(int, const struct sockaddr_storage *, socklen_t);
+static void	 pending_unlink(struct pending *);
+static void	 pending_close(struct pending *);
+static void	 pending_reject(struct pending *, int, const char *,
+		    const char *);
+
+static int		 listen_fd = -1;
+static int		 ep = -1;
+static int		 wake_fd = -1;
+static pthread_t	 door_thread;
+static bool		 door_running;
+static bool		 stop_accepting;	/* atomic */
+static bool		 stopping;		/* atomic */
+static long		 open_conns;		/* atomic */
+static long		 nclosing;		/* door thread only */
+static struct pending	*plist;			/* door thread only */
+static char		 peekbuf[65536 + 1];	/* door thread only */
+
+int
+door_start(const struct config *c, char *bound, size_t boundsz)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	struct epoll_event	 ev;
+	int			 one = 1, zero = 0;
+
+	if (net_parse_listen(c->listen, &ss, &len) == -1) {
+		log_error("bad listen address", "%s", c->listen);
+		return -1;
+	}
+	listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (listen_fd == -1)
+		goto fail;
+	setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* [::] takes IPv4 too: one listener for both families. */
+	if (ss.ss_family == AF_INET6)
+		setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+		    sizeof(zero));
+	if (bind(listen_fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(listen_fd, 1024) == -1)
+		goto fail;
+	len = sizeof(ss);
+	getsockname(listen_fd, (struct sockaddr *)&ss, &len);
+	net_sockaddr_str((struct sockaddr *)&ss, bound, boundsz);
+
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		goto fail;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &listen_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) == -1)
+		goto fail;
+	ev.data.ptr = &wake_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev) == -1)
+		goto fail;
+	if (pthread_create(&door_thread, NULL, door_main, NULL) != 0)
+		goto fail;
+	door_running = true;
+	return 0;
+fail:
+	log_error("cannot listen", "%s: %s", c->listen, strerror(errno));
+	if (listen_fd != -1)
+		close(listen_fd);
+	if (ep != -1)
+		close(ep);
+	if (wake_fd != -1)
+		close(wake_fd);
+	listen_fd = ep = wake_fd = -1;
+	return -1;
+}
+
+/* SIGTERM: refuse new connections at once; the ones we have go on. */
+void
+door_stop_accepting(void)
+{
+	uint64_t	 one = 1;
+	ssize_t		 w;
+
+	__atomic_store_n(&stop_accepting, true, __ATOMIC_RELEASE);
+	if (wake_fd != -1) {
+		w = write(wake_fd, &one, sizeof(one));
+		(void)w;
+	}
+}
+
+void
+door_stop(void)
+{
+	uint64_t	 one = 1;
+	ssize_t		 w;
+
+	if (!door_running)
+		return;
+	__atomic_store_n(&stopping, true, __ATOMIC_RELEASE);
+	w = write(wake_fd, &one, sizeof(one));
+	(void)w;
+	pthread_join(door_thread, NULL);
+	door_running = false;
+	while (plist != NULL)
+		pending_close(plist);
+	if (listen_fd != -1)
+		close(listen_fd);
+	close(ep);
+	close(wake_fd);
+	listen_fd = ep = wake_fd = -1;
+}
+
+/* Called by whichever library owned a connection when it closes it. */
+void
+door_conn_closed(void)
+{
+	__atomic_sub_fetch(&open_conns, 1, __ATOMIC_RELAXED);
+}
+
+long
+door_open_connections(void)
+{
+	return __atomic_load_n(&open_conns, __ATOMIC_RELAXED);
+}
+
+/*
+ * Answer a connection no library owns yet, with the same JSON error body
+ * the handlers use. The answer is small, so a non-blocking send fits it in
+ * the socket buffer of any live peer.
+ */
+int
+door_reject(int fd, int status, const char *code, const char *msg)
+{
+	struct buf	 body, out;
+	char		 rid[17];
+	ssize_t		 w;
+	int		 rc = 0;
+
+	buf_init(&body, 4096);
+	buf_init(&out, 8192);
+	http_request_id(rid);
+	http_error_body(&body, code, msg);
+	buf_printf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json"
+	    "\r\nContent-Length: %zu\r\nConnection: close\r\n"
+	    "X-Request-Id: %s\r\n%s\r\n", status, http_status_text(status),
+	    body.len, rid, status == 429 ? "Retry-After: 1\r\n" : "");
+	buf_append(&out, body.data, body.len);
+	w = send(fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w != (ssize_t)out.len)
+		rc = -1;
+	buf_free(&body);
+	buf_free(&out);
+	metrics_request(ROUTE_IDX_NONE, status, 0);
+	return rc;
+}
+
+static void *
+door_main(void *arg)
+{
+	struct epoll_event	 evs[MAX_EVENTS];
+	uint64_t		 v;
+	ssize_t			 r;
+	int			 n, i;
+
+	while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+		n = epoll_wait(ep, evs, MAX_EVENTS, door_timeout());
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &listen_fd)
+				door_accept();
+			else if (evs[i].data.ptr == &wake_fd)
+				r = read(wake_fd, &v, sizeof(v)), (void)r;
+			else
+				door_readable(evs[i].data.ptr);
+		}
+		if (__atomic_load_n(&stop_accepting, __ATOMIC_ACQUIRE) &&
+		    listen_fd != -1) {
+			epoll_ctl(ep, EPOLL_CTL_DEL, listen_fd, NULL);
+			close(listen_fd);
+			listen_fd = -1;
+		}
+		door_expire();
+	}
+	return NULL;
+}
+
+static void
+door_accept(void)
+{
+	const struct config	*c = config_current();
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, one = 1;
+
+	for (;;) {
+		len = sizeof(ss);
+		fd = accept4(listen_fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				log_warn("accept failed", "%s",
+				    strerror(errno));
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (__atomic_add_fetch(&open_conns, 1, __ATOMIC_RELAXED) >
+		    c->max_connections) {
+			/*
+			 * Over the limit, still answer: a lingering close
+			 * costs one fd for two seconds, and past twice the
+			 * limit even that stops.
+			 */
+			if (nclosing > c->max_connections) {
+				close(fd);
+				door_conn_closed();
+				continue;
+			}
+			pending_add(fd, &ss, len);
+			pending_reject(plist, 503, "too_many_connections",
+			    "the gateway has too many open connections; "
+			    "try again shortly");
+			continue;
+		}
+		pending_add(fd, &ss, len);
+	}
+}
+
+static void
+door_readable(struct pending *p)
+{
+	const struct config	*c = config_current();
+	struct head		 h;
+	size_t			 max = (size_t)c->max_header_bytes;
+	ssize_t			 n;
+
+	if (p->closing) {
+		while ((n = recv(p->fd, peekbuf, sizeof(peekbuf), 0)) > 0)
+			;
+		if (n == 0 || errno != EAGAIN)
+			pending_close(p);
+		return;
+	}
+	n = recv(p->fd, peekbuf, max + 1, MSG_PEEK);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		pending_close(p);
+		return;
+	}
+	if (n == -1)
+		return;
+	switch (head_parse(peekbuf, (size_t)n, &h)) {
+	case HEAD_INCOMPLETE:
+		if ((size_t)n > max)
+			pending_reject(p, 431, "header_too_large",
+			    "the request head is larger than "
+			    "http.max_header_bytes");
+		return;
+	case HEAD_BAD:
+		pending_reject(p, 400, "bad_request",
+		    "the request is not valid HTTP/1.1");
+		return;
+	case HEAD_OK:
+		if (h.head_len > max)
+			pending_reject(p, 431, "header_too_large",
+			    "the request head is larger than "
+			    "http.max_header_bytes");
+		else
+			door_route(p, &h);
+		return;
+	}
+}
+
+/* The head is complete: give the socket away, untouched. */
+static void
+door_route(struct pending *p, const struct head *h)
+{
+	const struct config	*c = config_current();
+	struct ipaddr		 ip;
+	int			 fd = p->fd;
+	long			 wait;
+
+	if (h->upgrade_websocket && route_find_ws(h->path) != NULL) {
+		net_client_ip((struct sockaddr *)&p->addr, h->forwarded_for,
+		    &ip);
+		wait = c->rate_limit_rps > 0 ? ratelimit_take(&ip,
+		    c->rate_limit_rps, c->rate_limit_burst) : 0;
+		if (wait > 0) {
+			pending_reject(p, 429, "rate_limited",
+			    "too many requests from this address");
+			return;
+		}
+		epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+		pending_unlink(p);
+		free(p);
+		if (ws_adopt(fd) == -1) {
+			close(fd);
+			door_conn_closed();
+		}
+		return;
+	}
+	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	pending_unlink(p);
+	/* libmicrohttpd closes the socket itself, even when it refuses it. */
+	if (http_adopt(fd, (struct sockaddr *)&p->addr, p->alen) == -1)
+		door_conn_closed();
+	free(p);
+}
+
+static void
+door_expire(void)
+{
+	struct pending	*p, *next;
+	uint64_t	 now = now_ms();
+
+	for (p = plist; p != NULL; p = next) {
+		next = p->next;
+		if (p->deadline > now)
+			continue;
+		if (p->closing)
+			pending_close(p);
+		else
+			pending_reject(p, 408, "request_timeout",
+			    "the request head did not arrive within "
+			    "http.header_timeout_s");
+	}
+}
+
+static int
+door_timeout(void)
+{
+	struct pending	*p;
+	uint64_t	 now = now_ms(), first = UINT64_MAX;
+
+	for (p = plist; p != NULL; p = p->next)
+		if (p->deadline < first)
+			first = p->deadline;
+	if (first == UINT64_MAX)
+		return -1;
+	return first <= now ? 0 : (int)(first - now);
+}
+
+static void
+pending_add(int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	const struct config	*c = config_current();
+	struct epoll_event	 ev;
+	struct pending		*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		close(fd);
+		door_conn_closed();
+		return;
+	}
+	p->fd = fd;
+	p->addr = *ss;
+	p->alen = len;
+	p->deadline = now_ms() + (uint64_t)c->header_timeout_s * 1000;
+	/*
+	 * Edge-triggered: a peek leaves the bytes in the socket, so a
+	 * level-triggered wait would wake at once, forever. Each new segment
+	 * raises a new edge.
+	 */
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+	ev.data.ptr = p;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		free(p);
+		close(fd);
+		door_conn_closed();
+		return;
+	}
+	p->next = plist;
+	if (plist != NULL)
+		plist->prev = p;
+	plist = p;
+}
+
+static void
+pending_unlink(struct pending *p)
+{
+	if (p->closing)
+		nclosing--;
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		plist = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+}
+
+static void
+pending_close(struct pending *p)
+{
+	pending_unlink(p);
+	close(p->fd);
+	door_conn_closed();
+	free(p);
+}
+
+/*
+ * Answer, then close gracefully: shut our side, and read and discard what
+ * the peer still sends until it closes or the linger time is up. Closing
+ * with unread input would reset the connection, and the peer could lose
+ * the answer before reading it.
+ */
+static void
+pending_reject(struct pending *p, int status, const char *code,
+    const char *msg)
+{
+	char	 ip[80];
+
+	net_sockaddr_str((struct sockaddr *)&p->addr, ip, sizeof(ip));
+	log_info("connection refused", "status=%d code=%s peer=%s", status,
+	    code, ip);
+	door_reject(p->fd, status, code, msg);
+	shutdown(p->fd, SHUT_WR);
+	p->closing = true;
+	nclosing++;
+	p->deadline = now_ms() + LINGER_MS;
+	door_readable(p);
+}

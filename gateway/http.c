@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c: plain HTTP on libmicrohttpd. The daemon has no socket of its own;
+ * the front door hands it connections. Per request: rate limit, body limit,
+ * route, handler, one JSON error shape, metrics and one log line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "pincer.h"
+
+struct http_req {
+	char			 id[17];
+	struct MHD_Connection	*conn;
+	const char		*url;		/* decoded path, MHD's */
+	const char		*method;
+	size_t			 route_idx;
+	double			 start;
+	int			 status;
+	bool			 replied;
+	bool			 too_large;
+	struct ipaddr		 ip;
+	struct buf		 body;
+};
+
+static enum MHD_Result on_request(void *, struct MHD_Connection *,
+		    const char *, const char *, const char *, const char *,
+		    size_t *, void **);
+static void	on_completed(void *, struct MHD_Connection *, void **,
+		    enum MHD_RequestTerminationCode);
+static void	on_connection(void *, struct MHD_Connection *, void **,
+		    enum MHD_ConnectionNotificationCode);
+static void	on_mhd_log(void *, const char *, va_list);
+static bool	req_begin(struct http_req *);
+static void	req_dispatch(struct http_req *);
+static void	req_log(struct http_req *, enum MHD_RequestTerminationCode);
+
+static struct MHD_Daemon *mhd;
+static long	 in_flight;	/* atomic */
+static bool	 draining;	/* atomic */
+
+static const struct {
+	int		 code;
+	const char	*text;
+} statuses[] = {
+	{ 200, "OK" }, { 201, "Created" }, { 204, "No Content" },
+	{ 301, "Moved Permanently" }, { 304, "Not Modified" },
+	{ 400, "Bad Request" }, { 401, "Unauthorized" },
+	{ 403, "Forbidden" }, { 404, "Not Found" },
+	{ 405, "Method Not Allowed" }, { 408, "Request Timeout" },
+	{ 413, "Content Too Large" }, { 426, "Upgrade Required" },
+	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" }, { 503, "Service Unavailable" },
+};
+
+int
+http_start(const struct config *c)
+{
+	unsigned int	 flags = MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+			    MHD_USE_EPOLL_INTERNAL_THREAD;
+	/* Room for the largest head plus MHD's own bookkeeping. */
+	size_t		 mem = (size_t)c->max_header_bytes * 2 + 16384;
+
+	mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	    MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned int)(c->http_threads > 1 ? c->http_threads : 0),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->idle_timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)c->max_connections + 16,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (mhd == NULL) {
+		log_error("cannot start the HTTP server", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* The front door passes a socket whose first request is still unread. */
+int
+http_adopt(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	if (MHD_add_connection(mhd, fd, sa, len) != MHD_YES) {
+		log_warn("HTTP server refused a connection", "%s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Wait, bounded, for requests in flight. Answers given meanwhile say
+ * "Connection: close" so keep-alive clients move on.
+ */
+void
+http_drain(long timeout_s)
+{
+	uint64_t	 end = now_ms() + (uint64_t)timeout_s * 1000;
+	long		 n;
+
+	__atomic_store_n(&draining, true, __ATOMIC_RELEASE);
+	while ((n = http_in_flight()) > 0 && now_ms() < end)
+		usleep(10000);
+	if (n > 0)
+		log_warn("shutdown timeout reached", "%ld requests cut off",
+		    n);
+}
+
+void
+http_stop(void)
+{
+	if (mhd != NULL)
+		MHD_stop_daemon(mhd);
+	mhd = NULL;
+}
+
+bool
+http_draining(void)
+{
+	return __atomic_load_n(&draining, __ATOMIC_ACQUIRE);
+}
+
+long
+http_in_flight(void)
+{
+	return __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE);
+}
+
+const char *
+http_req_header(struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_req_path(struct http_req *r)
+{
+	return r->url;
+}
+
+const char *
+http_req_method(struct http_req *r)
+{
+	return r->method;
+}
+
+const char *
+http_req_id(struct http_req *r)
+{
+	return r->id;
+}
+
+void
+http_req_body(struct http_req *r, const char **p, size_t *n)
+{
+	*p = r->body.data != NULL ? r->body.data : "";
+	*n = r->body.len;
+}
+
+/* Every answer goes out here: request id, drain, and the status kept. */
+void
+http_reply(struct http_req *r, int status, struct MHD_Response *resp)
+{
+	if (resp == NULL) {
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+		    MHD_RESPMEM_PERSISTENT);
+		status = 500;
+	}
+	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	if (http_draining())
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+		    "close");
+	if (MHD_queue_response(r->conn, (unsigned int)status, resp) ==
+	    MHD_YES) {
+		r->status = status;
+		r->replied = true;
+	}
+	MHD_destroy_response(resp);
+}
+
+void
+http_json(struct http_req *r, int status, const char *json)
+{
+	struct MHD_Response	*resp;
+
+	resp = MHD_create_response_from_buffer(strlen(json), (void *)json,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp != NULL) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+		    "no-store");
+	}
+	http_reply(r, status, resp);
+}
+
+void
+http_error(struct http_req *r, int status, const char *code,
+    const char *fmt, ...)
+{
+	struct buf	 body;
+	char		 msg[512];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_init(&body, 4096);
+	http_error_body(&body, code, msg);
+	http_json(r, status, body.data != NULL ? body.data : "{}");
+	buf_free(&body);
+}
+
+/* {"error":{"code":"…","message":"…"}}, the one error shape. */
+void
+http_error_body(struct buf *b, const char *code, const char *msg)
+{
+	json_t	*o;
+	char	*s;
+
+	o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	buf_puts(b, s != NULL ? s : "{\"error\":{\"code\":\"internal\"}}");
+	free(s);
+	json_decref(o);
+}
+
+const char *
+http_status_text(int code)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (statuses[i].code == code)
+			return statuses[i].text;
+	return "Unknown";
+}
+
+/* 64 random bits per request, from a per-thread generator. */
+void
+http_request_id(char out[17])
+{
+	static __thread uint64_t state;
+	uint64_t	 x;
+
+	if (state == 0 && (getrandom(&state, sizeof(state), 0) !=
+	    sizeof(state) || state == 0))
+		state = ((uint64_t)now_ms() ^ ((uint64_t)getpid() << 32)) | 1;
+	/* xorshift64*: ids need to be unique and unguessable enough to
+	 * correlate, not to authenticate. */
+	x = state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	state = x;
+	snprintf(out, 17, "%016llx",
+	    (unsigned long long)(x * 0x2545F4914F6CDD1DULL));
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **ctx)
+{
+	struct http_req	*r = *ctx;
+
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		__atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+		*ctx = r;
+		r->conn = conn;
+		r->url = url;
+		r->method = method;
+		r->start = now_seconds();
+		r->route_idx = ROUTE_IDX_NONE;
+		http_request_id(r->id);
+		buf_init(&r->body, (size_t)config_current()->max_body_bytes);
+		req_begin(r);
+		return MHD_YES;
+	}
+	if (r->replied) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!r->too_large &&
+		    buf_append(&r->body, upload, *upload_size) == -1) {
+			r->too_large = true;
+			buf_free(&r->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large)
+		http_error(r, 413, "body_too_large", "the request body is "
+		    "larger than http.max_body_bytes (%ld bytes)",
+		    config_current()->max_body_bytes);
+	else
+		req_dispatch(r);
+	return MHD_YES;
+}
+
+/*
+ * Checks that need no body: the rate limit, and a declared length over the
+ * limit (answered before the body is read; MHD then closes).
+ */
+static bool
+req_begin(struct http_req *r)
+{
+	const struct config	*c = config_current();
+	const union MHD_ConnectionInfo *ci;
+	const char		*cl, *fwd, *comma;
+	char			*end;
+	unsigned long long	 n;
+	long			 wait;
+
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	fwd = http_req_header(r, "X-Forwarded-For");
+	while (fwd != NULL && (comma = strchr(fwd, ',')) != NULL)
+		fwd = comma + 1;
+	while (fwd != NULL && *fwd == ' ')
+		fwd++;
+	if (ci != NULL && ci->client_addr != NULL)
+		net_client_ip(ci->client_addr, fwd, &r->ip);
+	if (c->rate_limit_rps > 0 &&
+	    (wait = ratelimit_take(&r->ip, c->rate_limit_rps,
+	    c->rate_limit_burst)) > 0) {
+		struct MHD_Response	*resp;
+		struct buf		 body;
+		char			 secs[24];
+
+		buf_init(&body, 4096);
+		http_error_body(&body, "rate_limited",
+		    "too many requests from this address; retry later");
+		resp = MHD_create_response_from_buffer(body.len, body.data,
+		    MHD_RESPMEM_MUST_COPY);
+		buf_free(&body);
+		snprintf(secs, sizeof(secs), "%ld", wait);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+		    secs);
+		http_reply(r, 429, resp);
+		return false;
+	}
+	cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno == 0 && *end == '\0' &&
+		    n > (unsigned long long)c->max_body_bytes) {
+			http_error(r, 413, "body_too_large", "the request body "
+			    "is larger than http.max_body_bytes (%ld bytes)",
+			    c->max_body_bytes);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+req_dispatch(struct http_req *r)
+{
+	const struct route	*rt;
+	char			 allow[64];
+
+	switch (route_find(r->method, r->url, &rt)) {
+	case ROUTE_FOUND:
+		r->route_idx = route_index(rt);
+		if (!route_allowed(rt, r))
+			break;
+		rt->handler(r);
+		break;
+	case ROUTE_NO_METHOD:
+		r->route_idx = ROUTE_IDX_NONE;
+		if (route_find_ws(r->url) != NULL) {
+			http_error(r, 426, "upgrade_required", "this route "
+			    "takes a WebSocket upgrade as the first request "
+			    "on a new connection");
+			break;
+		}
+		{
+			struct MHD_Response	*resp;
+			struct buf		 body;
+
+			buf_init(&body, 4096);
+			http_error_body(&body, "method_not_allowed",
+			    "this route does not take that method");
+			resp = MHD_create_response_from_buffer(body.len,
+			    body.data, MHD_RESPMEM_MUST_COPY);
+			buf_free(&body);
+			MHD_add_response_header(resp, "Content-Type",
+			    "application/json");
+			MHD_add_response_header(resp, "Allow",
+			    route_allow(r->url, allow, sizeof(allow)));
+			http_reply(r, 405, resp);
+		}
+		break;
+	case ROUTE_NONE:
+		if ((!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+		    && strncmp(r->url, "/api/", 5) != 0) {
+			r->route_idx = ROUTE_IDX_STATIC;
+			static_serve(r, config_current()->admin_ui_dir);
+		} else
+			http_error(r, 404, "not_found", "no such route");
+		break;
+	}
+	if (!r->replied)
+		http_error(r, 500, "internal", "the handler gave no answer");
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_req	*r = *ctx;
+
+	if (r == NULL)
+		return;
+	if (r->replied)
+		metrics_request(r->route_idx, r->status,
+		    now_seconds() - r->start);
+	req_log(r, toe);
+	buf_free(&r->body);
+	free(r);
+	*ctx = NULL;
+	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+}
+
+/*
+ * The path is logged, never the query string: a query may carry what a
+ * careless client put there. Headers are never logged.
+ */
+static void
+req_log(struct http_req *r, enum MHD_RequestTerminationCode toe)
+{
+	struct logline	 l;
+	char		 ip[64];
+	enum log_level	 lvl = LOG_INFO;
+
+	if (!config_current()->log_requests && r->status < 500 &&
+	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		return;
+	if (r->status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		lvl = LOG_WARN;
+	if (!log_begin(&l, lvl, "request"))
+		return;
+	net_ipaddr_str(&r->ip, ip, sizeof(ip));
+	log_str(&l, "rid", r->id);
+	log_str(&l, "method", r->method);
+	log_str(&l, "path", r->url);
+	log_int(&l, "status", r->status);
+	log_int(&l, "us", (long long)((now_seconds() - r->start) * 1e6));
+	log_str(&l, "ip", ip);
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_str(&l, "end", toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+		    ? "timeout" : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN
+		    ? "shutdown" : toe ==
+		    MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_abort" :
+		    "error");
+	log_end(&l);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **sock_ctx,
+    enum MHD_ConnectionNotificationCode what)
+{
+	if (what == MHD_CONNECTION_NOTIFY_STARTED)
+		/* Idle timeout follows the live config, not the start one. */
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		    (unsigned int)config_current()->idle_timeout_s);
+	else if (what == MHD_CONNECTION_NOTIFY_CLOSED)
+		door_conn_closed();
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char	 line[512];
+	size_t	 n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_debug("libmicrohttpd", "%s", line);
+}

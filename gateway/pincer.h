@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* pincer.h: the gateway's one internal header, a section per source file. */
+#ifndef PINCER_H
+#define PINCER_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define PINCER_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+struct MHD_Connection;
+struct MHD_Response;
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* buf.c */
+/*
+ * A growable byte buffer with a hard maximum fixed when it is created: every
+ * buffer fed from the network has one, so a peer cannot make us allocate
+ * without bound. The data is always NUL-terminated (not counted in len).
+ */
+struct buf {
+	char	*data;		/* owned */
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;
+};
+void	 buf_init(struct buf *, size_t max);
+int	 buf_append(struct buf *, const void *, size_t);
+int	 buf_puts(struct buf *, const char *);
+int	 buf_printf(struct buf *, const char *, ...) PINCER_PRINTF(2, 3);
+void	 buf_reset(struct buf *);
+void	 buf_free(struct buf *);
+char	*buf_steal(struct buf *);	/* caller frees; buffer is reset */
+
+/* log.c */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_LOGFMT, LOG_JSON };
+/*
+ * One event, one line. A line is built field by field on the stack, then
+ * written with a single write(2) so lines from threads never interleave.
+ */
+struct logline {
+	char	 text[2048];
+	size_t	 len;
+	bool	 on;
+};
+void	 log_setup(enum log_level, enum log_format);
+bool	 log_enabled(enum log_level);
+bool	 log_begin(struct logline *, enum log_level, const char *msg);
+void	 log_str(struct logline *, const char *key, const char *val);
+void	 log_int(struct logline *, const char *key, long long val);
+void	 log_end(struct logline *);
+void	 log_msg(enum log_level, const char *msg, const char *fmt, ...)
+	    PINCER_PRINTF(3, 4);
+#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...)	log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+const char *log_level_name(enum log_level);
+
+/* config.c */
+struct config {
+	char	*listen;
+	char	*state_dir;
+	int	 log_level;
+	int	 log_format;
+	bool	 log_requests;
+	long	 max_header_bytes;
+	long	 max_body_bytes;
+	long	 max_connections;
+	long	 idle_timeout_s;
+	long	 header_timeout_s;
+	long	 rate_limit_rps;
+	long	 rate_limit_burst;
+	long	 http_threads;
+	long	 shutdown_timeout_s;
+	char	**trusted_proxies;	/* NULL-terminated */
+	long	 ws_max_message_bytes;
+	char	*admin_ui_dir;
+	long	 busy_timeout_ms;
+};
+/* Values given on the command line; they win over the file and environment. */
+struct config_overrides {
+	const char	*config_file;
+	const char	*state_dir;
+	const char	*listen;
+};
+/* Errors are collected one per line into err (caller frees). */
+struct config	*config_load(const struct config_overrides *, char **err);
+struct config	*config_parse(const char *text, size_t len, const char *origin,
+		    char **err);
+void		 config_free(struct config *);
+void		 config_carry_restart(struct config *, const struct config *);
+const char	*config_path(const struct config_overrides *);
+void		 config_print_options(void);
+/* The live config; replaced by SIGHUP. Old ones live until exit. */
+const struct config *config_current(void);
+void		 config_publish(struct config *);
+void		 config_release_all(void);
+
+/* head.c */
+/*
+ * What the front door needs from the head of the first request on a
+ * connection before it decides which library gets the socket.
+ */
+enum head_result { HEAD_OK, HEAD_INCOMPLETE, HEAD_BAD };
+struct head {
+	size_t	 head_len;	/* bytes up to and including CRLF CRLF */
+	char	 method[16];
+	char	 path[512];	/* raw target without the query string */
+	bool	 upgrade_websocket;
+	char	 forwarded_for[64];	/* right-most X-Forwarded-For entry */
+};
+enum head_result head_parse(const char *, size_t, struct head *);
+
+/* net.c */
+/* An IP address in binary, v4 mapped into v6, as the rate limiter keys it. */
+struct ipaddr {
+	uint8_t	 b[16];
+};
+int	 net_parse_listen(const char *, struct sockaddr_storage *, socklen_t *);
+bool	 net_is_loopback(const struct sockaddr *);
+void	 net_ipaddr(const struct sockaddr *, struct ipaddr *);
+int	 net_ipaddr_parse(const char *, struct ipaddr *);
+void	 net_ipaddr_str(const struct ipaddr *, char *, size_t);
+void	 net_sockaddr_str(const struct sockaddr *, char *, size_t);
+bool	 net_cidr_match(const char *cidr, const struct ipaddr *);
+void	 net_client_ip(const struct sockaddr *peer, const char *forwarded_for,
+	    struct ipaddr *out);
+
+/* door.c */
+int	 door_start(const struct config *, char *bound, size_t boundsz);
+void	 door_stop_accepting(void);
+void	 door_stop(void);
+void	 door_conn_closed(void);
+long	 door_open_connections(void);
+int	 door_reject(int fd, int status, const char *code, const char *msg);
+
+/* http.c */
+struct http_req;
+typedef void (*http_handler)(struct http_req *);
+int	 http_start(const struct config *);
+int	 http_adopt(int fd, const struct sockaddr *, socklen_t);
+void	 http_drain(long timeout_s);
+void	 http_stop(void);
+bool	 http_draining(void);
+long	 http_in_flight(void);
+const char *http_req_header(struct http_req *, const char *);
+const char *http_req_path(struct http_req *);
+const char *http_req_method(struct http_req *);
+const char *http_req_id(struct http_req *);
+void	 http_req_body(struct http_req *, const char **, size_t *);
+void	 http_reply(struct http_req *, int status, struct MHD_Response *);
+void	 http_json(struct http_req *, int status, const char *json);
+void	 http_error(struct http_req *, int status, const char *code,
+	    const char *fmt, ...) PINCER_PRINTF(4, 5);
+void	 http_request_id(char out[17]);
+const char *http_status_text(int);
+void	 http_error_body(struct buf *, const char *code, const char *msg);
+
+/* route.c */
+enum route_kind { ROUTE_HTTP, ROUTE_WS };
+/*
+ * Who may call a route. Only public routes exist until authentication is
+ * built; the check lives in route_allowed() so it stays in one place.
+ */
+enum route_auth { AUTH_PUBLIC };
+struct ws_ops;
+struct route {
+	const char		*method;	/* "GET", … ; "WS" for upgrades */
+	const char		*path;		/* exact path */
+	enum route_kind		 kind;
+	enum route_auth		 auth;
+	http_handler		 handler;
+	const struct ws_ops	*ws;
+	const char		*name;		/* metrics label */
+};
+enum route_match { ROUTE_FOUND, ROUTE_NO_METHOD, ROUTE_NONE };
+enum route_match route_find(const char *method, const char *path,
+	    const struct route **);
+const struct route *route_find_ws(const char *path);
+const char	*route_allow(const char *path, char *, size_t);
+bool		 route_allowed(const struct route *, struct http_req *);
+size_t		 route_count(void);
+const struct route *route_at(size_t);
+/* Pseudo-route indexes for metrics: static files and unmatched paths. */
+#define ROUTE_IDX_STATIC	(route_count())
+#define ROUTE_IDX_NONE		(route_count() + 1)
+size_t		 route_index(const struct route *);
+
+/* api_system.c */
+void	 api_healthz(struct http_req *);
+void	 api_readyz(struct http_req *);
+void	 api_metrics(struct http_req *);
+void	 api_version(struct http_req *);
+
+/* static.c */
+void	 static_serve(struct http_req *, const char *root);
+
+/* ws.c */
+struct ws_session;
+struct ws_ops {
+	void	(*on_message)(struct ws_session *, const void *, size_t,
+		    bool binary);
+};
+int	 ws_start(const struct config *);
+int	 ws_adopt(int fd);
+void	 ws_stop(void);
+long	 ws_sessions(void);
+int	 ws_send(struct ws_session *, const void *, size_t, bool binary);
+extern const struct ws_ops ws_echo_ops;
+
+/* ratelimit.c */
+int	 ratelimit_init(size_t slots);
+void	 ratelimit_free(void);
+/* Returns 0 if allowed, else seconds until a token is available. */
+long	 ratelimit_take(const struct ipaddr *, long rps, long burst);
+
+/* metrics.c */
+int	 metrics_init(size_t routes);
+void	 metrics_free(void);
+void	 metrics_request(size_t route_idx, int status, double seconds);
+void	 metrics_render(struct buf *);
+long	 metrics_rss_bytes(void);
+
+/* store.c */
+extern const struct store_migration {
+	int		 version;
+	const char	*name;
+	const char	*sql;
+} store_migrations[];
+extern const size_t store_migrations_count;
+int	 store_open(const char *path, long busy_timeout_ms, char **err);
+struct sqlite3 *store_db(void);
+int	 store_schema_version(struct sqlite3 *);
+int	 store_latest_version(void);
+int	 store_migrate(struct sqlite3 *, char **err);
+struct sqlite3_stmt *store_stmt(const char *sql);
+void	 store_close(void);
+bool	 store_ready(void);
+
+/* daemon.c */
+int	 daemon_serve(const struct config_overrides *);
+
+/* doctor.c */
+int	 doctor_run(const struct config_overrides *);
+
+/* util */
+uint64_t now_ms(void);
+double	 now_seconds(void);
+extern const char *pincer_version;
+
+#endif
