@@ -25,6 +25,7 @@ int
 daemon_serve(const struct config_overrides *ov)
 {
 	struct config	*c;
+	struct logline	 l;
 	sigset_t	 sigs;
 	siginfo_t	 si;
 	char		*err = NULL, bound[96], dbpath[4096];
@@ -65,8 +66,13 @@ daemon_serve(const struct config_overrides *ov)
 	if (ws_start(c) == -1 || http_start(c) == -1 ||
 	    door_start(c, bound, sizeof(bound)) == -1)
 		goto stop;
-	log_info("listening", "addr=%s version=%s ready_ms=%.1f", bound,
-	    pincer_version, (now_seconds() - t0) * 1000);
+	if (log_begin(&l, LOG_INFO, "listening")) {
+		log_str(&l, "addr", bound);
+		log_str(&l, "version", pincer_version);
+		log_int(&l, "startup_us", (long long)((now_seconds() - t0) *
+		    1e6));
+		log_end(&l);
+	}
 	for (;;) {
 		if ((sig = sigwaitinfo(&sigs, &si)) == -1) {
 			if (errno == EINTR)

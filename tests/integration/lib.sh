@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: MIT
+# lib.sh: sourced by every integration test. TAP output, and a real pincerd
+# per test on 127.0.0.1 with an ephemeral port and a throwaway state folder.
+#
+#   pincer_start [CONFIG_JSON]   start a daemon, wait for /readyz; sets
+#                                PINCER_PID PINCER_URL PINCER_ADDR PINCER_LOG
+#                                PINCER_CONF PINCER_STATE_DIR PINCER_DIR
+#   pincer_stop                  SIGTERM, wait; sets PINCER_EXIT
+#   ok DESC CMD...               one TAP test point: CMD must succeed
+#   is DESC GOT WANT / like DESC GOT REGEX
+#   secret_register VALUE        the last test greps every log for VALUE
+#   done_testing                 prints the plan, exits 0/1
+set -u
+: "${PINCER_BIN:?PINCER_BIN must point at the built pincer}"
+: "${TOP_SRCDIR:?}" "${TOP_BUILDDIR:?}"
+
+T_NAME=$(basename "$0" .sh)
+T_LOGDIR="$TOP_BUILDDIR/tests/logs"
+mkdir -p "$TOP_BUILDDIR/tests/tmp" "$T_LOGDIR"
+T_TMP=$(mktemp -d "$TOP_BUILDDIR/tests/tmp/$T_NAME.XXXXXX")
+T_N=0
+T_FAILED=0
+T_DAEMONS=0
+T_PIDS=""
+
+diag() { printf '# %s\n' "$@"; }
+
+_t_result() {
+	T_N=$((T_N + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $T_N - $2"
+	else
+		echo "not ok $T_N - $2"
+		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+
+ok() {
+	local desc=$1; shift
+	if "$@" >"$T_TMP/ok.out" 2>&1; then
+		_t_result 0 "$desc"
+	else
+		_t_result 1 "$desc"
+		diag "command failed: $*" && sed 's/^/#   /' "$T_TMP/ok.out" | head -20
+	fi
+}
+
+is() {
+	if [ "$2" = "$3" ]; then _t_result 0 "$1"; else
+		_t_result 1 "$1"; diag "got:  '$2'" "want: '$3'"; fi
+}
+
+like() {
+	if printf '%s' "$2" | grep -Eq -- "$3"; then _t_result 0 "$1"; else
+		_t_result 1 "$1"; diag "got:  '$(printf '%s' "$2" | head -c 600)'" "want: /$3/"; fi
+}
+
+unlike() {
+	if printf '%s' "$2" | grep -Eq -- "$3"; then
+		_t_result 1 "$1"; diag "got:  '$(printf '%s' "$2" | head -c 600)'" "must not match: /$3/"
+	else _t_result 0 "$1"; fi
+}
+
+secret_register() {
+	printf '%s\n' "$1" >>"$T_LOGDIR/secrets.list"
+}
+
+done_testing() {
+	echo "1..$T_N"
+	[ "$T_FAILED" -eq 0 ]
+	exit $?
+}
+
+_t_cleanup() {
+	local p
+	for p in $T_PIDS; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	if [ "$T_FAILED" -eq 0 ]; then rm -rf "$T_TMP"; fi
+}
+trap _t_cleanup EXIT
+
+# Write a config file: the admin UI of the source tree, plus CONFIG_JSON's
+# keys (a JSON object, merged at the top level by the caller's choice).
+pincer_config() {
+	local dir=$1 extra=${2:-}
+	mkdir -p "$dir"
+	if [ -n "$extra" ]; then
+		printf '%s\n' "$extra" >"$dir/pincer.json"
+	else
+		printf '{ "admin_ui": { "dir": "%s/admin-ui" } }\n' "$TOP_SRCDIR" >"$dir/pincer.json"
+	fi
+}
+
+# The address pincerd logged it listens on (logfmt or JSON).
+_t_addr() {
+	sed -n 's/.*msg[=":]*listening[", ]*addr[=":]*\([^" ]*\).*/\1/p' "$1" | head -1
+}
+
+pincer_start() {
+	local extra=${1:-} i
+	T_DAEMONS=$((T_DAEMONS + 1))
+	PINCER_DIR="$T_TMP/d$T_DAEMONS"
+	PINCER_CONF="$PINCER_DIR/pincer.json"
+	PINCER_STATE_DIR="$PINCER_DIR/state"
+	PINCER_LOG="$T_LOGDIR/$T_NAME.$T_DAEMONS.pincerd.log"
+	pincer_config "$PINCER_DIR" "$extra"
+	: >"$PINCER_LOG"
+	"$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
+	    --listen "${PINCER_LISTEN_ADDR:-127.0.0.1:0}" 2>>"$PINCER_LOG" &
+	PINCER_PID=$!
+	T_PIDS="$T_PIDS $PINCER_PID"
+	PINCER_ADDR=""
+	for i in $(seq 1 200); do
+		PINCER_ADDR=$(_t_addr "$PINCER_LOG")
+		[ -n "$PINCER_ADDR" ] && break
+		kill -0 "$PINCER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$PINCER_ADDR" ]; then
+		diag "pincerd did not start:" && sed 's/^/#   /' "$PINCER_LOG"
+		return 1
+	fi
+	PINCER_URL="http://$PINCER_ADDR"
+	for i in $(seq 1 200); do
+		if curl -fsS -o /dev/null "$PINCER_URL/readyz" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	diag "pincerd never became ready:" && sed 's/^/#   /' "$PINCER_LOG"
+	return 1
+}
+
+# SIGTERM, then wait up to $1 seconds (default 20); PINCER_EXIT is its code.
+pincer_stop() {
+	local limit=${1:-20} i
+	kill -TERM "$PINCER_PID" 2>/dev/null
+	for i in $(seq 1 $((limit * 20))); do
+		kill -0 "$PINCER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$PINCER_PID" 2>/dev/null; then
+		diag "pincerd did not stop within ${limit}s"
+		kill -KILL "$PINCER_PID"
+	fi
+	wait "$PINCER_PID" 2>/dev/null
+	PINCER_EXIT=$?
+}
