@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// daemon.mjs: start a real pincerd on 127.0.0.1:0 with a throwaway state
+// folder, wait for /readyz, and keep its log with the other test logs.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+
+const bin = process.env.PINCER_BIN;
+const top = process.env.TOP_BUILDDIR ?? os.tmpdir();
+
+export async function startPincer(name, config = {}) {
+	if (!bin) throw new Error("PINCER_BIN is not set");
+	const logs = path.join(top, "tests", "logs");
+	fs.mkdirSync(logs, { recursive: true });
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pincer-${name}-`));
+	const conf = path.join(dir, "pincer.json");
+	fs.writeFileSync(conf, JSON.stringify(config));
+	const logPath = path.join(logs, `e2e.${name}.pincerd.log`);
+	const log = fs.openSync(logPath, "w");
+	const child = spawn(bin, ["serve", "--config", conf, "--state",
+		path.join(dir, "state"), "--listen", "127.0.0.1:0"],
+		{ stdio: ["ignore", "ignore", log] });
+	const exited = new Promise((resolve) => child.on("exit", resolve));
+	let addr = null;
+	for (let i = 0; i < 200 && !addr; i++) {
+		const m = fs.readFileSync(logPath, "utf8")
+			.match(/msg=listening addr=(\S+)/);
+		if (m) addr = m[1];
+		else await new Promise((r) => setTimeout(r, 25));
+	}
+	if (!addr) throw new Error(`pincerd did not start:\n${fs.readFileSync(logPath, "utf8")}`);
+	const url = `http://${addr}`;
+	for (let i = 0; i < 200; i++) {
+		try {
+			if ((await fetch(`${url}/readyz`)).ok) break;
+		} catch { /* not yet */ }
+		await new Promise((r) => setTimeout(r, 25));
+	}
+	return {
+		url, addr, logPath,
+		log: () => fs.readFileSync(logPath, "utf8"),
+		async stop() {
+			child.kill("SIGTERM");
+			const code = await exited;
+			fs.closeSync(log);
+			fs.rmSync(dir, { recursive: true, force: true });
+			return code;
+		},
+	};
+}
+
+// One sample of /metrics, on a connection of its own that is closed after,
+// so the reading does not count a pooled keep-alive connection.
+export async function metric(url, name) {
+	const text = await new Promise((resolve, reject) => {
+		http.get(`${url}/metrics`, { agent: false }, (res) => {
+			let body = "";
+			res.setEncoding("utf8");
+			res.on("data", (d) => { body += d; });
+			res.on("end", () => resolve(body));
+		}).on("error", reject);
+	});
+	const line = text.split("\n").find((l) => l.startsWith(name + " "));
+	return line ? Number(line.split(" ")[1]) : NaN;
+}
