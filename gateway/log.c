@@ -10,6 +10,7 @@
 static void	log_raw(struct logline *, const char *, size_t);
 static void	log_quoted(struct logline *, const char *);
 static void	log_key(struct logline *, const char *);
+static void	log_timestamp(char *, size_t);
 
 static enum log_level	 log_min = LOG_INFO;
 static enum log_format	 log_fmt = LOG_LOGFMT;
@@ -43,19 +44,13 @@ log_level_name(enum log_level level)
 bool
 log_begin(struct logline *l, enum log_level level, const char *msg)
 {
-	struct timespec	 ts;
-	struct tm	 tm;
-	char		 when[64];
+	char	 when[40];
 
 	l->len = 0;
 	l->on = log_enabled(level);
 	if (!l->on)
 		return false;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (ts.tv_nsec / 1000000) % 1000);
+	log_timestamp(when, sizeof(when));
 	if (__atomic_load_n(&log_fmt, __ATOMIC_RELAXED) == LOG_JSON)
 		log_raw(l, "{", 1);
 	log_str(l, "ts", when);
@@ -178,6 +173,32 @@ log_quoted(struct logline *l, const char *v)
 			log_raw(l, (const char *)p, 1);
 	}
 	log_raw(l, "\"", 1);
+}
+
+/*
+ * RFC 3339 UTC with milliseconds. The date and time of day are formatted
+ * once a second per thread: gmtime_r takes glibc's time zone lock, which
+ * every request line would otherwise contend for.
+ */
+static void
+log_timestamp(char *out, size_t outsz)
+{
+	static __thread time_t	 cached_sec = -1;
+	static __thread char	 cached[32];
+	struct timespec		 ts;
+	struct tm		 tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != cached_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d",
+		    (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
+		    tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+		    tm.tm_sec % 100);
+		cached_sec = ts.tv_sec;
+	}
+	snprintf(out, outsz, "%s.%03ldZ", cached,
+	    (long)(ts.tv_nsec / 1000000) % 1000);
 }
 
 static void
