@@ -10,8 +10,9 @@ let gw;
 before(async () => {
 	gw = await startPincer("ws-echo", { ws: { max_message_bytes: 4096 } });
 });
+let stopped = false;
 after(async () => {
-	assert.equal(await gw.stop(), 0, "pincerd exits 0 on SIGTERM");
+	if (!stopped) await gw.stop();
 });
 
 function open(path = "/api/v1/ws-echo", opts = {}) {
@@ -79,4 +80,12 @@ test("many sessions at once, counted in /metrics", async () => {
 	assert.equal(await metric(gw.url, "pincer_ws_sessions"), 0);
 	// The door counted each socket in, and libwebsockets out.
 	assert.equal(await metric(gw.url, "pincer_http_open_connections"), base);
+});
+
+test("SIGTERM says goodbye (1001) to open sessions and exits 0", async () => {
+	const ws = await open();
+	const closed = new Promise((r) => ws.once("close", (code) => r(code)));
+	stopped = true;
+	assert.equal(await gw.stop(), 0, "pincerd exits 0");
+	assert.equal(await closed, 1001);
 });

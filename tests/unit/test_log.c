@@ -116,7 +116,8 @@ test_logfmt(void)
 	ok(sscanf(out, "ts=%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h,
 	    &mi, &s, &ms, &z) == 8 && z == 'Z' && out[27] == ' ',
 	    "logfmt: ts is RFC 3339 UTC with milliseconds");
-	ok(!strncmp(out + 27, " level=info msg=\"hello world\" ", 31),
+	ok(!strncmp(out + 27, " level=info msg=\"hello world\" ",
+	    strlen(" level=info msg=\"hello world\" ")),
 	    "logfmt: then level, then msg (quoted: it has a space)");
 	ok(strstr(out, " path=\"/a b\" ") != NULL, "logfmt: space quoted");
 	ok(strstr(out, " eq=\"a=b\" ") != NULL, "logfmt: '=' quoted");

@@ -34,7 +34,7 @@ export async function startPincer(name, config = {}) {
 	const url = `http://${addr}`;
 	for (let i = 0; i < 200; i++) {
 		try {
-			if ((await fetch(`${url}/readyz`)).ok) break;
+			if ((await get(`${url}/readyz`)).status === 200) break;
 		} catch { /* not yet */ }
 		await new Promise((r) => setTimeout(r, 25));
 	}
@@ -51,17 +51,21 @@ export async function startPincer(name, config = {}) {
 	};
 }
 
-// One sample of /metrics, on a connection of its own that is closed after,
-// so the reading does not count a pooled keep-alive connection.
-export async function metric(url, name) {
-	const text = await new Promise((resolve, reject) => {
-		http.get(`${url}/metrics`, { agent: false }, (res) => {
+// A GET on a connection of its own, closed after: no pooled keep-alive
+// connection is left behind to count against limits or in /metrics.
+export function get(url) {
+	return new Promise((resolve, reject) => {
+		http.get(url, { agent: false }, (res) => {
 			let body = "";
 			res.setEncoding("utf8");
 			res.on("data", (d) => { body += d; });
-			res.on("end", () => resolve(body));
+			res.on("end", () => resolve({ status: res.statusCode, body }));
 		}).on("error", reject);
 	});
+}
+
+export async function metric(url, name) {
+	const text = (await get(`${url}/metrics`)).body;
 	const line = text.split("\n").find((l) => l.startsWith(name + " "));
 	return line ? Number(line.split(" ")[1]) : NaN;
 }
