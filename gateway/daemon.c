@@ -83,8 +83,11 @@ daemon_serve(const struct config_overrides *ov)
 			reload(ov);
 			continue;
 		}
-		log_info("shutting down", "signal=%s in_flight=%ld",
-		    sig == SIGTERM ? "TERM" : "INT", http_in_flight());
+		if (log_begin(&l, LOG_INFO, "shutting down")) {
+			log_str(&l, "signal", sig == SIGTERM ? "TERM" : "INT");
+			log_int(&l, "in_flight", http_in_flight());
+			log_end(&l);
+		}
 		break;
 	}
 	rc = 0;

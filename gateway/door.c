@@ -446,11 +446,16 @@ static void
 pending_reject(struct pending *p, int status, const char *code,
     const char *msg)
 {
-	char	 ip[80];
+	struct logline	 l;
+	char		 ip[80];
 
-	net_sockaddr_str((struct sockaddr *)&p->addr, ip, sizeof(ip));
-	log_info("connection refused", "status=%d code=%s peer=%s", status,
-	    code, ip);
+	if (log_begin(&l, LOG_INFO, "connection refused")) {
+		net_sockaddr_str((struct sockaddr *)&p->addr, ip, sizeof(ip));
+		log_int(&l, "status", status);
+		log_str(&l, "code", code);
+		log_str(&l, "peer", ip);
+		log_end(&l);
+	}
 	door_reject(p->fd, status, code, msg);
 	shutdown(p->fd, SHUT_WR);
 	p->closing = true;

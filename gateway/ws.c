@@ -191,6 +191,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct ws_session	*s = user;
 	const struct config	*c = config_current();
+	struct logline		 l;
 	char			 uri[512];
 
 	switch (reason) {
@@ -228,7 +229,10 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    (int)c->idle_timeout_s);
 		metrics_request(s->route != NULL ? route_index(s->route) :
 		    ROUTE_IDX_NONE, 101, 0);
-		log_info("websocket open", "path=%s", uri);
+		if (log_begin(&l, LOG_INFO, "websocket open")) {
+			log_str(&l, "path", uri);
+			log_end(&l);
+		}
 		return s->route == NULL ? -1 : 0;
 	case LWS_CALLBACK_RECEIVE:
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
