@@ -37,7 +37,8 @@ test_append(void)
 	is_int(b.len, 6, "an empty append changes nothing");
 	is_int(buf_append(&b, "x\0y", 3), 0, "append binary with a NUL");
 	is_int(b.len, 9, "embedded NUL is counted");
-	ok(memcmp(b.data, "abcdefx\0y", 10) == 0, "binary bytes kept, then NUL");
+	ok(memcmp(b.data, "abcdefx\0y", 10) == 0,
+	    "binary bytes kept, then NUL");
 	buf_free(&b);
 	ok(b.data == NULL && b.len == 0 && b.cap == 0, "free empties it");
 }
@@ -138,7 +139,8 @@ test_steal_reset(void)
 
 	s = buf_steal(&b);
 	is_str(s, "again", "steal hands over the string");
-	ok(b.data == NULL && b.len == 0 && b.cap == 0, "steal resets the buffer");
+	ok(b.data == NULL && b.len == 0 && b.cap == 0,
+	    "steal resets the buffer");
 	is_int(b.max, 100, "steal keeps the maximum");
 	free(s);
 	is_int(buf_puts(&b, "third"), 0, "usable after steal");

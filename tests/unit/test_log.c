@@ -2,6 +2,7 @@
 /* test_log.c: log lines as logfmt and JSON, read back from stderr. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -18,7 +19,11 @@ static void	emit_sample(enum log_level);
 static void	test_logfmt(void);
 static void	test_json(void);
 static void	test_levels(void);
+static void	test_timestamp(void);
+static time_t	line_time(const char *);
 static void	test_truncation(void);
+static void	test_known_bugs(void);
+static void	todo(int, const char *, const char *);
 
 static int	saved_stderr = -1;
 static int	pipe_rd = -1;
@@ -29,7 +34,9 @@ main(void)
 	test_logfmt();
 	test_json();
 	test_levels();
+	test_timestamp();
 	test_truncation();
+	test_known_bugs();
 	return done_testing();
 }
 
@@ -242,6 +249,48 @@ test_levels(void)
 	log_setup(LOG_INFO, LOG_LOGFMT);
 }
 
+/* The ts field of a logfmt line as seconds since the epoch, or -1. */
+static time_t
+line_time(const char *line)
+{
+	struct tm	 tm;
+	const char	*end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strncmp(line, "ts=", 3) != 0 ||
+	    (end = strptime(line + 3, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    strncmp(end, ".", 1) != 0)
+		return -1;
+	return timegm(&tm);
+}
+
+static void
+test_timestamp(void)
+{
+	char		 out[CAPTURE_MAX];
+	time_t		 before, t1, t2;
+	struct timespec	 nap = { 1, 100000000L };
+
+	log_setup(LOG_INFO, LOG_LOGFMT);
+	before = time(NULL);
+	capture_begin();
+	log_info("tick", NULL);
+	capture_end(out, sizeof(out));
+	t1 = line_time(out);
+	ok(t1 != -1 && t1 >= before - 1 && t1 <= time(NULL) + 1,
+	    "ts is the current UTC time (%lld vs %lld)", (long long)t1,
+	    (long long)before);
+	/* The date is formatted once a second: it must still move on. */
+	nanosleep(&nap, NULL);
+	capture_begin();
+	log_info("tock", NULL);
+	capture_end(out, sizeof(out));
+	t2 = line_time(out);
+	ok(t2 >= t1 + 1 && t2 <= time(NULL) + 1,
+	    "a second later, ts moved on (%lld then %lld)", (long long)t1,
+	    (long long)t2);
+}
+
 static void
 test_truncation(void)
 {
@@ -268,9 +317,11 @@ test_truncation(void)
 		ok(n > 1000 && n <= sizeof(l.text), "%s: huge value truncated "
 		    "to the line size (%zu bytes)", name, n);
 		is_int(count_char(out, '\n'), 1, "%s: still one line", name);
-		ok(n > 0 && out[n - 1] == '\n', "%s: ends with a newline", name);
+		ok(n > 0 && out[n - 1] == '\n', "%s: ends with a newline",
+		    name);
 		if (f == LOG_JSON)
-			ok(n > 1 && out[n - 2] == '}', "json: and a closing brace");
+			ok(n > 1 && out[n - 2] == '}',
+			    "json: and a closing brace");
 	}
 
 	/* Escapes expand a value; the line still has to stop. */
@@ -285,4 +336,51 @@ test_truncation(void)
 	ok(n <= sizeof(l.text) && out[n - 1] == '\n',
 	    "escaped line bounded, newline-terminated");
 	free(big);
+}
+
+/*
+ * A known bug, as a TAP TODO: it is reported but does not fail the suite,
+ * and once fixed it shows as an unexpected pass (XPASS), which does.
+ */
+static void
+todo(int pass, const char *desc, const char *why)
+{
+	printf("%sok %d - %s # TODO %s\n", pass ? "" : "not ", ++tap_n, desc,
+	    why);
+}
+
+static void
+test_known_bugs(void)
+{
+	char		 out[CAPTURE_MAX], *big;
+	struct logline	 l;
+	json_t		*j;
+
+	/* libmicrohttpd decodes %FF in a path; the request log shows it. */
+	log_setup(LOG_INFO, LOG_JSON);
+	capture_begin();
+	log_begin(&l, LOG_INFO, "request");
+	log_str(&l, "path", "/caf\xe9\xff");
+	log_end(&l);
+	capture_end(out, sizeof(out));
+	j = json_loads(out, 0, NULL);
+	todo(j != NULL, "json: a value that is not UTF-8 still gives valid "
+	    "JSON", "log_quoted copies bytes >= 0x80 unchecked");
+	json_decref(j);
+
+	if ((big = malloc(3000)) == NULL)
+		exit(1);
+	memset(big, 'x', 2999);
+	big[2999] = '\0';
+	capture_begin();
+	log_begin(&l, LOG_INFO, "big");
+	log_str(&l, "v", big);
+	log_end(&l);
+	capture_end(out, sizeof(out));
+	j = json_loads(out, 0, NULL);
+	todo(j != NULL, "json: a truncated line is still valid JSON",
+	    "log_end cuts inside the string and adds only '}'");
+	json_decref(j);
+	free(big);
+	log_setup(LOG_INFO, LOG_LOGFMT);
 }
