@@ -595,15 +595,23 @@ opt_is_prefix(const char *name)
 	return false;
 }
 
+/*
+ * One error, one line: jansson quotes the raw input near a syntax error,
+ * so control bytes from the file are replaced before they reach a
+ * terminal or the log.
+ */
 static void
 add_error(struct buf *errs, const char *fmt, ...)
 {
-	char	 line[512];
+	char	 line[512], *p;
 	va_list	 ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	for (p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	buf_puts(errs, line);
 	buf_puts(errs, "\n");
 }
@@ -628,11 +636,13 @@ check_cidr(const char *s, char *msg, size_t msgsz)
 	char		 addr[64], *slash, *end;
 	long		 bits;
 
-	snprintf(addr, sizeof(addr), "%s", s);
+	if ((size_t)snprintf(addr, sizeof(addr), "%s", s) >= sizeof(addr))
+		goto bad;
 	if ((slash = strchr(addr, '/')) != NULL) {
 		*slash++ = '\0';
 		bits = strtol(slash, &end, 10);
-		if (*slash == '\0' || *end != '\0' || bits < 0 || bits > 128)
+		if (!isdigit((unsigned char)*slash) || strlen(slash) > 3 ||
+		    *end != '\0' || bits < 0 || bits > 128)
 			goto bad;
 		if (strchr(addr, ':') == NULL && bits > 32)
 			goto bad;

@@ -38,7 +38,8 @@ static void	on_completed(void *, struct MHD_Connection *, void **,
 		    enum MHD_RequestTerminationCode);
 static void	on_connection(void *, struct MHD_Connection *, void **,
 		    enum MHD_ConnectionNotificationCode);
-static void	on_mhd_log(void *, const char *, va_list);
+static void	on_mhd_log(void *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
 static bool	req_begin(struct http_req *);
 static void	req_dispatch(struct http_req *);
 static void	req_log(struct http_req *, enum MHD_RequestTerminationCode);

@@ -7,9 +7,14 @@
 
 #include "pincer.h"
 
-static void	log_raw(struct logline *, const char *, size_t);
+/* Room kept for a closing quote, the truncation mark, '}' and newline. */
+#define RESERVE	48
+
+static bool	log_raw(struct logline *, const char *, size_t);
+static void	log_force(struct logline *, const char *, size_t);
+static size_t	utf8_len(const unsigned char *);
 static void	log_quoted(struct logline *, const char *);
-static void	log_key(struct logline *, const char *);
+static bool	log_key(struct logline *, const char *);
 static void	log_timestamp(char *, size_t);
 
 static enum log_level	 log_min = LOG_INFO;
@@ -47,6 +52,7 @@ log_begin(struct logline *l, enum log_level level, const char *msg)
 	char	 when[40];
 
 	l->len = 0;
+	l->truncated = false;
 	l->on = log_enabled(level);
 	if (!l->on)
 		return false;
@@ -59,12 +65,18 @@ log_begin(struct logline *l, enum log_level level, const char *msg)
 	return true;
 }
 
+/* A field that does not fit is left out whole, or its value cut short. */
 void
 log_str(struct logline *l, const char *key, const char *val)
 {
-	if (!l->on)
+	size_t	 start = l->len;
+
+	if (!l->on || l->truncated)
 		return;
-	log_key(l, key);
+	if (!log_key(l, key)) {
+		l->len = start;
+		return;
+	}
 	log_quoted(l, val != NULL ? val : "");
 }
 
@@ -74,11 +86,13 @@ log_int(struct logline *l, const char *key, long long val)
 	char	 num[32];
 	int	 n;
 
-	if (!l->on)
+	size_t	 start = l->len;
+
+	if (!l->on || l->truncated)
 		return;
-	log_key(l, key);
 	n = snprintf(num, sizeof(num), "%lld", val);
-	log_raw(l, num, (size_t)n);
+	if (!log_key(l, key) || !log_raw(l, num, (size_t)n))
+		l->len = start;
 }
 
 void
@@ -86,14 +100,16 @@ log_end(struct logline *l)
 {
 	ssize_t	 w;
 
+	bool	 json = __atomic_load_n(&log_fmt, __ATOMIC_RELAXED) == LOG_JSON;
+
 	if (!l->on)
 		return;
-	/* Keep room for the closing brace and newline even when truncated. */
-	if (l->len > sizeof(l->text) - 3)
-		l->len = sizeof(l->text) - 3;
-	if (__atomic_load_n(&log_fmt, __ATOMIC_RELAXED) == LOG_JSON)
-		l->text[l->len++] = '}';
-	l->text[l->len++] = '\n';
+	if (l->truncated)
+		log_force(l, json ? ",\"truncated\":true" : " truncated=true",
+		    json ? 17 : 15);
+	if (json)
+		log_force(l, "}", 1);
+	log_force(l, "\n", 1);
 	w = write(STDERR_FILENO, l->text, l->len);
 	(void)w;
 	l->on = false;
@@ -117,29 +133,25 @@ log_msg(enum log_level level, const char *msg, const char *fmt, ...)
 	log_end(&l);
 }
 
-static void
+static bool
 log_key(struct logline *l, const char *key)
 {
 	bool	 json = __atomic_load_n(&log_fmt, __ATOMIC_RELAXED) == LOG_JSON;
 
-	if (json) {
-		if (l->len > 1)		/* past the opening brace */
-			log_raw(l, ",", 1);
-		log_raw(l, "\"", 1);
-		log_raw(l, key, strlen(key));
-		log_raw(l, "\":", 2);
-	} else {
-		if (l->len > 0)
-			log_raw(l, " ", 1);
-		log_raw(l, key, strlen(key));
-		log_raw(l, "=", 1);
-	}
+	if (json)
+		return (l->len <= 1 || log_raw(l, ",", 1)) &&
+		    log_raw(l, "\"", 1) && log_raw(l, key, strlen(key)) &&
+		    log_raw(l, "\":", 2);
+	return (l->len == 0 || log_raw(l, " ", 1)) &&
+	    log_raw(l, key, strlen(key)) && log_raw(l, "=", 1);
 }
 
 /*
- * logfmt quotes a value only when it must (space, '=', '"', control bytes);
- * JSON always quotes. Control bytes are escaped in both so that a peer
- * cannot forge a log line with an embedded newline.
+ * logfmt quotes a value only when it must (space, '=', '"', control bytes,
+ * non-ASCII); JSON always quotes. Control bytes are escaped in both so that
+ * a peer cannot forge a log line with an embedded newline, and bytes that
+ * are not UTF-8 are escaped so that every JSON line stays valid. A value
+ * that does not fit is cut between two characters, never inside one.
  */
 static void
 log_quoted(struct logline *l, const char *v)
@@ -149,30 +161,73 @@ log_quoted(struct logline *l, const char *v)
 	bool		 quote = json || *v == '\0';
 	const unsigned char *p;
 	char		 esc[8];
+	size_t		 n;
 
 	for (p = (const unsigned char *)v; !quote && *p; p++)
 		if (*p <= ' ' || *p == '=' || *p == '"' || *p == '\\' ||
-		    *p == 0x7f)
+		    *p >= 0x7f)
 			quote = true;
-	if (!quote) {
-		log_raw(l, v, strlen(v));
+	/* A bare value too long to fit is cut, quoted, like any other. */
+	if (!quote && log_raw(l, v, strlen(v)))
 		return;
-	}
-	log_raw(l, "\"", 1);
-	for (p = (const unsigned char *)v; *p; p++) {
+	log_force(l, "\"", 1);
+	for (p = (const unsigned char *)v; *p; p += n) {
+		n = 1;
 		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)*p;
-			log_raw(l, esc, 2);
+			if (!log_raw(l, esc, 2))
+				break;
 		} else if (*p == '\n') {
-			log_raw(l, "\\n", 2);
+			if (!log_raw(l, "\\n", 2))
+				break;
 		} else if (*p < 0x20 || *p == 0x7f) {
 			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			log_raw(l, esc, 6);
-		} else
-			log_raw(l, (const char *)p, 1);
+			if (!log_raw(l, esc, 6))
+				break;
+		} else if (*p < 0x80) {
+			if (!log_raw(l, (const char *)p, 1))
+				break;
+		} else if ((n = utf8_len(p)) > 0) {
+			if (!log_raw(l, (const char *)p, n))
+				break;
+		} else {
+			n = 1;
+			if (json)
+				snprintf(esc, sizeof(esc), "\\ufffd");
+			else
+				snprintf(esc, sizeof(esc), "\\x%02x", *p);
+			if (!log_raw(l, esc, strlen(esc)))
+				break;
+		}
 	}
-	log_raw(l, "\"", 1);
+	log_force(l, "\"", 1);
+}
+
+/* The length of a valid UTF-8 sequence at p (RFC 3629 §4), or 0. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t	 n, i;
+	uint32_t cp;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
 }
 
 /*
@@ -201,13 +256,25 @@ log_timestamp(char *out, size_t outsz)
 	    (long)(ts.tv_nsec / 1000000) % 1000);
 }
 
-static void
+/* Append if it fits with RESERVE to spare; else mark the line truncated. */
+static bool
 log_raw(struct logline *l, const char *p, size_t n)
 {
-	size_t	 room = sizeof(l->text) - l->len;
+	if (l->len + n + RESERVE > sizeof(l->text)) {
+		l->truncated = true;
+		return false;
+	}
+	memcpy(l->text + l->len, p, n);
+	l->len += n;
+	return true;
+}
 
-	if (n > room)
-		n = room;
+/* Append into the reserve: closing quotes and the end of the line. */
+static void
+log_force(struct logline *l, const char *p, size_t n)
+{
+	if (l->len + n > sizeof(l->text))
+		n = sizeof(l->text) - l->len;
 	memcpy(l->text + l->len, p, n);
 	l->len += n;
 }

@@ -133,7 +133,8 @@ net_cidr_match(const char *cidr, const struct ipaddr *ip)
 	long		 bits = 128;
 	int		 i, full;
 
-	snprintf(addr, sizeof(addr), "%s", cidr);
+	if ((size_t)snprintf(addr, sizeof(addr), "%s", cidr) >= sizeof(addr))
+		return false;
 	if ((slash = strchr(addr, '/')) != NULL) {
 		*slash++ = '\0';
 		bits = strtol(slash, NULL, 10);
@@ -184,7 +185,8 @@ parse_port(const char *s, in_port_t *port)
 	char	*end;
 	long	 n;
 
-	if (*s == '\0')
+	/* Digits only: strtol alone would take " 80", "+80" and "-0". */
+	if (*s < '0' || *s > '9' || strlen(s) > 5)
 		return -1;
 	n = strtol(s, &end, 10);
 	if (*end != '\0' || n < 0 || n > 65535)

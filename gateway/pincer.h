@@ -47,6 +47,7 @@ struct logline {
 	char	 text[2048];
 	size_t	 len;
 	bool	 on;
+	bool	 truncated;	/* a field did not fit; the line says so */
 };
 void	 log_setup(enum log_level, enum log_format);
 bool	 log_enabled(enum log_level);
