@@ -7,9 +7,25 @@
 #                                PINCER_CONF PINCER_STATE_DIR PINCER_DIR
 #   pincer_stop                  SIGTERM, wait; sets PINCER_EXIT
 #   ok DESC CMD...               one TAP test point: CMD must succeed
-#   is DESC GOT WANT / like DESC GOT REGEX
+#   is DESC GOT WANT / like DESC GOT REGEX / unlike DESC GOT REGEX
+#   skip DESC REASON             a TAP point skipped, with the reason
 #   secret_register VALUE        the last test greps every log for VALUE
 #   done_testing                 prints the plan, exits 0/1
+#
+# Helpers:
+#   raw_http DATA [SECONDS]      send DATA on a new TCP connection to the
+#                                daemon; print all it answers until it closes
+#                                (or SECONDS pass, default 3; then exit 124)
+#   wait_until SECONDS CMD...    poll CMD every 50 ms until it succeeds
+#   wait_log REGEX [SECONDS] [N] wait until PINCER_LOG has more than N lines
+#                                matching REGEX (default 0)
+#   log_count REGEX              lines of PINCER_LOG matching REGEX
+#   json_check JSON EXPR         the JS expression EXPR, with the parsed JSON
+#                                as `o`, is true (node)
+#   random_token                 32 random hex characters
+#
+# PINCER_LISTEN_ADDR (default 127.0.0.1:0) is passed as --listen; set it to
+# the empty string to pass no --listen (the config's "listen" applies).
 set -u
 : "${PINCER_BIN:?PINCER_BIN must point at the built pincer}"
 : "${TOP_SRCDIR:?}" "${TOP_BUILDDIR:?}"
@@ -61,6 +77,11 @@ unlike() {
 	else _t_result 0 "$1"; fi
 }
 
+skip() {
+	T_N=$((T_N + 1))
+	echo "ok $T_N - $1 # SKIP ${2:-}"
+}
+
 secret_register() {
 	printf '%s\n' "$1" >>"$T_LOGDIR/secrets.list"
 }
@@ -106,8 +127,9 @@ pincer_start() {
 	PINCER_LOG="$T_LOGDIR/$T_NAME.$T_DAEMONS.pincerd.log"
 	pincer_config "$PINCER_DIR" "$extra"
 	: >"$PINCER_LOG"
+	local listen=${PINCER_LISTEN_ADDR-127.0.0.1:0}
 	"$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
-	    --listen "${PINCER_LISTEN_ADDR:-127.0.0.1:0}" 2>>"$PINCER_LOG" &
+	    ${listen:+--listen "$listen"} 2>>"$PINCER_LOG" &
 	PINCER_PID=$!
 	T_PIDS="$T_PIDS $PINCER_PID"
 	PINCER_ADDR=""
@@ -146,4 +168,43 @@ pincer_stop() {
 	fi
 	wait "$PINCER_PID" 2>/dev/null
 	PINCER_EXIT=$?
+}
+
+# The daemon's host and port, for /dev/tcp (brackets of IPv6 removed).
+pincer_host() { local h=${PINCER_ADDR%:*}; h=${h#\[}; printf '%s' "${h%]}"; }
+pincer_port() { printf '%s' "${PINCER_ADDR##*:}"; }
+
+raw_http() {
+	local data=$1 secs=${2:-3}
+	timeout "$secs" bash -c 'exec 3<>"/dev/tcp/$0/$1" || exit 99
+		printf "%s" "$2" >&3; cat <&3' \
+	    "$(pincer_host)" "$(pincer_port)" "$data"
+}
+
+wait_until() {
+	local secs=$1 i; shift
+	for i in $(seq 1 $((secs * 20))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	"$@" >/dev/null 2>&1
+}
+
+log_count() {
+	grep -Ec -- "$1" "$PINCER_LOG" 2>/dev/null
+}
+
+wait_log() {
+	local re=$1 secs=${2:-5} n=${3:-0}
+	wait_until "$secs" _t_log_more "$re" "$n"
+}
+_t_log_more() { [ "$(log_count "$1")" -gt "$2" ]; }
+
+json_check() {
+	node -e 'const o = JSON.parse(process.argv[1]);
+		process.exit(eval(process.argv[2]) ? 0 : 1)' "$1" "$2"
+}
+
+random_token() {
+	od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
 }
