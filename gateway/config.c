@@ -376,6 +376,13 @@ walk_object(struct config *c, json_t *obj, const char *prefix,
 	char			 name[256], msg[256];
 
 	json_object_foreach(obj, key, val) {
+		/* "http.threads" as one key would dodge duplicate checks. */
+		if (strchr(key, '.') != NULL || *key == '\0') {
+			add_error(errs, "%s: %s%s%s: unknown option (nest "
+			    "objects instead of dotted keys)", origin, prefix,
+			    *prefix ? "." : "", key);
+			continue;
+		}
 		snprintf(name, sizeof(name), "%s%s%s", prefix,
 		    *prefix ? "." : "", key);
 		if ((o = opt_find(name)) != NULL) {

@@ -32,6 +32,8 @@ daemon_serve(const struct config_overrides *ov)
 	double		 t0 = now_seconds();
 	int		 lockfd = -1, rc = 1, sig;
 
+	/* Everything pincerd writes (database, keys) is for itself alone. */
+	umask(077);
 	if ((c = config_load(ov, &err)) == NULL) {
 		fprintf(stderr, "pincerd: the config is not valid:\n%s",
 		    err != NULL ? err : "out of memory\n");

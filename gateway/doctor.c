@@ -45,12 +45,13 @@ doctor_run(const struct config_overrides *ov)
 
 	printf("pincer %s doctor\n", pincer_version);
 	if ((c = config_load(ov, &err)) == NULL) {
+		/* One report line: the errors joined, no trailing newline. */
 		for (p = err; p != NULL && (p = strchr(p, '\n')) != NULL; p++)
-			if (p[1] != '\0')
-				*p = ';';
+			*p = p[1] ? ';' : '\0';
 		report(FAIL, "config", "%s", err != NULL ? err : "invalid");
 		printf("      fix: correct the keys named above; `pincer "
 		    "config options` lists them all\n");
+		printf("some checks failed\n");
 		free(err);
 		return 1;
 	}

@@ -169,16 +169,15 @@ door_open_connections(void)
  * the socket buffer of any live peer.
  */
 int
-door_reject(int fd, int status, const char *code, const char *msg)
+door_reject(int fd, const char *rid, int status, const char *code,
+    const char *msg)
 {
 	struct buf	 body, out;
-	char		 rid[17];
 	ssize_t		 w;
 	int		 rc = 0;
 
 	buf_init(&body, 4096);
 	buf_init(&out, 8192);
-	http_request_id(rid);
 	http_error_body(&body, code, msg);
 	buf_printf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json"
 	    "\r\nContent-Length: %zu\r\nConnection: close\r\n"
@@ -447,16 +446,19 @@ pending_reject(struct pending *p, int status, const char *code,
     const char *msg)
 {
 	struct logline	 l;
-	char		 ip[80];
+	char		 ip[80], rid[17];
 
+	/* The id the client is given is the one in the log line. */
+	http_request_id(rid);
 	if (log_begin(&l, LOG_INFO, "connection refused")) {
 		net_sockaddr_str((struct sockaddr *)&p->addr, ip, sizeof(ip));
+		log_str(&l, "rid", rid);
 		log_int(&l, "status", status);
 		log_str(&l, "code", code);
 		log_str(&l, "peer", ip);
 		log_end(&l);
 	}
-	door_reject(p->fd, status, code, msg);
+	door_reject(p->fd, rid, status, code, msg);
 	shutdown(p->fd, SHUT_WR);
 	p->closing = true;
 	nclosing++;

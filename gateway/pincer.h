@@ -139,7 +139,8 @@ void	 door_stop_accepting(void);
 void	 door_stop(void);
 void	 door_conn_closed(void);
 long	 door_open_connections(void);
-int	 door_reject(int fd, int status, const char *code, const char *msg);
+int	 door_reject(int fd, const char *rid, int status, const char *code,
+	    const char *msg);
 
 /* http.c */
 struct http_req;
