@@ -38,6 +38,8 @@ static void	on_completed(void *, struct MHD_Connection *, void **,
 		    enum MHD_RequestTerminationCode);
 static void	on_connection(void *, struct MHD_Connection *, void **,
 		    enum MHD_ConnectionNotificationCode);
+static size_t	unescape(void *, struct MHD_Connection *, char *);
+static int	hexval(char);
 static void	on_mhd_log(void *, const char *, va_list)
 		    __attribute__((format(printf, 2, 0)));
 static bool	req_begin(struct http_req *);
@@ -81,6 +83,7 @@ http_start(const struct config *c)
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 	    MHD_OPTION_END);
 	if (mhd == NULL) {
 		log_error("cannot start the HTTP server", NULL);
@@ -486,6 +489,41 @@ on_connection(void *cls, struct MHD_Connection *conn, void **sock_ctx,
 		    (unsigned int)config_current()->idle_timeout_s);
 	else if (what == MHD_CONNECTION_NOTIFY_CLOSED)
 		door_conn_closed();
+}
+
+/*
+ * Percent-decoding (RFC 3986 §2.1) in place, except %00: a NUL would end
+ * the C string early, so /index.html%00.js would be served and logged as
+ * /index.html. Left encoded, it matches no route and no file.
+ */
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char	*r = s, *w = s;
+	int	 hi, lo;
+
+	while (*r) {
+		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 &&
+		    (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 static void

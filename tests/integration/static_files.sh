@@ -162,4 +162,13 @@ ok "saying the admin UI is not installed" json_check "$(body)" \
 get /healthz
 is "the API still answers" "$CODE" 200
 
+# %00 is never decoded: it would cut the path short (serve and log
+# /index.html for /index.html%00.js).
+get /index.html%00.js
+is "/index.html%00.js is 404, not index.html" "$CODE" 404
+get /healthz%00junk
+is "/healthz%00junk is 404, not /healthz" "$CODE" 404
+get /heal%74hz
+is "other escapes still decode (/heal%74hz is /healthz)" "$CODE" 200
+
 done_testing
