@@ -2,16 +2,19 @@
 # SPDX-License-Identifier: MIT
 # HTTP benchmark: wrk (2 threads, keep-alive) against /healthz and a small
 # JSON route; pincerd's RSS idle and under load; start to /readyz.
-# Figures only: nothing here passes or fails. Env: PINCER_BIN, STARTUP_BIN,
-# BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64).
+# Beside them, the same figures for what pincer cannot go below: the RSS of
+# its libraries doing nothing (floor), and libmicrohttpd alone answering
+# the same JSON (mhd_bare). Figures only: nothing here passes or fails.
+# Env: PINCER_BIN, BENCH_DIR (the built tests/bench), BENCH_SECONDS
+# (default 10), BENCH_CONNECTIONS (default 64).
 set -euo pipefail
-: "${PINCER_BIN:?}" "${STARTUP_BIN:?}"
+: "${PINCER_BIN:?}" "${BENCH_DIR:?}"
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-64}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 # The rate limit stays on (its cost is measured) but high enough for wrk;
 # request logging stays on, to a file, as in production.
 cat >"$tmp/pincer.json" <<JSON
@@ -28,19 +31,21 @@ for _ in $(seq 100); do
 done
 url="http://$addr"
 curl -fsS "$url/readyz" >/dev/null
-rss() { awk '/^VmRSS/ {print $2}' /proc/$pid/status; }
+rss() { awk '/^VmRSS/ {print $2}' "/proc/${1:-$pid}/status" 2>/dev/null || echo 0; }
 anon() { awk '/^RssAnon/ {print $2}' /proc/$pid/status; }
 sleep 1
 echo "pincer $("$PINCER_BIN" version | cut -d' ' -f2) on $(nproc) cores, $(uname -r)"
 printf 'idle RSS: %s kB (anonymous %s kB, the rest is shared library pages)\n' "$(rss)" "$(anon)"
 
 peak=0
+# run PATH [PID]: wrk against $url$PATH, sampling PID's RSS meanwhile.
 run() {
-	local path=$1 out
+	local path=$1 watch=${2:-$pid} out
 	out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$url$path" &
 	    wpid=$!
 	    while kill -0 $wpid 2>/dev/null; do
-		r=$(rss); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$tmp/peak"
+		r=$(rss "$watch")
+		if [ "$r" -gt "$peak" ]; then peak=$r; echo "$peak" >"$tmp/peak"; fi
 		sleep 0.2
 	    done
 	    wait $wpid)
@@ -52,11 +57,33 @@ run() {
 }
 run /healthz
 run /api/v1/version
+# The metrics request needs a credential unless metrics.public; the bench
+# reads RSS from /proc instead.
 printf 'RSS under load: peak %s kB\n' "$(cat "$tmp/peak" 2>/dev/null || rss)"
 printf 'RSS after load: %s kB\n' "$(rss)"
 kill $pid; wait $pid || true
 
-# Start to /readyz on a fresh state folder each run is the cold case; the
-# same folder after the first run is the usual restart.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18787)
-"$STARTUP_BIN" "$PINCER_BIN" "$tmp/pincer.json" "$tmp/state2" "$port" 50
+# A free port for the programs that take one.
+free_port() {
+	local p
+	for p in $(shuf -i 20000-60000 -n 20); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+	echo 18787
+}
+
+echo "libmicrohttpd alone (tests/bench/mhd_bare, 2 workers, its own listener):"
+bport=$(free_port)
+"$BENCH_DIR/mhd_bare" "$bport" 2 &
+bpid=$!
+sleep 0.3
+url="http://127.0.0.1:$bport"
+run / $bpid
+kill $bpid; wait $bpid || true
+
+echo "the libraries' memory floor (tests/bench/floor: pincer's libraries, no pincer code):"
+"$BENCH_DIR/floor" "$tmp/floor.db"
+
+# Start to /readyz, as a client sees it, on one state folder (the first run
+# creates and migrates the database; the rest are restarts).
+"$BENCH_DIR/startup" "$PINCER_BIN" "$tmp/pincer.json" "$tmp/state2" "$(free_port)" 50
