@@ -303,6 +303,13 @@ door_readable(struct pending *p)
 			pending_reject(p, 431, "header_too_large",
 			    "the request head is larger than "
 			    "http.max_header_bytes");
+		else if (h.length_bad)
+			pending_reject(p, 400, "bad_request", "Content-Length "
+			    "must be one decimal number");
+		else if (h.has_length && h.content_length >
+		    (unsigned long long)c->max_body_bytes)
+			pending_reject(p, 413, "body_too_large", "the request "
+			    "body is larger than http.max_body_bytes");
 		else
 			door_route(p, &h);
 		return;

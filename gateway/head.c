@@ -4,6 +4,7 @@
  * the socket, far enough to decide who takes it (RFC 9112 §3, RFC 6455 §4.1).
  * It does not replace the HTTP parser of either library: it only routes.
  */
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 
@@ -13,6 +14,7 @@ static const char *find_end(const char *, size_t, size_t *);
 static int	parse_request_line(const char *, size_t, struct head *);
 static void	parse_header(const char *, size_t, struct head *, bool *);
 static bool	has_token(const char *, size_t, const char *);
+static void	parse_length(const char *, size_t, struct head *);
 static bool	is_tchar(unsigned char);
 
 enum head_result
@@ -130,6 +132,8 @@ parse_header(const char *p, size_t n, struct head *h, bool *conn_upgrade)
 		h->upgrade_websocket = has_token(v, vlen, "websocket");
 	else if (klen == 10 && !strncasecmp(p, "connection", 10))
 		*conn_upgrade = *conn_upgrade || has_token(v, vlen, "upgrade");
+	else if (klen == 14 && !strncasecmp(p, "content-length", 14))
+		parse_length(v, vlen, h);
 	else if (klen == 15 && !strncasecmp(p, "x-forwarded-for", 15)) {
 		/* The right-most entry is the one our proxy added. */
 		while ((comma = memchr(v, ',', vlen)) != NULL) {
@@ -143,6 +147,32 @@ parse_header(const char *p, size_t n, struct head *h, bool *conn_upgrade)
 			h->forwarded_for[vlen] = '\0';
 		}
 	}
+}
+
+/*
+ * RFC 9112 §6.3: digits only; a second Content-Length must agree. Read
+ * here so that an absurd length gets our JSON 413, not a library page.
+ */
+static void
+parse_length(const char *v, size_t n, struct head *h)
+{
+	unsigned long long	 x = 0;
+	size_t			 i;
+
+	if (n == 0)
+		h->length_bad = true;
+	for (i = 0; i < n && !h->length_bad; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			h->length_bad = true;
+		else if (x > (ULLONG_MAX - 9) / 10)
+			x = ULLONG_MAX;	/* too big for anything: saturate */
+		else
+			x = x * 10 + (unsigned long long)(v[i] - '0');
+	}
+	if (h->has_length && x != h->content_length)
+		h->length_bad = true;
+	h->has_length = true;
+	h->content_length = x;
 }
 
 /* A comma-separated list holds the token, case-insensitively. */

@@ -5,6 +5,7 @@
  * route, handler, one JSON error shape, metrics and one log line.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct http_req {
 	bool			 replied;
 	bool			 too_large;
 	bool			 via_proxy;	/* peer is a trusted proxy */
+	bool			 close;		/* answer with Connection: close */
 	struct ipaddr		 ip;
 	char			 ipstr[64];
 	const char		*param;		/* the route's {x}, in url */
@@ -53,7 +55,36 @@ static bool	req_begin(struct http_req *);
 static void	req_dispatch(struct http_req *);
 static void	req_log(struct http_req *, enum MHD_RequestTerminationCode);
 
+/*
+ * A keep-alive connection between two requests. The front door gives the
+ * first head of a connection http.header_timeout_s; libmicrohttpd would
+ * give the later ones only an idle timeout, which every trickled byte
+ * resets. So the next complete head must also arrive within
+ * header_timeout_s of the previous answer, or the watchdog shuts the
+ * socket (libmicrohttpd then closes the connection itself).
+ */
+struct conn {
+	int		 fd;
+	bool		 waiting;	/* between requests */
+	double		 since;
+	struct conn	*prev;
+	struct conn	*next;
+};
+
+static void	*watchdog(void *);
+static struct conn *conn_state(struct MHD_Connection *);
+static size_t	 head_size(struct MHD_Connection *, const char *,
+		    const char *, const char *);
+static enum MHD_Result add_size(void *, enum MHD_ValueKind, const char *,
+		    const char *);
+
 static struct MHD_Daemon *mhd;
+static pthread_mutex_t	 conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 conns_cond = PTHREAD_COND_INITIALIZER;
+static struct conn	*conns;
+static pthread_t	 watchdog_thread;
+static bool		 watchdog_running;
+static bool		 watchdog_quit;
 static long	 in_flight;	/* atomic */
 static bool	 draining;	/* atomic */
 
@@ -85,8 +116,9 @@ http_start(const struct config *c)
 	    (unsigned int)(c->http_threads > 1 ? c->http_threads : 0),
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->idle_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-	    MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)c->max_connections + 16,
+	    /* The door enforces http.max_connections, which SIGHUP may
+	     * raise: libmicrohttpd's own limit is only a backstop. */
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)65536 + 64,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
@@ -96,6 +128,12 @@ http_start(const struct config *c)
 		log_error("cannot start the HTTP server", NULL);
 		return -1;
 	}
+	if (pthread_create(&watchdog_thread, NULL, watchdog, NULL) != 0) {
+		MHD_stop_daemon(mhd);
+		mhd = NULL;
+		return -1;
+	}
+	watchdog_running = true;
 	return 0;
 }
 
@@ -132,6 +170,14 @@ http_drain(long timeout_s)
 void
 http_stop(void)
 {
+	if (watchdog_running) {
+		pthread_mutex_lock(&conns_lock);
+		watchdog_quit = true;
+		pthread_cond_signal(&conns_cond);
+		pthread_mutex_unlock(&conns_lock);
+		pthread_join(watchdog_thread, NULL);
+		watchdog_running = false;
+	}
 	if (mhd != NULL)
 		MHD_stop_daemon(mhd);
 	mhd = NULL;
@@ -257,7 +303,7 @@ http_reply(struct http_req *r, int status, struct MHD_Response *resp)
 	if (r->set_cookie != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
 		    r->set_cookie);
-	if (http_draining())
+	if (http_draining() || r->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
 		    "close");
 	if (MHD_queue_response(r->conn, (unsigned int)status, resp) ==
@@ -355,6 +401,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_req	*r = *ctx;
 
 	if (r == NULL) {
+		struct conn	*cs = conn_state(conn);
+
+		if (cs != NULL) {
+			pthread_mutex_lock(&conns_lock);
+			cs->waiting = false;
+			pthread_mutex_unlock(&conns_lock);
+		}
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		__atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
@@ -366,6 +419,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->route_idx = ROUTE_IDX_NONE;
 		http_request_id(r->id);
 		buf_init(&r->body, (size_t)config_current()->max_body_bytes);
+		/* Later heads on a keep-alive connection: the door checked
+		 * only the first. */
+		if (head_size(conn, url, method, version) >
+		    (size_t)config_current()->max_header_bytes) {
+			r->close = true;
+			http_error(r, 431, "header_too_large", "the request "
+			    "head is larger than http.max_header_bytes");
+			return MHD_YES;
+		}
 		req_begin(r);
 		return MHD_YES;
 	}
@@ -376,8 +438,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (*upload_size > 0) {
 		if (!r->too_large &&
 		    buf_append(&r->body, upload, *upload_size) == -1) {
+			/* Answer now: a body that never ends must not hold
+			 * the connection. libmicrohttpd closes it after. */
 			r->too_large = true;
 			buf_free(&r->body);
+			r->close = true;
+			http_error(r, 413, "body_too_large", "the request body "
+			    "is larger than http.max_body_bytes (%ld bytes)",
+			    config_current()->max_body_bytes);
 		}
 		*upload_size = 0;
 		return MHD_YES;
@@ -509,9 +577,16 @@ on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     enum MHD_RequestTerminationCode toe)
 {
 	struct http_req	*r = *ctx;
+	struct conn	*cs;
 
 	if (r == NULL)
 		return;
+	if ((cs = conn_state(conn)) != NULL) {
+		pthread_mutex_lock(&conns_lock);
+		cs->waiting = true;
+		cs->since = now_seconds();
+		pthread_mutex_unlock(&conns_lock);
+	}
 	if (r->replied)
 		metrics_request(r->route_idx, r->status,
 		    now_seconds() - r->start);
@@ -566,12 +641,96 @@ static void
 on_connection(void *cls, struct MHD_Connection *conn, void **sock_ctx,
     enum MHD_ConnectionNotificationCode what)
 {
-	if (what == MHD_CONNECTION_NOTIFY_STARTED)
+	const union MHD_ConnectionInfo	*ci;
+	struct conn			*cs = *sock_ctx;
+
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
 		/* Idle timeout follows the live config, not the start one. */
 		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 		    (unsigned int)config_current()->idle_timeout_s);
-	else if (what == MHD_CONNECTION_NOTIFY_CLOSED)
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL || (cs = calloc(1, sizeof(*cs))) == NULL)
+			return;
+		cs->fd = ci->connect_fd;
+		pthread_mutex_lock(&conns_lock);
+		cs->next = conns;
+		if (conns != NULL)
+			conns->prev = cs;
+		conns = cs;
+		pthread_mutex_unlock(&conns_lock);
+		*sock_ctx = cs;
+	} else if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (cs != NULL) {
+			pthread_mutex_lock(&conns_lock);
+			if (cs->prev != NULL)
+				cs->prev->next = cs->next;
+			else
+				conns = cs->next;
+			if (cs->next != NULL)
+				cs->next->prev = cs->prev;
+			pthread_mutex_unlock(&conns_lock);
+			free(cs);
+			*sock_ctx = NULL;
+		}
 		door_conn_closed();
+	}
+}
+
+static struct conn *
+conn_state(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* Shut keep-alive connections whose next head is overdue. */
+static void *
+watchdog(void *arg)
+{
+	struct timespec	 ts;
+	struct conn	*cs;
+	double		 now, limit;
+
+	pthread_mutex_lock(&conns_lock);
+	while (!watchdog_quit) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&conns_cond, &conns_lock, &ts);
+		now = now_seconds();
+		limit = (double)config_current()->header_timeout_s;
+		for (cs = conns; cs != NULL; cs = cs->next)
+			if (cs->waiting && now - cs->since > limit) {
+				shutdown(cs->fd, SHUT_RDWR);
+				cs->waiting = false;
+			}
+	}
+	pthread_mutex_unlock(&conns_lock);
+	return NULL;
+}
+
+/* Request line and headers, as they came: the bytes of the head. */
+static size_t
+head_size(struct MHD_Connection *c, const char *url, const char *method,
+    const char *version)
+{
+	size_t	 n = strlen(method) + strlen(url) + strlen(version) + 4;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_size, &n);
+	return n;
+}
+
+static enum MHD_Result
+add_size(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+	*(size_t *)cls += strlen(k) + (v != NULL ? strlen(v) : 0) + 4;
+	return MHD_YES;
 }
 
 /*

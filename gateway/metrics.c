@@ -112,7 +112,7 @@ metrics_render(struct buf *b)
 		}
 	}
 	buf_puts(b, "# HELP pincer_http_request_duration_seconds Time from "
-	    "the request head to the answer being queued.\n"
+	    "the complete request head to the end of the answer.\n"
 	    "# TYPE pincer_http_request_duration_seconds histogram\n");
 	for (i = 0; i < nrm; i++)
 		render_route(b, i);

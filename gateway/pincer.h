@@ -133,6 +133,9 @@ struct head {
 	char	 path[512];	/* raw target without the query string */
 	bool	 upgrade_websocket;
 	char	 forwarded_for[64];	/* right-most X-Forwarded-For entry */
+	bool	 has_length;
+	bool	 length_bad;		/* not digits, too big, or two values */
+	unsigned long long content_length;
 };
 enum head_result head_parse(const char *, size_t, struct head *);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_head.c: the front door's peek at a request head (head.c). */
+#include <limits.h>
 #include <string.h>
 
 #include "pincer.h"
@@ -14,6 +15,8 @@ static void	test_websocket(void);
 static void	test_forwarded(void);
 static bool	ws(const char *, const char *);
 
+static void	test_length(void);
+
 int
 main(void)
 {
@@ -23,6 +26,7 @@ main(void)
 	test_method_path();
 	test_websocket();
 	test_forwarded();
+	test_length();
 	return done_testing();
 }
 
@@ -251,4 +255,37 @@ test_forwarded(void)
 	    "%.*s\r\n\r\n", 63, ip);
 	is_int(parse(req, &h), HEAD_OK, "63-byte entry");
 	is_int(strlen(h.forwarded_for), 63, "63 bytes fit");
+}
+
+static void
+test_length(void)
+{
+	struct head	 h;
+	static const char ok5[] = "POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+	    "\r\n";
+	static const char big[] = "POST / HTTP/1.1\r\nContent-Length: "
+	    "18446744073709551616000\r\n\r\n";
+	static const char neg[] = "POST / HTTP/1.1\r\nContent-Length: -1\r\n"
+	    "\r\n";
+	static const char two[] = "POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+	    "Content-Length: 6\r\n\r\n";
+	static const char same[] = "POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+	    "content-length: 5\r\n\r\n";
+	static const char none[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+	is_int(head_parse(ok5, sizeof(ok5) - 1, &h), HEAD_OK, "length 5");
+	ok(h.has_length && !h.length_bad && h.content_length == 5,
+	    "Content-Length 5 read");
+	head_parse(big, sizeof(big) - 1, &h);
+	ok(h.has_length && !h.length_bad && h.content_length == ULLONG_MAX,
+	    "a length past 64 bits saturates (too large, not malformed)");
+	head_parse(neg, sizeof(neg) - 1, &h);
+	ok(h.length_bad, "a negative length is malformed");
+	head_parse(two, sizeof(two) - 1, &h);
+	ok(h.length_bad, "two different lengths are malformed");
+	head_parse(same, sizeof(same) - 1, &h);
+	ok(!h.length_bad && h.content_length == 5, "the same length twice is "
+	    "fine");
+	head_parse(none, sizeof(none) - 1, &h);
+	ok(!h.has_length && !h.length_bad, "no length, no flag");
 }
