@@ -87,6 +87,14 @@ secret_register() {
 }
 
 done_testing() {
+	# Under --enable-asan, a daemon's sanitizer report fails its test.
+	local reports
+	reports=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+	    "$T_LOGDIR/$T_NAME".*.log 2>/dev/null)
+	if [ -n "$reports" ]; then
+		_t_result 1 "no sanitizer report in the daemon logs"
+		diag "$reports"
+	fi
 	echo "1..$T_N"
 	[ "$T_FAILED" -eq 0 ]
 	exit $?
