@@ -10,7 +10,6 @@ import path from "node:path";
 const bin = process.env.PINCER_BIN;
 const top = process.env.TOP_BUILDDIR ?? os.tmpdir();
 
-//
 // opts.beforeStart({ dir, state, conf }), if given, runs (and is awaited)
 // after the config is written and the state folder made (0700), before
 // pincerd starts: e.g. to add users with `pincer user add --state`.
