@@ -92,16 +92,12 @@ void
 api_me(struct http_req *r)
 {
 	struct identity	*id = http_req_identity(r);
-	struct user	 u;
 	json_t		*o;
 	char		 csrf[64];
 
-	if (users_get(id->user_id, &u) == -1) {
-		http_error(r, 401, "invalid_credentials", "no such user");
-		return;
-	}
-	o = json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", u.name, "email",
-	    u.email, "role", users_role_name(u.role), "auth",
+	/* The identity was read from the database for this request. */
+	o = json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", id->user, "email",
+	    id->email, "role", users_role_name(id->role), "auth",
 	    kind_names[id->kind], "scopes", scopes_json(id->scopes));
 	if (id->kind == ID_SESSION) {
 		auth_csrf_token(id->sid, csrf, sizeof(csrf));

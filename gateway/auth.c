@@ -18,7 +18,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
@@ -30,13 +29,14 @@
 #define AUDIENCE	"pincer-session"
 
 static int	 load_key(const char *);
+static int	 key_ready(void);
 static int	 session_verify(const char *, struct identity *);
-static bool	 session_revoked(const char *);
 static const char *cookie_value(const char *, const char *, char *, size_t);
 static void	 random_hex(char *, size_t);
 static bool	 csrf_ok(struct http_req *, const struct identity *);
 
 static unsigned char	 session_key[KEY_LEN];	/* secret; one place */
+static struct jwtv_key	 session_jwk;		/* the same, keyed MAC */
 static bool		 have_key;
 
 static const char *const scope_names[] = { "read", "llm", "sandbox",
@@ -65,6 +65,7 @@ void
 auth_shutdown(void)
 {
 	explicit_bzero(session_key, sizeof(session_key));
+	jwtv_key_free(&session_jwk);
 	have_key = false;
 }
 
@@ -150,7 +151,7 @@ auth_identify(const struct auth_in *in, struct identity *id)
 		h += 7;
 		while (*h == ' ')
 			h++;
-		return tokens_looks_like(h) && tokens_verify(h, id) == 0 ? 0 :
+		return tokens_looks_like(h) && tokens_verify(h, in->ip, id) == 0 ? 0 :
 		    -1;
 	}
 	if (*c->ext_jwks_url != '\0') {
@@ -161,7 +162,7 @@ auth_identify(const struct auth_in *in, struct identity *id)
 			ext = cookie_value(h, c->ext_cookie, cookie,
 			    sizeof(cookie));
 		if (ext != NULL)
-			return jwks_identify(ext, id) == 0 ? 0 : -1;
+			return jwks_identify(ext, in->ip, id) == 0 ? 0 : -1;
 	}
 	if ((h = in->header(in->ctx, "Cookie")) != NULL &&
 	    cookie_value(h, COOKIE, cookie, sizeof(cookie)) != NULL)
@@ -177,7 +178,8 @@ bool
 auth_route_allowed(const struct route *rt, struct http_req *r)
 {
 	struct identity	*id = http_req_identity(r);
-	struct auth_in	 in = { .header = http_req_header_cb, .ctx = r };
+	struct auth_in	 in = { .header = http_req_header_cb, .ctx = r,
+			    .ip = http_req_ip(r) };
 	int		 rc;
 
 	if (rt->auth == AUTH_PUBLIC)
@@ -303,16 +305,20 @@ void
 auth_csrf_token(const char *sid, char *out, size_t outsz)
 {
 	unsigned char	 mac[EVP_MAX_MD_SIZE];
-	unsigned int	 len = 0;
+	size_t		 len = 0;
 	char		 msg[64];
+	EVP_MAC_CTX	*m;
 
-	snprintf(msg, sizeof(msg), "csrf:%s", sid);
-	HMAC(EVP_sha256(), session_key, KEY_LEN, (unsigned char *)msg,
-	    strlen(msg), mac, &len);
-	if (outsz >= b64url_encoded_len(len) + 1)
-		b64url_encode(mac, len, out);
-	else if (outsz > 0)
+	if (outsz > 0)
 		out[0] = '\0';
+	snprintf(msg, sizeof(msg), "csrf:%s", sid);
+	if (!have_key || (m = EVP_MAC_CTX_dup(session_jwk.mac)) == NULL)
+		return;
+	if (EVP_MAC_update(m, (unsigned char *)msg, strlen(msg)) == 1 &&
+	    EVP_MAC_final(m, mac, &len, sizeof(mac)) == 1 &&
+	    outsz >= b64url_encoded_len(len) + 1)
+		b64url_encode(mac, len, out);
+	EVP_MAC_CTX_free(m);
 }
 
 /*
@@ -395,26 +401,30 @@ static int
 session_verify(const char *tok, struct identity *id)
 {
 	const struct config	*c = config_current();
-	struct jwtv_key		 key = { "HS256", session_key, KEY_LEN };
 	struct jwtv_expect	 ex = { .iss = ISSUER, .aud = AUDIENCE,
 				    .skew_s = c->skew_s };
 	json_t			*claims = NULL;
 	const char		*sub, *sid;
 	struct user		 u;
+	bool			 revoked = true;
 	int			 rc = -1;
 
-	if (!have_key || jwtv_verify(tok, &key, &ex, &claims) != JWTV_OK)
+	if (!have_key || jwtv_verify(tok, &session_jwk, &ex, &claims) !=
+	    JWTV_OK)
 		return -1;
 	sub = json_string_value(json_object_get(claims, "sub"));
 	sid = json_string_value(json_object_get(claims, "sid"));
+	/* One query: the user as the database has it now, and whether this
+	 * session was logged out. */
 	if (sub == NULL || sid == NULL || strlen(sid) >= sizeof(id->sid) ||
-	    session_revoked(sid) ||
-	    users_get(strtoll(sub, NULL, 10), &u) == -1 || u.disabled)
+	    users_get_session(strtoll(sub, NULL, 10), sid, &u, &revoked) ==
+	    -1 || revoked || u.disabled)
 		goto out;
 	/* The role comes from the database: a change applies at once. */
 	id->kind = ID_SESSION;
 	id->user_id = u.id;
 	snprintf(id->user, sizeof(id->user), "%s", u.name);
+	snprintf(id->email, sizeof(id->email), "%s", u.email);
 	id->role = u.role;
 	id->scopes = auth_role_scopes(u.role);
 	snprintf(id->sid, sizeof(id->sid), "%s", sid);
@@ -423,21 +433,6 @@ session_verify(const char *tok, struct identity *id)
 out:
 	json_decref(claims);
 	return rc;
-}
-
-static bool
-session_revoked(const char *sid)
-{
-	static const char sql[] = "SELECT 1 FROM revoked_sessions WHERE sid = ?";
-	sqlite3_stmt	*st = store_stmt(sql);
-	bool		 revoked = true;	/* fail closed */
-
-	if (st == NULL)
-		return true;
-	sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
-	revoked = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
-	return revoked;
 }
 
 /*
@@ -505,8 +500,7 @@ load_key(const char *path)
 		close(fd);
 		memcpy(session_key, k, KEY_LEN);
 		explicit_bzero(k, sizeof(k));
-		have_key = true;
-		return 0;
+		return key_ready();
 	}
 	if (fd == -1 || (n = read(fd, session_key, KEY_LEN)) != KEY_LEN) {
 		log_error("cannot read the session key", "%s: %s", path,
@@ -516,6 +510,16 @@ load_key(const char *path)
 		return -1;
 	}
 	close(fd);
+	return key_ready();
+}
+
+static int
+key_ready(void)
+{
+	if (jwtv_key_init(&session_jwk, "HS256", session_key, KEY_LEN) == -1) {
+		log_error("cannot prepare the session key", NULL);
+		return -1;
+	}
 	have_key = true;
 	return 0;
 }

@@ -27,24 +27,29 @@
 #define REFRESH_S	3600.0
 
 struct jwk {
-	char	 kid[128];
-	char	 alg[8];
-	char	*pem;		/* owned */
-	size_t	 pemlen;
+	char		 kid[128];
+	char		 alg[8];
+	struct jwtv_key	 key;		/* owned */
 };
 
 static int	 refetch(bool);
+static int	 find_ref(const char *, const char *, struct jwtv_key *);
 static int	 fetch_http(const char *, struct buf *);
 static size_t	 on_data(char *, size_t, size_t, void *);
-static char	*pem_rsa(json_t *, size_t *);
-static char	*pem_ec(json_t *, size_t *);
-static char	*pem_of(EVP_PKEY *, size_t *);
+static EVP_PKEY	*key_rsa(json_t *);
+static EVP_PKEY	*key_ec(json_t *);
 static BIGNUM	*bn_b64(json_t *);
 static const struct jwk *find_key(const char *, const char *);
 static bool	 alg_allowed(const char *);
 static void	 keys_free(void);
 
+/*
+ * lock guards the key set and is held only to look a key up or swap the
+ * set; fetch_lock lets one request at a time fetch, without stopping the
+ * others from verifying against the keys already known.
+ */
 static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t	 fetch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct jwk	 keys[MAX_KEYS];
 static size_t		 nkeys;
 static double		 fetched_at = -1e9;	/* last successful fetch */
@@ -75,39 +80,37 @@ jwks_fetch_count(void)
  * one, when auto_provision_role says so). 0, or -1 for any refusal.
  */
 int
-jwks_identify(const char *token, struct identity *id)
+jwks_identify(const char *token, const char *ip, struct identity *id)
 {
 	const struct config	*c = config_current();
 	struct jwtv_expect	 ex = { .iss = *c->ext_issuer ? c->ext_issuer :
 				    NULL, .aud = *c->ext_audience ?
 				    c->ext_audience : NULL, .skew_s = c->skew_s };
 	struct jwtv_key		 key;
-	const struct jwk	*k;
 	json_t			*claims = NULL;
 	enum jwtv_error		 e;
 	const char		*email;
 	char			 alg[16], kid[128], *err = NULL;
 	struct user		 u;
+	double			 last;
 	int			 rc = -1;
 
 	if (jwtv_header(token, alg, sizeof(alg), kid, sizeof(kid)) == -1 ||
-	    !alg_allowed(alg))
+	    !alg_allowed(alg)) {
+		log_info("external identity refused", "%s", "algorithm not "
+		    "allowed");
 		return -1;
-	pthread_mutex_lock(&lock);
-	if (now_seconds() - fetched_at > REFRESH_S)
+	}
+	__atomic_load(&fetched_at, &last, __ATOMIC_RELAXED);
+	if (now_seconds() - last > REFRESH_S)
 		refetch(false);
-	if ((k = find_key(kid, alg)) == NULL && refetch(true) == 0)
-		k = find_key(kid, alg);
-	if (k == NULL) {
-		pthread_mutex_unlock(&lock);
+	if (find_ref(kid, alg, &key) == -1 && (refetch(true) == -1 ||
+	    find_ref(kid, alg, &key) == -1)) {
 		log_info("external identity refused", "%s", "unknown key id");
 		return -1;
 	}
-	key.alg = k->alg;
-	key.key = (const unsigned char *)k->pem;
-	key.len = k->pemlen;
 	e = jwtv_verify(token, &key, &ex, &claims);
-	pthread_mutex_unlock(&lock);
+	jwtv_key_free(&key);
 	if (e != JWTV_OK) {
 		log_info("external identity refused", "%s", jwtv_strerror(e));
 		return -1;
@@ -121,7 +124,7 @@ jwks_identify(const char *token, struct identity *id)
 		    ROLE_MEMBER, NULL, &err) == -1 ||
 		    users_find_email(email, &u) == -1)
 			goto out;
-		audit_add("external", "", "user_add", email, "provisioned "
+		audit_add("external", ip, "user_add", email, "provisioned "
 		    "from an external identity");
 	}
 	if (u.disabled)
@@ -130,6 +133,7 @@ jwks_identify(const char *token, struct identity *id)
 	id->kind = ID_EXTERNAL;
 	id->user_id = u.id;
 	snprintf(id->user, sizeof(id->user), "%s", u.name);
+	snprintf(id->email, sizeof(id->email), "%s", u.email);
 	id->role = u.role;
 	id->scopes = auth_role_scopes(u.role);
 	rc = 0;
@@ -139,7 +143,24 @@ out:
 	return rc;
 }
 
-/* Called with lock held. Unknown-kid refetches are rate-limited. */
+/* A reference to a known key, to verify with outside the lock. */
+static int
+find_ref(const char *kid, const char *alg, struct jwtv_key *out)
+{
+	const struct jwk	*k;
+
+	pthread_mutex_lock(&lock);
+	if ((k = find_key(kid, alg)) != NULL) {
+		EVP_PKEY_up_ref(k->key.pkey);
+		memset(out, 0, sizeof(*out));
+		out->alg = k->alg[0] == 'R' ? "RS256" : "ES256";
+		out->pkey = k->key.pkey;
+	}
+	pthread_mutex_unlock(&lock);
+	return k != NULL ? 0 : -1;
+}
+
+/* Unknown-kid refetches are rate-limited; one fetch at a time. */
 static int
 refetch(bool for_unknown_kid)
 {
@@ -149,16 +170,23 @@ refetch(bool for_unknown_kid)
 	const char		*kty, *kid, *alg, *crv;
 	struct jwk		 fresh[MAX_KEYS];
 	size_t			 i, n = 0;
-	double			 now = now_seconds();
+	double			 now;
+	EVP_PKEY		*pk;
 
-	if (for_unknown_kid && now - tried_at < (double)c->ext_refetch_s)
-		return -1;
+	pthread_mutex_lock(&fetch_lock);
+	now = now_seconds();
+	if ((for_unknown_kid && now - tried_at < (double)c->ext_refetch_s) ||
+	    (!for_unknown_kid && now - fetched_at <= REFRESH_S)) {
+		pthread_mutex_unlock(&fetch_lock);
+		return for_unknown_kid ? -1 : 0;
+	}
 	tried_at = now;
 	buf_init(&body, MAX_JWKS);
 	__atomic_add_fetch(&nfetches, 1, __ATOMIC_RELAXED);
 	if (fetcher(c->ext_jwks_url, &body) == -1) {
 		log_warn("cannot fetch the JWKS", "%s", c->ext_jwks_url);
 		buf_free(&body);
+		pthread_mutex_unlock(&fetch_lock);
 		return -1;
 	}
 	root = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
@@ -175,30 +203,36 @@ refetch(bool for_unknown_kid)
 		memset(&fresh[n], 0, sizeof(fresh[n]));
 		snprintf(fresh[n].kid, sizeof(fresh[n].kid), "%s",
 		    kid != NULL ? kid : "");
+		pk = NULL;
 		if (!strcmp(kty, "RSA") && (alg == NULL || !strcmp(alg,
 		    "RS256"))) {
 			snprintf(fresh[n].alg, sizeof(fresh[n].alg), "RS256");
-			fresh[n].pem = pem_rsa(jk, &fresh[n].pemlen);
+			pk = key_rsa(jk);
 		} else if (!strcmp(kty, "EC") && crv != NULL &&
 		    !strcmp(crv, "P-256") && (alg == NULL || !strcmp(alg,
 		    "ES256"))) {
 			snprintf(fresh[n].alg, sizeof(fresh[n].alg), "ES256");
-			fresh[n].pem = pem_ec(jk, &fresh[n].pemlen);
+			pk = key_ec(jk);
 		}
-		if (fresh[n].pem != NULL)
+		if (pk != NULL && jwtv_key_from_pkey(&fresh[n].key,
+		    fresh[n].alg[0] == 'R' ? "RS256" : "ES256", pk) == 0)
 			n++;
 	}
 	json_decref(root);
 	if (n == 0) {
 		log_warn("the JWKS has no usable key (RSA, or EC P-256)", "%s",
 		    c->ext_jwks_url);
+		pthread_mutex_unlock(&fetch_lock);
 		return -1;
 	}
 	/* A rotation drops the old keys: only the new set is trusted. */
+	pthread_mutex_lock(&lock);
 	keys_free();
 	memcpy(keys, fresh, n * sizeof(fresh[0]));
 	nkeys = n;
-	fetched_at = now;
+	__atomic_store(&fetched_at, &now, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&fetch_lock);
 	return 0;
 }
 
@@ -232,7 +266,7 @@ keys_free(void)
 	size_t	 i;
 
 	for (i = 0; i < nkeys; i++)
-		free(keys[i].pem);
+		jwtv_key_free(&keys[i].key);
 	nkeys = 0;
 }
 
@@ -266,8 +300,8 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	return buf_append(arg, p, size * n) == 0 ? size * n : 0;
 }
 
-static char *
-pem_rsa(json_t *jk, size_t *len)
+static EVP_PKEY *
+key_rsa(json_t *jk)
 {
 	OSSL_PARAM_BLD	*bld = OSSL_PARAM_BLD_new();
 	OSSL_PARAM	*params = NULL;
@@ -275,7 +309,6 @@ pem_rsa(json_t *jk, size_t *len)
 	EVP_PKEY	*pkey = NULL;
 	BIGNUM		*n = bn_b64(json_object_get(jk, "n"));
 	BIGNUM		*e = bn_b64(json_object_get(jk, "e"));
-	char		*pem = NULL;
 
 	if (bld == NULL || n == NULL || e == NULL ||
 	    BN_num_bits(n) < 2048 ||
@@ -284,21 +317,20 @@ pem_rsa(json_t *jk, size_t *len)
 	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
 	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
 	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
-	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-		goto out;
-	pem = pem_of(pkey, len);
-out:
-	EVP_PKEY_free(pkey);
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
 	EVP_PKEY_CTX_free(ctx);
 	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
 	BN_free(n);
 	BN_free(e);
-	return pem;
+	return pkey;
 }
 
-static char *
-pem_ec(json_t *jk, size_t *len)
+static EVP_PKEY *
+key_ec(json_t *jk)
 {
 	const char	*x = json_string_value(json_object_get(jk, "x"));
 	const char	*y = json_string_value(json_object_get(jk, "y"));
@@ -306,7 +338,7 @@ pem_ec(json_t *jk, size_t *len)
 	OSSL_PARAM	 params[3];
 	EVP_PKEY_CTX	*ctx = NULL;
 	EVP_PKEY	*pkey = NULL;
-	char		*pem = NULL, group[] = "prime256v1";
+	char		 group[] = "prime256v1";
 
 	/* An uncompressed point: 0x04 || x || y, 32 bytes each. */
 	if (x == NULL || y == NULL || strlen(x) > 60 || strlen(y) > 60 ||
@@ -324,31 +356,12 @@ pem_ec(json_t *jk, size_t *len)
 	params[2] = OSSL_PARAM_construct_end();
 	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
 	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
-	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-		goto out;
-	pem = pem_of(pkey, len);
-out:
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(ctx);
-	return pem;
-}
-
-static char *
-pem_of(EVP_PKEY *pkey, size_t *len)
-{
-	BIO	*bio = BIO_new(BIO_s_mem());
-	char	*data, *pem = NULL;
-	long	 n;
-
-	if (bio != NULL && PEM_write_bio_PUBKEY(bio, pkey) == 1 &&
-	    (n = BIO_get_mem_data(bio, &data)) > 0 &&
-	    (pem = malloc((size_t)n + 1)) != NULL) {
-		memcpy(pem, data, (size_t)n);
-		pem[n] = '\0';
-		*len = (size_t)n;
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
 	}
-	BIO_free(bio);
-	return pem;
+	EVP_PKEY_CTX_free(ctx);
+	return pkey;
 }
 
 static BIGNUM *

@@ -252,10 +252,12 @@ ssize_t	 b64url_decode(const char *, size_t, void *);
 enum jwtv_error { JWTV_OK, JWTV_MALFORMED, JWTV_ALG, JWTV_KEY,
 	JWTV_SIGNATURE, JWTV_EXPIRED, JWTV_NOT_YET, JWTV_IAT, JWTV_ISS,
 	JWTV_AUD, JWTV_KID };
+struct evp_pkey_st;
+struct evp_mac_ctx_st;
 struct jwtv_key {
 	const char		*alg;	/* the one algorithm this key is for */
-	const unsigned char	*key;	/* HS256: the secret; else PEM */
-	size_t			 len;
+	struct evp_mac_ctx_st	*mac;	/* HS256, keyed; owned */
+	struct evp_pkey_st	*pkey;	/* RS256, ES256; owned */
 };
 struct jwtv_expect {
 	const char	*iss;		/* NULL: not checked */
@@ -266,6 +268,11 @@ struct jwtv_expect {
 enum jwtv_error jwtv_verify(const char *, const struct jwtv_key *,
 	    const struct jwtv_expect *, json_t **claims);
 int	 jwtv_header(const char *, char *, size_t, char *, size_t);
+int	 jwtv_key_init(struct jwtv_key *, const char *alg, const void *,
+	    size_t);
+int	 jwtv_key_from_pkey(struct jwtv_key *, const char *,
+	    struct evp_pkey_st *);
+void	 jwtv_key_free(struct jwtv_key *);
 char	*jwtv_sign_hs256(const unsigned char *, size_t, json_t *);
 const char *jwtv_strerror(enum jwtv_error);
 
@@ -290,6 +297,8 @@ int	 users_add(const char *, const char *, enum role, const char *,
 int	 users_find(const char *, struct user *);
 int	 users_find_email(const char *, struct user *);
 int	 users_get(long long, struct user *);
+int	 users_get_session(long long, const char *sid, struct user *,
+	    bool *revoked);
 int	 users_count(bool owners_only);
 int	 users_set_password(const char *, const char *, char **err);
 int	 users_set_disabled(const char *, bool);
@@ -306,6 +315,7 @@ struct identity {
 	enum id_kind	 kind;
 	long long	 user_id;
 	char		 user[65];
+	char		 email[256];
 	enum role	 role;
 	unsigned	 scopes;
 	char		 sid[33];	/* sessions */
@@ -316,6 +326,7 @@ struct identity {
 struct auth_in {
 	const char	*(*header)(void *, const char *);
 	void		*ctx;
+	const char	*ip;		/* for the audit log */
 };
 int	 auth_init(const char *state_dir);
 void	 auth_shutdown(void);
@@ -337,7 +348,7 @@ bool	 auth_configured(const struct config *);
 
 /* jwks.c */
 typedef int (*jwks_fetch_fn)(const char *url, struct buf *out);
-int	 jwks_identify(const char *, struct identity *);
+int	 jwks_identify(const char *, const char *ip, struct identity *);
 void	 jwks_set_fetcher(jwks_fetch_fn);
 long	 jwks_fetch_count(void);
 
@@ -345,7 +356,7 @@ long	 jwks_fetch_count(void);
 char	*tokens_create(long long user_id, const char *name, unsigned scopes,
 	    long ttl_s, char *id_out, size_t idsz, char **err);
 bool	 tokens_looks_like(const char *);
-int	 tokens_verify(const char *, struct identity *);
+int	 tokens_verify(const char *, const char *ip, struct identity *);
 void	 tokens_touch(const char *);
 int	 tokens_revoke(const char *, long long user_id);
 json_t	*tokens_list(long long user_id);

@@ -78,12 +78,13 @@ tokens_looks_like(const char *s)
  * and its user enabled; -1 otherwise, whatever the reason.
  */
 int
-tokens_verify(const char *tok, struct identity *id)
+tokens_verify(const char *tok, const char *ip, struct identity *id)
 {
 	static const char sql[] = "SELECT t.secret_hash, t.scopes, "
 	    "t.expires_at, t.revoked_at IS NOT NULL, u.id, u.name, u.role, "
 	    "u.disabled, coalesce(t.last_used_at, ''), "
-	    "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds') "
+	    "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'), "
+	    "date('now'), coalesce(u.email, '') "
 	    "FROM api_tokens t JOIN users u ON u.id = t.user_id "
 	    "WHERE t.id = ?";
 	sqlite3_stmt	*st;
@@ -119,6 +120,8 @@ tokens_verify(const char *tok, struct identity *id)
 			id->user_id = sqlite3_column_int64(st, 4);
 			snprintf(id->user, sizeof(id->user), "%s",
 			    sqlite3_column_text(st, 5));
+			snprintf(id->email, sizeof(id->email), "%s",
+			    sqlite3_column_text(st, 11));
 			id->role = role;
 			id->scopes = auth_scopes_parse((const char *)
 			    sqlite3_column_text(st, 1)) &
@@ -129,14 +132,15 @@ tokens_verify(const char *tok, struct identity *id)
 			/* Record use at most once a minute: no write per
 			 * request. A new day's first use goes to the audit. */
 			touch = strcmp(last, stale) < 0;
-			first_today = strncmp(last, stale, 10) != 0;
+			first_today = strncmp(last, (const char *)
+			    sqlite3_column_text(st, 10), 10) != 0;
 		}
 	}
 	sqlite3_reset(st);
 	if (touch)
 		tokens_touch(tid);
 	if (good && first_today)
-		audit_add(id->user, "", "token_use", tid, "first use today");
+		audit_add(id->user, ip, "token_use", tid, "first use today");
 	return good ? 0 : -1;
 }
 

@@ -231,6 +231,34 @@ users_get(long long id, struct user *u)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/*
+ * A session's user and whether the session was logged out, in one
+ * statement: each SQLite read costs a lock round trip per request.
+ */
+int
+users_get_session(long long id, const char *sid, struct user *u,
+    bool *revoked)
+{
+	static char	 sql[256];
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (sql[0] == '\0')
+		snprintf(sql, sizeof(sql), "SELECT %s, EXISTS (SELECT 1 FROM "
+		    "revoked_sessions WHERE sid = ?2) FROM users WHERE id = ?1",
+		    user_cols);
+	if ((st = store_stmt(sql)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, sid, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_to_user(st, u);
+		*revoked = sqlite3_column_int(st, 6) != 0;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* Enabled users, or owners only: whether an owner exists decides exposure. */
 int
 users_count(bool owners_only)

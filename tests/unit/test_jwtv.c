@@ -32,7 +32,7 @@ static int	 fake_fetch(const char *, struct buf *);
 static char	*jwk_rsa(EVP_PKEY *, const char *kid);
 
 static EVP_PKEY	*rsa, *rsa2, *ec;
-static char	*rsa_pub, *rsa_priv, *ec_pub, *ec_priv;
+static char	*rsa_pub, *rsa_priv, *rsa2_priv, *ec_pub, *ec_priv;
 static char	*jwks_doc;		/* what fake_fetch serves */
 static const unsigned char hs_key[] = "0123456789abcdef0123456789abcdef";
 
@@ -46,6 +46,7 @@ main(void)
 		return 99;
 	rsa_pub = pem(rsa, false);
 	rsa_priv = pem(rsa, true);
+	rsa2_priv = pem(rsa2, true);
 	ec_pub = pem(ec, false);
 	ec_priv = pem(ec, true);
 	test_rejections();
@@ -56,17 +57,26 @@ main(void)
 static void
 test_rejections(void)
 {
-	struct jwtv_key		 hs = { "HS256", hs_key, 32 };
-	struct jwtv_key		 rs = { "RS256", (unsigned char *)rsa_pub, 0 };
-	struct jwtv_key		 es = { "ES256", (unsigned char *)ec_pub, 0 };
+	struct jwtv_key		 hs, rs, es, empty;
 	struct jwtv_expect	 ex = { .iss = "iss.example", .aud = "pincer",
 				    .skew_s = 60 };
 	json_t			*c = NULL, *cl;
 	char			*t, *t2, *dot;
 	char			 hdr[256], pay[512];
 
-	rs.len = strlen(rsa_pub);
-	es.len = strlen(ec_pub);
+	is_int(jwtv_key_init(&hs, "HS256", hs_key, 32), 0, "an HS256 key");
+	is_int(jwtv_key_init(&rs, "RS256", rsa_pub, strlen(rsa_pub)), 0,
+	    "an RS256 key from PEM");
+	is_int(jwtv_key_init(&es, "ES256", ec_pub, strlen(ec_pub)), 0,
+	    "an ES256 key from PEM");
+	is_int(jwtv_key_init(&empty, "HS256", "", 0), -1,
+	    "an empty HS256 key is refused when made");
+	{
+		struct jwtv_key	 wrong;
+
+		is_int(jwtv_key_init(&wrong, "ES256", rsa_pub,
+		    strlen(rsa_pub)), -1, "an RSA PEM is no ES256 key");
+	}
 	t = sign(JWT_ALG_HS256, (char *)hs_key, 32, NULL,
 	    claims(300, "iss.example", "pincer"));
 	is_int(jwtv_verify(t, &hs, &ex, &c), JWTV_OK, "HS256: a good token");
@@ -174,11 +184,9 @@ test_rejections(void)
 	free(t);
 	t = sign(JWT_ALG_HS256, (char *)hs_key, 32, NULL,
 	    claims(300, "iss.example", "pincer"));
-	hs.len = 0;
-	is_int(jwtv_verify(t, &hs, &ex, &c), JWTV_KEY, "an empty key refused");
-	hs.len = 32;
-	hs.alg = "RS256";
-	is_int(jwtv_verify(t, &hs, &ex, &c), JWTV_ALG,
+	is_int(jwtv_verify(t, &empty, &ex, &c), JWTV_KEY,
+	    "an empty key refuses every token");
+	is_int(jwtv_verify(t, &rs, &ex, &c), JWTV_ALG,
 	    "HS256 token against an RS256 key refused");
 	free(t);
 
@@ -195,6 +203,9 @@ test_rejections(void)
 	    "four parts refused");
 	is_int(jwtv_verify("!!.??.##", &hs, &ex, &c), JWTV_MALFORMED,
 	    "not base64url refused");
+	jwtv_key_free(&hs);
+	jwtv_key_free(&rs);
+	jwtv_key_free(&es);
 }
 
 /* The JWKS cache, against a fetcher that counts and serves jwks_doc. */
@@ -240,11 +251,11 @@ test_jwks(void)
 	cl = claims(300, "iss.example", "pincer");
 	json_object_set_new(cl, "email", json_string("ann@example.org"));
 	t = sign(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), "k1", cl);
-	is_int(jwks_identify(t, &id), 0, "a token signed by k1 identifies");
+	is_int(jwks_identify(t, "127.0.0.1", &id), 0, "a token signed by k1 identifies");
 	is_str(id.user, "ann@example.org", "as the provisioned user");
 	is_int(id.role, ROLE_MEMBER, "with the configured role");
 	is_int(fetches, 1, "the JWKS was fetched once");
-	is_int(jwks_identify(t, &id), 0, "again, from the cache");
+	is_int(jwks_identify(t, "127.0.0.1", &id), 0, "again, from the cache");
 	is_int(fetches, 1, "no refetch for a known kid");
 	free(t);
 
@@ -252,7 +263,7 @@ test_jwks(void)
 	cl = claims(300, "iss.example", "pincer");
 	json_object_set_new(cl, "email", json_string("ann@example.org"));
 	t = sign(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), "nope", cl);
-	is_int(jwks_identify(t, &id), -1, "an unknown kid is refused");
+	is_int(jwks_identify(t, "127.0.0.1", &id), -1, "an unknown kid is refused");
 	is_int(fetches, 2, "after exactly one refetch");
 	free(t);
 
@@ -262,22 +273,22 @@ test_jwks(void)
 		exit(99);
 	cl = claims(300, "iss.example", "pincer");
 	json_object_set_new(cl, "email", json_string("ann@example.org"));
-	t = sign(JWT_ALG_RS256, pem(rsa2, true), 0, "k2", cl);
-	is_int(jwks_identify(t, &id), 0, "a token from the new key k2 is "
+	t = sign(JWT_ALG_RS256, rsa2_priv, 0, "k2", cl);
+	is_int(jwks_identify(t, "127.0.0.1", &id), 0, "a token from the new key k2 is "
 	    "accepted (refetch on its unknown kid)");
 	is_int(fetches, 3, "one more fetch");
 	free(t);
 	cl = claims(300, "iss.example", "pincer");
 	json_object_set_new(cl, "email", json_string("ann@example.org"));
 	t = sign(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), "k1", cl);
-	is_int(jwks_identify(t, &id), -1, "the dropped key k1 is refused");
+	is_int(jwks_identify(t, "127.0.0.1", &id), -1, "the dropped key k1 is refused");
 	free(t);
 
 	/* A wrong audience through the JWKS path. */
 	cl = claims(300, "iss.example", "someone-else");
 	json_object_set_new(cl, "email", json_string("ann@example.org"));
-	t = sign(JWT_ALG_RS256, pem(rsa2, true), 0, "k2", cl);
-	is_int(jwks_identify(t, &id), -1, "wrong aud refused");
+	t = sign(JWT_ALG_RS256, rsa2_priv, 0, "k2", cl);
+	is_int(jwks_identify(t, "127.0.0.1", &id), -1, "wrong aud refused");
 	free(t);
 
 	jwks_set_fetcher(NULL);
