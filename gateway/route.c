@@ -25,6 +25,10 @@ static const struct route routes[] = {
 	  .auth = AUTH_PUBLIC, .name = "setup" },
 	{ .method = "GET", .path = "/api/v1/me", .handler = api_me,
 	  .auth = AUTH_USER, .name = "me" },
+	/* For a reverse proxy's forward-auth (nginx auth_request, Traefik
+	 * ForwardAuth, Caddy forward_auth): 200 if the credential holds. */
+	{ .method = "GET", .path = "/api/v1/auth/check", .handler = api_healthz,
+	  .auth = AUTH_USER, .name = "auth_check" },
 	{ .method = "GET", .path = "/api/v1/tokens",
 	  .handler = api_tokens_list, .auth = AUTH_USER, .name = "tokens" },
 	{ .method = "POST", .path = "/api/v1/tokens",
