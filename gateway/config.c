@@ -134,7 +134,7 @@ static const struct option options[] = {
 	  .help = "serve /metrics without authentication (for a local "
 	  "Prometheus); otherwise it needs the read scope" },
 	{ .name = "auth.session_ttl_s", .type = OPT_INT,
-	  .offset = O(session_ttl_s), .def = "3600", .min = 300,
+	  .offset = O(session_ttl_s), .def = "3600", .min = 2,
 	  .max = 2592000, .help = "lifetime of a session cookie; it is "
 	  "renewed past half of it while in use" },
 	{ .name = "auth.skew_s", .type = OPT_INT, .offset = O(skew_s),
