@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* api_auth.c: login, logout, me, first-owner setup, API tokens, audit. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "pincer.h"
 
 static json_t	*body_json(struct http_req *);
+static void	 name_key(const char *, char *, size_t);
 static bool	 throttled(struct http_req *, const char *);
 static void	 reply_json(struct http_req *, int, json_t *);
 static json_t	*scopes_json(unsigned);
@@ -23,6 +25,7 @@ api_login(struct http_req *r)
 {
 	json_t		*b = body_json(r), *out;
 	const char	*name, *pw;
+	char		 key[160];
 	struct user	 u;
 	bool		 found, good = false, weaker = false;
 	char		*err = NULL;
@@ -37,7 +40,8 @@ api_login(struct http_req *r)
 		    "\"password\": …}");
 		goto out;
 	}
-	if (throttled(r, name))
+	name_key(name, key, sizeof(key));
+	if (throttled(r, key))
 		goto out;
 	/* Same work, same answer, whether or not the user exists. */
 	found = users_find(name, &u) == 0;
@@ -47,14 +51,14 @@ api_login(struct http_req *r)
 		users_dummy_verify(pw);
 	if (!good || u.disabled) {
 		throttle_fail("ip", http_req_ip(r));
-		throttle_fail("user", name);
+		throttle_fail("user", key);
 		audit_add(name, http_req_ip(r), "login_failed", "", "");
 		http_error(r, 401, "invalid_credentials", "wrong user name or "
 		    "password");
 		goto out;
 	}
 	throttle_clear("ip", http_req_ip(r));
-	throttle_clear("user", name);
+	throttle_clear("user", key);
 	if (weaker && users_set_password(u.name, pw, &err) == 0)
 		log_info("password rehashed with stronger parameters", "%s",
 		    u.name);
@@ -166,7 +170,7 @@ void
 api_tokens_create(struct http_req *r)
 {
 	struct identity	*id = http_req_identity(r);
-	json_t		*b = body_json(r);
+	json_t		*b = body_json(r), *ttlv;
 	const char	*name, *scopes;
 	json_int_t	 ttl;
 	unsigned	 want;
@@ -176,11 +180,15 @@ api_tokens_create(struct http_req *r)
 		return;
 	name = json_string_value(json_object_get(b, "name"));
 	scopes = json_string_value(json_object_get(b, "scopes"));
-	ttl = json_integer_value(json_object_get(b, "ttl_s"));
+	ttlv = json_object_get(b, "ttl_s");
+	ttl = json_integer_value(ttlv);
+	/* Absent or 0: never expires. Anything but a sane integer: 400. */
 	if (name == NULL || scopes == NULL || auth_scopes_check(scopes) == -1
-	    || ttl < 0 || strlen(name) > 128) {
+	    || (ttlv != NULL && !json_is_integer(ttlv)) || ttl < 0 ||
+	    ttl > 3650LL * 86400 || strlen(name) > 128) {
 		http_error(r, 400, "bad_request", "send {\"name\", \"scopes\": "
-		    "\"read,llm,sandbox,admin\" (some of), \"ttl_s\"}");
+		    "\"read,llm,sandbox,admin\" (some of), \"ttl_s\": seconds "
+		    "up to 10 years, or 0 for none}");
 		goto out;
 	}
 	want = auth_scopes_parse(scopes);
@@ -270,11 +278,38 @@ throttled(struct http_req *r, const char *name)
 	long	 w2 = throttle_wait("user", name);
 	long	 w = w1 > w2 ? w1 : w2;
 
+	struct MHD_Response	*resp;
+	struct buf		 body;
+	char			 msg[80], secs[24];
+
 	if (w == 0)
 		return false;
-	http_error(r, 429, "too_many_attempts", "too many failed attempts; "
-	    "wait %ld s", w);
+	snprintf(msg, sizeof(msg), "too many failed attempts; wait %ld s", w);
+	snprintf(secs, sizeof(secs), "%ld", w);
+	buf_init(&body, 4096);
+	http_error_body(&body, "too_many_attempts", msg);
+	resp = MHD_create_response_from_buffer(body.len, body.data,
+	    MHD_RESPMEM_MUST_COPY);
+	buf_free(&body);
+	if (resp != NULL) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+		    secs);
+	}
+	http_reply(r, 429, resp);
 	return true;
+}
+
+/* Names are matched without case: so is the per-name throttle. */
+static void
+name_key(const char *name, char *out, size_t outsz)
+{
+	size_t	 i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < outsz; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[i] = '\0';
 }
 
 static void

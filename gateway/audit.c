@@ -57,9 +57,14 @@ audit_page(long long before_id, int limit, long long *next)
 	*next = 0;
 	if (st == NULL)
 		return a;
+	/* One row more than asked says whether a next page exists. */
 	sqlite3_bind_int64(st, 1, before_id);
-	sqlite3_bind_int(st, 2, limit);
+	sqlite3_bind_int(st, 2, limit + 1);
 	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == limit) {
+			*next = last;
+			break;
+		}
 		last = sqlite3_column_int64(st, 0);
 		json_array_append_new(a, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,"
 		    "s:s}", "id", (json_int_t)last,
@@ -72,7 +77,5 @@ audit_page(long long before_id, int limit, long long *next)
 		n++;
 	}
 	sqlite3_reset(st);
-	if (n == limit)
-		*next = last;
 	return a;
 }

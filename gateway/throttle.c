@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * throttle.c: growing delays after failed logins, per client IP and per
- * user name. Three failures are free; then each failure doubles the wait,
- * up to five minutes. Keys are hashed, so names that do not exist cost
+ * user name. After the third failure a try must wait 1 s, then each
+ * failure doubles the wait, up to five minutes. Keys are hashed, so names that do not exist cost
  * the same as names that do. A fixed table: a flood evicts old entries.
  */
 #include <pthread.h>
@@ -56,9 +56,10 @@ throttle_fail(const char *kind, const char *value)
 	if ((e = find(kind, value, true)) != NULL) {
 		e->failures++;
 		e->last = now;
-		if (e->failures > FREE_FAILURES) {
-			d = (double)(1u << (e->failures - FREE_FAILURES - 1 < 16
-			    ? e->failures - FREE_FAILURES - 1 : 16));
+		/* The third failure starts the waits: 1 s, 2 s, 4 s … */
+		if (e->failures >= FREE_FAILURES) {
+			d = (double)(1u << (e->failures - FREE_FAILURES < 16 ?
+			    e->failures - FREE_FAILURES : 16));
 			e->until = now + (d < MAX_DELAY_S ? d : MAX_DELAY_S);
 		}
 	}

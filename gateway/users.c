@@ -4,6 +4,7 @@
  * strings, so each carries its own parameters and can be raised later:
  * a login whose hash is weaker than the config's parameters rehashes it.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,16 +112,23 @@ users_verify_password(const char *hash, const char *pw, bool *weaker)
  * Spend what a real verification costs, so that a login for a name that
  * does not exist takes as long as one with a wrong password.
  */
+static char	*dummy_hash;
+
+static void
+make_dummy(void)
+{
+	dummy_hash = users_hash_password("pincer-dummy-password");
+}
+
 void
 users_dummy_verify(const char *pw)
 {
-	static char	*dummy;
-	bool		 weaker;
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
+	bool			 weaker;
 
-	if (dummy == NULL)
-		dummy = users_hash_password("pincer-dummy-password");
-	if (dummy != NULL)
-		users_verify_password(dummy, pw, &weaker);
+	pthread_once(&once, make_dummy);
+	if (dummy_hash != NULL)
+		users_verify_password(dummy_hash, pw, &weaker);
 }
 
 int
