@@ -3,7 +3,7 @@
 # one still dies on time; logout ends every cookie of the session at once.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
-pincer_start '{ "auth": { "session_ttl_s": 4, "skew_s": 0,
+pincer_start '{ "auth": { "session_ttl_s": 6, "skew_s": 0,
     "argon2_memory_kib": 1024, "argon2_iterations": 1 } }' ||
 	{ echo "Bail out! pincerd did not start"; exit 1; }
 PW="pw-$(random_token)"
@@ -26,7 +26,7 @@ like "login sets a session cookie" "$C1" '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za
 is "a fresh cookie works" "$(me "$C1")" 200
 is "early in its life no new cookie is set" "$(cookie_of "$T_TMP/h")" ""
 
-sleep 2.3
+sleep 3.3
 is "past half its life the cookie still works" "$(me "$C1")" 200
 C2=$(cookie_of "$T_TMP/h")
 secret_register "$C2"
@@ -35,8 +35,8 @@ unlike "the renewed cookie is a new token" "$C2" "^$C1\$"
 like "with the same flags" "$(grep -i '^Set-Cookie' "$T_TMP/h")" \
     'HttpOnly; SameSite=Strict'
 
-sleep 2.2
-is "the old cookie dies on time (4 s)" "$(me "$C1")" 401
+sleep 3.9
+is "the old cookie dies on time (6 s; JWT times are whole seconds)" "$(me "$C1")" 401
 is "the renewed cookie lives on" "$(me "$C2")" 200
 CSRF=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(
     process.argv[1], "utf8")).csrf_token)' "$T_TMP/b")
