@@ -48,12 +48,17 @@ static void	walk_object(struct config *, json_t *, const char *,
 static void	add_error(struct buf *, const char *, ...) PINCER_PRINTF(2, 3);
 static int	check_listen(const char *, char *, size_t);
 static int	check_cidr(const char *, char *, size_t);
+static int	check_origin(const char *, char *, size_t);
+static int	check_url(const char *, char *, size_t);
+static int	check_jwt_alg(const char *, char *, size_t);
 static struct config *config_defaults(void);
 static void	free_list(char **);
 
 static const char *const log_levels[] = { "debug", "info", "warn", "error",
 	NULL };
 static const char *const log_formats[] = { "logfmt", "json", NULL };
+static const char *const provision_roles[] = { "none", "member", "admin",
+	NULL };
 
 #define O(f)	offsetof(struct config, f)
 static const struct option options[] = {
@@ -119,6 +124,62 @@ static const struct option options[] = {
 	  .offset = O(busy_timeout_ms), .def = "5000", .min = 0,
 	  .max = 600000, .restart = true,
 	  .help = "milliseconds SQLite waits on a locked database" },
+	{ .name = "public_url", .type = OPT_STR, .offset = O(public_url),
+	  .def = "", .check = check_origin,
+	  .help = "the origin people reach pincer at, e.g. "
+	  "https://pincer.example.org: the CSRF check's allowed origin, and "
+	  "https makes cookies Secure. Empty: the request's Host" },
+	{ .name = "metrics.public", .type = OPT_BOOL,
+	  .offset = O(metrics_public), .def = "false",
+	  .help = "serve /metrics without authentication (for a local "
+	  "Prometheus); otherwise it needs the read scope" },
+	{ .name = "auth.session_ttl_s", .type = OPT_INT,
+	  .offset = O(session_ttl_s), .def = "3600", .min = 2,
+	  .max = 2592000, .help = "lifetime of a session cookie; it is "
+	  "renewed past half of it while in use" },
+	{ .name = "auth.skew_s", .type = OPT_INT, .offset = O(skew_s),
+	  .def = "60", .min = 0, .max = 600,
+	  .help = "clock skew allowed on exp, nbf and iat of every JWT" },
+	{ .name = "auth.argon2_memory_kib", .type = OPT_INT,
+	  .offset = O(argon2_memory_kib), .def = "19456", .min = 1024,
+	  .max = 4194304, .help = "argon2id memory per password hash; "
+	  "raising it rehashes each password at its next login" },
+	{ .name = "auth.argon2_iterations", .type = OPT_INT,
+	  .offset = O(argon2_iterations), .def = "2", .min = 1, .max = 20,
+	  .help = "argon2id passes per password hash" },
+	{ .name = "auth.external_jwt.jwks_url", .type = OPT_STR,
+	  .offset = O(ext_jwks_url), .def = "", .check = check_url,
+	  .help = "JWKS of a zero-trust proxy whose signed JWT identifies "
+	  "users (e.g. https://TEAM.cloudflareaccess.com/cdn-cgi/access/"
+	  "certs); empty: off" },
+	{ .name = "auth.external_jwt.header", .type = OPT_STR,
+	  .offset = O(ext_header), .def = "Cf-Access-Jwt-Assertion",
+	  .help = "request header carrying the proxy's JWT" },
+	{ .name = "auth.external_jwt.cookie", .type = OPT_STR,
+	  .offset = O(ext_cookie), .def = "CF_Authorization",
+	  .help = "cookie carrying the proxy's JWT, when the header is "
+	  "absent" },
+	{ .name = "auth.external_jwt.issuer", .type = OPT_STR,
+	  .offset = O(ext_issuer), .def = "",
+	  .help = "required iss claim (empty: not checked)" },
+	{ .name = "auth.external_jwt.audience", .type = OPT_STR,
+	  .offset = O(ext_audience), .def = "",
+	  .help = "required aud claim (empty: not checked)" },
+	{ .name = "auth.external_jwt.email_claim", .type = OPT_STR,
+	  .offset = O(ext_email_claim), .def = "email",
+	  .help = "claim holding the user's email" },
+	{ .name = "auth.external_jwt.algorithms", .type = OPT_LIST,
+	  .offset = O(ext_algorithms), .def = "RS256,ES256",
+	  .check = check_jwt_alg, .help = "algorithms accepted: RS256, "
+	  "ES256" },
+	{ .name = "auth.external_jwt.auto_provision_role", .type = OPT_ENUM,
+	  .offset = O(ext_auto_role), .def = "none",
+	  .values = provision_roles, .help = "role given to an unknown "
+	  "email; none refuses it" },
+	{ .name = "auth.external_jwt.refetch_interval_s", .type = OPT_INT,
+	  .offset = O(ext_refetch_s), .def = "30", .min = 0, .max = 86400,
+	  .help = "least seconds between JWKS refetches for an unknown key "
+	  "id" },
 };
 #define NOPTIONS	(sizeof(options) / sizeof(options[0]))
 #undef O
@@ -669,4 +730,40 @@ free_list(char **list)
 	for (i = 0; list != NULL && list[i] != NULL; i++)
 		free(list[i]);
 	free(list);
+}
+
+/* scheme://host[:port] and nothing after it. */
+static int
+check_origin(const char *s, char *msg, size_t msgsz)
+{
+	const char	*h;
+
+	if (*s == '\0')
+		return 0;
+	h = !strncmp(s, "https://", 8) ? s + 8 : !strncmp(s, "http://", 7) ?
+	    s + 7 : NULL;
+	if (h != NULL && *h != '\0' && strcspn(h, "/?#@ ") == strlen(h))
+		return 0;
+	snprintf(msg, msgsz, "expected an origin like https://host[:port], "
+	    "without a path");
+	return -1;
+}
+
+static int
+check_url(const char *s, char *msg, size_t msgsz)
+{
+	if (*s == '\0' || !strncmp(s, "https://", 8) ||
+	    !strncmp(s, "http://", 7))
+		return 0;
+	snprintf(msg, msgsz, "expected an http:// or https:// URL");
+	return -1;
+}
+
+static int
+check_jwt_alg(const char *s, char *msg, size_t msgsz)
+{
+	if (!strcmp(s, "RS256") || !strcmp(s, "ES256"))
+		return 0;
+	snprintf(msg, msgsz, "\"%s\": expected RS256 or ES256", s);
+	return -1;
 }

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "pincer.h"
 
 static int	check_exposure(const struct config *);
@@ -42,8 +44,7 @@ daemon_serve(const struct config_overrides *ov)
 	}
 	config_publish(c);
 	apply_logging(c);
-	if (check_exposure(c) == -1)
-		goto out;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (state_prepare(c->state_dir, &lockfd) == -1)
 		goto out;
 	snprintf(dbpath, sizeof(dbpath), "%s/pincer.db", c->state_dir);
@@ -53,6 +54,9 @@ daemon_serve(const struct config_overrides *ov)
 		free(err);
 		goto out;
 	}
+	if (auth_init(c->state_dir) == -1 || check_exposure(c) == -1)
+		goto out;
+	auth_setup_code_announce();
 	if (metrics_init(route_count()) == -1 ||
 	    ratelimit_init(4096) == -1)
 		goto out;
@@ -102,7 +106,9 @@ stop:
 	if (rc == 0)
 		log_info("stopped", NULL);
 out:
+	auth_shutdown();
 	store_close();
+	curl_global_cleanup();
 	metrics_free();
 	ratelimit_free();
 	if (lockfd != -1)
@@ -113,8 +119,9 @@ out:
 
 /*
  * An agent gateway on a public address without authentication is a remote
- * shell for anyone who finds it. Until authentication exists, only
- * loopback is allowed.
+ * shell for anyone who finds it. Loopback is always allowed; any other
+ * address once someone can log in (an owner exists) or a zero-trust
+ * proxy's JWT is required.
  */
 static int
 check_exposure(const struct config *c)
@@ -124,13 +131,13 @@ check_exposure(const struct config *c)
 
 	if (net_parse_listen(c->listen, &ss, &len) == -1)
 		return -1;
-	if (net_is_loopback((struct sockaddr *)&ss))
+	if (net_is_loopback((struct sockaddr *)&ss) || auth_configured(c))
 		return 0;
 	log_error("refusing to listen on a non-loopback address",
-	    "%s: no authentication is configured, and this version of "
-	    "pincer has none to configure; anyone who can reach the port "
-	    "could drive the agent. Listen on 127.0.0.1 and put a reverse "
-	    "proxy with authentication in front", c->listen);
+	    "%s: no authentication is configured (no owner exists and "
+	    "auth.external_jwt is off), so anyone who can reach the port "
+	    "could drive the agent. Create the owner first: pincer user add "
+	    "NAME --role owner --password-stdin", c->listen);
 	return -1;
 }
 
@@ -190,6 +197,7 @@ reload(const struct config_overrides *ov)
 	config_carry_restart(next, config_current());
 	config_publish(next);
 	apply_logging(next);
+	audit_add("SIGHUP", "", "config_reload", config_path(ov), "");
 	log_info("config reloaded", "file=%s", config_path(ov));
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,8 +29,14 @@ struct http_req {
 	int			 status;
 	bool			 replied;
 	bool			 too_large;
+	bool			 via_proxy;	/* peer is a trusted proxy */
 	bool			 close;		/* answer with Connection: close */
 	struct ipaddr		 ip;
+	char			 ipstr[64];
+	const char		*param;		/* the route's {x}, in url */
+	struct identity		 who;
+	char			*set_cookie;	/* owned; a secret: wiped */
+	char			 csrf[64];
 	struct buf		 body;
 };
 
@@ -219,6 +226,70 @@ http_req_body(struct http_req *r, const char **p, size_t *n)
 	*n = r->body.len;
 }
 
+struct identity *
+http_req_identity(struct http_req *r)
+{
+	return &r->who;
+}
+
+/* For auth_in: headers of an HTTP request. */
+const char *
+http_req_header_cb(void *ctx, const char *name)
+{
+	return http_req_header(ctx, name);
+}
+
+const char *
+http_req_ip(struct http_req *r)
+{
+	return r->ipstr;
+}
+
+const char *
+http_req_param(struct http_req *r)
+{
+	return r->param != NULL ? r->param : "";
+}
+
+const char *
+http_req_query(struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+	    name);
+}
+
+/*
+ * Reached over HTTPS: public_url says so, or a trusted proxy does with
+ * X-Forwarded-Proto. pincerd itself speaks plain HTTP behind the proxy.
+ */
+bool
+http_req_secure(struct http_req *r)
+{
+	const char	*xfp;
+
+	if (!strncmp(config_current()->public_url, "https://", 8))
+		return true;
+	xfp = http_req_header(r, "X-Forwarded-Proto");
+	return r->via_proxy && xfp != NULL && !strcasecmp(xfp, "https");
+}
+
+void
+http_req_set_cookie(struct http_req *r, const char *cookie, const char *csrf)
+{
+	if (r->set_cookie != NULL) {
+		explicit_bzero(r->set_cookie, strlen(r->set_cookie));
+		free(r->set_cookie);
+	}
+	r->set_cookie = strdup(cookie);
+	snprintf(r->csrf, sizeof(r->csrf), "%s", csrf != NULL ? csrf : "");
+}
+
+const char *
+http_req_csrf(struct http_req *r)
+{
+	return r->csrf;
+}
+
 /* Every answer goes out here: request id, drain, and the status kept. */
 void
 http_reply(struct http_req *r, int status, struct MHD_Response *resp)
@@ -229,6 +300,9 @@ http_reply(struct http_req *r, int status, struct MHD_Response *resp)
 		status = 500;
 	}
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	if (r->set_cookie != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
+		    r->set_cookie);
 	if (http_draining() || r->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
 		    "close");
@@ -406,8 +480,11 @@ req_begin(struct http_req *r)
 		fwd = comma + 1;
 	while (fwd != NULL && *fwd == ' ')
 		fwd++;
-	if (ci != NULL && ci->client_addr != NULL)
+	if (ci != NULL && ci->client_addr != NULL) {
 		net_client_ip(ci->client_addr, fwd, &r->ip);
+		r->via_proxy = net_trusted_proxy(ci->client_addr);
+	}
+	net_ipaddr_str(&r->ip, r->ipstr, sizeof(r->ipstr));
 	if (c->rate_limit_rps > 0 &&
 	    (wait = ratelimit_take(&r->ip, c->rate_limit_rps,
 	    c->rate_limit_burst)) > 0) {
@@ -450,7 +527,7 @@ req_dispatch(struct http_req *r)
 	const struct route	*rt;
 	char			 allow[64];
 
-	switch (route_find(r->method, r->url, &rt)) {
+	switch (route_find(r->method, r->url, &rt, &r->param)) {
 	case ROUTE_FOUND:
 		r->route_idx = route_index(rt);
 		if (!route_allowed(rt, r))
@@ -514,6 +591,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 		metrics_request(r->route_idx, r->status,
 		    now_seconds() - r->start);
 	req_log(r, toe);
+	if (r->set_cookie != NULL) {
+		explicit_bzero(r->set_cookie, strlen(r->set_cookie));
+		free(r->set_cookie);
+	}
+	if (r->body.data != NULL)	/* bodies may hold passwords */
+		explicit_bzero(r->body.data, r->body.len);
 	buf_free(&r->body);
 	free(r);
 	*ctx = NULL;
@@ -528,7 +611,6 @@ static void
 req_log(struct http_req *r, enum MHD_RequestTerminationCode toe)
 {
 	struct logline	 l;
-	char		 ip[64];
 	enum log_level	 lvl = LOG_INFO;
 
 	if (!config_current()->log_requests && r->status < 500 &&
@@ -538,13 +620,14 @@ req_log(struct http_req *r, enum MHD_RequestTerminationCode toe)
 		lvl = LOG_WARN;
 	if (!log_begin(&l, lvl, "request"))
 		return;
-	net_ipaddr_str(&r->ip, ip, sizeof(ip));
 	log_str(&l, "rid", r->id);
 	log_str(&l, "method", r->method);
 	log_str(&l, "path", r->url);
 	log_int(&l, "status", r->status);
 	log_int(&l, "us", (long long)((now_seconds() - r->start) * 1e6));
-	log_str(&l, "ip", ip);
+	log_str(&l, "ip", r->ipstr);
+	if (r->who.kind != ID_NONE)
+		log_str(&l, "user", r->who.user);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_str(&l, "end", toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
 		    ? "timeout" : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN

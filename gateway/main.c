@@ -25,6 +25,10 @@ static const struct command {
 	  "config and exit; options: list every option" },
 	{ "doctor", cmd_doctor, "", "check this machine and the config, "
 	  "and say how to fix what is wrong" },
+	{ "user", cli_user, "add|list|passwd|disable|enable", "manage "
+	  "people: add NAME --role owner|admin|member --password-stdin" },
+	{ "token", cli_token, "create|list|revoke", "API tokens: create "
+	  "--user NAME --scope llm,read --name LABEL [--ttl 30d]" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "print this help" },
 };
@@ -57,7 +61,10 @@ main(int argc, char **argv)
 			cmd = "help";
 		else if (!strcmp(argv[i], "--version"))
 			cmd = "version";
-		else if (argv[i][0] == '-' && argv[i][1] == '-') {
+		else if (argv[i][0] == '-' && argv[i][1] == '-' &&
+		    (cmd == NULL || (strcmp(cmd, "user") &&
+		    strcmp(cmd, "token")))) {
+			/* Only user and token take flags of their own. */
 			fprintf(stderr, "pincer: unknown flag %s (see "
 			    "pincer --help)\n", argv[i]);
 			free(rest);

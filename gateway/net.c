@@ -194,3 +194,18 @@ parse_port(const char *s, in_port_t *port)
 	*port = (in_port_t)n;
 	return 0;
 }
+
+bool
+net_trusted_proxy(const struct sockaddr *peer)
+{
+	const struct config	*c = config_current();
+	struct ipaddr		 ip;
+	size_t			 i;
+
+	net_ipaddr(peer, &ip);
+	for (i = 0; c != NULL && c->trusted_proxies != NULL &&
+	    c->trusted_proxies[i] != NULL; i++)
+		if (net_cidr_match(c->trusted_proxies[i], &ip))
+			return true;
+	return false;
+}

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+
+#include <jansson.h>
 
 #define PINCER_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -83,6 +86,21 @@ struct config {
 	long	 ws_max_message_bytes;
 	char	*admin_ui_dir;
 	long	 busy_timeout_ms;
+	char	*public_url;
+	bool	 metrics_public;
+	long	 session_ttl_s;
+	long	 skew_s;
+	long	 argon2_memory_kib;
+	long	 argon2_iterations;
+	char	*ext_header;
+	char	*ext_cookie;
+	char	*ext_jwks_url;
+	char	*ext_issuer;
+	char	*ext_audience;
+	char	*ext_email_claim;
+	char	**ext_algorithms;	/* NULL-terminated */
+	int	 ext_auto_role;		/* 0 none, 1 member, 2 admin */
+	long	 ext_refetch_s;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -135,6 +153,7 @@ void	 net_sockaddr_str(const struct sockaddr *, char *, size_t);
 bool	 net_cidr_match(const char *cidr, const struct ipaddr *);
 void	 net_client_ip(const struct sockaddr *peer, const char *forwarded_for,
 	    struct ipaddr *out);
+bool	 net_trusted_proxy(const struct sockaddr *);
 
 /* door.c */
 int	 door_start(const struct config *, char *bound, size_t boundsz);
@@ -159,6 +178,15 @@ const char *http_req_path(struct http_req *);
 const char *http_req_method(struct http_req *);
 const char *http_req_id(struct http_req *);
 void	 http_req_body(struct http_req *, const char **, size_t *);
+struct identity *http_req_identity(struct http_req *);
+const char *http_req_header_cb(void *, const char *);
+const char *http_req_ip(struct http_req *);
+const char *http_req_param(struct http_req *);
+const char *http_req_query(struct http_req *, const char *);
+bool	 http_req_secure(struct http_req *);
+void	 http_req_set_cookie(struct http_req *, const char *cookie,
+	    const char *csrf);
+const char *http_req_csrf(struct http_req *);
 void	 http_reply(struct http_req *, int status, struct MHD_Response *);
 void	 http_json(struct http_req *, int status, const char *json);
 void	 http_error(struct http_req *, int status, const char *code,
@@ -170,23 +198,25 @@ void	 http_error_body(struct buf *, const char *code, const char *msg);
 /* route.c */
 enum route_kind { ROUTE_HTTP, ROUTE_WS };
 /*
- * Who may call a route. Only public routes exist until authentication is
- * built; the check lives in route_allowed() so it stays in one place.
+ * Who may call a route: anyone, or an identity holding every scope in
+ * .scopes and a role of at least .min_role. Checked in auth.c alone.
  */
-enum route_auth { AUTH_PUBLIC };
+enum route_auth { AUTH_PUBLIC, AUTH_USER };
 struct ws_ops;
 struct route {
 	const char		*method;	/* "GET", … ; "WS" for upgrades */
-	const char		*path;		/* exact path */
+	const char		*path;		/* "/a/{x}": one parameter */
 	enum route_kind		 kind;
 	enum route_auth		 auth;
+	unsigned		 scopes;	/* SCOPE_* all required */
+	int			 min_role;	/* enum role */
 	http_handler		 handler;
 	const struct ws_ops	*ws;
 	const char		*name;		/* metrics label */
 };
 enum route_match { ROUTE_FOUND, ROUTE_NO_METHOD, ROUTE_NONE };
 enum route_match route_find(const char *method, const char *path,
-	    const struct route **);
+	    const struct route **, const char **param);
 const struct route *route_find_ws(const char *path);
 const char	*route_allow(const char *path, char *, size_t);
 bool		 route_allowed(const struct route *, struct http_req *);
@@ -202,6 +232,148 @@ void	 api_healthz(struct http_req *);
 void	 api_readyz(struct http_req *);
 void	 api_metrics(struct http_req *);
 void	 api_version(struct http_req *);
+
+/* api_auth.c */
+void	 api_login(struct http_req *);
+void	 api_logout(struct http_req *);
+void	 api_me(struct http_req *);
+void	 api_setup(struct http_req *);
+void	 api_tokens_list(struct http_req *);
+void	 api_tokens_create(struct http_req *);
+void	 api_tokens_revoke(struct http_req *);
+void	 api_audit(struct http_req *);
+
+/* b64.c */
+size_t	 b64url_encode(const void *, size_t, char *);
+size_t	 b64url_encoded_len(size_t);
+ssize_t	 b64url_decode(const char *, size_t, void *);
+
+/* jwtv.c */
+enum jwtv_error { JWTV_OK, JWTV_MALFORMED, JWTV_ALG, JWTV_KEY,
+	JWTV_SIGNATURE, JWTV_EXPIRED, JWTV_NOT_YET, JWTV_IAT, JWTV_ISS,
+	JWTV_AUD, JWTV_KID };
+struct evp_pkey_st;
+struct evp_mac_ctx_st;
+struct jwtv_key {
+	const char		*alg;	/* the one algorithm this key is for */
+	struct evp_mac_ctx_st	*mac;	/* HS256, keyed; owned */
+	struct evp_pkey_st	*pkey;	/* RS256, ES256; owned */
+};
+struct jwtv_expect {
+	const char	*iss;		/* NULL: not checked */
+	const char	*aud;		/* NULL: not checked */
+	long		 skew_s;
+	long long	 now;		/* 0: the clock */
+};
+enum jwtv_error jwtv_verify(const char *, const struct jwtv_key *,
+	    const struct jwtv_expect *, json_t **claims);
+int	 jwtv_header(const char *, char *, size_t, char *, size_t);
+int	 jwtv_key_init(struct jwtv_key *, const char *alg, const void *,
+	    size_t);
+int	 jwtv_key_from_pkey(struct jwtv_key *, const char *,
+	    struct evp_pkey_st *);
+void	 jwtv_key_free(struct jwtv_key *);
+char	*jwtv_sign_hs256(const unsigned char *, size_t, json_t *);
+const char *jwtv_strerror(enum jwtv_error);
+
+/* users.c */
+enum role { ROLE_MEMBER, ROLE_ADMIN, ROLE_OWNER };
+struct user {
+	long long	 id;
+	char		 name[65];
+	char		 email[256];
+	enum role	 role;
+	bool		 disabled;
+	char		 hash[256];
+};
+const char *users_role_name(enum role);
+int	 users_role_parse(const char *, enum role *);
+bool	 users_name_valid(const char *);
+char	*users_hash_password(const char *);
+bool	 users_verify_password(const char *, const char *, bool *weaker);
+void	 users_dummy_verify(const char *);
+int	 users_add(const char *, const char *, enum role, const char *,
+	    char **err);
+int	 users_find(const char *, struct user *);
+int	 users_find_email(const char *, struct user *);
+int	 users_get(long long, struct user *);
+int	 users_get_session(long long, const char *sid, struct user *,
+	    bool *revoked);
+int	 users_count(bool owners_only);
+int	 users_set_password(const char *, const char *, char **err);
+int	 users_set_disabled(const char *, bool);
+void	 users_touch_login(long long);
+json_t	*users_list(void);
+
+/* auth.c */
+#define SCOPE_READ	0x1u
+#define SCOPE_LLM	0x2u
+#define SCOPE_SANDBOX	0x4u
+#define SCOPE_ADMIN	0x8u
+enum id_kind { ID_NONE, ID_SESSION, ID_TOKEN, ID_EXTERNAL };
+struct identity {
+	enum id_kind	 kind;
+	long long	 user_id;
+	char		 user[65];
+	char		 email[256];
+	enum role	 role;
+	unsigned	 scopes;
+	char		 sid[33];	/* sessions */
+	long long	 exp;
+	char		 token_id[16];	/* tokens */
+};
+/* Where auth reads headers from: an HTTP request or a WebSocket upgrade. */
+struct auth_in {
+	const char	*(*header)(void *, const char *);
+	void		*ctx;
+	const char	*ip;		/* for the audit log */
+};
+int	 auth_init(const char *state_dir);
+void	 auth_shutdown(void);
+unsigned auth_scopes_parse(const char *);
+int	 auth_scopes_check(const char *);
+void	 auth_scopes_format(unsigned, char *, size_t);
+unsigned auth_role_scopes(enum role);
+int	 auth_identify(const struct auth_in *, struct identity *);
+bool	 auth_route_allowed(const struct route *, struct http_req *);
+int	 auth_session_issue(struct http_req *, const struct user *,
+	    const char *sid);
+void	 auth_session_renew(struct http_req *, const struct identity *);
+void	 auth_session_clear(struct http_req *);
+int	 auth_session_revoke(const struct identity *);
+void	 auth_csrf_token(const char *sid, char *, size_t);
+void	 auth_setup_code_announce(void);
+int	 auth_setup_code_use(const char *);
+bool	 auth_configured(const struct config *);
+
+/* jwks.c */
+typedef int (*jwks_fetch_fn)(const char *url, struct buf *out);
+int	 jwks_identify(const char *, const char *ip, struct identity *);
+void	 jwks_set_fetcher(jwks_fetch_fn);
+long	 jwks_fetch_count(void);
+
+/* tokens.c */
+char	*tokens_create(long long user_id, const char *name, unsigned scopes,
+	    long ttl_s, char *id_out, size_t idsz, char **err);
+bool	 tokens_looks_like(const char *);
+int	 tokens_verify(const char *, const char *ip, struct identity *);
+void	 tokens_touch(const char *);
+int	 tokens_revoke(const char *, long long user_id);
+json_t	*tokens_list(long long user_id);
+
+/* throttle.c */
+long	 throttle_wait(const char *kind, const char *value);
+void	 throttle_fail(const char *kind, const char *value);
+void	 throttle_clear(const char *kind, const char *value);
+
+/* audit.c */
+void	 audit_add(const char *actor, const char *ip, const char *action,
+	    const char *target, const char *detail);
+json_t	*audit_page(long long before_id, int limit, long long *next);
+
+/* cli.c */
+int	 cli_user(const struct config_overrides *, int, char **);
+int	 cli_token(const struct config_overrides *, int, char **);
 
 /* static.c */
 void	 static_serve(struct http_req *, const char *root);

@@ -5,15 +5,40 @@
 
 #include "pincer.h"
 
+static bool	path_match(const char *, const char *, const char **);
+
 static const struct route routes[] = {
 	{ .method = "GET", .path = "/healthz", .handler = api_healthz,
 	  .auth = AUTH_PUBLIC, .name = "healthz" },
 	{ .method = "GET", .path = "/readyz", .handler = api_readyz,
 	  .auth = AUTH_PUBLIC, .name = "readyz" },
+	/* Public only with metrics.public; otherwise the read scope. */
 	{ .method = "GET", .path = "/metrics", .handler = api_metrics,
-	  .auth = AUTH_PUBLIC, .name = "metrics" },
+	  .auth = AUTH_USER, .scopes = SCOPE_READ, .name = "metrics" },
 	{ .method = "GET", .path = "/api/v1/version", .handler = api_version,
 	  .auth = AUTH_PUBLIC, .name = "version" },
+	{ .method = "POST", .path = "/api/v1/auth/login", .handler = api_login,
+	  .auth = AUTH_PUBLIC, .name = "login" },
+	{ .method = "POST", .path = "/api/v1/auth/logout",
+	  .handler = api_logout, .auth = AUTH_USER, .name = "logout" },
+	{ .method = "POST", .path = "/api/v1/auth/setup", .handler = api_setup,
+	  .auth = AUTH_PUBLIC, .name = "setup" },
+	{ .method = "GET", .path = "/api/v1/me", .handler = api_me,
+	  .auth = AUTH_USER, .name = "me" },
+	/* For a reverse proxy's forward-auth (nginx auth_request, Traefik
+	 * ForwardAuth, Caddy forward_auth): 200 if the credential holds. */
+	{ .method = "GET", .path = "/api/v1/auth/check", .handler = api_healthz,
+	  .auth = AUTH_USER, .name = "auth_check" },
+	{ .method = "GET", .path = "/api/v1/tokens",
+	  .handler = api_tokens_list, .auth = AUTH_USER, .name = "tokens" },
+	{ .method = "POST", .path = "/api/v1/tokens",
+	  .handler = api_tokens_create, .auth = AUTH_USER, .name = "tokens" },
+	{ .method = "DELETE", .path = "/api/v1/tokens/{id}",
+	  .handler = api_tokens_revoke, .auth = AUTH_USER,
+	  .name = "tokens" },
+	{ .method = "GET", .path = "/api/v1/audit", .handler = api_audit,
+	  .auth = AUTH_USER, .scopes = SCOPE_ADMIN, .min_role = ROLE_ADMIN,
+	  .name = "audit" },
 	/* Kept for tests: proves the WebSocket path end to end. */
 	{ .method = "WS", .path = "/api/v1/ws-echo", .kind = ROUTE_WS,
 	  .ws = &ws_echo_ops, .auth = AUTH_PUBLIC, .name = "ws_echo" },
@@ -22,20 +47,24 @@ static const struct route routes[] = {
 
 /* HEAD is GET without a body; libmicrohttpd drops the body itself. */
 enum route_match
-route_find(const char *method, const char *path, const struct route **out)
+route_find(const char *method, const char *path, const struct route **out,
+    const char **param)
 {
-	bool	 path_seen = false;
-	size_t	 i;
+	bool		 path_seen = false;
+	const char	*p = NULL;
+	size_t		 i;
 
 	if (!strcmp(method, "HEAD"))
 		method = "GET";
+	*param = NULL;
 	for (i = 0; i < NROUTES; i++) {
-		if (strcmp(routes[i].path, path) != 0)
+		if (!path_match(routes[i].path, path, &p))
 			continue;
 		path_seen = true;
 		if (routes[i].kind == ROUTE_HTTP &&
 		    !strcmp(routes[i].method, method)) {
 			*out = &routes[i];
+			*param = p;
 			return ROUTE_FOUND;
 		}
 	}
@@ -63,7 +92,7 @@ route_allow(const char *path, char *out, size_t outsz)
 	out[0] = '\0';
 	for (i = 0; i < NROUTES && n < outsz; i++)
 		if (routes[i].kind == ROUTE_HTTP &&
-		    !strcmp(routes[i].path, path))
+		    path_match(routes[i].path, path, NULL))
 			n += (size_t)snprintf(out + n, outsz - n, "%s%s%s",
 			    n ? ", " : "", routes[i].method,
 			    !strcmp(routes[i].method, "GET") ? ", HEAD" : "");
@@ -71,19 +100,15 @@ route_allow(const char *path, char *out, size_t outsz)
 }
 
 /*
- * Every request passes here before its handler. Only public routes exist
- * until authentication is built, and pincerd refuses non-loopback
- * addresses until then (daemon.c).
+ * Every request passes here before its handler; auth.c decides. The one
+ * exception is /metrics for a local Prometheus, when the owner says so.
  */
 bool
 route_allowed(const struct route *rt, struct http_req *r)
 {
-	switch (rt->auth) {
-	case AUTH_PUBLIC:
+	if (rt->handler == api_metrics && config_current()->metrics_public)
 		return true;
-	}
-	http_error(r, 401, "unauthenticated", "authentication required");
-	return false;
+	return auth_route_allowed(rt, r);
 }
 
 size_t
@@ -102,4 +127,26 @@ size_t
 route_index(const struct route *rt)
 {
 	return (size_t)(rt - routes);
+}
+
+/*
+ * A pattern segment "{name}" matches one non-empty segment of the path;
+ * *param points at it in the path (the rest of the path after it is
+ * another segment, so the handler reads up to the next '/' or the end).
+ */
+static bool
+path_match(const char *pat, const char *path, const char **param)
+{
+	const char	*brace = strchr(pat, '{');
+	size_t		 pre;
+
+	if (brace == NULL)
+		return strcmp(pat, path) == 0;
+	pre = (size_t)(brace - pat);
+	if (strncmp(pat, path, pre) != 0 || path[pre] == '\0' ||
+	    strchr(path + pre, '/') != NULL || strchr(brace, '}')[1] != '\0')
+		return false;
+	if (param != NULL)
+		*param = path + pre;
+	return true;
 }

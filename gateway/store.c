@@ -39,6 +39,12 @@ store_open(const char *path, long busy_timeout_ms, char **err)
 	sqlite3	*db;
 
 	*err = NULL;
+	/*
+	 * Memory statistics take one global mutex per allocation, which
+	 * every request thread would contend for. They must be off before
+	 * SQLite initialises, so this comes first.
+	 */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	free(db_path);
 	if ((db_path = strdup(path)) == NULL)
 		return -1;

@@ -209,9 +209,16 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		/* The door routed by path already; check again here. */
+		/*
+		 * The door routed by path already; check again here. Only
+		 * public WebSocket routes exist so far (ws-echo): one that
+		 * needs an identity would also need the Origin check against
+		 * cross-site WebSocket hijacking, which comes with the first
+		 * such route (the sandbox terminal). Until then, fail closed.
+		 */
 		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0
-		    || route_find_ws(uri) == NULL)
+		    || route_find_ws(uri) == NULL ||
+		    route_find_ws(uri)->auth != AUTH_PUBLIC)
 			return -1;
 		return 0;
 	case LWS_CALLBACK_ESTABLISHED:

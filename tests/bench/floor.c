@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * floor.c: the memory floor of pincerd's libraries, without pincerd. It
- * links what pincerd links, then does nothing (0), starts libmicrohttpd's
+ * links what pincerd links (libmicrohttpd, libwebsockets, jansson, libjwt,
+ * libcurl, OpenSSL, libargon2, SQLite), then does nothing (0), starts
+ * libmicrohttpd's
  * workers (1), a libwebsockets context (2), and opens a SQLite database in
  * WAL with one query (3), printing VmRSS and RssAnon after each: what
  * Debian's libraries cost before pincer's own code does anything.
@@ -12,9 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <argon2.h>
+#include <curl/curl.h>
 #include <jansson.h>
+#include <jwt.h>
 #include <libwebsockets.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 static void	rss(const char *);
@@ -40,6 +46,11 @@ main(int argc, char **argv)
 
 	if (argc != 2)
 		return 2;
+	/* One call into each, so that the linker keeps them all loaded. */
+	if (curl_version() == NULL || jwt_alg_str(JWT_ALG_HS256) == NULL ||
+	    argon2_type2string(Argon2_id, 0) == NULL ||
+	    OpenSSL_version(OPENSSL_VERSION) == NULL)
+		return 1;
 	rss("libraries loaded, nothing started");
 	d = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
 	    MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, on_request, NULL,

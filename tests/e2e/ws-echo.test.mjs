@@ -8,7 +8,8 @@ import { startPincer, metric } from "./lib/daemon.mjs";
 
 let gw;
 before(async () => {
-	gw = await startPincer("ws-echo", { ws: { max_message_bytes: 4096 } });
+	gw = await startPincer("ws-echo", { ws: { max_message_bytes: 4096 },
+	    metrics: { public: true } });
 });
 let stopped = false;
 after(async () => {

@@ -7,7 +7,7 @@
 # /metrics shows the count back down.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
-pincer_start '{ "http": { "max_connections": 4, "header_timeout_s": 10 } }' ||
+pincer_start '{ "metrics": { "public": true }, "http": { "max_connections": 4, "header_timeout_s": 10 } }' ||
 	{ echo "Bail out! pincerd did not start"; exit 1; }
 
 status_of() { printf '%s' "$1" | head -1 | cut -d' ' -f2; }
@@ -100,9 +100,9 @@ is "pincerd exits 0 on SIGTERM" "$PINCER_EXIT" 0
 
 # max_connections is not a restart option: raised by SIGHUP, the new limit
 # is the one that holds, for connections libmicrohttpd keeps too.
-pincer_start '{ "http": { "max_connections": 4 } }' ||
+pincer_start '{ "metrics": { "public": true }, "http": { "max_connections": 4 } }' ||
 	{ echo "Bail out! pincerd did not start"; exit 1; }
-printf '{ "http": { "max_connections": 40 } }\n' >"$PINCER_CONF"
+printf '{ "metrics": { "public": true }, "http": { "max_connections": 40 } }\n' >"$PINCER_CONF"
 N=$(log_count 'msg="config reloaded"')
 kill -HUP "$PINCER_PID"
 ok "SIGHUP raising max_connections from 4 to 40: config reloaded" \

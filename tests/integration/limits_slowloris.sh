@@ -8,7 +8,7 @@
 # idle_timeout_s.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
-pincer_start '{ "http": { "header_timeout_s": 1, "idle_timeout_s": 1 } }' ||
+pincer_start '{ "metrics": { "public": true }, "http": { "header_timeout_s": 1, "idle_timeout_s": 1 } }' ||
 	{ echo "Bail out! pincerd did not start"; exit 1; }
 
 status_of() { printf '%s' "$1" | head -1 | cut -d' ' -f2; }

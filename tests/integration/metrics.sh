@@ -218,7 +218,7 @@ ok "checker: rejects a histogram without _sum" bad "no _sum" "$H"'h_bucket{le="+
 h_count 2
 '
 
-pincer_start '{ "admin_ui": { "dir": "'"$TOP_SRCDIR"'/admin-ui" } }' ||
+pincer_start '{ "metrics": { "public": true }, "admin_ui": { "dir": "'"$TOP_SRCDIR"'/admin-ui" } }' ||
 	{ echo "Bail out! pincerd did not start"; exit 1; }
 
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
@@ -309,5 +309,24 @@ is "pincer_build_info carries the version /api/v1/version says ($V)" \
 
 pincer_stop
 is "pincerd exits 0 on SIGTERM" "$PINCER_EXIT" 0
+
+# Without metrics.public, /metrics needs a credential with the read scope.
+pincer_start '{ "auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 } }' ||
+	{ echo "Bail out! second pincerd did not start"; exit 1; }
+is "/metrics without a credential: 401" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$PINCER_URL/metrics")" 401
+printf 'a long passphrase\n' | "$PINCER_BIN" user add prom --role member \
+    --password-stdin --state "$PINCER_STATE_DIR" --config "$PINCER_CONF" >/dev/null
+RT=$("$PINCER_BIN" token create --user prom --scope read --name scrape \
+    --state "$PINCER_STATE_DIR" --config "$PINCER_CONF" 2>/dev/null)
+LT=$("$PINCER_BIN" token create --user prom --scope llm --name other \
+    --state "$PINCER_STATE_DIR" --config "$PINCER_CONF" 2>/dev/null)
+secret_register "$RT"
+secret_register "$LT"
+is "/metrics with a read token: 200" "$(curl -s -o /dev/null -w '%{http_code}' \
+    -H "Authorization: Bearer $RT" "$PINCER_URL/metrics")" 200
+is "/metrics with an llm-only token: 403" "$(curl -s -o /dev/null \
+    -w '%{http_code}' -H "Authorization: Bearer $LT" "$PINCER_URL/metrics")" 403
+pincer_stop
 
 done_testing

@@ -10,17 +10,25 @@ import path from "node:path";
 const bin = process.env.PINCER_BIN;
 const top = process.env.TOP_BUILDDIR ?? os.tmpdir();
 
-export async function startPincer(name, config = {}) {
+// opts.beforeStart({ dir, state, conf }), if given, runs (and is awaited)
+// after the config is written and the state folder made (0700), before
+// pincerd starts: e.g. to add users with `pincer user add --state`.
+export async function startPincer(name, config = {}, opts = {}) {
 	if (!bin) throw new Error("PINCER_BIN is not set");
 	const logs = path.join(top, "tests", "logs");
 	fs.mkdirSync(logs, { recursive: true });
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pincer-${name}-`));
 	const conf = path.join(dir, "pincer.json");
+	const state = path.join(dir, "state");
 	fs.writeFileSync(conf, JSON.stringify(config));
+	if (opts.beforeStart) {
+		fs.mkdirSync(state, { mode: 0o700 });
+		await opts.beforeStart({ dir, state, conf });
+	}
 	const logPath = path.join(logs, `e2e.${name}.pincerd.log`);
 	const log = fs.openSync(logPath, "w");
 	const child = spawn(bin, ["serve", "--config", conf, "--state",
-		path.join(dir, "state"), "--listen", "127.0.0.1:0"],
+		state, "--listen", "127.0.0.1:0"],
 		{ stdio: ["ignore", "ignore", log] });
 	const exited = new Promise((resolve) => child.on("exit", resolve));
 	let addr = null;
@@ -39,7 +47,7 @@ export async function startPincer(name, config = {}) {
 		await new Promise((r) => setTimeout(r, 25));
 	}
 	return {
-		url, addr, logPath,
+		url, addr, logPath, dir, state, conf,
 		log: () => fs.readFileSync(logPath, "utf8"),
 		async stop() {
 			child.kill("SIGTERM");
@@ -53,9 +61,10 @@ export async function startPincer(name, config = {}) {
 
 // A GET on a connection of its own, closed after: no pooled keep-alive
 // connection is left behind to count against limits or in /metrics.
-export function get(url) {
+// headers: optional request headers.
+export function get(url, headers = {}) {
 	return new Promise((resolve, reject) => {
-		http.get(url, { agent: false }, (res) => {
+		http.get(url, { agent: false, headers }, (res) => {
 			let body = "";
 			res.setEncoding("utf8");
 			res.on("data", (d) => { body += d; });

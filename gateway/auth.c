@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * auth.c: who is calling, and may they. One path for every credential: an
+ * API token (Authorization: Bearer pincer_…), an external identity JWT
+ * (a zero-trust proxy's header or cookie), or our session cookie (HS256
+ * JWT). The route table's requirement is checked here and nowhere else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include "pincer.h"
+
+#define KEY_LEN		32
+#define COOKIE		"pincer_session"
+#define ISSUER		"pincer"
+#define AUDIENCE	"pincer-session"
+
+static int	 load_key(const char *);
+static int	 key_ready(void);
+static int	 session_verify(const char *, struct identity *);
+static const char *cookie_value(const char *, const char *, char *, size_t);
+static void	 random_hex(char *, size_t);
+static bool	 csrf_ok(struct http_req *, const struct identity *);
+
+static unsigned char	 session_key[KEY_LEN];	/* secret; one place */
+static struct jwtv_key	 session_jwk;		/* the same, keyed MAC */
+static bool		 have_key;
+
+static const char *const scope_names[] = { "read", "llm", "sandbox",
+	"admin" };
+
+/*
+ * The session key is made once, kept in the state folder (0600), and
+ * never leaves it: not in the log, not in an answer, not in a sandbox.
+ */
+int
+auth_init(const char *state_dir)
+{
+	char	 dir[4000], path[4096];
+
+	snprintf(dir, sizeof(dir), "%s/keys", state_dir);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_error("cannot create the keys folder", "%s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/session.key", dir);
+	return load_key(path);
+}
+
+void
+auth_shutdown(void)
+{
+	explicit_bzero(session_key, sizeof(session_key));
+	jwtv_key_free(&session_jwk);
+	have_key = false;
+}
+
+unsigned
+auth_scopes_parse(const char *s)
+{
+	unsigned	 m = 0;
+	size_t		 i, n;
+	const char	*p = s;
+
+	while (p != NULL && *p) {
+		n = strcspn(p, ", ");
+		for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
+		    i++)
+			if (n == strlen(scope_names[i]) &&
+			    !strncmp(p, scope_names[i], n))
+				m |= 1u << i;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	return m;
+}
+
+/* -1 if any name is not a scope; lets the CLI refuse typos. */
+int
+auth_scopes_check(const char *s)
+{
+	char		 copy[256], *tok, *save;
+	size_t		 i;
+	bool		 found;
+
+	if (*s == '\0' || snprintf(copy, sizeof(copy), "%s", s) >=
+	    (int)sizeof(copy))
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		found = false;
+		for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
+		    i++)
+			found = found || !strcmp(tok, scope_names[i]);
+		if (!found)
+			return -1;
+	}
+	return 0;
+}
+
+void
+auth_scopes_format(unsigned m, char *out, size_t outsz)
+{
+	size_t	 i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
+		if (m & (1u << i) && n < outsz)
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s",
+			    n ? "," : "", scope_names[i]);
+}
+
+/* What a role may do at most; a token's scopes are cut to this. */
+unsigned
+auth_role_scopes(enum role r)
+{
+	if (r == ROLE_MEMBER)
+		return SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX;
+	return SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX | SCOPE_ADMIN;
+}
+
+/*
+ * 1: no credentials; 0: identified; -1: credentials given but not good.
+ * A bad credential is never passed over for a weaker one behind it.
+ */
+int
+auth_identify(const struct auth_in *in, struct identity *id)
+{
+	const struct config	*c = config_current();
+	const char		*h, *ext = NULL;
+	char			 cookie[4096];
+
+	memset(id, 0, sizeof(*id));
+	if ((h = in->header(in->ctx, "Authorization")) != NULL) {
+		if (strncasecmp(h, "Bearer ", 7) != 0)
+			return -1;
+		h += 7;
+		while (*h == ' ')
+			h++;
+		return tokens_looks_like(h) && tokens_verify(h, in->ip, id) == 0 ? 0 :
+		    -1;
+	}
+	if (*c->ext_jwks_url != '\0') {
+		if (*c->ext_header != '\0')
+			ext = in->header(in->ctx, c->ext_header);
+		if (ext == NULL && *c->ext_cookie != '\0' &&
+		    (h = in->header(in->ctx, "Cookie")) != NULL)
+			ext = cookie_value(h, c->ext_cookie, cookie,
+			    sizeof(cookie));
+		if (ext != NULL)
+			return jwks_identify(ext, in->ip, id) == 0 ? 0 : -1;
+	}
+	if ((h = in->header(in->ctx, "Cookie")) != NULL &&
+	    cookie_value(h, COOKIE, cookie, sizeof(cookie)) != NULL)
+		return session_verify(cookie, id) == 0 ? 0 : -1;
+	return 1;
+}
+
+/*
+ * The one check before every handler: identity, scope, role, and for a
+ * cookie on a state-changing request, CSRF. Answers 401/403 itself.
+ */
+bool
+auth_route_allowed(const struct route *rt, struct http_req *r)
+{
+	struct identity	*id = http_req_identity(r);
+	struct auth_in	 in = { .header = http_req_header_cb, .ctx = r,
+			    .ip = http_req_ip(r) };
+	int		 rc;
+
+	if (rt->auth == AUTH_PUBLIC)
+		return true;
+	if ((rc = auth_identify(&in, id)) == 1) {
+		http_error(r, 401, "unauthenticated", "log in, or send an "
+		    "API token as Authorization: Bearer");
+		return false;
+	}
+	if (rc == -1) {
+		http_error(r, 401, "invalid_credentials", "the session or "
+		    "token is not valid (expired, revoked or unknown)");
+		return false;
+	}
+	if ((id->scopes & rt->scopes) != rt->scopes ||
+	    (int)id->role < rt->min_role) {
+		http_error(r, 403, "forbidden", "this credential may not do "
+		    "that");
+		return false;
+	}
+	if (id->kind == ID_SESSION && !csrf_ok(r, id)) {
+		http_error(r, 403, "csrf", "cross-site request refused: send "
+		    "X-CSRF-Token from the same origin");
+		return false;
+	}
+	auth_session_renew(r, id);
+	return true;
+}
+
+/* Sliding renewal: past half its life, a session cookie is replaced. */
+void
+auth_session_renew(struct http_req *r, const struct identity *id)
+{
+	const struct config	*c = config_current();
+	struct user		 u;
+
+	if (id->kind != ID_SESSION || id->exp - (long long)time(NULL) >
+	    c->session_ttl_s / 2 || users_get(id->user_id, &u) == -1)
+		return;
+	auth_session_issue(r, &u, id->sid);
+}
+
+/*
+ * Set the session cookie for u: HttpOnly (no script reads it),
+ * SameSite=Strict (no other site sends it), Secure when the gateway is
+ * reached over HTTPS. sid is kept across renewals (NULL: a new session).
+ */
+int
+auth_session_issue(struct http_req *r, const struct user *u, const char *sid)
+{
+	const struct config	*c = config_current();
+	json_t			*claims;
+	char			 jti[33], newsid[33], *tok, cookie[2048];
+	char			 csrf[64];
+	long long		 now = (long long)time(NULL);
+
+	if (!have_key)
+		return -1;
+	random_hex(jti, sizeof(jti));
+	if (sid == NULL) {
+		random_hex(newsid, sizeof(newsid));
+		sid = newsid;
+	}
+	claims = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I}",
+	    "iss", ISSUER, "aud", AUDIENCE, "sub", "", "name", u->name,
+	    "jti", jti, "sid", sid, "iat", (json_int_t)now,
+	    "nbf", (json_int_t)now, "exp", (json_int_t)(now +
+	    c->session_ttl_s));
+	json_object_set_new(claims, "sub", json_sprintf("%lld", u->id));
+	tok = jwtv_sign_hs256(session_key, KEY_LEN, claims);
+	json_decref(claims);
+	if (tok == NULL)
+		return -1;
+	snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; Max-Age=%ld; "
+	    "HttpOnly; SameSite=Strict%s", tok, c->session_ttl_s,
+	    http_req_secure(r) ? "; Secure" : "");
+	explicit_bzero(tok, strlen(tok));
+	free(tok);
+	auth_csrf_token(sid, csrf, sizeof(csrf));
+	http_req_set_cookie(r, cookie, csrf);
+	explicit_bzero(cookie, sizeof(cookie));
+	return 0;
+}
+
+/* Clear the cookie in the browser; the server side is revoke. */
+void
+auth_session_clear(struct http_req *r)
+{
+	http_req_set_cookie(r, COOKIE "=; Path=/; Max-Age=0; HttpOnly; "
+	    "SameSite=Strict", NULL);
+}
+
+/* Logout: every token of this session stops working at once. */
+int
+auth_session_revoke(const struct identity *id)
+{
+	static const char sql[] = "INSERT OR IGNORE INTO revoked_sessions "
+	    "(sid, expires_at) VALUES (?, ?)";
+	static const char purge[] = "DELETE FROM revoked_sessions WHERE "
+	    "expires_at < ?";
+	const struct config	*c = config_current();
+	sqlite3_stmt		*st;
+	int			 rc;
+
+	if ((st = store_stmt(purge)) != NULL) {
+		sqlite3_bind_int64(st, 1, (long long)time(NULL));
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	if ((st = store_stmt(sql)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id->sid, -1, SQLITE_STATIC);
+	/* A renewed token of this session lives at most one TTL more. */
+	sqlite3_bind_int64(st, 2, (long long)time(NULL) + c->session_ttl_s +
+	    c->skew_s);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The CSRF token of a session: an HMAC of its sid, base64url. */
+void
+auth_csrf_token(const char *sid, char *out, size_t outsz)
+{
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	size_t		 len = 0;
+	char		 msg[64];
+	EVP_MAC_CTX	*m;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	snprintf(msg, sizeof(msg), "csrf:%s", sid);
+	if (!have_key || (m = EVP_MAC_CTX_dup(session_jwk.mac)) == NULL)
+		return;
+	if (EVP_MAC_update(m, (unsigned char *)msg, strlen(msg)) == 1 &&
+	    EVP_MAC_final(m, mac, &len, sizeof(mac)) == 1 &&
+	    outsz >= b64url_encoded_len(len) + 1)
+		b64url_encode(mac, len, out);
+	EVP_MAC_CTX_free(m);
+}
+
+/*
+ * Until someone can log in, a one-time setup code lets the first person
+ * at the admin UI become the owner. It goes to the log (never a URL), is
+ * stored hashed, and dies after one use or an hour.
+ */
+void
+auth_setup_code_announce(void)
+{
+	static const char del[] = "DELETE FROM setup_codes";
+	static const char ins[] = "INSERT INTO setup_codes (code_hash, "
+	    "expires_at) VALUES (?, ?)";
+	static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+	unsigned char	 rnd[10], digest[SHA256_DIGEST_LENGTH];
+	char		 code[16];
+	sqlite3_stmt	*st;
+	struct logline	 l;
+	size_t		 i, n = 0;
+
+	if (users_count(false) != 0 || getrandom(rnd, sizeof(rnd), 0) !=
+	    sizeof(rnd))
+		return;
+	for (i = 0; i < sizeof(rnd); i++) {
+		if (i == 5)
+			code[n++] = '-';
+		code[n++] = alphabet[rnd[i] % 32];
+	}
+	code[n] = '\0';
+	SHA256((unsigned char *)code, n, digest);
+	if ((st = store_stmt(del)) != NULL) {
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	if ((st = store_stmt(ins)) == NULL)
+		return;
+	sqlite3_bind_blob(st, 1, digest, sizeof(digest), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (long long)time(NULL) + 3600);
+	sqlite3_step(st);
+	sqlite3_reset(st);
+	if (log_begin(&l, LOG_WARN, "no users yet: open the admin UI and "
+	    "enter the setup code to create the owner")) {
+		log_str(&l, "setup_code", code);
+		log_str(&l, "valid", "1h, once");
+		log_str(&l, "or", "pincer user add NAME --role owner "
+		    "--password-stdin");
+		log_end(&l);
+	}
+	explicit_bzero(code, sizeof(code));
+}
+
+/* 0 if the code is live; it is consumed either way it matches. */
+int
+auth_setup_code_use(const char *code)
+{
+	static const char sql[] = "DELETE FROM setup_codes WHERE code_hash = ? "
+	    "AND expires_at > ?";
+	unsigned char	 digest[SHA256_DIGEST_LENGTH];
+	sqlite3_stmt	*st = store_stmt(sql);
+	int		 rc;
+
+	if (st == NULL)
+		return -1;
+	SHA256((const unsigned char *)code, strlen(code), digest);
+	sqlite3_bind_blob(st, 1, digest, sizeof(digest), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (long long)time(NULL));
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+}
+
+/* Non-loopback listening needs someone who can log in, or a proxy's JWT. */
+bool
+auth_configured(const struct config *c)
+{
+	return *c->ext_jwks_url != '\0' || users_count(true) > 0;
+}
+
+static int
+session_verify(const char *tok, struct identity *id)
+{
+	const struct config	*c = config_current();
+	struct jwtv_expect	 ex = { .iss = ISSUER, .aud = AUDIENCE,
+				    .skew_s = c->skew_s };
+	json_t			*claims = NULL;
+	const char		*sub, *sid;
+	struct user		 u;
+	bool			 revoked = true;
+	int			 rc = -1;
+
+	if (!have_key || jwtv_verify(tok, &session_jwk, &ex, &claims) !=
+	    JWTV_OK)
+		return -1;
+	sub = json_string_value(json_object_get(claims, "sub"));
+	sid = json_string_value(json_object_get(claims, "sid"));
+	/* One query: the user as the database has it now, and whether this
+	 * session was logged out. */
+	if (sub == NULL || sid == NULL || strlen(sid) >= sizeof(id->sid) ||
+	    users_get_session(strtoll(sub, NULL, 10), sid, &u, &revoked) ==
+	    -1 || revoked || u.disabled)
+		goto out;
+	/* The role comes from the database: a change applies at once. */
+	id->kind = ID_SESSION;
+	id->user_id = u.id;
+	snprintf(id->user, sizeof(id->user), "%s", u.name);
+	snprintf(id->email, sizeof(id->email), "%s", u.email);
+	id->role = u.role;
+	id->scopes = auth_role_scopes(u.role);
+	snprintf(id->sid, sizeof(id->sid), "%s", sid);
+	id->exp = json_integer_value(json_object_get(claims, "exp"));
+	rc = 0;
+out:
+	json_decref(claims);
+	return rc;
+}
+
+/*
+ * A state-changing request carried by a cookie must come from our own
+ * origin (Origin, else Referer, against public_url or the Host the
+ * browser used) and carry the session's CSRF token in X-CSRF-Token.
+ */
+static bool
+csrf_ok(struct http_req *r, const struct identity *id)
+{
+	const struct config	*c = config_current();
+	const char		*m = http_req_method(r), *origin, *host, *tok;
+	char			 want[512], expect[64];
+	size_t			 n;
+
+	if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS"))
+		return true;
+	if (*c->public_url != '\0')
+		snprintf(want, sizeof(want), "%s", c->public_url);
+	else if ((host = http_req_header(r, "Host")) != NULL)
+		snprintf(want, sizeof(want), "%s://%s", http_req_secure(r) ?
+		    "https" : "http", host);
+	else
+		return false;
+	n = strlen(want);
+	while (n > 0 && want[n - 1] == '/')
+		want[--n] = '\0';
+	if ((origin = http_req_header(r, "Origin")) != NULL) {
+		if (strcmp(origin, want) != 0)
+			return false;
+	} else if ((origin = http_req_header(r, "Referer")) != NULL) {
+		if (strncmp(origin, want, n) != 0 || (origin[n] != '/' &&
+		    origin[n] != '\0'))
+			return false;
+	} else
+		return false;
+	auth_csrf_token(id->sid, expect, sizeof(expect));
+	tok = http_req_header(r, "X-CSRF-Token");
+	return tok != NULL && strlen(tok) == strlen(expect) &&
+	    CRYPTO_memcmp(tok, expect, strlen(expect)) == 0;
+}
+
+static int
+load_key(const char *path)
+{
+	unsigned char	 k[KEY_LEN];
+	ssize_t		 n;
+	int		 fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 && errno == ENOENT) {
+		if (getrandom(k, sizeof(k), 0) != sizeof(k))
+			return -1;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (fd == -1 || write(fd, k, sizeof(k)) != sizeof(k) ||
+		    fsync(fd) == -1) {
+			log_error("cannot write the session key", "%s: %s",
+			    path, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			explicit_bzero(k, sizeof(k));
+			return -1;
+		}
+		close(fd);
+		memcpy(session_key, k, KEY_LEN);
+		explicit_bzero(k, sizeof(k));
+		return key_ready();
+	}
+	if (fd == -1 || (n = read(fd, session_key, KEY_LEN)) != KEY_LEN) {
+		log_error("cannot read the session key", "%s: %s", path,
+		    fd == -1 ? strerror(errno) : "short file");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return key_ready();
+}
+
+static int
+key_ready(void)
+{
+	if (jwtv_key_init(&session_jwk, "HS256", session_key, KEY_LEN) == -1) {
+		log_error("cannot prepare the session key", NULL);
+		return -1;
+	}
+	have_key = true;
+	return 0;
+}
+
+/* name=value out of a Cookie header (RFC 6265 §4.2.1). */
+static const char *
+cookie_value(const char *h, const char *name, char *out, size_t outsz)
+{
+	size_t		 nl = strlen(name), vl;
+	const char	*p = h, *v;
+
+	while (*p) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (!strncmp(p, name, nl) && p[nl] == '=') {
+			v = p + nl + 1;
+			vl = strcspn(v, ";");
+			if (vl == 0 || vl >= outsz)
+				return NULL;
+			memcpy(out, v, vl);
+			out[vl] = '\0';
+			return out;
+		}
+		p += strcspn(p, ";");
+	}
+	return NULL;
+}
+
+static void
+random_hex(char *out, size_t outsz)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char	 r[16];
+	size_t		 i;
+
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		abort();	/* no entropy: nothing safe to do */
+	for (i = 0; i < sizeof(r) && 2 * i + 2 < outsz; i++) {
+		out[2 * i] = digits[r[i] >> 4];
+		out[2 * i + 1] = digits[r[i] & 15];
+	}
+	out[2 * i] = '\0';
+}
