@@ -2,11 +2,10 @@
 /*
  * floor.c: the memory floor of pincerd's libraries, without pincerd. It
  * links what pincerd links (libmicrohttpd, libwebsockets, jansson, libjwt,
- * libcurl, OpenSSL, libargon2, SQLite), then does nothing (0), starts
- * libmicrohttpd's
- * workers (1), a libwebsockets context (2), and opens a SQLite database in
- * WAL with one query (3), printing VmRSS and RssAnon after each: what
- * Debian's libraries cost before pincer's own code does anything.
+ * libcurl, OpenSSL, libargon2, SQLite), then does nothing, starts
+ * libmicrohttpd's workers, a libwebsockets context, and opens a SQLite
+ * database in WAL with one query, printing VmRSS and RssAnon after each:
+ * what Debian's libraries cost before pincer's own code does anything.
  * Usage: floor DBPATH
  */
 #include <stdio.h>
