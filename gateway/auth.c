@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -35,6 +37,23 @@ static const char *cookie_value(const char *, const char *, char *, size_t);
 static void	 random_hex(char *, size_t);
 static bool	 csrf_ok(struct http_req *, const struct identity *);
 
+#define CACHE_SLOTS	64
+#define CACHE_TTL_S	60.0
+
+struct cache_entry {
+	unsigned char	 key[SHA256_DIGEST_LENGTH];
+	bool		 used;
+	uint64_t	 gen;
+	double		 added;
+	struct identity	 id;
+};
+
+static bool	 cache_get(char, const char *, struct identity *);
+static void	 cache_put(char, const char *, const struct identity *);
+static void	 cache_key(char, const char *, unsigned char *);
+
+static uint64_t			 generation;	/* atomic */
+static __thread struct cache_entry cache[CACHE_SLOTS];
 static unsigned char	 session_key[KEY_LEN];	/* secret; one place */
 static struct jwtv_key	 session_jwk;		/* the same, keyed MAC */
 static bool		 have_key;
@@ -151,8 +170,14 @@ auth_identify(const struct auth_in *in, struct identity *id)
 		h += 7;
 		while (*h == ' ')
 			h++;
-		return tokens_looks_like(h) && tokens_verify(h, in->ip, id) == 0 ? 0 :
-		    -1;
+		if (!tokens_looks_like(h))
+			return -1;
+		if (cache_get('t', h, id))
+			return 0;
+		if (tokens_verify(h, in->ip, id) != 0)
+			return -1;
+		cache_put('t', h, id);
+		return 0;
 	}
 	if (*c->ext_jwks_url != '\0') {
 		if (*c->ext_header != '\0')
@@ -161,13 +186,117 @@ auth_identify(const struct auth_in *in, struct identity *id)
 		    (h = in->header(in->ctx, "Cookie")) != NULL)
 			ext = cookie_value(h, c->ext_cookie, cookie,
 			    sizeof(cookie));
-		if (ext != NULL)
-			return jwks_identify(ext, in->ip, id) == 0 ? 0 : -1;
+		if (ext != NULL) {
+			if (cache_get('x', ext, id))
+				return 0;
+			if (jwks_identify(ext, in->ip, id) != 0)
+				return -1;
+			cache_put('x', ext, id);
+			return 0;
+		}
 	}
 	if ((h = in->header(in->ctx, "Cookie")) != NULL &&
-	    cookie_value(h, COOKIE, cookie, sizeof(cookie)) != NULL)
-		return session_verify(cookie, id) == 0 ? 0 : -1;
+	    cookie_value(h, COOKIE, cookie, sizeof(cookie)) != NULL) {
+		if (cache_get('s', cookie, id))
+			return 0;
+		if (session_verify(cookie, id) != 0)
+			return -1;
+		cache_put('s', cookie, id);
+		return 0;
+	}
 	return 1;
+}
+
+/*
+ * Every change that could turn a good credential bad (logout, a revoked
+ * token, a disabled user, a new password, new JWKS keys) calls this, in
+ * pincerd or, from the CLI, by SIGUSR1: cached identities from before it
+ * are not used again.
+ */
+void
+auth_invalidate(void)
+{
+	__atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * The CLI changed users or tokens in the database: tell a running pincerd
+ * (SIGUSR1) to drop the credentials it verified before. pincerd holds an
+ * exclusive lock on pincerd.lock and keeps its pid there.
+ */
+void
+auth_notify_daemon(const char *state_dir)
+{
+	char	 path[4096], pid[32];
+	ssize_t	 n;
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/pincerd.lock", state_dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {	/* no pincerd */
+		close(fd);
+		return;
+	}
+	n = read(fd, pid, sizeof(pid) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	pid[n] = '\0';
+	if (atoi(pid) > 1)
+		kill(atoi(pid), SIGUSR1);
+}
+
+/*
+ * A per-thread cache of credentials verified lately, keyed by a SHA-256
+ * of the credential: a verified request then costs a hash, not a JWT
+ * check and a database read. An entry lives until its credential expires,
+ * a change bumps the generation, or a minute passes (so a token's last
+ * use is still recorded about once a minute).
+ */
+static bool
+cache_get(char kind, const char *cred, struct identity *id)
+{
+	unsigned char		 key[SHA256_DIGEST_LENGTH];
+	struct cache_entry	*e;
+	double			 now = now_seconds();
+
+	cache_key(kind, cred, key);
+	e = &cache[key[0] % CACHE_SLOTS];
+	if (!e->used || memcmp(e->key, key, sizeof(key)) != 0 ||
+	    e->gen != __atomic_load_n(&generation, __ATOMIC_ACQUIRE) ||
+	    now - e->added > CACHE_TTL_S ||
+	    (e->id.exp != 0 && (long long)time(NULL) > e->id.exp))
+		return false;
+	*id = e->id;
+	return true;
+}
+
+static void
+cache_put(char kind, const char *cred, const struct identity *id)
+{
+	struct cache_entry	*e;
+	unsigned char		 key[SHA256_DIGEST_LENGTH];
+
+	cache_key(kind, cred, key);
+	e = &cache[key[0] % CACHE_SLOTS];
+	memcpy(e->key, key, sizeof(key));
+	e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+	e->added = now_seconds();
+	e->id = *id;
+	e->used = true;
+}
+
+static void
+cache_key(char kind, const char *cred, unsigned char *out)
+{
+	char	 buf[4200];
+	size_t	 n;
+
+	n = (size_t)snprintf(buf, sizeof(buf), "%c:%s", kind, cred);
+	SHA256((unsigned char *)buf, n < sizeof(buf) ? n : sizeof(buf) - 1,
+	    out);
+	explicit_bzero(buf, sizeof(buf));
 }
 
 /*
@@ -297,6 +426,7 @@ auth_session_revoke(const struct identity *id)
 	    c->skew_s);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
+	auth_invalidate();
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 

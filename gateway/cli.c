@@ -191,9 +191,14 @@ open_store(const struct config_overrides *ov)
 	return 0;
 }
 
+/* After a change: a running pincerd forgets what it had verified. */
 static void
 close_store(void)
 {
+	const struct config	*c = config_current();
+
+	if (c != NULL)
+		auth_notify_daemon(c->state_dir);
 	store_close();
 	config_release_all();
 }

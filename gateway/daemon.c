@@ -66,6 +66,7 @@ daemon_serve(const struct config_overrides *ov)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -87,6 +88,12 @@ daemon_serve(const struct config_overrides *ov)
 		}
 		if (sig == SIGHUP) {
 			reload(ov);
+			continue;
+		}
+		if (sig == SIGUSR1) {
+			/* The CLI changed users or tokens. */
+			auth_invalidate();
+			log_debug("credentials changed; cache dropped", NULL);
 			continue;
 		}
 		if (log_begin(&l, LOG_INFO, "shutting down")) {
@@ -145,7 +152,7 @@ check_exposure(const struct config *c)
 static int
 state_prepare(const char *dir, int *lockfd)
 {
-	char	 path[4096];
+	char	 path[4096], pid[32];
 	struct stat st;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -174,6 +181,11 @@ state_prepare(const char *dir, int *lockfd)
 		*lockfd = -1;
 		return -1;
 	}
+	/* The pid, for the CLI's "credentials changed" signal. */
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(*lockfd, 0) == -1 ||
+	    write(*lockfd, pid, strlen(pid)) != (ssize_t)strlen(pid))
+		log_warn("cannot record the pid", "%s", path);
 	return 0;
 }
 

@@ -136,6 +136,7 @@ jwks_identify(const char *token, const char *ip, struct identity *id)
 	snprintf(id->email, sizeof(id->email), "%s", u.email);
 	id->role = u.role;
 	id->scopes = auth_role_scopes(u.role);
+	id->exp = json_integer_value(json_object_get(claims, "exp"));
 	rc = 0;
 out:
 	free(err);
@@ -230,6 +231,7 @@ refetch(bool for_unknown_kid)
 	keys_free();
 	memcpy(keys, fresh, n * sizeof(fresh[0]));
 	nkeys = n;
+	auth_invalidate();	/* tokens of a dropped key: check again */
 	__atomic_store(&fetched_at, &now, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&lock);
 	pthread_mutex_unlock(&fetch_lock);

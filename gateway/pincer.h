@@ -319,7 +319,7 @@ struct identity {
 	enum role	 role;
 	unsigned	 scopes;
 	char		 sid[33];	/* sessions */
-	long long	 exp;
+	long long	 exp;		/* unix seconds; 0: never */
 	char		 token_id[16];	/* tokens */
 };
 /* Where auth reads headers from: an HTTP request or a WebSocket upgrade. */
@@ -345,6 +345,8 @@ void	 auth_csrf_token(const char *sid, char *, size_t);
 void	 auth_setup_code_announce(void);
 int	 auth_setup_code_use(const char *);
 bool	 auth_configured(const struct config *);
+void	 auth_invalidate(void);
+void	 auth_notify_daemon(const char *state_dir);
 
 /* jwks.c */
 typedef int (*jwks_fetch_fn)(const char *url, struct buf *out);

@@ -127,6 +127,8 @@ tokens_verify(const char *tok, const char *ip, struct identity *id)
 			    sqlite3_column_text(st, 1)) &
 			    auth_role_scopes(role);
 			snprintf(id->token_id, sizeof(id->token_id), "%s", tid);
+			id->exp = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 :
+			    sqlite3_column_int64(st, 2);
 			last = (const char *)sqlite3_column_text(st, 8);
 			stale = (const char *)sqlite3_column_text(st, 9);
 			/* Record use at most once a minute: no write per
@@ -174,6 +176,7 @@ tokens_revoke(const char *tid, long long user_id)
 	sqlite3_bind_int64(st, 2, user_id);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
+	auth_invalidate();
 	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
 }
 

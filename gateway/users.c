@@ -313,6 +313,7 @@ users_set_password(const char *name, const char *pw, char **err)
 		*err = strdup("no such user");
 		return -1;
 	}
+	auth_invalidate();
 	return 0;
 }
 
@@ -329,6 +330,7 @@ users_set_disabled(const char *name, bool disabled)
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
+	auth_invalidate();
 	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
 }
 
