@@ -9,21 +9,7 @@ unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
 UI="\"admin_ui\": { \"dir\": \"$TOP_SRCDIR/admin-ui\" }"
 FAST='"auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 }'
 
-req() {
-	local m=$1 p=$2
-	shift 2
-	: >"$T_TMP/body"
-	: >"$T_TMP/hdrs"
-	CODE=$(curl -sS --max-time 10 -o "$T_TMP/body" -D "$T_TMP/hdrs" \
-	    -w '%{http_code}' -X "$m" "$@" "$PINCER_URL$p" 2>"$T_TMP/curl.err")
-	BODY=$(cat "$T_TMP/body")
-	HDRS=$(tr -d '\r' <"$T_TMP/hdrs")
-}
 # jstr JSON KEY: the first string value of KEY (flat, compact JSON).
-jstr() {
-	local re="\"$2\":\"([^\"]*)\""
-	[[ $1 =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
-}
 jv() {
 	node -e 'let v; try { const o = JSON.parse(process.argv[1]);
 		v = eval(process.argv[2]); } catch (e) { v = "<" + e.message + ">"; }
@@ -32,9 +18,6 @@ jv() {
 }
 cookie_of() {
 	printf '%s\n' "$HDRS" | sed -n 's/^[Ss]et-[Cc]ookie: *pincer_session=\([^;]*\).*/\1/p' | head -1
-}
-pcli() {
-	"$PINCER_BIN" --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" "$@"
 }
 # login USER PW: COOKIE and CSRF of a new session.
 login() {

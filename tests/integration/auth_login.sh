@@ -11,29 +11,12 @@ unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
 UI="\"admin_ui\": { \"dir\": \"$TOP_SRCDIR/admin-ui\" }"
 
 # req METHOD PATH [CURL ARGS…]: CODE, BODY and HDRS (CR removed).
-req() {
-	local m=$1 p=$2
-	shift 2
-	: >"$T_TMP/body"
-	: >"$T_TMP/hdrs"
-	CODE=$(curl -sS --max-time 10 -o "$T_TMP/body" -D "$T_TMP/hdrs" \
-	    -w '%{http_code}' -X "$m" "$@" "$PINCER_URL$p" 2>"$T_TMP/curl.err")
-	BODY=$(cat "$T_TMP/body")
-	HDRS=$(tr -d '\r' <"$T_TMP/hdrs")
-}
 # jstr JSON KEY: the first string value of KEY (flat, compact JSON).
-jstr() {
-	local re="\"$2\":\"([^\"]*)\""
-	[[ $1 =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
-}
 # The Set-Cookie lines of the last answer, and the session value in them.
 set_cookie() { printf '%s\n' "$HDRS" | grep -i '^set-cookie:'; }
 cookie_of() { set_cookie | sed -n 's/^[Ss]et-[Cc]ookie: *pincer_session=\([^;]*\).*/\1/p' | head -1; }
 # attr NAME[=VALUE-REGEX]: the Set-Cookie line holds that attribute.
 has_attr() { set_cookie | grep -Eiq -- "; *$1 *(;|\$)"; }
-pcli() {
-	"$PINCER_BIN" --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" "$@"
-}
 login() {
 	local u=$1 p=$2
 	shift 2

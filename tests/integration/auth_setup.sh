@@ -9,25 +9,8 @@ unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
 UI="\"admin_ui\": { \"dir\": \"$TOP_SRCDIR/admin-ui\" }"
 FAST='"auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 }'
 
-req() {
-	local m=$1 p=$2
-	shift 2
-	: >"$T_TMP/body"
-	: >"$T_TMP/hdrs"
-	CODE=$(curl -sS --max-time 10 -o "$T_TMP/body" -D "$T_TMP/hdrs" \
-	    -w '%{http_code}' -X "$m" "$@" "$PINCER_URL$p" 2>"$T_TMP/curl.err")
-	BODY=$(cat "$T_TMP/body")
-	HDRS=$(tr -d '\r' <"$T_TMP/hdrs")
-}
-jstr() {
-	local re="\"$2\":\"([^\"]*)\""
-	[[ $1 =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
-}
 cookie_of() {
 	printf '%s\n' "$HDRS" | sed -n 's/^[Ss]et-[Cc]ookie: *pincer_session=\([^;]*\).*/\1/p' | head -1
-}
-pcli() {
-	"$PINCER_BIN" --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" "$@"
 }
 # setup CODE USER PW: each from its own client address (X-Forwarded-For
 # from the trusted proxy 127.0.0.1), so that wrong codes tried here do not

@@ -10,23 +10,6 @@
 unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
 FAST='"auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 }'
 
-req() {
-	local m=$1 p=$2
-	shift 2
-	: >"$T_TMP/body"
-	: >"$T_TMP/hdrs"
-	CODE=$(curl -sS --max-time 10 -o "$T_TMP/body" -D "$T_TMP/hdrs" \
-	    -w '%{http_code}' -X "$m" "$@" "$PINCER_URL$p" 2>"$T_TMP/curl.err")
-	BODY=$(cat "$T_TMP/body")
-	HDRS=$(tr -d '\r' <"$T_TMP/hdrs")
-}
-jstr() {
-	local re="\"$2\":\"([^\"]*)\""
-	[[ $1 =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
-}
-pcli() {
-	"$PINCER_BIN" --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" "$@"
-}
 # login USER PW: COOKIE and CSRF of a new session.
 login() {
 	req POST /api/v1/auth/login -H 'Content-Type: application/json' \

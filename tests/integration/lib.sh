@@ -23,6 +23,9 @@
 #   json_check JSON EXPR         the JS expression EXPR, with the parsed JSON
 #                                as `o`, is true (node)
 #   random_token                 32 random hex characters
+#   req METHOD PATH [CURL ARGS]  a request to the daemon: CODE, BODY, HDRS
+#   jstr JSON KEY                a string field of a flat JSON object
+#   pcli ARGS…                   the pincer CLI on this daemon's config/state
 #
 # PINCER_LISTEN_ADDR (default 127.0.0.1:0) is passed as --listen; set it to
 # the empty string to pass no --listen (the config's "listen" applies).
@@ -215,4 +218,24 @@ json_check() {
 
 random_token() {
 	od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
+}
+
+req() {
+	local m=$1 p=$2
+	shift 2
+	: >"$T_TMP/body"
+	: >"$T_TMP/hdrs"
+	CODE=$(curl -sS --max-time 10 -o "$T_TMP/body" -D "$T_TMP/hdrs" \
+	    -w '%{http_code}' -X "$m" "$@" "$PINCER_URL$p" 2>"$T_TMP/curl.err")
+	BODY=$(cat "$T_TMP/body")
+	HDRS=$(tr -d '\r' <"$T_TMP/hdrs")
+}
+
+jstr() {
+	local re="\"$2\":\"([^\"]*)\""
+	[[ $1 =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
+}
+
+pcli() {
+	"$PINCER_BIN" --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" "$@"
 }
