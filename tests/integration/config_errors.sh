@@ -169,27 +169,6 @@ like "pincer serve with a bad config names the key on stderr" "$(cat "$T_TMP/ser
 ok "pincer serve with a bad config creates no database" test ! -e "$S/pincer.db"
 
 # --- pincer serve from the environment alone --------------------------------------------
-# hand_start NAME CMD...: run a daemon by hand; H_PID, H_LOG, H_ADDR.
-hand_start() {
-	local name=$1; shift
-	H_LOG="$T_LOGDIR/$T_NAME.$name.pincerd.log"
-	: >"$H_LOG"
-	"$@" 2>>"$H_LOG" &
-	H_PID=$!
-	T_PIDS="$T_PIDS $H_PID"
-	wait_until 10 _hand_up
-	H_ADDR=$(sed -n 's/.*msg=listening addr=\([^ ]*\).*/\1/p' "$H_LOG" | head -1)
-}
-_hand_up() { grep -q 'msg=listening' "$H_LOG" || ! kill -0 "$H_PID"; }
-# hand_stop: SIGTERM, wait; H_EXIT.
-hand_stop() {
-	kill -TERM "$H_PID" 2>/dev/null
-	wait_until 15 _hand_down
-	kill -0 "$H_PID" 2>/dev/null && kill -KILL "$H_PID"
-	wait "$H_PID"
-	H_EXIT=$?
-}
-_hand_down() { ! kill -0 "$H_PID"; }
 
 # The file says 127.0.0.3; PINCER_LISTEN wins over the file.
 F=$(conf env_serve '{ "listen": "127.0.0.3:0", "log": { "level": "info" } }')

@@ -26,6 +26,8 @@
 #   req METHOD PATH [CURL ARGS]  a request to the daemon: CODE, BODY, HDRS
 #   jstr JSON KEY                a string field of a flat JSON object
 #   pcli ARGS…                   the pincer CLI on this daemon's config/state
+#   hand_start NAME CMD…         a daemon started by hand: H_PID H_LOG H_ADDR
+#   hand_wait SECONDS / hand_stop   its exit (H_EXIT; 124: it did not exit)
 #
 # PINCER_LISTEN_ADDR (default 127.0.0.1:0) is passed as --listen; set it to
 # the empty string to pass no --listen (the config's "listen" applies).
@@ -239,3 +241,31 @@ jstr() {
 pcli() {
 	"$PINCER_BIN" --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" "$@"
 }
+
+# hand_start NAME CMD...: a daemon started by hand; H_PID, H_LOG, H_ADDR
+# (empty if it never said msg=listening).
+hand_start() {
+	local name=$1; shift
+	H_LOG="$T_LOGDIR/$T_NAME.$name.pincerd.log"
+	: >"$H_LOG"
+	"$@" 2>>"$H_LOG" &
+	H_PID=$!
+	T_PIDS="$T_PIDS $H_PID"
+	wait_until 10 _hand_up
+	H_ADDR=$(sed -n 's/.*msg=listening addr=\([^ ]*\).*/\1/p' "$H_LOG" | head -1)
+}
+_hand_up() { grep -q 'msg=listening' "$H_LOG" || ! kill -0 "$H_PID"; }
+_hand_down() { ! kill -0 "$H_PID"; }
+# hand_wait SECONDS: wait for it to exit on its own; H_EXIT (124: it did not).
+hand_wait() {
+	wait_until "$1" _hand_down
+	if kill -0 "$H_PID" 2>/dev/null; then
+		kill -KILL "$H_PID"
+		wait "$H_PID"
+		H_EXIT=124
+		return
+	fi
+	wait "$H_PID"
+	H_EXIT=$?
+}
+hand_stop() { kill -TERM "$H_PID" 2>/dev/null; hand_wait 15; }

@@ -8,30 +8,6 @@ unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
 
 LATEST=$(ls "$TOP_SRCDIR"/gateway/migrations/[0-9]*.sql | wc -l)
 
-hand_start() {
-	local name=$1; shift
-	H_LOG="$T_LOGDIR/$T_NAME.$name.pincerd.log"
-	: >"$H_LOG"
-	"$@" 2>>"$H_LOG" &
-	H_PID=$!
-	T_PIDS="$T_PIDS $H_PID"
-	wait_until 10 _hand_up
-	H_ADDR=$(sed -n 's/.*msg=listening addr=\([^ ]*\).*/\1/p' "$H_LOG" | head -1)
-}
-_hand_up() { grep -q 'msg=listening' "$H_LOG" || ! kill -0 "$H_PID"; }
-_hand_down() { ! kill -0 "$H_PID"; }
-hand_wait() {
-	wait_until "$1" _hand_down
-	if kill -0 "$H_PID" 2>/dev/null; then
-		kill -KILL "$H_PID"
-		wait "$H_PID"
-		H_EXIT=124
-		return
-	fi
-	wait "$H_PID"
-	H_EXIT=$?
-}
-hand_stop() { kill -TERM "$H_PID" 2>/dev/null; hand_wait 15; }
 doctor() {
 	timeout 30 "$PINCER_BIN" doctor --config "$PINCER_CONF" --state "$1" \
 	    --listen 127.0.0.1:0 >"$T_TMP/doctor.out" 2>&1
