@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sandbox.c: pincer-sandbox, the launcher of one sandbox. It creates the
+ * namespaces, builds the root file system, drops every privilege and
+ * execs the sandbox's first process. Like bubblewrap it is small enough to
+ * read in one sitting: it parses no JSON, opens no network connection,
+ * and fails closed (die) on anything unexpected.
+ *
+ * The order is the same every time: clone into new user, mount, pid,
+ * net, uts, ipc and cgroup namespaces; map uids; build the root on a
+ * tmpfs (an overlay of the host's /usr, a filtered /etc, /proc, a minimal
+ * /dev, /tmp, /workspace, /data, /run/pincer); pivot_root; drop every
+ * capability; PR_SET_NO_NEW_PRIVS; seccomp; close fds; exec.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#define STACK_SIZE	(256 * 1024)
+
+struct opts {
+	const char	*dir;		/* the sandbox folder, absolute */
+	const char	*hostname;
+	long		 uid_base;	/* as root: host uid of sandbox root */
+	long		 tmp_mb;
+	int		 status_fd;
+	char		**argv;		/* the command */
+};
+
+static void	usage(void) __attribute__((noreturn));
+static void	parse(int, char **, struct opts *);
+static int	child_main(void *);
+static void	write_maps(pid_t, const struct opts *);
+static void	prepare_dirs(const struct opts *);
+static void	lo_up(void);
+static void	drop_privileges(void);
+static void	close_fds(void);
+static int	reaper(pid_t) __attribute__((noreturn));
+static void	status(int, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+static int	 sync_pipe[2];
+
+int
+main(int argc, char **argv)
+{
+	struct opts	 o;
+	char		*stack;
+	pid_t		 pid;
+	int		 st, flags;
+	char		 go = 'g';
+
+	parse(argc, argv, &o);
+	prepare_dirs(&o);
+	/*
+	 * The sandbox's root may not search the folders above the sandbox
+	 * folder (the state folder is 0700): it works from inside it, with
+	 * relative paths, starting here.
+	 */
+	if (chdir(o.dir) == -1)
+		die("%s: %s", o.dir, strerror(errno));
+	if (pipe2(sync_pipe, O_CLOEXEC) == -1)
+		die("pipe: %s", strerror(errno));
+	if ((stack = malloc(STACK_SIZE)) == NULL)
+		die("out of memory");
+	flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+	    CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | SIGCHLD;
+	pid = clone(child_main, stack + STACK_SIZE, flags, &o);
+	if (pid == -1)
+		die("clone (user, mount, pid, net namespaces): %s; see "
+		    "pincer doctor", strerror(errno));
+	close(sync_pipe[0]);
+	write_maps(pid, &o);
+	/* Kept open while the launcher lives: see child_main. */
+	if (write(sync_pipe[1], &go, 1) != 1)
+		die("cannot start the sandbox");
+	status(o.status_fd, "{\"event\":\"started\",\"pid\":%ld}", (long)pid);
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			die("waitpid: %s", strerror(errno));
+	if (WIFEXITED(st)) {
+		status(o.status_fd, "{\"event\":\"exited\",\"code\":%d}",
+		    WEXITSTATUS(st));
+		return WEXITSTATUS(st);
+	}
+	status(o.status_fd, "{\"event\":\"killed\",\"signal\":%d}",
+	    WTERMSIG(st));
+	return 128 + WTERMSIG(st);
+}
+
+void
+die(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "pincer-sandbox: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	_exit(125);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: pincer-sandbox --dir DIR [--hostname NAME] "
+	    "[--uid-base N] [--tmp-mb N] [--status-fd FD] -- COMMAND "
+	    "[ARG...]\n");
+	exit(125);
+}
+
+static void
+parse(int argc, char **argv, struct opts *o)
+{
+	char	*end;
+	int	 i;
+
+	memset(o, 0, sizeof(*o));
+	o->hostname = "sandbox";
+	o->uid_base = 100000;
+	o->tmp_mb = 64;
+	o->status_fd = -1;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			o->argv = argv + i + 1;
+			break;
+		}
+		if (i + 1 >= argc)
+			usage();
+		if (!strcmp(argv[i], "--dir"))
+			o->dir = argv[++i];
+		else if (!strcmp(argv[i], "--hostname"))
+			o->hostname = argv[++i];
+		else if (!strcmp(argv[i], "--uid-base"))
+			o->uid_base = strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--tmp-mb"))
+			o->tmp_mb = strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--status-fd"))
+			o->status_fd = (int)strtol(argv[++i], &end, 10);
+		else
+			usage();
+	}
+	if (o->dir == NULL || o->dir[0] != '/' || o->argv == NULL ||
+	    o->argv[0] == NULL || o->uid_base < 1 || o->uid_base > 4000000000L
+	    || o->tmp_mb < 1 || o->tmp_mb > 65536 ||
+	    strlen(o->dir) > PATH_MAX - 64)
+		usage();
+}
+
+/*
+ * The sandbox's root is an unprivileged host uid: as root, a range of
+ * 65536 from uid_base; as a normal user, that user alone (setgroups
+ * denied, as unprivileged user namespaces require).
+ */
+static void
+write_maps(pid_t pid, const struct opts *o)
+{
+	char	 path[64], map[64];
+	int	 fd;
+	bool	 root = geteuid() == 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/setgroups", (long)pid);
+	if (!root && ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    write(fd, "deny", 4) != 4))
+		die("cannot deny setgroups: %s", strerror(errno));
+	if (!root)
+		close(fd);
+	snprintf(map, sizeof(map), root ? "0 %ld 65536\n" : "0 %ld 1\n",
+	    root ? o->uid_base : (long)geteuid());
+	snprintf(path, sizeof(path), "/proc/%ld/uid_map", (long)pid);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+		die("cannot write the uid map: %s", strerror(errno));
+	close(fd);
+	snprintf(map, sizeof(map), root ? "0 %ld 65536\n" : "0 %ld 1\n",
+	    root ? o->uid_base : (long)getegid());
+	snprintf(path, sizeof(path), "/proc/%ld/gid_map", (long)pid);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+		die("cannot write the gid map: %s", strerror(errno));
+	close(fd);
+}
+
+/* The sandbox folder's parts, owned by the sandbox's root. */
+static void
+prepare_dirs(const struct opts *o)
+{
+	static const char *const parts[] = { "root", "upper", "work",
+		"workspace", "data", "run", NULL };
+	char		 path[PATH_MAX];
+	size_t		 i;
+	uid_t		 uid = geteuid() == 0 ? (uid_t)o->uid_base : geteuid();
+	gid_t		 gid = geteuid() == 0 ? (gid_t)o->uid_base : getegid();
+
+	if (mkdir(o->dir, 0700) == -1 && errno != EEXIST)
+		die("%s: %s", o->dir, strerror(errno));
+	if (lchown(o->dir, uid, gid) == -1)
+		die("%s: %s", o->dir, strerror(errno));
+	for (i = 0; parts[i] != NULL; i++) {
+		snprintf(path, sizeof(path), "%s/%s", o->dir, parts[i]);
+		if (mkdir(path, 0755) == -1 && errno != EEXIST)
+			die("%s: %s", path, strerror(errno));
+		if (lchown(path, uid, gid) == -1)
+			die("%s: %s", path, strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/upper/usr", o->dir);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		die("%s: %s", path, strerror(errno));
+	if (lchown(path, uid, gid) == -1)
+		die("%s: %s", path, strerror(errno));
+}
+
+static int
+child_main(void *arg)
+{
+	const struct opts	*o = arg;
+	struct pollfd		 pfd;
+	pid_t			 cmd;
+	char			 c;
+
+	/* Wait until the launcher has written the uid map. */
+	close(sync_pipe[1]);
+	if (read(sync_pipe[0], &c, 1) != 1)
+		die("the launcher went away");
+	if (setresgid(0, 0, 0) == -1 || setresuid(0, 0, 0) == -1)
+		die("cannot become the sandbox's root: %s", strerror(errno));
+	/*
+	 * Die with the launcher. Set after the change of credentials, which
+	 * clears it; the launcher holds the pipe open while it lives, so a
+	 * hang-up now means it died before the signal was armed.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		die("prctl: %s", strerror(errno));
+	pfd.fd = sync_pipe[0];
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+		die("the launcher went away");
+	if (geteuid() == 0 && setgroups(0, NULL) == -1 && errno != EPERM)
+		die("setgroups: %s", strerror(errno));
+	if (sethostname(o->hostname, strlen(o->hostname)) == -1)
+		die("sethostname: %s", strerror(errno));
+	rootfs_build(o->tmp_mb);
+	lo_up();
+	/*
+	 * A new session: the sandbox has no controlling terminal of the
+	 * caller's to push keystrokes into (TIOCSTI, CVE-2017-5226).
+	 */
+	if (setsid() == -1)
+		die("setsid: %s", strerror(errno));
+	drop_privileges();
+	if (chdir("/workspace") == -1)
+		die("chdir /workspace: %s", strerror(errno));
+	if ((cmd = fork()) == -1)
+		die("fork: %s", strerror(errno));
+	if (cmd == 0) {
+		close_fds();
+		execvp(o->argv[0], o->argv);
+		die("exec %s: %s", o->argv[0], strerror(errno));
+	}
+	reaper(cmd);
+}
+
+/*
+ * PID 1 of the sandbox until pincer-init takes the part: reap every
+ * orphan, and end with the command. The kernel ignores a parent-death
+ * SIGKILL aimed at a namespace's init, so it watches the launcher's pipe
+ * instead: when the launcher dies the pipe hangs up, this exits, and the
+ * kernel kills everything left in the namespace.
+ */
+static int
+reaper(pid_t cmd)
+{
+	struct pollfd	 pfd = { .fd = sync_pipe[0], .events = POLLIN };
+	pid_t		 p;
+	int		 st;
+
+	for (;;) {
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == cmd)
+				_exit(WIFEXITED(st) ? WEXITSTATUS(st) :
+				    128 + WTERMSIG(st));
+		if (poll(&pfd, 1, 100) == 1 && (pfd.revents & (POLLHUP |
+		    POLLERR)))
+			_exit(137);
+	}
+}
+
+/* Loopback is the only interface; bring it up so 127.0.0.1 works. */
+static void
+lo_up(void)
+{
+	struct ifreq	 ifr;
+	int		 fd;
+
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		die("socket: %s", strerror(errno));
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1)
+		die("lo: %s", strerror(errno));
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) == -1)
+		die("lo up: %s", strerror(errno));
+	close(fd);
+}
+
+/*
+ * Every capability goes: the bounding set (so no exec can regain one),
+ * the ambient, inheritable, permitted and effective sets; and the
+ * securebits that would hand root's capabilities back on exec are locked
+ * off. Then no new privileges, ever, and the seccomp filter.
+ */
+static void
+drop_privileges(void)
+{
+	cap_t	 none;
+	int	 c;
+
+	for (c = 0; c <= CAP_LAST_CAP; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == -1 && errno != EINVAL)
+			die("cannot drop capability %d: %s", c,
+			    strerror(errno));
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1)
+		die("cannot clear ambient capabilities: %s", strerror(errno));
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+	    SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+	    SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+	    0, 0, 0) == -1)
+		die("securebits: %s", strerror(errno));
+	if ((none = cap_init()) == NULL || cap_set_proc(none) == -1)
+		die("cannot drop capabilities: %s", strerror(errno));
+	cap_free(none);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		die("no_new_privs: %s", strerror(errno));
+	seccomp_install();
+}
+
+/*
+ * Only 0, 1 and 2 reach the command (runc CVE-2024-21626 leaked a
+ * directory fd). The status fd stays with the launcher.
+ */
+static void
+close_fds(void)
+{
+	int	 fd;
+
+	if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
+		return;
+	for (fd = 3; fd < 65536; fd++)
+		close(fd);
+}
+
+static void
+status(int fd, const char *fmt, ...)
+{
+	char	 line[256];
+	va_list	 ap;
+	int	 n;
+
+	if (fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 1)
+		return;
+	line[n++] = '\n';
+	if (write(fd, line, (size_t)n) != n)
+		return;
+}
+

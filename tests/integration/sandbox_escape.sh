@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: MIT
+# pincer-sandbox: each escape attempt runs inside a sandbox and must fail.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+
+SBX="$TOP_BUILDDIR/pincer-sandbox"
+A="$T_TMP/sandboxes/a"
+B="$T_TMP/sandboxes/b"
+mkdir -p "$T_TMP/sandboxes"
+chmod 700 "$T_TMP/sandboxes"	# like $state: the sandboxes may not search it
+sb() { local d=$1; shift; "$SBX" --dir "$d" -- /bin/sh -c "$*" 2>&1; }
+
+if ! "$SBX" --dir "$A" -- true 2>"$T_TMP/err"; then
+	echo "1..0 # SKIP namespaces unavailable here: $(cat "$T_TMP/err")"
+	exit 0
+fi
+
+is "the command's exit code comes back" "$(sb "$A" 'exit 7' >/dev/null; echo $?)" 7
+is "inside, the user is root (of the sandbox)" "$(sb "$A" 'id -u')" 0
+like "the hostname is the sandbox's" "$(sb "$A" hostname)" '^sandbox$'
+is "/etc/shadow does not exist inside" "$(sb "$A" 'test -e /etc/shadow || echo absent')" absent
+unlike "no host account is in /etc/passwd" "$(sb "$A" 'cat /etc/passwd')" \
+    "^$(id -un 2>/dev/null || echo nobody-here):x:[1-9]"
+is "no ssh keys (/etc/ssh absent)" "$(sb "$A" 'test -e /etc/ssh || echo absent')" absent
+is "the host's state and build folders are not there" \
+    "$(sb "$A" "test -e '$TOP_BUILDDIR' || test -e '$T_TMP' || echo absent")" absent
+like "no host process is visible in /proc" \
+    "$(sb "$A" "test -e /proc/$$ && echo seen; ls /proc | grep -c '^[0-9]'")" '^[0-9]$'
+like "the only network interface is lo" "$(sb "$A" "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")" '^lo$'
+
+# A TCP port on the host's 127.0.0.1 is out of reach.
+pincer_start '{}' || { echo "Bail out! pincerd did not start"; exit 1; }
+PORT=${PINCER_ADDR##*:}
+is "the host port answers from the host" "$(curl -s -o /dev/null -w '%{http_code}' "$PINCER_URL/healthz")" 200
+like "a host TCP port on 127.0.0.1 cannot be reached" \
+    "$("$SBX" --dir "$A" -- /bin/bash -c "(exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && echo reached; echo rc=\$?" 2>&1)" \
+    '^rc=1$'
+pincer_stop
+
+caps=$(sb "$A" 'grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb)" /proc/self/status')
+is "every capability set is empty" "$(printf '%s\n' "$caps" | grep -vc ':	0000000000000000$')" 0
+like "no new privileges" "$(sb "$A" 'grep NoNewPrivs /proc/self/status')" ':	1$'
+like "a seccomp filter is loaded" "$(sb "$A" 'grep ^Seccomp: /proc/self/status')" ':	2$'
+is "only 0, 1 and 2 are open (and ls's own)" "$(exec 7>/dev/null; sb "$A" 'ls /proc/self/fd | wc -l')" 4
+like "PID 1 is the sandbox's reaper, the command is a child" "$(sb "$A" 'echo $$; cat /proc/1/comm')" '^2'
+
+like "mount is refused" "$(sb "$A" 'mount -t tmpfs x /tmp 2>/dev/null; echo rc=$?')" 'rc=(32|1)$'
+like "unshare of a user namespace is refused" "$(sb "$A" 'unshare -U true 2>&1 | tr "\n" " "')" \
+    'Operation not permitted'
+like "ptrace is refused" "$(sb "$A" 'perl -e '"'"'require "syscall.ph"; syscall(&SYS_ptrace, 16, 1, 0, 0) == -1 and print "$!\n"'"'"'')" \
+    'Operation not permitted'
+like "TIOCSTI is refused by the filter (EPERM, not ENOTTY)" \
+    "$(sb "$A" 'perl -e '"'"'my $c = "x"; ioctl(STDIN, 0x5412, $c) or print "$!\n"'"'"'')" \
+    'Operation not permitted'
+like "netlink sockets are refused" \
+    "$(sb "$A" 'perl -e '"'"'use Socket; socket(my $s, 16, SOCK_RAW, 0) or print "$!\n"'"'"'')" \
+    'Address family not supported'
+like "IPv6 sockets are allowed (loopback)" \
+    "$(sb "$A" 'perl -e '"'"'use Socket; socket(my $s, AF_INET6, SOCK_STREAM, 0) and print "ok\n"'"'"'')" '^ok$'
+like "the host's /usr cannot be written" "$(sb "$A" 'echo x 2>/dev/null > /usr/bin/pincer-escape; echo rc=$?')" 'rc=[12]$'
+ok "and nothing landed on the host's /usr" test ! -e /usr/bin/pincer-escape
+
+# /workspace persists; another sandbox sees none of it.
+sb "$A" 'echo secret-a > /workspace/note' >/dev/null
+is "/workspace persists across runs" "$(sb "$A" 'cat /workspace/note')" secret-a
+is "sandbox B does not see A's workspace" "$(sb "$B" 'test -e /workspace/note || echo absent')" absent
+is "nor A's folder by its host path" "$(sb "$B" "test -e '$A' || echo absent")" absent
+if [ "$(id -u)" = 0 ]; then
+	is "a file made in /workspace belongs to the unprivileged host uid" \
+	    "$(stat -c %u "$A/workspace/note")" 100000
+fi
+
+# The sandbox dies with its launcher (parent-death signal).
+"$SBX" --dir "$A" -- sleep 31337 >/dev/null 2>&1 &
+L=$!
+ok "the sandboxed sleep runs" wait_until 5 pgrep -f '^sleep 31337$'
+kill -KILL "$L"
+ok "killing the launcher kills the sandbox" wait_until 5 sh -c '! pgrep -f "^sleep 31337$"'
+
+done_testing
