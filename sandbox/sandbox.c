@@ -39,8 +39,6 @@
 
 #include "sandbox.h"
 
-#define STACK_SIZE	(256 * 1024)
-
 struct opts {
 	const char	*dir;		/* the sandbox folder, absolute */
 	const char	*hostname;
@@ -68,7 +66,6 @@ int
 main(int argc, char **argv)
 {
 	struct opts	 o;
-	char		*stack;
 	pid_t		 pid;
 	int		 st, flags;
 	char		 go = 'g';
@@ -84,11 +81,13 @@ main(int argc, char **argv)
 		die("%s: %s", o.dir, strerror(errno));
 	if (pipe2(sync_pipe, O_CLOEXEC) == -1)
 		die("pipe: %s", strerror(errno));
-	if ((stack = malloc(STACK_SIZE)) == NULL)
-		die("out of memory");
 	flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
 	    CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | SIGCHLD;
-	pid = clone(child_main, stack + STACK_SIZE, flags, &o);
+	/* Like fork (the child goes on from here on a copy of the stack),
+	 * with new namespaces. */
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+	if (pid == 0)
+		_exit(child_main(&o));
 	if (pid == -1)
 		die("clone (user, mount, pid, net namespaces): %s; see "
 		    "pincer doctor", strerror(errno));
