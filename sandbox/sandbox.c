@@ -45,6 +45,7 @@ struct opts {
 	long		 uid_base;	/* as root: host uid of sandbox root */
 	long		 tmp_mb;
 	int		 status_fd;
+	struct limits	 limits;
 	char		**argv;		/* the command */
 };
 
@@ -92,6 +93,8 @@ main(int argc, char **argv)
 		die("clone (user, mount, pid, net namespaces): %s; see "
 		    "pincer doctor", strerror(errno));
 	close(sync_pipe[0]);
+	/* In its groups and mapped before it runs a thing of its own. */
+	cgroup_enter(&o.limits, pid);
 	write_maps(pid, &o);
 	/* Kept open while the launcher lives: see child_main. */
 	if (write(sync_pipe[1], &go, 1) != 1)
@@ -100,6 +103,7 @@ main(int argc, char **argv)
 	while (waitpid(pid, &st, 0) == -1)
 		if (errno != EINTR)
 			die("waitpid: %s", strerror(errno));
+	cgroup_leave(&o.limits);
 	if (WIFEXITED(st)) {
 		status(o.status_fd, "{\"event\":\"exited\",\"code\":%d}",
 		    WEXITSTATUS(st));
@@ -127,8 +131,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: pincer-sandbox --dir DIR [--hostname NAME] "
-	    "[--uid-base N] [--tmp-mb N] [--status-fd FD] -- COMMAND "
-	    "[ARG...]\n");
+	    "[--uid-base N] [--tmp-mb N] [--memory-mb N] [--pids-max N] "
+	    "[--cpu-weight N] [--status-fd FD] -- COMMAND [ARG...]\n");
 	exit(125);
 }
 
@@ -160,9 +164,24 @@ parse(int argc, char **argv, struct opts *o)
 			o->tmp_mb = strtol(argv[++i], &end, 10);
 		else if (!strcmp(argv[i], "--status-fd"))
 			o->status_fd = (int)strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--memory-mb"))
+			o->limits.memory_mb = strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--pids-max"))
+			o->limits.pids = strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--cpu-weight"))
+			o->limits.cpu_weight = strtol(argv[++i], &end, 10);
 		else
 			usage();
 	}
+	/* The cgroups are named after the sandbox folder. */
+	if (o->dir != NULL && (o->limits.name = strrchr(o->dir, '/')) != NULL)
+		o->limits.name++;
+	if (o->limits.memory_mb < 0 || o->limits.memory_mb > 1048576 ||
+	    o->limits.pids < 0 || o->limits.pids > 4194304 ||
+	    o->limits.cpu_weight < 0 || o->limits.cpu_weight > 10000 ||
+	    (o->limits.name != NULL && (*o->limits.name == '\0' ||
+	    *o->limits.name == '.')))
+		usage();
 	if (o->dir == NULL || o->dir[0] != '/' || o->argv == NULL ||
 	    o->argv[0] == NULL || o->uid_base < 1 || o->uid_base > 4000000000L
 	    || o->tmp_mb < 1 || o->tmp_mb > 65536 ||

@@ -6,6 +6,17 @@
 /* sandbox.c */
 void	die(const char *, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/* cgroup.c */
+#include <sys/types.h>
+struct limits {
+	const char	*name;		/* the group's name: the sandbox's */
+	long		 memory_mb;	/* 0: no limit */
+	long		 pids;
+	long		 cpu_weight;	/* 1..10000, as cgroup v2's */
+};
+void	cgroup_enter(const struct limits *, pid_t);
+void	cgroup_leave(const struct limits *);
+
 /* rootfs.c */
 void	rootfs_build(long tmp_mb);
 

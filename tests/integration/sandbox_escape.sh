@@ -69,6 +69,27 @@ if [ "$(id -u)" = 0 ]; then
 	    "$(stat -c %u "$A/workspace/note")" 100000
 fi
 
+# Limits (cgroups; they need root).
+if [ "$(id -u)" = 0 ]; then
+	n=$("$SBX" --dir "$A" --pids-max 32 -- perl -e 'my $n = 0;
+	    for (1 .. 200) { my $p = fork; last unless defined $p;
+	    if ($p == 0) { sleep 2; exit } $n++ } print "$n\n"' 2>/dev/null)
+	ok "pids.max 32 stops forks short of 32 ($n made)" test "${n:-99}" -lt 32
+	timeout -s KILL 3 "$SBX" --dir "$A" --pids-max 64 -- perl -e 'fork while 1' \
+	    >/dev/null 2>&1
+	ok "a fork bomb ends with its launcher, nothing left" \
+	    wait_until 5 sh -c '! pgrep -u 100000 perl'
+	is "the host still forks" "$(sh -c 'echo alive')" alive
+	"$SBX" --dir "$A" --memory-mb 64 -- perl -e '$x = "x" x (300 << 20);
+	    print "survived\n"' >"$T_TMP/oom" 2>&1
+	is "a memory bomb over memory-mb 64 is killed (exit 137)" "$?" 137
+	unlike "it did not survive" "$(cat "$T_TMP/oom")" survived
+	is "another sandbox still runs" "$(sb "$B" 'echo fine')" fine
+	ok "the cgroups are removed after" test ! -e /sys/fs/cgroup/pids/pincer/a
+else
+	skip "cgroup limits" "not root"
+fi
+
 # The sandbox dies with its launcher (parent-death signal).
 "$SBX" --dir "$A" -- sleep 31337 >/dev/null 2>&1 &
 L=$!
