@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -257,6 +258,7 @@ child_main(void *arg)
 {
 	const struct opts	*o = arg;
 	struct pollfd		 pfd;
+	sigset_t		 chld;
 	pid_t			 cmd;
 	char			 c;
 
@@ -292,9 +294,16 @@ child_main(void *arg)
 	drop_privileges();
 	if (chdir("/workspace") == -1)
 		die("chdir /workspace: %s", strerror(errno));
+	/* SIGCHLD comes to the reaper through a signalfd: block it first,
+	 * and unblock it again in the command. */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &chld, NULL) == -1)
+		die("sigprocmask: %s", strerror(errno));
 	if ((cmd = fork()) == -1)
 		die("fork: %s", strerror(errno));
 	if (cmd == 0) {
+		sigprocmask(SIG_UNBLOCK, &chld, NULL);
 		close_fds();
 		execvp(o->argv[0], o->argv);
 		die("exec %s: %s", o->argv[0], strerror(errno));
@@ -312,18 +321,31 @@ child_main(void *arg)
 static int
 reaper(pid_t cmd)
 {
-	struct pollfd	 pfd = { .fd = sync_pipe[0], .events = POLLIN };
-	pid_t		 p;
-	int		 st;
+	struct pollfd		 pfd[2];
+	struct signalfd_siginfo	 si;
+	sigset_t		 chld;
+	pid_t			 p;
+	int			 st;
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pfd[0].fd = sync_pipe[0];
+	pfd[0].events = POLLIN;
+	if ((pfd[1].fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) ==
+	    -1)
+		die("signalfd: %s", strerror(errno));
+	pfd[1].events = POLLIN;
 	for (;;) {
 		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
 			if (p == cmd)
 				_exit(WIFEXITED(st) ? WEXITSTATUS(st) :
 				    128 + WTERMSIG(st));
-		if (poll(&pfd, 1, 100) == 1 && (pfd.revents & (POLLHUP |
-		    POLLERR)))
+		if (poll(pfd, 2, -1) == -1 && errno != EINTR)
+			die("poll: %s", strerror(errno));
+		if (pfd[0].revents & (POLLHUP | POLLERR))
 			_exit(137);
+		while (read(pfd[1].fd, &si, sizeof(si)) == sizeof(si))
+			;
 	}
 }
 
