@@ -15,6 +15,13 @@ if ! "$SBX" --dir "$A" -- true 2>"$T_TMP/err"; then
 fi
 
 is "the command's exit code comes back" "$(sb "$A" 'exit 7' >/dev/null; echo $?)" 7
+"$SBX" --dir "$A" --status-fd 9 -- /bin/sh -c 'exit 3' 9>"$T_TMP/status" >/dev/null 2>&1
+like "--status-fd: started, with the pid" "$(head -1 "$T_TMP/status")" '^\{"event":"started","pid":[0-9]+\}$'
+is "--status-fd: exited, with the code" "$(tail -1 "$T_TMP/status")" '{"event":"exited","code":3}'
+R=$("$SBX" --dir relative/path -- true 2>&1; echo "rc=$?")
+like "a relative --dir is refused with the usage" "$R" '^usage: pincer-sandbox'
+like "and exit code 125" "$R" '^rc=125$'
+
 is "inside, the user is root (of the sandbox)" "$(sb "$A" 'id -u')" 0
 like "the hostname is the sandbox's" "$(sb "$A" hostname)" '^sandbox$'
 is "/etc/shadow does not exist inside" "$(sb "$A" 'test -e /etc/shadow || echo absent')" absent
