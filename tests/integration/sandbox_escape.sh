@@ -82,8 +82,8 @@ if [ "$(id -u)" = 0 ]; then
 	    for (1 .. 200) { my $p = fork; last unless defined $p;
 	    if ($p == 0) { sleep 2; exit } $n++ } print "$n\n"' 2>/dev/null)
 	ok "pids.max 32 stops forks short of 32 ($n made)" test "${n:-99}" -lt 32
-	timeout -s KILL 3 "$SBX" --dir "$A" --pids-max 64 -- perl -e 'fork while 1' \
-	    >/dev/null 2>&1
+	(timeout -s KILL 3 "$SBX" --dir "$A" --pids-max 64 -- \
+	    perl -e 'fork while 1' >/dev/null 2>&1) 2>/dev/null
 	ok "a fork bomb ends with its launcher, nothing left" \
 	    wait_until 5 sh -c '! pgrep -u 100000 perl'
 	is "the host still forks" "$(sh -c 'echo alive')" alive
@@ -102,6 +102,7 @@ fi
 L=$!
 ok "the sandboxed sleep runs" wait_until 5 pgrep -f '^sleep 31337$'
 kill -KILL "$L"
+wait "$L" 2>/dev/null
 ok "killing the launcher kills the sandbox" wait_until 5 sh -c '! pgrep -f "^sleep 31337$"'
 
 done_testing
