@@ -2,6 +2,7 @@
 /* doctor.c: `pincer doctor`, each check with OK/WARN/FAIL and the fix. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <linux/magic.h>
 #include <linux/seccomp.h>
@@ -30,6 +31,7 @@ static void	check_namespaces(void);
 static void	check_cgroups(void);
 static void	check_seccomp(void);
 static void	check_chromium(void);
+static void	check_sandbox(void);
 static void	check_port(const struct config *);
 static int	in_child(int (*)(void));
 static int	child_unshare(void);
@@ -62,6 +64,7 @@ doctor_run(const struct config_overrides *ov)
 	check_namespaces();
 	check_cgroups();
 	check_seccomp();
+	check_sandbox();
 	check_chromium();
 	config_free(c);
 	printf("%s\n", nfail ? "some checks failed" : "all checks passed");
@@ -216,6 +219,58 @@ check_seccomp(void)
 		    strerror(rc > 0 ? rc : EPERM));
 		printf("      fix: use a kernel built with "
 		    "CONFIG_SECCOMP_FILTER\n");
+	}
+}
+
+/*
+ * The whole launcher, once: what it needs (namespaces, overlay, pivot_root,
+ * seccomp) is known to work only when a sandbox has really started.
+ */
+static void
+check_sandbox(void)
+{
+	char	 self[PATH_MAX], sbx[PATH_MAX + 32], dir[] =
+		    "/tmp/pincer-doctor-XXXXXX", cmd[2 * PATH_MAX + 200];
+	char	 out[512] = "";
+	ssize_t	 n;
+	FILE	*p;
+	char	*slash;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	snprintf(sbx, sizeof(sbx), "%s/pincer-sandbox", self);
+	if (access(sbx, X_OK) == -1) {
+		report(WARN, "sandbox", "%s is not installed next to pincer",
+		    sbx);
+		return;
+	}
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(cmd, sizeof(cmd), "'%s' --dir '%s/s' -- /bin/sh -c "
+	    "'grep ^Seccomp: /proc/self/status' 2>&1", sbx, dir);
+	fflush(stdout);
+	if ((p = popen(cmd, "r")) != NULL) {
+		n = (ssize_t)fread(out, 1, sizeof(out) - 1, p);
+		out[n > 0 ? n : 0] = '\0';
+		pclose(p);
+	}
+	/* A temporary folder left behind is no failure of the check. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	n = system(cmd);
+	out[strcspn(out, "\n")] = '\0';
+	if (strstr(out, "Seccomp:\t2") != NULL)
+		report(OK, "sandbox", "pincer-sandbox starts sandboxes: user, "
+		    "mount, pid, net, uts, ipc namespaces, no capabilities, "
+		    "seccomp");
+	else {
+		report(FAIL, "sandbox", "pincer-sandbox cannot start a "
+		    "sandbox: %s", out[0] ? out : "no output");
+		printf("      fix: see the namespaces and seccomp lines "
+		    "above\n");
 	}
 }
 

@@ -39,10 +39,12 @@ well_formed() {
 
 # --- a fresh state folder, not created yet --------------------------------------
 doctor --config "$T_TMP/good.json" --state "$STATE" --listen 127.0.0.1:0
-for c in config port state database namespaces cgroups seccomp chromium; do
+for c in config port state database namespaces cgroups seccomp sandbox chromium; do
 	is "doctor prints one OK/WARN/FAIL line for $c" "$(line "$c" | wc -l)" 1
 done
 ok "every doctor line is a verdict, a fix, the title or the summary" well_formed
+like "sandbox: a real sandbox started (or the reason it did not)" "$(line sandbox)" \
+    '^(OK +sandbox +pincer-sandbox starts sandboxes|FAIL +sandbox +pincer-sandbox cannot|WARN +sandbox +.*not installed)'
 like "config: OK, the file is valid" "$(line config)" "^OK +config +$T_TMP/good\.json is valid"
 consistent "fresh state"
 like "a state folder that does not exist yet: WARN state" "$(line state)" '^WARN +state +.*does not exist yet'
