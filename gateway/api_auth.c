@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <microhttpd.h>
 
 #include "pincer.h"
 
@@ -277,27 +276,12 @@ throttled(struct http_req *r, const char *name)
 	long	 w1 = throttle_wait("ip", http_req_ip(r));
 	long	 w2 = throttle_wait("user", name);
 	long	 w = w1 > w2 ? w1 : w2;
-
-	struct MHD_Response	*resp;
-	struct buf		 body;
-	char			 msg[80], secs[24];
+	char	 msg[80];
 
 	if (w == 0)
 		return false;
 	snprintf(msg, sizeof(msg), "too many failed attempts; wait %ld s", w);
-	snprintf(secs, sizeof(secs), "%ld", w);
-	buf_init(&body, 4096);
-	http_error_body(&body, "too_many_attempts", msg);
-	resp = MHD_create_response_from_buffer(body.len, body.data,
-	    MHD_RESPMEM_MUST_COPY);
-	buf_free(&body);
-	if (resp != NULL) {
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    "application/json");
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
-		    secs);
-	}
-	http_reply(r, 429, resp);
+	http_retry_later(r, w, "too_many_attempts", msg);
 	return true;
 }
 

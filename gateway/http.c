@@ -347,6 +347,29 @@ http_error(struct http_req *r, int status, const char *code,
 	buf_free(&body);
 }
 
+/* 429 with Retry-After (RFC 9110 §10.2.3) and the JSON error. */
+void
+http_retry_later(struct http_req *r, long secs, const char *code,
+    const char *msg)
+{
+	struct MHD_Response	*resp;
+	struct buf		 body;
+	char			 s[24];
+
+	buf_init(&body, 4096);
+	http_error_body(&body, code, msg);
+	resp = MHD_create_response_from_buffer(body.len, body.data,
+	    MHD_RESPMEM_MUST_COPY);
+	buf_free(&body);
+	if (resp != NULL) {
+		snprintf(s, sizeof(s), "%ld", secs);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
+	}
+	http_reply(r, 429, resp);
+}
+
 /* {"error":{"code":"…","message":"…"}}, the one error shape. */
 void
 http_error_body(struct buf *b, const char *code, const char *msg)
@@ -488,22 +511,8 @@ req_begin(struct http_req *r)
 	if (c->rate_limit_rps > 0 &&
 	    (wait = ratelimit_take(&r->ip, c->rate_limit_rps,
 	    c->rate_limit_burst)) > 0) {
-		struct MHD_Response	*resp;
-		struct buf		 body;
-		char			 secs[24];
-
-		buf_init(&body, 4096);
-		http_error_body(&body, "rate_limited",
-		    "too many requests from this address; retry later");
-		resp = MHD_create_response_from_buffer(body.len, body.data,
-		    MHD_RESPMEM_MUST_COPY);
-		buf_free(&body);
-		snprintf(secs, sizeof(secs), "%ld", wait);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    "application/json");
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
-		    secs);
-		http_reply(r, 429, resp);
+		http_retry_later(r, wait, "rate_limited", "too many requests "
+		    "from this address; retry later");
 		return false;
 	}
 	cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);

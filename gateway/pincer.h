@@ -191,6 +191,8 @@ void	 http_reply(struct http_req *, int status, struct MHD_Response *);
 void	 http_json(struct http_req *, int status, const char *json);
 void	 http_error(struct http_req *, int status, const char *code,
 	    const char *fmt, ...) PINCER_PRINTF(4, 5);
+void	 http_retry_later(struct http_req *, long secs, const char *code,
+	    const char *msg);
 void	 http_request_id(char out[17]);
 const char *http_status_text(int);
 void	 http_error_body(struct buf *, const char *code, const char *msg);
