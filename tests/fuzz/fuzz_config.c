@@ -73,15 +73,18 @@ check_config(const struct config *c)
 }
 
 /*
- * Errors end with a newline and the first names the origin. Not every line
- * does: jansson's message quotes the input near the error, and that may
- * hold a newline of its own (a known bug, see test_config's TODO).
+ * One error per line, each naming the origin: config.c replaces the
+ * control bytes jansson may quote from the input (found by this target).
  */
 static void
 check_errors(const char *err)
 {
-	size_t	 n = strlen(err);
+	const char	*line = err;
+	size_t		 n = strlen(err);
 
-	if (n == 0 || err[n - 1] != '\n' || strncmp(err, "fuzz.json:", 10))
+	if (n == 0 || err[n - 1] != '\n')
 		abort();
+	for (; *line != '\0'; line = strchr(line, '\n') + 1)
+		if (strncmp(line, "fuzz.json:", 10) != 0)
+			abort();
 }
