@@ -91,7 +91,12 @@ rootfs_build(long tmp_mb)
 		die("tmpfs /tmp: %s", strerror(errno));
 	bind("workspace", root, "workspace", false, false);
 	bind("data", root, "data", false, false);
-	bind("run", root, "run/pincer", false, false);
+	/*
+	 * Read-only: the sandbox may connect to the gateway's sockets but
+	 * not replace them with its own (the gateway would then talk to an
+	 * impostor of pincer-init).
+	 */
+	bind("run", root, "run/pincer", true, false);
 
 	/* pivot_root(".", "."), then detach the old root under it. */
 	if (chdir(root) == -1 ||

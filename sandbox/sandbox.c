@@ -46,23 +46,40 @@ struct opts {
 	long		 uid_base;	/* as root: host uid of sandbox root */
 	long		 tmp_mb;
 	int		 status_fd;
+	int		 init_fd;	/* --init: PID 1's binary, or -1 */
+	int		 keep[8];	/* --keep-fd: passed to the command */
+	int		 nkeep;
 	struct limits	 limits;
 	char		**argv;		/* the command */
 };
 
 static void	usage(void) __attribute__((noreturn));
 static void	parse(int, char **, struct opts *);
+static void	open_init(struct opts *, const char *);
 static int	child_main(void *);
 static void	write_maps(pid_t, const struct opts *);
 static void	prepare_dirs(const struct opts *);
 static void	lo_up(void);
 static void	drop_privileges(void);
-static void	close_fds(void);
+static void	close_fds(const struct opts *);
+static void	exec_init(const struct opts *) __attribute__((noreturn));
 static int	reaper(pid_t) __attribute__((noreturn));
+static void	on_term(int);
+static void	on_alarm(int);
 static void	status(int, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
 static int	 sync_pipe[2];
+static volatile pid_t sandbox_pid;
+
+/*
+ * What the sandbox's processes find in their environment: nothing of the
+ * launcher's, whose environment may hold the gateway's settings.
+ */
+static char *const clean_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root", "LANG=C.UTF-8", NULL
+};
 
 int
 main(int argc, char **argv)
@@ -94,6 +111,11 @@ main(int argc, char **argv)
 		die("clone (user, mount, pid, net namespaces): %s; see "
 		    "pincer doctor", strerror(errno));
 	close(sync_pipe[0]);
+	sandbox_pid = pid;
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGHUP, on_term);
+	signal(SIGALRM, on_alarm);
 	/* In its groups and mapped before it runs a thing of its own. */
 	cgroup_enter(&o.limits, pid);
 	write_maps(pid, &o);
@@ -133,7 +155,9 @@ usage(void)
 {
 	fprintf(stderr, "usage: pincer-sandbox --dir DIR [--hostname NAME] "
 	    "[--uid-base N] [--tmp-mb N] [--memory-mb N] [--pids-max N] "
-	    "[--cpu-weight N] [--status-fd FD] -- COMMAND [ARG...]\n");
+	    "[--cpu-weight N] [--cgroup NAME] [--status-fd FD] [--init PATH] "
+	    "[--keep-fd FD]... -- COMMAND [ARG...]\n"
+	    "With --init, PATH is PID 1 and COMMAND... are its arguments.\n");
 	exit(125);
 }
 
@@ -148,6 +172,7 @@ parse(int argc, char **argv, struct opts *o)
 	o->uid_base = 100000;
 	o->tmp_mb = 64;
 	o->status_fd = -1;
+	o->init_fd = -1;
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			o->argv = argv + i + 1;
@@ -171,20 +196,35 @@ parse(int argc, char **argv, struct opts *o)
 			o->limits.pids = strtol(argv[++i], &end, 10);
 		else if (!strcmp(argv[i], "--cpu-weight"))
 			o->limits.cpu_weight = strtol(argv[++i], &end, 10);
-		else
+		else if (!strcmp(argv[i], "--cgroup"))
+			o->limits.name = argv[++i];
+		else if (!strcmp(argv[i], "--init"))
+			open_init(o, argv[++i]);
+		else if (!strcmp(argv[i], "--keep-fd")) {
+			if (o->nkeep == (int)(sizeof(o->keep) /
+			    sizeof(o->keep[0])))
+				usage();
+			o->keep[o->nkeep] = (int)strtol(argv[++i], &end, 10);
+			if (*end != '\0' || o->keep[o->nkeep] < 3 ||
+			    fcntl(o->keep[o->nkeep], F_GETFD) == -1)
+				usage();
+			o->nkeep++;
+		} else
 			usage();
 	}
-	/* The cgroups are named after the sandbox folder. */
-	if (o->dir != NULL && (o->limits.name = strrchr(o->dir, '/')) != NULL)
+	/* The cgroups are named after the sandbox folder, unless given. */
+	if (o->limits.name == NULL && o->dir != NULL &&
+	    (o->limits.name = strrchr(o->dir, '/')) != NULL)
 		o->limits.name++;
 	if (o->limits.memory_mb < 0 || o->limits.memory_mb > 1048576 ||
 	    o->limits.pids < 0 || o->limits.pids > 4194304 ||
 	    o->limits.cpu_weight < 0 || o->limits.cpu_weight > 10000 ||
 	    (o->limits.name != NULL && (*o->limits.name == '\0' ||
-	    *o->limits.name == '.')))
+	    *o->limits.name == '.' || strchr(o->limits.name, '/') != NULL ||
+	    strlen(o->limits.name) > 128)))
 		usage();
 	if (o->dir == NULL || o->dir[0] != '/' || o->argv == NULL ||
-	    o->argv[0] == NULL || o->uid_base < 1 || o->uid_base > 4000000000L
+	    (o->argv[0] == NULL && o->init_fd == -1) || o->uid_base < 1 || o->uid_base > 4000000000L
 	    || o->tmp_mb < 1 || o->tmp_mb > 65536 ||
 	    strlen(o->dir) > PATH_MAX - 64)
 		usage();
@@ -294,6 +334,8 @@ child_main(void *arg)
 	drop_privileges();
 	if (chdir("/workspace") == -1)
 		die("chdir /workspace: %s", strerror(errno));
+	if (o->init_fd != -1)
+		exec_init(o);
 	/* SIGCHLD comes to the reaper through a signalfd: block it first,
 	 * and unblock it again in the command. */
 	sigemptyset(&chld);
@@ -304,8 +346,8 @@ child_main(void *arg)
 		die("fork: %s", strerror(errno));
 	if (cmd == 0) {
 		sigprocmask(SIG_UNBLOCK, &chld, NULL);
-		close_fds();
-		execvp(o->argv[0], o->argv);
+		close_fds(o);
+		execvpe(o->argv[0], o->argv, clean_env);
 		die("exec %s: %s", o->argv[0], strerror(errno));
 	}
 	reaper(cmd);
@@ -329,6 +371,9 @@ reaper(pid_t cmd)
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
+	sigaddset(&chld, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &chld, NULL) == -1)
+		die("sigprocmask: %s", strerror(errno));
 	pfd[0].fd = sync_pipe[0];
 	pfd[0].events = POLLIN;
 	if ((pfd[1].fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) ==
@@ -344,9 +389,75 @@ reaper(pid_t cmd)
 			die("poll: %s", strerror(errno));
 		if (pfd[0].revents & (POLLHUP | POLLERR))
 			_exit(137);
+		/* Stopped by the launcher: everything in here goes. */
 		while (read(pfd[1].fd, &si, sizeof(si)) == sizeof(si))
-			;
+			if (si.ssi_signo == SIGTERM) {
+				kill(-1, SIGKILL);
+				_exit(143);
+			}
 	}
+}
+
+/*
+ * Stop (SIGTERM, SIGINT, SIGHUP to the launcher): PID 1 gets SIGTERM and
+ * three seconds to end the sandbox cleanly, then SIGKILL, which the
+ * kernel delivers to a namespace's init from outside it. The launcher
+ * then removes the cgroups as after any end.
+ */
+static void
+on_term(int sig)
+{
+	(void)sig;
+	if (sandbox_pid > 0) {
+		kill(sandbox_pid, SIGTERM);
+		alarm(3);
+	}
+}
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	if (sandbox_pid > 0)
+		kill(sandbox_pid, SIGKILL);
+}
+
+/*
+ * --init: PATH was opened before the sandbox was built (it need not be
+ * visible inside), and becomes PID 1 itself. The launcher's pipe stays
+ * open in it: its hang-up is how PID 1 learns the launcher died, since
+ * the kernel sends no parent-death signal to a namespace's init.
+ */
+static void
+exec_init(const struct opts *o)
+{
+	char	**argv, pfd[16];
+	int	 n, i;
+
+	for (n = 0; o->argv[n] != NULL; n++)
+		;
+	if ((argv = calloc((size_t)n + 4, sizeof(*argv))) == NULL)
+		die("out of memory");
+	snprintf(pfd, sizeof(pfd), "%d", sync_pipe[0]);
+	argv[0] = "pincer-init";
+	argv[1] = "--parent-fd";
+	argv[2] = pfd;
+	for (i = 0; i < n; i++)
+		argv[3 + i] = o->argv[i];
+	if (fcntl(sync_pipe[0], F_SETFD, 0) == -1)
+		die("fcntl: %s", strerror(errno));
+	close_fds(o);
+	syscall(SYS_execveat, o->init_fd, "", argv, clean_env, AT_EMPTY_PATH);
+	die("exec %s: %s", "pincer-init", strerror(errno));
+}
+
+static void
+open_init(struct opts *o, const char *path)
+{
+	if (o->init_fd != -1)
+		close(o->init_fd);
+	if ((o->init_fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		die("--init %s: %s", path, strerror(errno));
 }
 
 /* Loopback is the only interface; bring it up so 127.0.0.1 works. */
@@ -400,18 +511,42 @@ drop_privileges(void)
 }
 
 /*
- * Only 0, 1 and 2 reach the command (runc CVE-2024-21626 leaked a
- * directory fd). The status fd stays with the launcher.
+ * Only 0, 1, 2 and the allow-listed fds (--keep-fd, and PID 1's pipe to
+ * the launcher) reach the command: runc CVE-2024-21626 leaked a
+ * directory fd. The status fd stays with the launcher; --init's binary
+ * is close-on-exec and goes with the exec.
  */
 static void
-close_fds(void)
+close_fds(const struct opts *o)
 {
-	int	 fd;
+	int	 keep[12], n = 0, i, j, t, lo;
 
-	if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
-		return;
-	for (fd = 3; fd < 65536; fd++)
-		close(fd);
+	for (i = 0; i < o->nkeep; i++) {
+		if (fcntl(o->keep[i], F_SETFD, 0) == -1)
+			die("--keep-fd %d: %s", o->keep[i], strerror(errno));
+		keep[n++] = o->keep[i];
+	}
+	if (o->init_fd != -1) {
+		keep[n++] = sync_pipe[0];
+		keep[n++] = o->init_fd;
+	}
+	for (i = 1; i < n; i++)		/* a handful: insertion sort */
+		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	lo = 3;
+	for (i = 0; i <= n; i++) {
+		int	 hi = i < n ? keep[i] - 1 : INT_MAX;
+
+		if (hi >= lo && syscall(SYS_close_range, (unsigned)lo,
+		    (unsigned)hi, 0) == -1)
+			for (t = lo; t <= hi && t < 65536; t++)
+				close(t);
+		if (i < n && keep[i] + 1 > lo)
+			lo = keep[i] + 1;
+	}
 }
 
 static void
