@@ -16,7 +16,7 @@ static void	 reply_json(struct http_req *, int, json_t *);
 static json_t	*scopes_json(unsigned);
 
 static const char kind_names[][10] = { "none", "session", "token",
-	"external" };
+	"external", "local", "sandbox" };
 
 /* POST /api/v1/auth/login {"username","password"} */
 void

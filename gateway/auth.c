@@ -14,7 +14,9 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +59,7 @@ static __thread struct cache_entry cache[CACHE_SLOTS];
 static unsigned char	 session_key[KEY_LEN];	/* secret; one place */
 static struct jwtv_key	 session_jwk;		/* the same, keyed MAC */
 static bool		 have_key;
+static char		 local_sock[108];	/* $state/pincerd.sock */
 
 static const char *const scope_names[] = { "read", "llm", "sandbox",
 	"admin" };
@@ -70,6 +73,8 @@ auth_init(const char *state_dir)
 {
 	char	 dir[4000], path[4096];
 
+	snprintf(local_sock, sizeof(local_sock), "%s/pincerd.sock",
+	    state_dir);
 	snprintf(dir, sizeof(dir), "%s/keys", state_dir);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		log_error("cannot create the keys folder", "%s: %s", dir,
@@ -78,6 +83,63 @@ auth_init(const char *state_dir)
 	}
 	snprintf(path, sizeof(path), "%s/session.key", dir);
 	return load_key(path);
+}
+
+const char *
+auth_local_socket(void)
+{
+	return local_sock;
+}
+
+/* The path as bound, which is what getsockname reports on its calls. */
+void
+auth_set_local_socket(const char *bound)
+{
+	snprintf(local_sock, sizeof(local_sock), "%s", bound);
+}
+
+int
+auth_socket_identity(int fd, struct identity *id)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1)
+		return -1;
+	if (sun.sun_family != AF_UNIX)
+		return 0;
+	return auth_path_identity(sun.sun_path, id);
+}
+
+/*
+ * Identity by socket (DESIGN.md §3): nothing on these sockets carries a
+ * credential. pincerd.sock is 0600 in the 0700 state folder: whoever
+ * reaches it is the host account running pincerd, so the owner. A
+ * gateway.sock is its sandbox and may use the LLM proxy, nothing else.
+ */
+int
+auth_path_identity(const char *path, struct identity *id)
+{
+	char	 name[SBX_NAME_MAX + 1];
+
+	memset(id, 0, sizeof(*id));
+	if (local_sock[0] != '\0' && strcmp(path, local_sock) == 0) {
+		id->kind = ID_LOCAL;
+		id->role = ROLE_OWNER;
+		id->scopes = SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX |
+		    SCOPE_ADMIN;
+		snprintf(id->user, sizeof(id->user), "local");
+		return 1;
+	}
+	if (sbx_by_socket(path, name, sizeof(name))) {
+		id->kind = ID_SANDBOX;
+		id->role = ROLE_MEMBER;
+		id->scopes = SCOPE_LLM;
+		snprintf(id->user, sizeof(id->user), "%s", name);
+		return 1;
+	}
+	return -1;
 }
 
 void
@@ -313,7 +375,10 @@ auth_route_allowed(const struct route *rt, struct http_req *r)
 
 	if (rt->auth == AUTH_PUBLIC)
 		return true;
-	if ((rc = auth_identify(&in, id)) == 1) {
+	/* Known by its socket (http.c set it): no credential to read. */
+	if (http_req_by_socket(r))
+		rc = 0;
+	else if ((rc = auth_identify(&in, id)) == 1) {
 		http_error(r, 401, "unauthenticated", "log in, or send an "
 		    "API token as Authorization: Bearer");
 		return false;

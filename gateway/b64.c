@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* b64.c: base64url without padding (RFC 4648 §5), as JWT and JWK use it. */
+/*
+ * b64.c: base64url without padding (RFC 4648 §5), as JWT and JWK use it;
+ * and decoding of standard base64 (§4), as the sandbox API sends output.
+ */
 #include <string.h>
 
 #include "pincer.h"
@@ -7,7 +10,8 @@
 static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int	value(unsigned char);
+static int	value(unsigned char, bool);
+static ssize_t	decode(const char *, size_t, void *, bool);
 
 /* out must hold b64_encoded_len(n) + 1 bytes; it is NUL-terminated. */
 size_t
@@ -51,6 +55,18 @@ b64url_encoded_len(size_t n)
 ssize_t
 b64url_decode(const char *in, size_t n, void *out)
 {
+	return decode(in, n, out, true);
+}
+
+ssize_t
+b64_decode(const char *in, size_t n, void *out)
+{
+	return decode(in, n, out, false);
+}
+
+static ssize_t
+decode(const char *in, size_t n, void *out, bool url)
+{
 	unsigned char	*o = out;
 	size_t		 i, len = 0;
 	uint32_t	 acc = 0;
@@ -61,7 +77,7 @@ b64url_decode(const char *in, size_t n, void *out)
 	if (n % 4 == 1)
 		return -1;
 	for (i = 0; i < n; i++) {
-		if ((v = value((unsigned char)in[i])) < 0)
+		if ((v = value((unsigned char)in[i], url)) < 0)
 			return -1;
 		acc = acc << 6 | (uint32_t)v;
 		bits += 6;
@@ -77,7 +93,7 @@ b64url_decode(const char *in, size_t n, void *out)
 }
 
 static int
-value(unsigned char c)
+value(unsigned char c, bool url)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -85,9 +101,9 @@ value(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '-')
+	if (c == (url ? '-' : '+'))
 		return 62;
-	if (c == '_')
+	if (c == (url ? '_' : '/'))
 		return 63;
 	return -1;
 }

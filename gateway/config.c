@@ -176,6 +176,40 @@ static const struct option options[] = {
 	  .offset = O(ext_auto_role), .def = "none",
 	  .values = provision_roles, .help = "role given to an unknown "
 	  "email; none refuses it" },
+	{ .name = "sandbox.launcher", .type = OPT_STR,
+	  .offset = O(sbx_launcher), .def = "",
+	  .help = "path of pincer-sandbox; empty: next to the pincer "
+	  "executable" },
+	{ .name = "sandbox.init", .type = OPT_STR, .offset = O(sbx_init),
+	  .def = "", .help = "path of pincer-init (PID 1 of each sandbox); "
+	  "empty: next to the pincer executable" },
+	{ .name = "sandbox.memory_mb", .type = OPT_INT,
+	  .offset = O(sbx_memory_mb), .def = "1024", .min = 0,
+	  .max = 1048576, .help = "memory limit of each sandbox in MiB; "
+	  "0: none (applies at its next start)" },
+	{ .name = "sandbox.pids_max", .type = OPT_INT,
+	  .offset = O(sbx_pids_max), .def = "512", .min = 0, .max = 4194304,
+	  .help = "most processes and threads in each sandbox; 0: no limit" },
+	{ .name = "sandbox.cpu_weight", .type = OPT_INT,
+	  .offset = O(sbx_cpu_weight), .def = "100", .min = 0, .max = 10000,
+	  .help = "cgroup cpu weight of each sandbox (100 is a fair share; "
+	  "0: not set)" },
+	{ .name = "sandbox.tmp_mb", .type = OPT_INT, .offset = O(sbx_tmp_mb),
+	  .def = "256", .min = 1, .max = 65536,
+	  .help = "size of each sandbox's /tmp (a tmpfs) in MiB" },
+	{ .name = "sandbox.idle_sleep_s", .type = OPT_INT,
+	  .offset = O(sbx_idle_s), .def = "900", .min = 0, .max = 2592000,
+	  .help = "seconds without a request before a sandbox is put to "
+	  "sleep (processes stopped, /workspace and /data kept); 0: never" },
+	{ .name = "sandbox.max_running", .type = OPT_INT,
+	  .offset = O(sbx_max_running), .def = "16", .min = 1, .max = 4096,
+	  .help = "most sandboxes running at once; the least recently used "
+	  "idle one is put to sleep to make room" },
+	{ .name = "sandbox.uid_base", .type = OPT_INT,
+	  .offset = O(sbx_uid_base), .def = "100000", .min = 1,
+	  .max = 2000000000, .restart = true,
+	  .help = "as root: first host uid of the sandboxes' ranges (65536 "
+	  "each, one per sandbox)" },
 	{ .name = "auth.external_jwt.refetch_interval_s", .type = OPT_INT,
 	  .offset = O(ext_refetch_s), .def = "30", .min = 0, .max = 86400,
 	  .help = "least seconds between JWKS refetches for an unknown key "

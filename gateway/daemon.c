@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -22,6 +24,9 @@ static int	check_exposure(const struct config *);
 static int	state_prepare(const char *, int *);
 static void	reload(const struct config_overrides *);
 static void	apply_logging(const struct config *);
+static int	local_socket(const struct config *);
+
+static int	state_fd = -1;	/* kept open when the socket path is long */
 
 int
 daemon_serve(const struct config_overrides *ov)
@@ -70,8 +75,9 @@ daemon_serve(const struct config_overrides *ov)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (ws_start(c) == -1 || http_start(c) == -1 ||
-	    door_start(c, bound, sizeof(bound)) == -1)
+	if (relay_start() == -1 || sbx_init(c) == -1 || ws_start(c) == -1 ||
+	    http_start(c) == -1 || door_start(c, bound, sizeof(bound)) == -1 ||
+	    local_socket(c) == -1)
 		goto stop;
 	if (log_begin(&l, LOG_INFO, "listening")) {
 		log_str(&l, "addr", bound);
@@ -106,10 +112,14 @@ daemon_serve(const struct config_overrides *ov)
 	rc = 0;
 stop:
 	door_stop_accepting();
+	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);
+	relay_end_all(false);
+	sbx_shutdown();
 	door_stop();
 	ws_stop();
 	http_stop();
+	relay_stop();
 	if (rc == 0)
 		log_info("stopped", NULL);
 out:
@@ -217,4 +227,44 @@ static void
 apply_logging(const struct config *c)
 {
 	log_setup((enum log_level)c->log_level, (enum log_format)c->log_format);
+}
+
+/*
+ * $state/pincerd.sock: the CLI's way in (pincer sandbox …). It is 0600 in
+ * the 0700 state folder, so only the account running pincerd reaches it,
+ * and that account is treated as the owner (auth.c). A path too long for
+ * a Unix socket is bound through /proc/self/fd of the open state folder.
+ */
+static int
+local_socket(const struct config *c)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
+	    "%s/pincerd.sock", c->state_dir) >= sizeof(sun.sun_path)) {
+		if ((state_fd = open(c->state_dir, O_PATH | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			goto fail;
+		snprintf(sun.sun_path, sizeof(sun.sun_path),
+		    "/proc/self/fd/%d/pincerd.sock", state_fd);
+	}
+	unlink(sun.sun_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(sun.sun_path, 0600) == -1 || listen(fd, 128) == -1 ||
+	    door_unix_add(fd) == -1) {
+		close(fd);
+		goto fail;
+	}
+	auth_set_local_socket(sun.sun_path);
+	return 0;
+fail:
+	log_error("cannot listen on the local socket", "%s/pincerd.sock: %s",
+	    c->state_dir, strerror(errno));
+	return -1;
 }

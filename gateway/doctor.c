@@ -31,7 +31,7 @@ static void	check_namespaces(void);
 static void	check_cgroups(void);
 static void	check_seccomp(void);
 static void	check_chromium(void);
-static void	check_sandbox(void);
+static void	check_sandbox(const struct config *);
 static void	check_port(const struct config *);
 static int	in_child(int (*)(void));
 static int	child_unshare(void);
@@ -64,7 +64,7 @@ doctor_run(const struct config_overrides *ov)
 	check_namespaces();
 	check_cgroups();
 	check_seccomp();
-	check_sandbox();
+	check_sandbox(c);
 	check_chromium();
 	config_free(c);
 	printf("%s\n", nfail ? "some checks failed" : "all checks passed");
@@ -223,35 +223,34 @@ check_seccomp(void)
 }
 
 /*
- * The whole launcher, once: what it needs (namespaces, overlay, pivot_root,
- * seccomp) is known to work only when a sandbox has really started.
+ * The whole sandbox, once: what it needs (namespaces, overlay, pivot_root,
+ * seccomp, pincer-init as PID 1) is known to work only when a sandbox has
+ * really started. The same programs pincerd would use, from the config.
  */
 static void
-check_sandbox(void)
+check_sandbox(const struct config *c)
 {
-	char	 self[PATH_MAX], sbx[PATH_MAX + 32], dir[] =
-		    "/tmp/pincer-doctor-XXXXXX", cmd[2 * PATH_MAX + 200];
+	char	 sbx[PATH_MAX], init[PATH_MAX], dir[] =
+		    "/tmp/pincer-doctor-XXXXXX", cmd[3 * PATH_MAX];
 	char	 out[512] = "";
 	ssize_t	 n;
 	FILE	*p;
-	char	*slash;
 
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return;
-	self[n] = '\0';
-	if ((slash = strrchr(self, '/')) != NULL)
-		*slash = '\0';
-	snprintf(sbx, sizeof(sbx), "%s/pincer-sandbox", self);
-	if (access(sbx, X_OK) == -1) {
-		report(WARN, "sandbox", "%s is not installed next to pincer",
-		    sbx);
+	launch_exe_path(c->sbx_launcher, "pincer-sandbox", sbx, sizeof(sbx));
+	launch_exe_path(c->sbx_init, "pincer-init", init, sizeof(init));
+	if (access(sbx, X_OK) == -1 || access(init, R_OK) == -1) {
+		report(FAIL, "sandbox", "%s is missing: sandboxes cannot "
+		    "start", access(sbx, X_OK) == -1 ? sbx : init);
+		printf("      fix: install pincer-sandbox and pincer-init "
+		    "next to pincer, or set sandbox.launcher and "
+		    "sandbox.init\n");
 		return;
 	}
 	if (mkdtemp(dir) == NULL)
 		return;
-	snprintf(cmd, sizeof(cmd), "'%s' --dir '%s/s' -- /bin/sh -c "
-	    "'grep ^Seccomp: /proc/self/status' 2>&1", sbx, dir);
+	snprintf(cmd, sizeof(cmd), "'%s' --dir '%s/s' --init '%s' -- "
+	    "--no-forward -- /bin/sh -c 'grep ^Seccomp: /proc/self/status' "
+	    "2>&1", sbx, dir, init);
 	fflush(stdout);
 	if ((p = popen(cmd, "r")) != NULL) {
 		n = (ssize_t)fread(out, 1, sizeof(out) - 1, p);
@@ -263,9 +262,11 @@ check_sandbox(void)
 	n = system(cmd);
 	out[strcspn(out, "\n")] = '\0';
 	if (strstr(out, "Seccomp:\t2") != NULL)
-		report(OK, "sandbox", "pincer-sandbox starts sandboxes: user, "
-		    "mount, pid, net, uts, ipc namespaces, no capabilities, "
-		    "seccomp");
+		report(OK, "sandbox", "a sandbox starts: user, mount, pid, "
+		    "net, uts, ipc namespaces, no capabilities, seccomp, "
+		    "pincer-init as PID 1; its root is %s", geteuid() == 0 ?
+		    "a host uid range of its own (sandbox.uid_base)" :
+		    "this user's uid (unprivileged user namespace)");
 	else {
 		report(FAIL, "sandbox", "pincer-sandbox cannot start a "
 		    "sandbox: %s", out[0] ? out : "no output");

@@ -22,8 +22,11 @@
 
 #include "pincer.h"
 
+enum door_tag { TAG_PENDING, TAG_LISTENER };
+
 /* A connection whose head has not arrived yet, or that is being closed. */
 struct pending {
+	enum door_tag		 tag;	/* first: epoll data says what it is */
 	int			 fd;
 	struct sockaddr_storage	 addr;
 	socklen_t		 alen;
@@ -33,11 +36,25 @@ struct pending {
 	struct pending		*next;
 };
 
+/*
+ * A Unix listening socket: pincerd.sock, and each running sandbox's
+ * gateway.sock. Their connections take the same path as TCP ones; who
+ * they are is decided later from the socket that accepted them.
+ */
+struct listener {
+	enum door_tag		 tag;
+	int			 fd;
+	bool			 gone;	/* door_unix_remove: door closes */
+	struct listener		*next;
+};
+
 #define LINGER_MS	2000	/* time an answered peer has to read it */
 #define MAX_EVENTS	64
 
 static void	*door_main(void *);
 static void	 door_accept(void);
+static void	 door_accept_unix(struct listener *);
+static void	 door_reap_listeners(void);
 static void	 door_readable(struct pending *);
 static void	 door_route(struct pending *, const struct head *);
 static void	 door_expire(void);
@@ -59,6 +76,8 @@ static long		 open_conns;		/* atomic */
 static long		 nclosing;		/* door thread only */
 static struct pending	*plist;			/* door thread only */
 static char		 peekbuf[65536 + 1];	/* door thread only */
+static pthread_mutex_t	 lis_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct listener	*listeners;		/* lis_lock */
 
 int
 door_start(const struct config *c, char *bound, size_t boundsz)
@@ -143,6 +162,15 @@ door_stop(void)
 	door_running = false;
 	while (plist != NULL)
 		pending_close(plist);
+	pthread_mutex_lock(&lis_lock);
+	while (listeners != NULL) {
+		struct listener	*l = listeners;
+
+		listeners = l->next;
+		close(l->fd);
+		free(l);
+	}
+	pthread_mutex_unlock(&lis_lock);
 	if (listen_fd != -1)
 		close(listen_fd);
 	close(ep);
@@ -161,6 +189,60 @@ long
 door_open_connections(void)
 {
 	return __atomic_load_n(&open_conns, __ATOMIC_RELAXED);
+}
+
+/*
+ * Take a listening Unix socket (non-blocking); the door owns it from here
+ * and closes it after door_unix_remove.
+ */
+int
+door_unix_add(int fd)
+{
+	struct epoll_event	 ev;
+	struct listener		*l;
+
+	if (ep == -1 || (l = calloc(1, sizeof(*l))) == NULL)
+		return -1;
+	l->tag = TAG_LISTENER;
+	l->fd = fd;
+	pthread_mutex_lock(&lis_lock);
+	l->next = listeners;
+	listeners = l;
+	ev.events = EPOLLIN;
+	ev.data.ptr = l;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		listeners = l->next;
+		pthread_mutex_unlock(&lis_lock);
+		free(l);
+		return -1;
+	}
+	pthread_mutex_unlock(&lis_lock);
+	return 0;
+}
+
+/*
+ * Stop accepting on fd. The door thread closes it: an event for it may
+ * be in the batch that thread is working through.
+ */
+void
+door_unix_remove(int fd)
+{
+	struct listener	*l;
+	uint64_t	 one = 1;
+	ssize_t		 w;
+
+	pthread_mutex_lock(&lis_lock);
+	for (l = listeners; l != NULL; l = l->next)
+		if (l->fd == fd && !l->gone) {
+			l->gone = true;
+			epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+			break;
+		}
+	pthread_mutex_unlock(&lis_lock);
+	if (wake_fd != -1) {
+		w = write(wake_fd, &one, sizeof(one));
+		(void)w;
+	}
 }
 
 /*
@@ -208,9 +290,13 @@ door_main(void *arg)
 				door_accept();
 			else if (evs[i].data.ptr == &wake_fd)
 				r = read(wake_fd, &v, sizeof(v)), (void)r;
+			else if (*(enum door_tag *)evs[i].data.ptr ==
+			    TAG_LISTENER)
+				door_accept_unix(evs[i].data.ptr);
 			else
 				door_readable(evs[i].data.ptr);
 		}
+		door_reap_listeners();
 		if (__atomic_load_n(&stop_accepting, __ATOMIC_ACQUIRE) &&
 		    listen_fd != -1) {
 			epoll_ctl(ep, EPOLL_CTL_DEL, listen_fd, NULL);
@@ -265,6 +351,54 @@ door_accept(void)
 	}
 }
 
+/*
+ * The peer of a Unix connection has no address worth keeping; the
+ * address kept is the listener's path (getsockname), which is what says
+ * who the caller is.
+ */
+static void
+door_accept_unix(struct listener *l)
+{
+	const struct config	*c = config_current();
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd;
+
+	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) != -1) {
+		len = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+			close(fd);
+			continue;
+		}
+		/* Sandboxes get room of their own beyond the TCP limit. */
+		if (__atomic_add_fetch(&open_conns, 1, __ATOMIC_RELAXED) >
+		    c->max_connections * 2) {
+			close(fd);
+			door_conn_closed();
+			continue;
+		}
+		pending_add(fd, &ss, len);
+	}
+}
+
+static void
+door_reap_listeners(void)
+{
+	struct listener	**lp, *l;
+
+	pthread_mutex_lock(&lis_lock);
+	for (lp = &listeners; (l = *lp) != NULL; )
+		if (l->gone) {
+			*lp = l->next;
+			close(l->fd);
+			free(l);
+		} else
+			lp = &l->next;
+	pthread_mutex_unlock(&lis_lock);
+}
+
 static void
 door_readable(struct pending *p)
 {
@@ -307,7 +441,7 @@ door_readable(struct pending *p)
 			pending_reject(p, 400, "bad_request", "Content-Length "
 			    "must be one decimal number");
 		else if (h.has_length && h.content_length >
-		    (unsigned long long)c->max_body_bytes)
+		    (unsigned long long)route_body_max(h.method, h.path))
 			pending_reject(p, 413, "body_too_large", "the request "
 			    "body is larger than http.max_body_bytes");
 		else
@@ -328,7 +462,10 @@ door_route(struct pending *p, const struct head *h)
 	if (h->upgrade_websocket && route_find_ws(h->path) != NULL) {
 		net_client_ip((struct sockaddr *)&p->addr, h->forwarded_for,
 		    &ip);
-		wait = c->rate_limit_rps > 0 ? ratelimit_take(&ip,
+		/* Unix callers are known by their socket, not rate-limited
+		 * by address. */
+		wait = c->rate_limit_rps > 0 && p->addr.ss_family != AF_UNIX ?
+		    ratelimit_take(&ip,
 		    c->rate_limit_rps, c->rate_limit_burst) : 0;
 		if (wait > 0) {
 			pending_reject(p, 429, "rate_limited",

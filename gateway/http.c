@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,10 @@ struct http_req {
 	char			*set_cookie;	/* owned; a secret: wiped */
 	char			 csrf[64];
 	struct buf		 body;
+	bool			 by_socket;	/* who: from the socket */
+	http_resume_fn		 resume;	/* suspended: called again */
+	http_done_fn		 done;		/* at the end, in any case */
+	void			 *defer_arg;
 };
 
 static enum MHD_Result on_request(void *, struct MHD_Connection *,
@@ -52,6 +57,8 @@ static int	hexval(char);
 static void	on_mhd_log(void *, const char *, va_list)
 		    __attribute__((format(printf, 2, 0)));
 static bool	req_begin(struct http_req *);
+static bool	req_begin_unix(struct http_req *, const struct sockaddr *);
+static bool	req_length_ok(struct http_req *);
 static void	req_dispatch(struct http_req *);
 static void	req_log(struct http_req *, enum MHD_RequestTerminationCode);
 
@@ -107,7 +114,8 @@ int
 http_start(const struct config *c)
 {
 	unsigned int	 flags = MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
-			    MHD_USE_EPOLL_INTERNAL_THREAD;
+			    MHD_USE_EPOLL_INTERNAL_THREAD |
+			    MHD_ALLOW_SUSPEND_RESUME;
 	/* Room for the largest head plus MHD's own bookkeeping. */
 	size_t		 mem = (size_t)c->max_header_bytes * 2 + 16384;
 
@@ -291,6 +299,39 @@ http_req_csrf(struct http_req *r)
 }
 
 /* Every answer goes out here: request id, drain, and the status kept. */
+/*
+ * Park the request: no thread waits for it. fn runs (on an HTTP thread)
+ * after http_resume; done runs when the request ends, answered or not.
+ */
+void
+http_suspend(struct http_req *r, http_resume_fn fn, http_done_fn done,
+    void *arg)
+{
+	r->resume = fn;
+	r->done = done;
+	r->defer_arg = arg;
+	MHD_suspend_connection(r->conn);
+}
+
+/* Any thread; only for a request parked by http_suspend. */
+void
+http_resume(struct http_req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
+struct MHD_Connection *
+http_req_conn(struct http_req *r)
+{
+	return r->conn;
+}
+
+bool
+http_req_by_socket(struct http_req *r)
+{
+	return r->by_socket;
+}
+
 void
 http_reply(struct http_req *r, int status, struct MHD_Response *resp)
 {
@@ -441,7 +482,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->start = now_seconds();
 		r->route_idx = ROUTE_IDX_NONE;
 		http_request_id(r->id);
-		buf_init(&r->body, (size_t)config_current()->max_body_bytes);
+		buf_init(&r->body, (size_t)route_body_max(method, url));
 		/* Later heads on a keep-alive connection: the door checked
 		 * only the first. */
 		if (head_size(conn, url, method, version) >
@@ -452,6 +493,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_YES;
 		}
 		req_begin(r);
+		return MHD_YES;
+	}
+	if (r->resume != NULL && !r->replied) {
+		http_resume_fn	 fn = r->resume;
+
+		r->resume = NULL;
+		fn(r, r->defer_arg);
+		if (!r->replied && r->resume == NULL)
+			http_error(r, 500, "internal", "the handler gave no "
+			    "answer");
 		return MHD_YES;
 	}
 	if (r->replied) {
@@ -467,16 +518,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			buf_free(&r->body);
 			r->close = true;
 			http_error(r, 413, "body_too_large", "the request body "
-			    "is larger than http.max_body_bytes (%ld bytes)",
-			    config_current()->max_body_bytes);
+			    "is larger than this route takes (%zu bytes)",
+			    r->body.max);
 		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (r->too_large)
 		http_error(r, 413, "body_too_large", "the request body is "
-		    "larger than http.max_body_bytes (%ld bytes)",
-		    config_current()->max_body_bytes);
+		    "larger than this route takes");
 	else
 		req_dispatch(r);
 	return MHD_YES;
@@ -491,9 +541,7 @@ req_begin(struct http_req *r)
 {
 	const struct config	*c = config_current();
 	const union MHD_ConnectionInfo *ci;
-	const char		*cl, *fwd, *comma;
-	char			*end;
-	unsigned long long	 n;
+	const char		*fwd, *comma;
 	long			 wait;
 
 	ci = MHD_get_connection_info(r->conn,
@@ -503,6 +551,9 @@ req_begin(struct http_req *r)
 		fwd = comma + 1;
 	while (fwd != NULL && *fwd == ' ')
 		fwd++;
+	if (ci != NULL && ci->client_addr != NULL &&
+	    ci->client_addr->sa_family == AF_UNIX)
+		return req_begin_unix(r, ci->client_addr);
 	if (ci != NULL && ci->client_addr != NULL) {
 		net_client_ip(ci->client_addr, fwd, &r->ip);
 		r->via_proxy = net_trusted_proxy(ci->client_addr);
@@ -515,15 +566,47 @@ req_begin(struct http_req *r)
 		    "from this address; retry later");
 		return false;
 	}
+	return req_length_ok(r);
+}
+
+/*
+ * A caller on a Unix socket is known by the socket that accepted it (the
+ * door kept the listener's path as the address): pincerd.sock is the
+ * local owner, a gateway.sock its sandbox. It is not rate-limited by
+ * address; a socket nobody owns any more is refused.
+ */
+static bool
+req_begin_unix(struct http_req *r, const struct sockaddr *sa)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+
+	snprintf(r->ipstr, sizeof(r->ipstr), "unix");
+	if (auth_path_identity(sun->sun_path, &r->who) != 1) {
+		http_error(r, 403, "forbidden", "this socket no longer "
+		    "belongs to anyone");
+		return false;
+	}
+	r->by_socket = true;
+	return req_length_ok(r);
+}
+
+/* A declared length over the route's limit is answered before the body. */
+static bool
+req_length_ok(struct http_req *r)
+{
+	const char		*cl;
+	char			*end;
+	unsigned long long	 n;
+
 	cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL) {
 		errno = 0;
 		n = strtoull(cl, &end, 10);
 		if (errno == 0 && *end == '\0' &&
-		    n > (unsigned long long)c->max_body_bytes) {
+		    n > (unsigned long long)r->body.max) {
 			http_error(r, 413, "body_too_large", "the request body "
-			    "is larger than http.max_body_bytes (%ld bytes)",
-			    c->max_body_bytes);
+			    "is larger than this route takes (%zu bytes)",
+			    r->body.max);
 			return false;
 		}
 	}
@@ -577,7 +660,7 @@ req_dispatch(struct http_req *r)
 			http_error(r, 404, "not_found", "no such route");
 		break;
 	}
-	if (!r->replied)
+	if (!r->replied && r->resume == NULL)
 		http_error(r, 500, "internal", "the handler gave no answer");
 }
 
@@ -600,6 +683,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 		metrics_request(r->route_idx, r->status,
 		    now_seconds() - r->start);
 	req_log(r, toe);
+	if (r->done != NULL)
+		r->done(r->defer_arg);
 	if (r->set_cookie != NULL) {
 		explicit_bzero(r->set_cookie, strlen(r->set_cookie));
 		free(r->set_cookie);

@@ -29,6 +29,9 @@ static const struct command {
 	  "people: add NAME --role owner|admin|member --password-stdin" },
 	{ "token", cli_token, "create|list|revoke", "API tokens: create "
 	  "--user NAME --scope llm,read --name LABEL [--ttl 30d]" },
+	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm",
+	  "the agent's computers, through the running pincerd: exec NAME "
+	  "-- CMD..., shell NAME" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "print this help" },
 };
@@ -63,8 +66,9 @@ main(int argc, char **argv)
 			cmd = "version";
 		else if (argv[i][0] == '-' && argv[i][1] == '-' &&
 		    (cmd == NULL || (strcmp(cmd, "user") &&
-		    strcmp(cmd, "token")))) {
-			/* Only user and token take flags of their own. */
+		    strcmp(cmd, "token") && strcmp(cmd, "sandbox")))) {
+			/* Only user, token and sandbox take flags of their
+			 * own. */
 			fprintf(stderr, "pincer: unknown flag %s (see "
 			    "pincer --help)\n", argv[i]);
 			free(rest);

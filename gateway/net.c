@@ -111,6 +111,10 @@ net_sockaddr_str(const struct sockaddr *sa, char *out, size_t outsz)
 {
 	char	 host[INET6_ADDRSTRLEN];
 
+	if (sa->sa_family == AF_UNIX) {
+		snprintf(out, outsz, "unix");
+		return;
+	}
 	if (sa->sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
 		    host, sizeof(host));

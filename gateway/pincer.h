@@ -101,6 +101,15 @@ struct config {
 	char	**ext_algorithms;	/* NULL-terminated */
 	int	 ext_auto_role;		/* 0 none, 1 member, 2 admin */
 	long	 ext_refetch_s;
+	char	*sbx_launcher;
+	char	*sbx_init;
+	long	 sbx_memory_mb;
+	long	 sbx_pids_max;
+	long	 sbx_cpu_weight;
+	long	 sbx_tmp_mb;
+	long	 sbx_idle_s;
+	long	 sbx_max_running;
+	long	 sbx_uid_base;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -160,6 +169,8 @@ int	 door_start(const struct config *, char *bound, size_t boundsz);
 void	 door_stop_accepting(void);
 void	 door_stop(void);
 void	 door_conn_closed(void);
+int	 door_unix_add(int fd);
+void	 door_unix_remove(int fd);
 long	 door_open_connections(void);
 int	 door_reject(int fd, const char *rid, int status, const char *code,
 	    const char *msg);
@@ -167,6 +178,8 @@ int	 door_reject(int fd, const char *rid, int status, const char *code,
 /* http.c */
 struct http_req;
 typedef void (*http_handler)(struct http_req *);
+typedef void (*http_resume_fn)(struct http_req *, void *);
+typedef void (*http_done_fn)(void *);
 int	 http_start(const struct config *);
 int	 http_adopt(int fd, const struct sockaddr *, socklen_t);
 void	 http_drain(long timeout_s);
@@ -188,6 +201,11 @@ void	 http_req_set_cookie(struct http_req *, const char *cookie,
 	    const char *csrf);
 const char *http_req_csrf(struct http_req *);
 void	 http_reply(struct http_req *, int status, struct MHD_Response *);
+void	 http_suspend(struct http_req *, http_resume_fn, http_done_fn,
+	    void *);
+void	 http_resume(struct http_req *);
+struct MHD_Connection *http_req_conn(struct http_req *);
+bool	 http_req_by_socket(struct http_req *);
 void	 http_json(struct http_req *, int status, const char *json);
 void	 http_error(struct http_req *, int status, const char *code,
 	    const char *fmt, ...) PINCER_PRINTF(4, 5);
@@ -215,11 +233,13 @@ struct route {
 	http_handler		 handler;
 	const struct ws_ops	*ws;
 	const char		*name;		/* metrics label */
+	long			 body_max;	/* over http.max_body_bytes */
 };
 enum route_match { ROUTE_FOUND, ROUTE_NO_METHOD, ROUTE_NONE };
 enum route_match route_find(const char *method, const char *path,
 	    const struct route **, const char **param);
 const struct route *route_find_ws(const char *path);
+long		 route_body_max(const char *method, const char *path);
 const char	*route_allow(const char *path, char *, size_t);
 bool		 route_allowed(const struct route *, struct http_req *);
 size_t		 route_count(void);
@@ -249,6 +269,7 @@ void	 api_audit(struct http_req *);
 size_t	 b64url_encode(const void *, size_t, char *);
 size_t	 b64url_encoded_len(size_t);
 ssize_t	 b64url_decode(const char *, size_t, void *);
+ssize_t	 b64_decode(const char *, size_t, void *);
 
 /* jwtv.c */
 enum jwtv_error { JWTV_OK, JWTV_MALFORMED, JWTV_ALG, JWTV_KEY,
@@ -312,7 +333,13 @@ json_t	*users_list(void);
 #define SCOPE_LLM	0x2u
 #define SCOPE_SANDBOX	0x4u
 #define SCOPE_ADMIN	0x8u
-enum id_kind { ID_NONE, ID_SESSION, ID_TOKEN, ID_EXTERNAL };
+/*
+ * ID_LOCAL: a connection on $state/pincerd.sock (0600: the host account
+ * that runs pincerd), the owner with every scope; ID_SANDBOX: one on a
+ * sandbox's gateway.sock, the sandbox named in .user, scope llm only.
+ */
+enum id_kind { ID_NONE, ID_SESSION, ID_TOKEN, ID_EXTERNAL, ID_LOCAL,
+	ID_SANDBOX };
 struct identity {
 	enum id_kind	 kind;
 	long long	 user_id;
@@ -337,6 +364,15 @@ int	 auth_scopes_check(const char *);
 void	 auth_scopes_format(unsigned, char *, size_t);
 unsigned auth_role_scopes(enum role);
 int	 auth_identify(const struct auth_in *, struct identity *);
+/*
+ * Who a connection is by the socket that accepted it: 1 and *id set for
+ * pincerd.sock or a sandbox's gateway.sock; 0 for a TCP connection (the
+ * credentials decide); -1 for a Unix socket nobody owns (refuse).
+ */
+int	 auth_socket_identity(int fd, struct identity *);
+int	 auth_path_identity(const char *path, struct identity *);
+const char *auth_local_socket(void);	/* $state/pincerd.sock */
+void	 auth_set_local_socket(const char *bound);
 bool	 auth_route_allowed(const struct route *, struct http_req *);
 int	 auth_session_issue(struct http_req *, const struct user *,
 	    const char *sid);
@@ -379,21 +415,149 @@ json_t	*audit_page(long long before_id, int limit, long long *next);
 int	 cli_user(const struct config_overrides *, int, char **);
 int	 cli_token(const struct config_overrides *, int, char **);
 
+/* cli_sandbox.c */
+int	 cli_sandbox_cmd(const struct config_overrides *, int, char **);
+/* `pincer sandbox shell NAME [--id ID]`: argv[0] is NAME. */
+int	 cli_sandbox_shell(const char *state_dir, int argc, char **argv);
+
 /* static.c */
 void	 static_serve(struct http_req *, const char *root);
 
 /* ws.c */
+/*
+ * A WebSocket session: one a client opened on a WebSocket route, or one
+ * pincerd opened itself over a Unix socket (ws_connect). Everything here
+ * runs on ws.c's one service thread, handlers included.
+ */
 struct ws_session;
+/* Why an upgrade is refused before it is answered: an HTTP status. */
+struct ws_refusal {
+	int		 status;
+	const char	*code;
+	char		 msg[256];
+};
 struct ws_ops {
+	/* Before the upgrade, side-effect free: false refuses it. */
+	bool	(*on_upgrade)(struct ws_session *, struct ws_refusal *);
+	/* The handshake is done; -1 closes the session (1011). */
+	int	(*on_open)(struct ws_session *);
 	void	(*on_message)(struct ws_session *, const void *, size_t,
 		    bool binary);
+	/* Everything queued has been written (a relay reads again). */
+	void	(*on_drain)(struct ws_session *);
+	/*
+	 * Once per session that was opened (or, for ws_connect, tried):
+	 * the peer's close code (RFC 6455 §7.1.5), the one we sent, or
+	 * 1006 when the connection ended without one. The session is
+	 * freed after this returns.
+	 */
+	void	(*on_close)(struct ws_session *, int code, const char *reason);
+	/* Ping the peer when quiet; its pongs keep the session alive. */
+	bool	 keepalive;
 };
 int	 ws_start(const struct config *);
 int	 ws_adopt(int fd);
 void	 ws_stop(void);
 long	 ws_sessions(void);
 int	 ws_send(struct ws_session *, const void *, size_t, bool binary);
+size_t	 ws_queued(const struct ws_session *);
+void	 ws_pause(struct ws_session *, bool);
+void	 ws_close(struct ws_session *, int code, const char *reason);
+struct ws_session *ws_connect(const char *unix_path, const char *uri,
+	    const struct ws_ops *, void *user);
+/* Work handed to the service thread from another (caller owns it). */
+struct ws_job {
+	void		(*fn)(void *);
+	void		*arg;
+	struct ws_job	*next;
+};
+void	 ws_post(struct ws_job *);
+void	*ws_user(const struct ws_session *);
+void	 ws_set_user(struct ws_session *, void *);
+const char *ws_path(const struct ws_session *);	/* percent-decoded */
+const char *ws_query(const struct ws_session *);	/* re-encoded */
+const char *ws_ip(const struct ws_session *);
+const struct identity *ws_identity(const struct ws_session *);
 extern const struct ws_ops ws_echo_ops;
+
+/* term.c: the sandbox terminal, relayed to pincer-init */
+extern const struct ws_ops sandbox_terminal_ops;
+
+/* sbx.c: the sandbox manager */
+/*
+ * Sandboxes have names; each is a folder $state/sandboxes/<name>/ and a
+ * row in the store. A running one is a pincer-sandbox launcher (a child
+ * of pincerd) whose PID 1 is pincer-init; pincerd holds the listening
+ * gateway.sock of each and passes it the listening control.sock.
+ */
+#define SBX_NAME_MAX	63
+#define SBX_FILE_MAX	(64L << 20)	/* PUT …/files: as pincer-init's */
+enum sbx_err { SBX_OK, SBX_NOT_FOUND, SBX_BAD_NAME, SBX_EXISTS, SBX_LIMIT,
+	SBX_FAILED, SBX_UNAVAILABLE, SBX_BUSY };
+/* A hold on a running sandbox: it does not go to sleep while held. */
+struct sbx_ref {
+	char	 name[SBX_NAME_MAX + 1];
+	char	 control[512];	/* host path of its control.sock */
+	bool	 held;
+};
+int	 sbx_init(const struct config *);
+void	 sbx_shutdown(void);
+bool	 sbx_name_valid(const char *);
+enum sbx_err sbx_create(const char *name, const char *by, bool *created);
+enum sbx_err sbx_acquire(const char *name, struct sbx_ref *);
+void	 sbx_release(struct sbx_ref *);
+enum sbx_err sbx_stop(const char *name);
+enum sbx_err sbx_destroy(const char *name);
+json_t	*sbx_info(const char *name);	/* NULL: no such sandbox */
+json_t	*sbx_list(void);
+const char *sbx_strerror(enum sbx_err);
+int	 sbx_http_status(enum sbx_err);
+/* The sandbox whose gateway.sock is this path, if any. */
+bool	 sbx_by_socket(const char *path, char *name, size_t);
+long	 sbx_running(void);
+const char *sbx_refusal(void);	/* why sandboxes cannot start, or NULL */
+
+/* launch.c: the host side of a sandbox */
+struct launch_spec {
+	const char	*dir;		/* $state/sandboxes/<name> */
+	const char	*name;		/* its hostname */
+	const char	*cgroup;	/* its cgroups' name */
+	long long	 uid_base;	/* as root: host uid of its root */
+	int		 control_fd;	/* listening control.sock */
+};
+pid_t	 launch_spawn(const struct launch_spec *, int *out, char *err,
+	    size_t);
+int	 launch_bind(const char *dir, const char *file, int *run_fd,
+	    char *bound, size_t, char *err, size_t);
+const char *launch_probe(const struct config *);
+void	 launch_exe_path(const char *conf, const char *prog, char *,
+	    size_t);
+int	 launch_rm_tree(int dfd, const char *name);
+void	 launch_cgroup_stats(const char *cgroup, json_t *);
+
+/* relay.c: requests forwarded to a sandbox's control.sock */
+/*
+ * Writes the request to pincer-init and suspends the client's
+ * connection; a pump thread reads the answer and resumes it, so a long
+ * exec or an endless SSE stream holds no thread. The ref is released
+ * when the exchange ends.
+ */
+int	 relay_start(void);
+void	 relay_end_all(bool streams_only);
+void	 relay_stop(void);
+void	 relay_forward(struct http_req *, struct sbx_ref *, const char *path,
+	    const char *query);
+long	 relay_active(void);
+/* Connect to a control socket; -1 with errno. */
+int	 relay_connect(const char *path);
+
+/* api_sandbox.c */
+void	 api_sandbox_create(struct http_req *);
+void	 api_sandbox_list(struct http_req *);
+void	 api_sandbox_get(struct http_req *);
+void	 api_sandbox_destroy(struct http_req *);
+void	 api_sandbox_stop(struct http_req *);
+void	 api_sandbox_forward(struct http_req *);
 
 /* ratelimit.c */
 int	 ratelimit_init(size_t slots);

@@ -7,6 +7,9 @@
 
 static bool	path_match(const char *, const char *, const char **);
 
+#define SBX_AUTH	.auth = AUTH_USER, .scopes = SCOPE_SANDBOX, \
+			.min_role = ROLE_ADMIN
+
 static const struct route routes[] = {
 	{ .method = "GET", .path = "/healthz", .handler = api_healthz,
 	  .auth = AUTH_PUBLIC, .name = "healthz" },
@@ -39,6 +42,52 @@ static const struct route routes[] = {
 	{ .method = "GET", .path = "/api/v1/audit", .handler = api_audit,
 	  .auth = AUTH_USER, .scopes = SCOPE_ADMIN, .min_role = ROLE_ADMIN,
 	  .name = "audit" },
+	/*
+	 * Sandboxes: a token needs the sandbox scope, a person at least the
+	 * admin role (a member talks to the agent, not to its computer).
+	 * Everything under {name}/ but stop is forwarded to the sandbox's
+	 * pincer-init (docs/sandbox-api.md).
+	 */
+	{ .method = "POST", .path = "/api/v1/sandboxes",
+	  .handler = api_sandbox_create, SBX_AUTH, .name = "sandboxes_post" },
+	{ .method = "GET", .path = "/api/v1/sandboxes",
+	  .handler = api_sandbox_list, SBX_AUTH, .name = "sandboxes_get" },
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}",
+	  .handler = api_sandbox_get, SBX_AUTH, .name = "sandbox_get" },
+	{ .method = "DELETE", .path = "/api/v1/sandboxes/{name}",
+	  .handler = api_sandbox_destroy, SBX_AUTH, .name = "sandbox_delete" },
+	{ .method = "POST", .path = "/api/v1/sandboxes/{name}/stop",
+	  .handler = api_sandbox_stop, SBX_AUTH, .name = "sandbox_stop" },
+	{ .method = "POST", .path = "/api/v1/sandboxes/{name}/exec",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_exec" },
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}/processes",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_processes_get" },
+	{ .method = "POST", .path = "/api/v1/sandboxes/{name}/processes",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_processes_post" },
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}/processes/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_processes_item_get" },
+	{ .method = "POST", .path = "/api/v1/sandboxes/{name}/processes/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_processes_item_post" },
+	{ .method = "DELETE", .path = "/api/v1/sandboxes/{name}/processes/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_processes_item_delete" },
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}/files/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_files_item_get" },
+	{ .method = "PUT", .path = "/api/v1/sandboxes/{name}/files/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_files_item_put",
+	  .body_max = SBX_FILE_MAX },
+	{ .method = "POST", .path = "/api/v1/sandboxes/{name}/files/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_files_item_post" },
+	{ .method = "DELETE", .path = "/api/v1/sandboxes/{name}/files/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_files_item_delete" },
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}/watch",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_watch" },
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}/terminals",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_terminals_get" },
+	{ .method = "DELETE", .path = "/api/v1/sandboxes/{name}/terminals/*",
+	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_terminals_item_delete" },
+	{ .method = "WS", .path = "/api/v1/sandboxes/{name}/terminal",
+	  .kind = ROUTE_WS, .ws = &sandbox_terminal_ops, SBX_AUTH,
+	  .name = "sandbox_terminal" },
 	/* Kept for tests: proves the WebSocket path end to end. */
 	{ .method = "WS", .path = "/api/v1/ws-echo", .kind = ROUTE_WS,
 	  .ws = &ws_echo_ops, .auth = AUTH_PUBLIC, .name = "ws_echo" },
@@ -78,9 +127,24 @@ route_find_ws(const char *path)
 	size_t	 i;
 
 	for (i = 0; i < NROUTES; i++)
-		if (routes[i].kind == ROUTE_WS && !strcmp(routes[i].path, path))
+		if (routes[i].kind == ROUTE_WS &&
+		    path_match(routes[i].path, path, NULL))
 			return &routes[i];
 	return NULL;
+}
+
+/* The largest body a request may send: the route's own, or the config's. */
+long
+route_body_max(const char *method, const char *path)
+{
+	const struct route	*rt;
+	const char		*p;
+	long			 max = config_current()->max_body_bytes;
+
+	if (route_find(method, path, &rt, &p) == ROUTE_FOUND &&
+	    rt->body_max > max)
+		return rt->body_max;
+	return max;
 }
 
 /* The Allow header of a 405 (RFC 9110 §15.5.6). */
@@ -131,22 +195,32 @@ route_index(const struct route *rt)
 
 /*
  * A pattern segment "{name}" matches one non-empty segment of the path;
- * *param points at it in the path (the rest of the path after it is
- * another segment, so the handler reads up to the next '/' or the end).
+ * *param points at it in the path (the handler reads up to the next '/'
+ * or the end). After it the pattern goes on literally; a final "*"
+ * takes the rest of the path, which must not be empty.
  */
 static bool
 path_match(const char *pat, const char *path, const char **param)
 {
-	const char	*brace = strchr(pat, '{');
-	size_t		 pre;
+	const char	*brace = strchr(pat, '{'), *rest, *seg;
+	size_t		 pre, n;
 
 	if (brace == NULL)
 		return strcmp(pat, path) == 0;
 	pre = (size_t)(brace - pat);
 	if (strncmp(pat, path, pre) != 0 || path[pre] == '\0' ||
-	    strchr(path + pre, '/') != NULL || strchr(brace, '}')[1] != '\0')
+	    path[pre] == '/')
+		return false;
+	seg = path + pre;
+	rest = strchr(brace, '}') + 1;
+	path = seg + strcspn(seg, "/");
+	n = strlen(rest);
+	if (n > 0 && rest[n - 1] == '*') {
+		if (strncmp(rest, path, n - 1) != 0 || path[n - 1] == '\0')
+			return false;
+	} else if (strcmp(rest, path) != 0)
 		return false;
 	if (param != NULL)
-		*param = path + pre;
+		*param = seg;
 	return true;
 }

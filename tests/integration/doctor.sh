@@ -44,7 +44,7 @@ for c in config port state database namespaces cgroups seccomp sandbox chromium;
 done
 ok "every doctor line is a verdict, a fix, the title or the summary" well_formed
 like "sandbox: a real sandbox started (or the reason it did not)" "$(line sandbox)" \
-    '^(OK +sandbox +pincer-sandbox starts sandboxes|FAIL +sandbox +pincer-sandbox cannot|WARN +sandbox +.*not installed)'
+    '^(OK +sandbox +a sandbox starts: .*pincer-init as PID 1|FAIL +sandbox +(pincer-sandbox cannot|.* is missing))'
 like "config: OK, the file is valid" "$(line config)" "^OK +config +$T_TMP/good\.json is valid"
 consistent "fresh state"
 like "a state folder that does not exist yet: WARN state" "$(line state)" '^WARN +state +.*does not exist yet'

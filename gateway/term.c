@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * term.c: the sandbox terminal, /api/v1/sandboxes/{name}/terminal. The
+ * caller's WebSocket is relayed frame by frame to pincer-init's terminal
+ * WebSocket on the sandbox's control.sock (docs/sandbox-api.md,
+ * "Terminal"): binary frames are the PTY's bytes, text frames JSON
+ * control, each passed on with its type. Waking a sandbox may wait on
+ * one that is going to sleep, so that happens on a short-lived thread;
+ * the relay itself runs on ws.c's service thread.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pincer.h"
+
+#define PREFIX		"/api/v1/sandboxes/"
+/*
+ * What one side may have queued for the other before we stop reading
+ * the side that sends (ws_pause): the kernel's buffers then push back
+ * on the sender, and memory stays bounded whatever the shell prints.
+ */
+#define QUEUE_MAX	((size_t)1 << 20)
+
+/* Close codes (RFC 6455 §7.4.1; 1013 from the IANA registry, §11.7). */
+#define CLOSE_NORMAL		1000
+#define CLOSE_GOING_AWAY	1001
+#define CLOSE_NO_STATUS		1005
+#define CLOSE_ABNORMAL		1006
+#define CLOSE_INTERNAL		1011
+#define CLOSE_TRY_LATER		1013
+
+struct term {
+	struct ws_session	*pub;	/* the caller; NULL once gone */
+	struct ws_session	*init;	/* pincer-init; NULL before, after */
+	struct sbx_ref		 ref;	/* held while anything is left */
+	enum sbx_err		 err;	/* what waking the sandbox gave */
+	bool			 waking;	/* the thread has t */
+	struct ws_job		 job;
+	char			 name[SBX_NAME_MAX + 1];
+	char			 uri[1100];	/* pincer-init's /terminal?… */
+	char			 actor[65];
+	char			 ip[64];
+};
+
+static bool	 term_upgrade(struct ws_session *, struct ws_refusal *);
+static int	 term_open(struct ws_session *);
+static void	 term_pub_message(struct ws_session *, const void *, size_t,
+		    bool);
+static void	 term_pub_drain(struct ws_session *);
+static void	 term_pub_close(struct ws_session *, int, const char *);
+static int	 term_init_open(struct ws_session *);
+static void	 term_init_message(struct ws_session *, const void *, size_t,
+		    bool);
+static void	 term_init_drain(struct ws_session *);
+static void	 term_init_close(struct ws_session *, int, const char *);
+static void	*term_wake(void *);
+static void	 term_woken(void *);
+static void	 term_relay(struct ws_session *, struct ws_session *,
+		    const void *, size_t, bool);
+static int	 term_code(int, int);
+static void	 term_done(struct term *);
+static bool	 term_name(const char *, char *, size_t);
+
+const struct ws_ops sandbox_terminal_ops = {
+	.on_upgrade = term_upgrade,
+	.on_open = term_open,
+	.on_message = term_pub_message,
+	.on_drain = term_pub_drain,
+	.on_close = term_pub_close,
+	/* A terminal may sit quiet for long: pings tell idle from gone. */
+	.keepalive = true,
+};
+
+static const struct ws_ops init_ops = {
+	.on_open = term_init_open,
+	.on_message = term_init_message,
+	.on_drain = term_init_drain,
+	.on_close = term_init_close,
+};
+
+/*
+ * Before the upgrade is answered: a sandbox that does not exist, or a
+ * host where none can run, is refused with a plain HTTP status, which
+ * every WebSocket client shows better than a close code.
+ */
+static bool
+term_upgrade(struct ws_session *s, struct ws_refusal *no)
+{
+	char	 name[SBX_NAME_MAX + 1];
+	json_t	*info;
+
+	if (!term_name(ws_path(s), name, sizeof(name)) ||
+	    (info = sbx_info(name)) == NULL) {
+		*no = (struct ws_refusal){ .status = 404, .code = "not_found" };
+		snprintf(no->msg, sizeof(no->msg), "%s",
+		    sbx_strerror(SBX_NOT_FOUND));
+		return false;
+	}
+	json_decref(info);
+	if (sbx_refusal() != NULL) {
+		*no = (struct ws_refusal){ .status = 503,
+		    .code = "sandbox_unavailable" };
+		snprintf(no->msg, sizeof(no->msg), "sandboxes cannot run on "
+		    "this host: %s", sbx_refusal());
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Upgraded. Nothing is read from the caller until pincer-init answers:
+ * its keystrokes wait in the socket, not in our memory.
+ */
+static int
+term_open(struct ws_session *s)
+{
+	const struct identity	*id = ws_identity(s);
+	struct term		*t;
+	pthread_attr_t		 attr;
+	pthread_t		 th;
+	int			 rc;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -1;
+	t->pub = s;
+	term_name(ws_path(s), t->name, sizeof(t->name));
+	snprintf(t->uri, sizeof(t->uri), "/terminal%s%s",
+	    *ws_query(s) != '\0' ? "?" : "", ws_query(s));
+	snprintf(t->actor, sizeof(t->actor), "%s", id->user[0] != '\0' ?
+	    id->user : "unknown");
+	snprintf(t->ip, sizeof(t->ip), "%s", ws_ip(s));
+	ws_set_user(s, t);
+	ws_pause(s, true);
+	t->waking = true;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&th, &attr, term_wake, t);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		log_error("cannot start a thread", "%s", strerror(rc));
+		free(t);
+		return -1;
+	}
+	return 0;
+}
+
+/* Any thread: sbx_acquire may wait for a sandbox going to sleep. */
+static void *
+term_wake(void *arg)
+{
+	struct term	*t = arg;
+
+	t->err = sbx_acquire(t->name, &t->ref);
+	t->job.fn = term_woken;
+	t->job.arg = t;
+	ws_post(&t->job);
+	return NULL;
+}
+
+/* Back on the service thread: connect to pincer-init, or say why not. */
+static void
+term_woken(void *arg)
+{
+	struct term	*t = arg;
+
+	t->waking = false;
+	if (t->pub == NULL) {
+		term_done(t);
+		return;
+	}
+	if (t->err != SBX_OK) {
+		ws_close(t->pub, t->err == SBX_LIMIT || t->err == SBX_BUSY ?
+		    CLOSE_TRY_LATER : CLOSE_INTERNAL, sbx_strerror(t->err));
+		return;
+	}
+	if ((t->init = ws_connect(t->ref.control, t->uri, &init_ops, t)) ==
+	    NULL)
+		ws_close(t->pub, CLOSE_INTERNAL, "cannot reach the sandbox");
+}
+
+static void
+term_pub_message(struct ws_session *s, const void *p, size_t n,
+    bool binary)
+{
+	struct term	*t = ws_user(s);
+
+	/* Reading is paused until pincer-init answers; RFC 6455 §4.1 has
+	 * the client wait for 101 before it sends, so nothing is lost. */
+	if (t->init == NULL) {
+		log_debug("terminal input before the sandbox answered",
+		    "name=%s bytes=%zu", t->name, n);
+		return;
+	}
+	term_relay(s, t->init, p, n, binary);
+}
+
+static void
+term_pub_drain(struct ws_session *s)
+{
+	struct term	*t = ws_user(s);
+
+	if (t->init != NULL)
+		ws_pause(t->init, false);
+}
+
+/* The caller went: the shell stays (pincer-init keeps it), we let go. */
+static void
+term_pub_close(struct ws_session *s, int code, const char *reason)
+{
+	struct term	*t = ws_user(s);
+
+	t->pub = NULL;
+	if (t->init != NULL)
+		ws_close(t->init, term_code(code, CLOSE_GOING_AWAY),
+		    *reason != '\0' ? reason : "the client went away");
+	term_done(t);
+}
+
+static int
+term_init_open(struct ws_session *s)
+{
+	struct term	*t = ws_user(s);
+	const char	*q = strchr(t->uri, '?');
+
+	audit_add(t->actor, t->ip, "sandbox.terminal", t->name,
+	    q != NULL ? q + 1 : "");
+	if (t->pub != NULL)
+		ws_pause(t->pub, false);
+	return 0;
+}
+
+static void
+term_init_message(struct ws_session *s, const void *p, size_t n,
+    bool binary)
+{
+	struct term	*t = ws_user(s);
+
+	if (t->pub != NULL)
+		term_relay(s, t->pub, p, n, binary);
+}
+
+static void
+term_init_drain(struct ws_session *s)
+{
+	struct term	*t = ws_user(s);
+
+	if (t->pub != NULL)
+		ws_pause(t->pub, false);
+}
+
+/*
+ * pincer-init ended the terminal (1000 after the shell's exit frame), or
+ * could not be reached: the caller gets the same code where one may be
+ * sent, else 1011 with what went wrong.
+ */
+static void
+term_init_close(struct ws_session *s, int code, const char *reason)
+{
+	struct term	*t = ws_user(s);
+	char		 why[124];
+
+	t->init = NULL;
+	if (t->pub != NULL) {
+		if (code == CLOSE_ABNORMAL)
+			snprintf(why, sizeof(why), "the sandbox terminal went "
+			    "away%s%s", *reason != '\0' ? ": " : "", reason);
+		else
+			snprintf(why, sizeof(why), "%s", reason);
+		ws_close(t->pub, term_code(code, CLOSE_INTERNAL), why);
+	}
+	term_done(t);
+}
+
+/* One message on; past QUEUE_MAX waiting, stop reading its sender. */
+static void
+term_relay(struct ws_session *from, struct ws_session *to, const void *p,
+    size_t n, bool binary)
+{
+	if (ws_send(to, p, n, binary) == -1)
+		return;
+	if (ws_queued(to) > QUEUE_MAX)
+		ws_pause(from, true);
+}
+
+/*
+ * A close code one side ended with, as one we may send the other: 1005,
+ * 1006 and 1015 say what happened and are never sent (RFC 6455 §7.4.1),
+ * nor are unassigned ones; a close without a code was a normal one.
+ */
+static int
+term_code(int code, int otherwise)
+{
+	if (code == CLOSE_NO_STATUS)
+		return CLOSE_NORMAL;
+	if ((code >= 1000 && code <= 1003) || (code >= 1007 &&
+	    code <= 1014) || (code >= 3000 && code <= 4999))
+		return code;
+	return otherwise;
+}
+
+/* Free t when neither side nor the waking thread has it any more. */
+static void
+term_done(struct term *t)
+{
+	if (t->pub != NULL || t->init != NULL || t->waking)
+		return;
+	sbx_release(&t->ref);
+	free(t);
+}
+
+/* The {name} of /api/v1/sandboxes/{name}/terminal. */
+static bool
+term_name(const char *path, char *out, size_t outsz)
+{
+	size_t	 n;
+
+	out[0] = '\0';
+	if (strncmp(path, PREFIX, strlen(PREFIX)) != 0)
+		return false;
+	path += strlen(PREFIX);
+	if ((n = strcspn(path, "/")) == 0 || n >= outsz)
+		return false;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return sbx_name_valid(out);
+}
