@@ -5,7 +5,7 @@
  * WebSocket on the sandbox's control.sock (docs/sandbox-api.md,
  * "Terminal"): binary frames are the PTY's bytes, text frames JSON
  * control, each passed on with its type. Waking a sandbox may wait on
- * one that is going to sleep, so that happens on a short-lived thread;
+ * one that is going to sleep, so that happens on a thread of its own;
  * the relay itself runs on ws.c's service thread.
  */
 #include <pthread.h>
@@ -36,7 +36,8 @@ struct term {
 	struct ws_session	*init;	/* pincer-init; NULL before, after */
 	struct sbx_ref		 ref;	/* held while anything is left */
 	enum sbx_err		 err;	/* what waking the sandbox gave */
-	bool			 waking;	/* the thread has t */
+	bool			 waking;	/* the waker has t */
+	struct term		*wake_next;	/* waker's queue */
 	struct ws_job		 job;
 	char			 name[SBX_NAME_MAX + 1];
 	char			 uri[1100];	/* pincer-init's /terminal?… */
@@ -55,13 +56,20 @@ static void	 term_init_message(struct ws_session *, const void *, size_t,
 		    bool);
 static void	 term_init_drain(struct ws_session *);
 static void	 term_init_close(struct ws_session *, int, const char *);
-static void	*term_wake(void *);
+static int	 term_wake(struct term *);
+static void	*term_waker(void *);
 static void	 term_woken(void *);
 static void	 term_relay(struct ws_session *, struct ws_session *,
 		    const void *, size_t, bool);
 static int	 term_code(int, int);
 static void	 term_done(struct term *);
 static bool	 term_name(const char *, char *, size_t);
+
+static pthread_mutex_t	 wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 wake_cond = PTHREAD_COND_INITIALIZER;
+static struct term	*wake_head;	/* wake_lock */
+static struct term	*wake_tail;	/* wake_lock */
+static bool		 waker_up;	/* wake_lock */
 
 const struct ws_ops sandbox_terminal_ops = {
 	.on_upgrade = term_upgrade,
@@ -118,9 +126,6 @@ term_open(struct ws_session *s)
 {
 	const struct identity	*id = ws_identity(s);
 	struct term		*t;
-	pthread_attr_t		 attr;
-	pthread_t		 th;
-	int			 rc;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
@@ -131,31 +136,71 @@ term_open(struct ws_session *s)
 	snprintf(t->actor, sizeof(t->actor), "%s", id->user[0] != '\0' ?
 	    id->user : "unknown");
 	snprintf(t->ip, sizeof(t->ip), "%s", ws_ip(s));
-	ws_set_user(s, t);
-	ws_pause(s, true);
-	t->waking = true;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&th, &attr, term_wake, t);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		log_error("cannot start a thread", "%s", strerror(rc));
+	if (term_wake(t) == -1) {
 		free(t);
 		return -1;
 	}
+	ws_set_user(s, t);
+	ws_pause(s, true);
 	return 0;
 }
 
-/* Any thread: sbx_acquire may wait for a sandbox going to sleep. */
-static void *
-term_wake(void *arg)
+/*
+ * Hand t to the waker thread, started on first use and kept for good:
+ * a sandbox's launcher gets SIGTERM when the thread that forked it ends
+ * (PR_SET_PDEATHSIG is per thread), so sbx_acquire, which may start
+ * one, must not run on a thread that is about to exit.
+ */
+static int
+term_wake(struct term *t)
 {
-	struct term	*t = arg;
+	pthread_attr_t	 attr;
+	pthread_t	 th;
+	int		 rc = 0;
 
-	t->err = sbx_acquire(t->name, &t->ref);
-	t->job.fn = term_woken;
-	t->job.arg = t;
-	ws_post(&t->job);
+	pthread_mutex_lock(&wake_lock);
+	if (!waker_up) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&th, &attr, term_waker, NULL);
+		pthread_attr_destroy(&attr);
+		waker_up = rc == 0;
+	}
+	if (rc == 0) {
+		t->waking = true;
+		t->wake_next = NULL;
+		if (wake_tail != NULL)
+			wake_tail->wake_next = t;
+		else
+			wake_head = t;
+		wake_tail = t;
+		pthread_cond_signal(&wake_cond);
+	}
+	pthread_mutex_unlock(&wake_lock);
+	if (rc != 0)
+		log_error("cannot start a thread", "%s", strerror(rc));
+	return rc == 0 ? 0 : -1;
+}
+
+/* sbx_acquire may wait for a sandbox going to sleep: not on lws's. */
+static void *
+term_waker(void *arg)
+{
+	struct term	*t;
+
+	for (;;) {
+		pthread_mutex_lock(&wake_lock);
+		while (wake_head == NULL)
+			pthread_cond_wait(&wake_cond, &wake_lock);
+		t = wake_head;
+		if ((wake_head = t->wake_next) == NULL)
+			wake_tail = NULL;
+		pthread_mutex_unlock(&wake_lock);
+		t->err = sbx_acquire(t->name, &t->ref);
+		t->job.fn = term_woken;
+		t->job.arg = t;
+		ws_post(&t->job);
+	}
 	return NULL;
 }
 
@@ -171,13 +216,18 @@ term_woken(void *arg)
 		return;
 	}
 	if (t->err != SBX_OK) {
+		log_warn("terminal refused", "name=%s %s", t->name,
+		    sbx_strerror(t->err));
 		ws_close(t->pub, t->err == SBX_LIMIT || t->err == SBX_BUSY ?
 		    CLOSE_TRY_LATER : CLOSE_INTERNAL, sbx_strerror(t->err));
 		return;
 	}
 	if ((t->init = ws_connect(t->ref.control, t->uri, &init_ops, t)) ==
-	    NULL)
+	    NULL) {
+		log_warn("cannot reach a sandbox's terminal", "name=%s %s",
+		    t->name, t->ref.control);
 		ws_close(t->pub, CLOSE_INTERNAL, "cannot reach the sandbox");
+	}
 }
 
 static void
@@ -259,8 +309,16 @@ static void
 term_init_close(struct ws_session *s, int code, const char *reason)
 {
 	struct term	*t = ws_user(s);
+	struct logline	 l;
 	char		 why[124];
 
+	if (log_begin(&l, code == CLOSE_ABNORMAL ? LOG_WARN : LOG_INFO,
+	    "terminal closed")) {
+		log_str(&l, "name", t->name);
+		log_int(&l, "code", code);
+		log_str(&l, "reason", reason);
+		log_end(&l);
+	}
 	t->init = NULL;
 	if (t->pub != NULL) {
 		if (code == CLOSE_ABNORMAL)

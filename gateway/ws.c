@@ -35,7 +35,7 @@ struct ws_session {
 	const struct route	*route;		/* adopted sessions */
 	const struct ws_ops	*ops;
 	void			*user;		/* the handler's */
-	struct buf		 in;		/* the message being assembled */
+	struct buf		 in;		/* a message being assembled */
 	bool			 in_binary;
 	struct ws_msg		*out_head;	/* owned */
 	struct ws_msg		*out_tail;
@@ -48,7 +48,7 @@ struct ws_session {
 	bool			 ping_due;
 	bool			 connecting;	/* inside lws's connect call */
 	bool			 destroyed;	/* lws freed it meanwhile */
-	int			 close_code;	/* what ends it: ours or peer's */
+	int			 close_code;	/* ours, or the peer's */
 	char			 close_reason[REASON_MAX + 1];
 	struct identity		 id;
 	char			 ip[64];
@@ -300,6 +300,8 @@ ws_queued(const struct ws_session *s)
  * Stop (or resume) reading from the peer: lws takes the socket out of
  * its poll set, so TCP flow control pushes back on the sender. Called
  * from another session's callback too, hence PROCESS_NOW (lws-misc.h).
+ * A peer we do not read cannot show it is there (its pongs wait unread):
+ * its idle clock stops meanwhile.
  */
 void
 ws_pause(struct ws_session *s, bool on)
@@ -309,6 +311,10 @@ ws_pause(struct ws_session *s, bool on)
 	s->paused = on;
 	lws_rx_flow_control(s->wsi, (on ? 0 : 1) |
 	    LWS_RXFLOW_REASON_FLAG_PROCESS_NOW);
+	if (!s->client)
+		lws_set_timeout(s->wsi, on ? NO_PENDING_TIMEOUT :
+		    PENDING_TIMEOUT_USER_OK, on ? 0 :
+		    (int)config_current()->idle_timeout_s);
 }
 
 /*
@@ -702,7 +708,8 @@ ws_authorize(struct ws_session *s, struct ws_hdrs *h, int by_socket,
 	}
 	if ((s->id.kind == ID_SESSION || s->id.kind == ID_EXTERNAL) &&
 	    !ws_origin_ok(h)) {
-		*no = (struct ws_refusal){ .status = 403, .code = "bad_origin" };
+		*no = (struct ws_refusal){ .status = 403,
+		    .code = "bad_origin" };
 		snprintf(no->msg, sizeof(no->msg), "cross-site WebSocket "
 		    "refused: Origin must be this gateway's own");
 		return false;
@@ -989,11 +996,13 @@ static int
 ws_tx(struct ws_session *s)
 {
 	struct ws_msg	*m = s->out_head;
-	unsigned char	 ping[LWS_PRE + 1];
+	unsigned char	 ping[LWS_PRE + 4];
 
 	if (s->ping_due && !s->closing) {
+		/* With data: lws 4.1 drops an empty pong without a callback. */
 		s->ping_due = false;
-		if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		memcpy(ping + LWS_PRE, "ping", 4);
+		if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 4)
 			return -1;
 		if (m != NULL)
 			lws_callback_on_writable(s->wsi);

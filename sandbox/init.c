@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,6 +39,7 @@
 #define FWD_BUF		(64 * 1024)	/* per direction of a relay */
 #define FWD_TRIES	50		/* gateway backlog full: retries */
 #define FWD_RETRY_MS	100
+#define ACCEPT_PAUSE_MS	100
 
 struct opts {
 	const char	*control;	/* --control PATH */
@@ -65,6 +67,11 @@ struct watch {
 	pid_t		 pid;
 	exit_fn		 fn;
 	void		*arg;
+};
+
+struct pause {				/* a listener off the loop */
+	int		 fd;
+	loop_fn		 fn;
 };
 
 /*
@@ -107,6 +114,7 @@ static void	cmd_exit(void *, pid_t, int);
 static char	**merge_env(char *const []);
 static void	spawn_child(char *const [], const char *, char *const [],
 		    const int [3]) __attribute__((noreturn));
+static void	accept_resume(void *);
 static void	fwd_start(void);
 static void	fwd_accept(void *, uint32_t);
 static void	relay_connect(void *);
@@ -144,6 +152,12 @@ main(int argc, char **argv)
 
 	parse(argc, argv, &o);
 	(void)init_now_ms();		/* the clock for uptime starts now */
+	/*
+	 * Big buffers (an exec's 4 MiB, a listing) come from mmap and go
+	 * back when freed: glibc would otherwise raise the threshold after
+	 * the first such free and keep the memory in its heap for good.
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -786,10 +800,51 @@ spawn_child(char *const argv[], const char *cwd, char *const envp[],
 		dprintf(2, "pincer-init: cd %s: %s\n", cwd, strerror(errno));
 		_exit(127);
 	}
-	execvpe(argv[0], argv, envp);
+	/* execvp searches the PATH of environ: the command's own. */
+	environ = (char **)envp;
+	execvp(argv[0], argv);
 	code = errno == ENOENT || errno == ENOTDIR ? 127 : 126;
 	dprintf(2, "pincer-init: %s: %s\n", argv[0], strerror(errno));
 	_exit(code);
+}
+
+/*
+ * Out of fds, a listening socket stays readable and a level-triggered
+ * loop would spin on it: off the loop for a moment, then back.
+ */
+void
+init_accept_pause(int lfd, int err, loop_fn fn)
+{
+	static uint64_t	 told;
+	struct pause	*p;
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM)
+		return;
+	if ((p = malloc(sizeof(*p))) == NULL)
+		return;
+	p->fd = lfd;
+	p->fn = fn;
+	loop_del(lfd);
+	if (timer_add(ACCEPT_PAUSE_MS, accept_resume, p) == -1) {
+		accept_resume(p);
+		return;
+	}
+	if (init_now_ms() - told >= 60000 || told == 0) {
+		told = init_now_ms();
+		init_log("out of file descriptors: not accepting for a "
+		    "moment");
+	}
+}
+
+static void
+accept_resume(void *arg)
+{
+	struct pause	*p = arg;
+
+	if (loop_add(p->fd, EPOLLIN, p->fn, (void *)(intptr_t)p->fd) == -1)
+		init_log("listening again: %s", strerror(errno));
+	free(p);
 }
 
 /* --- forwarders: 127.0.0.1:port -> the gateway's socket ---------------- */
@@ -835,8 +890,10 @@ fwd_accept(void *arg, uint32_t events)
 	(void)events;
 	for (i = 0; i < 16; i++) {
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
-		    SOCK_CLOEXEC)) == -1)
+		    SOCK_CLOEXEC)) == -1) {
+			init_accept_pause(lfd, errno, fwd_accept);
 			return;
+		}
 		if ((r = calloc(1, sizeof(*r) + 2 * FWD_BUF)) == NULL) {
 			close(fd);
 			continue;
@@ -862,6 +919,7 @@ fwd_accept(void *arg, uint32_t events)
 static void
 relay_connect(void *arg)
 {
+	static uint64_t		 told;
 	struct relay		*r = arg;
 	struct sockaddr_un	 sun;
 
@@ -877,7 +935,12 @@ relay_connect(void *arg)
 			goto fail;
 		return;
 	} else if (errno != EINPROGRESS) {
-		init_log("forwarder: %s: %s", GATEWAY_SOCK, strerror(errno));
+		/* Told once a minute at most: a client may retry in a loop. */
+		if (init_now_ms() - told >= 60000 || told == 0) {
+			told = init_now_ms();
+			init_log("forwarder: %s: %s", GATEWAY_SOCK,
+			    strerror(errno));
+		}
 		goto fail;
 	}
 	relay_update(r);

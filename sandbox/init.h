@@ -52,6 +52,11 @@ pid_t	 init_spawn(char *const argv[], const char *cwd, char *const env[],
 void	 init_base_env(char ***out);	/* caller frees with free() */
 /* One line on stderr, "pincer-init: " first. */
 void	 init_log(const char *fmt, ...) INIT_PRINTF(1, 2);
+/*
+ * After accept failed with err: out of fds, the listener (registered
+ * with fn and the fd as arg) leaves the loop for a moment.
+ */
+void	 init_accept_pause(int lfd, int err, loop_fn fn);
 
 /* init_http.c: one request per connection, answered then closed */
 #define HTTP_HEAD_MAX	(16 * 1024)

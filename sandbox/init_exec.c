@@ -130,12 +130,16 @@ struct proc {
 };
 
 static int	spec_parse(struct conn *, json_t *, struct spec *);
+static int	spec_cwd(struct conn *, json_t *, struct spec *);
+static int	spec_env(struct conn *, json_t *, struct spec *);
 static void	spec_free(struct spec *);
 static pid_t	spawn_piped(struct spec *, int, struct src [2], void *,
 		    loop_fn);
 static void	src_close(struct src *);
 static json_t	*text_json(const char *, size_t, bool);
 static int	encoding(struct conn *, const char *, bool *);
+static int	exec_opts(struct conn *, json_t *, struct exec *,
+		    json_int_t *, int *);
 static void	exec_read(void *, uint32_t);
 static void	exec_emit(struct exec *, int, char *, size_t);
 static void	exec_exited(void *, pid_t, int);
@@ -152,6 +156,8 @@ static void	proc_list(struct conn *);
 static void	proc_logs(struct conn *, struct proc *);
 static void	proc_delete(struct conn *, struct proc *);
 static void	proc_wait(struct conn *, const struct req *, struct proc *);
+static int	wait_args(struct conn *, json_t *, struct waiter *,
+		    json_int_t *);
 static struct proc *proc_find(const char *);
 static json_t	*proc_json(struct proc *);
 static void	proc_read(void *, uint32_t);
@@ -188,79 +194,89 @@ void
 exec_handle(struct conn *c, const struct req *r)
 {
 	struct spec	 sp;
-	struct exec	*e = NULL;
-	json_t		*body, *v;
+	struct exec	*e;
+	json_t		*body;
 	json_int_t	 timeout = TIMEOUT_DEF;
-	const char	*in = NULL;
-	size_t		 inlen = 0;
 	int		 infd = -1;
 
 	if ((body = http_body_json(c, r)) == NULL)
 		return;
 	if (spec_parse(c, body, &sp) == -1)
 		return;
-	if ((e = calloc(1, sizeof(*e))) == NULL)
-		goto oom;
-	if ((v = json_object_get(body, "timeout_ms")) != NULL &&
-	    (!json_is_integer(v) || (timeout = json_integer_value(v)) < 1 ||
-	    timeout > TIMEOUT_MAX))
-		goto bad_timeout;
-	if ((v = json_object_get(body, "stream")) != NULL) {
-		if (!json_is_boolean(v))
-			goto bad_stream;
-		e->stream = json_is_true(v);
-	}
-	if ((v = json_object_get(body, "encoding")) != NULL &&
-	    !json_is_string(v))
-		goto bad_encoding;
-	if (encoding(c, json_string_value(v), &e->b64) == -1)
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		http_error(c, 500, "internal", "out of memory");
 		goto out;
-	if ((v = json_object_get(body, "stdin")) != NULL) {
-		if (!json_is_string(v))
-			goto bad_stdin;
-		in = json_string_value(v);
-		inlen = json_string_length(v);
 	}
-	/* stdin from a memory file: nothing to feed as the command runs. */
-	if (in != NULL && ((infd = memfd_create("stdin", MFD_CLOEXEC)) ==
-	    -1 || write(infd, in, inlen) != (ssize_t)inlen ||
-	    lseek(infd, 0, SEEK_SET) == -1))
-		goto fail;
+	if (exec_opts(c, body, e, &timeout, &infd) == -1)
+		goto out;
 	e->conn = c;
 	e->t0 = init_now_ms();
-	if ((e->pid = spawn_piped(&sp, infd, e->src, e, exec_read)) == -1)
-		goto fail;
+	if ((e->pid = spawn_piped(&sp, infd, e->src, e, exec_read)) == -1) {
+		http_error(c, 500, "internal", "cannot start: %s",
+		    strerror(errno));
+		goto out;
+	}
 	child_watch(e->pid, exec_exited, e);
-	e->deadline = timer_add((uint64_t)timeout, exec_timeout, e);
 	conn_on_close(c, exec_gone, e);
+	if ((e->deadline = timer_add((uint64_t)timeout, exec_timeout, e)) ==
+	    -1) {
+		/* No deadline, no command: it could run for ever. */
+		e->deadline = 0;
+		exec_timeout(e);
+	}
 	if (e->stream)
 		sse_start(c);
-	if (infd != -1)
-		close(infd);
-	spec_free(&sp);
-	return;
-bad_timeout:
-	http_error(c, 400, "bad_request", "timeout_ms: 1 to %d", TIMEOUT_MAX);
-	goto out;
-bad_stream:
-	http_error(c, 400, "bad_request", "stream: a boolean");
-	goto out;
-bad_encoding:
-	http_error(c, 400, "bad_request", "encoding: utf8 or base64");
-	goto out;
-bad_stdin:
-	http_error(c, 400, "bad_request", "stdin: a string");
-	goto out;
-oom:
-	http_error(c, 500, "internal", "out of memory");
-	goto out;
-fail:
-	http_error(c, 500, "internal", "cannot start: %s", strerror(errno));
+	e = NULL;
 out:
 	if (infd != -1)
 		close(infd);
 	free(e);
 	spec_free(&sp);
+}
+
+/*
+ * timeout_ms, stream, encoding and stdin (into a memory file: nothing to
+ * feed as the command runs). -1 after answering.
+ */
+static int
+exec_opts(struct conn *c, json_t *body, struct exec *e, json_int_t *timeout,
+    int *infd)
+{
+	json_t	*v;
+
+	if ((v = json_object_get(body, "timeout_ms")) != NULL &&
+	    (!json_is_integer(v) || (*timeout = json_integer_value(v)) < 1 ||
+	    *timeout > TIMEOUT_MAX)) {
+		http_error(c, 400, "bad_request", "timeout_ms: 1 to %d",
+		    TIMEOUT_MAX);
+		return -1;
+	}
+	if ((v = json_object_get(body, "stream")) != NULL &&
+	    !json_is_boolean(v)) {
+		http_error(c, 400, "bad_request", "stream: a boolean");
+		return -1;
+	}
+	e->stream = json_is_true(v);
+	if ((v = json_object_get(body, "encoding")) != NULL &&
+	    !json_is_string(v)) {
+		http_error(c, 400, "bad_request", "encoding: utf8 or base64");
+		return -1;
+	}
+	if (encoding(c, json_string_value(v), &e->b64) == -1)
+		return -1;
+	if ((v = json_object_get(body, "stdin")) == NULL)
+		return 0;
+	if (!json_is_string(v)) {
+		http_error(c, 400, "bad_request", "stdin: a string");
+		return -1;
+	}
+	if ((*infd = memfd_create("stdin", MFD_CLOEXEC)) == -1 ||
+	    write(*infd, json_string_value(v), json_string_length(v)) !=
+	    (ssize_t)json_string_length(v) || lseek(*infd, 0, SEEK_SET) == -1) {
+		http_error(c, 500, "internal", "stdin: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -777,57 +793,24 @@ static void
 proc_wait(struct conn *c, const struct req *r, struct proc *p)
 {
 	struct waiter	*w;
-	json_t		*body, *log, *port, *path, *tmo;
+	json_t		*body;
 	json_int_t	 timeout = WAIT_DEF;
-	char		 err[128];
-	int		 rc;
 
 	if ((body = http_body_json(c, r)) == NULL)
 		return;
-	log = json_object_get(body, "log");
-	port = json_object_get(body, "port");
-	path = json_object_get(body, "path");
-	tmo = json_object_get(body, "timeout_ms");
-	if ((log != NULL) == (port != NULL) || (log != NULL &&
-	    !json_is_string(log)) || (port != NULL && (!json_is_integer(port) ||
-	    json_integer_value(port) < 1 || json_integer_value(port) >
-	    65535)) || (path != NULL && (port == NULL || !json_is_string(path) ||
-	    json_string_value(path)[0] != '/' || json_string_length(path) >
-	    1024 || strpbrk(json_string_value(path), " \r\n\t") != NULL)) ||
-	    (tmo != NULL && (!json_is_integer(tmo) || (timeout =
-	    json_integer_value(tmo)) < 1 || timeout > TIMEOUT_MAX))) {
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		json_decref(body);
-		http_error(c, 400, "bad_request", "one of log (a regex) or port "
-		    "(1-65535, with an optional path /…); timeout_ms 1 to %d",
-		    TIMEOUT_MAX);
+		http_error(c, 500, "internal", "out of memory");
 		return;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		goto oom;
 	w->p = p;
 	w->conn = c;
 	w->sock = -1;
-	if (log != NULL) {
-		w->kind = W_LOG;
-		if ((rc = regcomp(&w->re, json_string_value(log),
-		    REG_EXTENDED | REG_NOSUB)) != 0) {
-			regerror(rc, &w->re, err, sizeof(err));
-			json_decref(body);
-			free(w);
-			http_error(c, 400, "bad_request", "log: %s", err);
-			return;
-		}
-		w->have_re = true;
-		w->pos[0] = ring_low(&p->ring[0]);
-		w->pos[1] = ring_low(&p->ring[1]);
-	} else {
-		w->kind = W_PORT;
-		w->port = (int)json_integer_value(port);
-		if (path != NULL && (w->path = strdup(json_string_value(path))) ==
-		    NULL) {
-			free(w);
-			goto oom;
-		}
+	if (wait_args(c, body, w, &timeout) == -1) {
+		json_decref(body);
+		free(w->path);
+		free(w);
+		return;
 	}
 	json_decref(body);
 	LIST_INSERT_HEAD(&p->waiters, w, entry);
@@ -846,10 +829,57 @@ proc_wait(struct conn *c, const struct req *r, struct proc *p)
 	}
 	if (w->kind == W_PORT)
 		wait_port_try(w);
-	return;
-oom:
-	json_decref(body);
-	http_error(c, 500, "internal", "out of memory");
+}
+
+/*
+ * One of log (a regex), or port with an optional path; timeout_ms. Fills
+ * w; -1 after answering.
+ */
+static int
+wait_args(struct conn *c, json_t *body, struct waiter *w,
+    json_int_t *timeout)
+{
+	json_t		*log = json_object_get(body, "log");
+	json_t		*port = json_object_get(body, "port");
+	json_t		*path = json_object_get(body, "path");
+	json_t		*tmo = json_object_get(body, "timeout_ms");
+	const char	*ps = json_string_value(path);
+	char		 err[128];
+	int		 rc;
+
+	if ((log != NULL) == (port != NULL) || (log != NULL &&
+	    !json_is_string(log)) || (port != NULL &&
+	    (!json_is_integer(port) || json_integer_value(port) < 1 ||
+	    json_integer_value(port) > 65535)) || (path != NULL &&
+	    (port == NULL || ps == NULL || ps[0] != '/' || strlen(ps) > 1024 ||
+	    strpbrk(ps, " \r\n\t") != NULL)) || (tmo != NULL &&
+	    (!json_is_integer(tmo) || (*timeout = json_integer_value(tmo)) <
+	    1 || *timeout > TIMEOUT_MAX))) {
+		http_error(c, 400, "bad_request", "one of log (a regex) or "
+		    "port (1-65535, with an optional path /…); timeout_ms 1 "
+		    "to %d", TIMEOUT_MAX);
+		return -1;
+	}
+	if (port != NULL) {
+		w->kind = W_PORT;
+		w->port = (int)json_integer_value(port);
+		if (ps != NULL && (w->path = strdup(ps)) == NULL) {
+			http_error(c, 500, "internal", "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	w->kind = W_LOG;
+	if ((rc = regcomp(&w->re, json_string_value(log), REG_EXTENDED |
+	    REG_NOSUB)) != 0) {
+		regerror(rc, &w->re, err, sizeof(err));
+		http_error(c, 400, "bad_request", "log: %s", err);
+		return -1;
+	}
+	w->have_re = true;
+	w->pos[0] = ring_low(&w->p->ring[0]);
+	w->pos[1] = ring_low(&w->p->ring[1]);
+	return 0;
 }
 
 static void
@@ -1296,19 +1326,14 @@ waiter_free(struct waiter *w)
 /* --- shared --------------------------------------------------------- */
 
 /*
- * cmd (an array of strings), cwd (a folder; /workspace when it exists,
- * else pincer-init's own) and env (an object of strings). Takes body;
- * -1 after answering.
+ * cmd (an array of strings), cwd and env, into sp. Takes body; -1 after
+ * answering.
  */
 static int
 spec_parse(struct conn *c, json_t *body, struct spec *sp)
 {
-	json_t		*cmd, *env, *cwd, *v;
-	const char	*k;
-	struct stat	 st;
-	size_t		 i, n, size = 0;
-	char		*p;
-	int		 k_n;
+	json_t	*cmd, *v;
+	size_t	 i, n;
 
 	memset(sp, 0, sizeof(*sp));
 	sp->body = body;
@@ -1316,66 +1341,90 @@ spec_parse(struct conn *c, json_t *body, struct spec *sp)
 	if (!json_is_array(cmd) || (n = json_array_size(cmd)) == 0 ||
 	    n > MAX_ARGS)
 		goto bad_cmd;
-	if ((sp->argv = calloc(n + 1, sizeof(*sp->argv))) == NULL)
-		goto oom;
+	if ((sp->argv = calloc(n + 1, sizeof(*sp->argv))) == NULL) {
+		http_error(c, 500, "internal", "out of memory");
+		goto fail;
+	}
 	json_array_foreach(cmd, i, v) {
 		if (!json_is_string(v))
 			goto bad_cmd;
 		sp->argv[i] = json_string_value(v);
 	}
-	if ((cwd = json_object_get(body, "cwd")) != NULL) {
-		if (!json_is_string(cwd) || json_string_value(cwd)[0] == '\0')
-			goto bad_cwd;
-		sp->cwd = json_string_value(cwd);
-		if (stat(sp->cwd, &st) == -1) {
-			http_error(c, 400, "bad_request", "cwd %s: %s",
-			    sp->cwd, strerror(errno));
-			goto fail;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			http_error(c, 400, "bad_request", "cwd %s: not a "
-			    "folder", sp->cwd);
-			goto fail;
-		}
-	} else if (stat("/workspace", &st) == 0 && S_ISDIR(st.st_mode))
-		sp->cwd = "/workspace";
-	env = json_object_get(body, "env");
-	if (env != NULL && (!json_is_object(env) || json_object_size(env) >
-	    MAX_ARGS))
-		goto bad_env;
-	json_object_foreach(env, k, v) {
-		if (!json_is_string(v) || *k == '\0' || strchr(k, '=') != NULL)
-			goto bad_env;
-		size += strlen(k) + json_string_length(v) + 2;
-	}
-	n = json_object_size(env);
-	/* One block: the pointers, then "K=V" strings. */
-	if ((sp->env = malloc((n + 1) * sizeof(char *) + size)) == NULL)
-		goto oom;
-	p = (char *)(sp->env + n + 1);
-	i = 0;
-	json_object_foreach(env, k, v) {
-		sp->env[i++] = p;
-		k_n = snprintf(p, size, "%s=%s", k, json_string_value(v));
-		p += k_n + 1;
-		size -= (size_t)k_n + 1;
-	}
-	sp->env[i] = NULL;
+	if (spec_cwd(c, json_object_get(body, "cwd"), sp) == -1 ||
+	    spec_env(c, json_object_get(body, "env"), sp) == -1)
+		goto fail;
 	return 0;
 bad_cmd:
 	http_error(c, 400, "bad_request", "cmd: a non-empty array of strings");
-	goto fail;
-bad_cwd:
-	http_error(c, 400, "bad_request", "cwd: a path");
-	goto fail;
-bad_env:
-	http_error(c, 400, "bad_request", "env: an object of strings, names "
-	    "without '='");
-	goto fail;
-oom:
-	http_error(c, 500, "internal", "out of memory");
 fail:
 	spec_free(sp);
+	return -1;
+}
+
+/* A folder; by default /workspace when it exists, else pincer-init's. */
+static int
+spec_cwd(struct conn *c, json_t *cwd, struct spec *sp)
+{
+	struct stat	 st;
+
+	if (cwd == NULL) {
+		if (stat("/workspace", &st) == 0 && S_ISDIR(st.st_mode))
+			sp->cwd = "/workspace";
+		return 0;
+	}
+	if (!json_is_string(cwd) || json_string_value(cwd)[0] == '\0') {
+		http_error(c, 400, "bad_request", "cwd: a path");
+		return -1;
+	}
+	sp->cwd = json_string_value(cwd);
+	if (stat(sp->cwd, &st) == -1) {
+		http_error(c, 400, "bad_request", "cwd %s: %s", sp->cwd,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		http_error(c, 400, "bad_request", "cwd %s: not a folder",
+		    sp->cwd);
+		return -1;
+	}
+	return 0;
+}
+
+/* An object of strings into "K=V", one block: pointers, then strings. */
+static int
+spec_env(struct conn *c, json_t *env, struct spec *sp)
+{
+	const char	*k;
+	json_t		*v;
+	size_t		 i = 0, size = 0;
+	char		*p;
+	int		 n;
+
+	if (env != NULL && (!json_is_object(env) || json_object_size(env) >
+	    MAX_ARGS))
+		goto bad;
+	json_object_foreach(env, k, v) {
+		if (!json_is_string(v) || *k == '\0' || strchr(k, '=') != NULL)
+			goto bad;
+		size += strlen(k) + json_string_length(v) + 2;
+	}
+	if ((sp->env = malloc((json_object_size(env) + 1) * sizeof(char *) +
+	    size)) == NULL) {
+		http_error(c, 500, "internal", "out of memory");
+		return -1;
+	}
+	p = (char *)(sp->env + json_object_size(env) + 1);
+	json_object_foreach(env, k, v) {
+		sp->env[i++] = p;
+		n = snprintf(p, size, "%s=%s", k, json_string_value(v));
+		p += n + 1;
+		size -= (size_t)n + 1;
+	}
+	sp->env[i] = NULL;
+	return 0;
+bad:
+	http_error(c, 400, "bad_request", "env: an object of strings, names "
+	    "without '='");
 	return -1;
 }
 

@@ -25,6 +25,7 @@
 #define MAX_PARAMS	64
 #define READ_MS		30000		/* head and body, from accept */
 #define LINGER_MS	2000		/* reading what follows an error */
+#define FLUSH_MS	60000		/* an answer's reader, stalled */
 #define LINGER_BYTES	(1024 * 1024)
 #define SINK_CHUNK	(32 * 1024)
 #define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -91,6 +92,7 @@ struct conn {
 	int		 ffd;		/* a file body, or -1 */
 	off_t		 fleft;
 	bool		 drain_armed;
+	uint64_t	 last_write;	/* the last progress of the answer */
 	conn_close_fn	 on_close;
 	void		*close_arg;
 	void		(*on_drain)(struct conn *, void *);
@@ -303,7 +305,8 @@ sse_start(struct conn *c)
 {
 	if (c->answered || c->dead)
 		return;
-	out_head(c, 200, "text/event-stream", -1, "Cache-Control: no-cache\r\n");
+	out_head(c, 200, "text/event-stream", -1,
+	    "Cache-Control: no-cache\r\n");
 	c->answered = true;
 	c->state = C_STREAM;
 	conn_flush(c);
@@ -360,6 +363,7 @@ conn_end(struct conn *c)
 		return;
 	c->answered = true;
 	c->state = C_DONE;
+	start_discard(c, 0);
 	conn_arm(c);
 }
 
@@ -446,8 +450,9 @@ http_base64(const void *src, size_t n, size_t *len)
 		*o++ = tab[v & 63];
 	}
 	if (i < n) {
-		v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 :
-		    0);
+		v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
 		*o++ = tab[v >> 18];
 		*o++ = tab[(v >> 12) & 63];
 		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
@@ -472,8 +477,10 @@ http_accept(void *arg, uint32_t events)
 	(void)events;
 	for (i = 0; i < 16; i++) {
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
-		    SOCK_CLOEXEC)) == -1)
+		    SOCK_CLOEXEC)) == -1) {
+			init_accept_pause(lfd, errno, http_accept);
 			return;
+		}
 		if (nconns >= MAX_CONNS || (c = calloc(1, sizeof(*c))) ==
 		    NULL) {
 			(void)send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
@@ -620,6 +627,8 @@ conn_timeout(void *arg)
 {
 	struct conn	*c = arg;
 
+	uint64_t	 idle;
+
 	c->timer = 0;
 	if (c->state == C_HEAD || c->state == C_BODY) {
 		http_error(c, 408, "timeout", "the request took too long");
@@ -627,10 +636,20 @@ conn_timeout(void *arg)
 		conn_arm(c);
 		return;
 	}
-	if (c->state == C_DONE) {	/* the linger is over */
-		c->discard = false;
+	if (c->state != C_DONE)
+		return;
+	if (c->discard) {	/* the linger is over; the answer may finish */
+		start_discard(c, 0);
 		conn_arm(c);
+		return;
 	}
+	idle = init_now_ms() - c->last_write;
+	if (idle < FLUSH_MS) {
+		c->timer = timer_add(FLUSH_MS - idle, conn_timeout, c);
+		return;
+	}
+	/* A reader that stopped reading; from a timer, so from the loop. */
+	conn_destroy(c);
 }
 
 /* --- reading a request ------------------------------------------------- */
@@ -1082,23 +1101,30 @@ answer(struct conn *c, int status, const char *type, char *body,
 	c->sink = NULL;
 	timer_cancel(c->timer);
 	c->timer = 0;
-	if (unread)			/* the rest of the request is in flight */
-		start_discard(c, c->dleft);
+	/* The rest of the request may be in flight: read and drop it. */
+	start_discard(c, unread ? c->dleft : 0);
 	conn_flush(c);
 	conn_arm(c);
 }
 
-/* Reads and drops up to left more bytes, for LINGER_MS at most. */
+/*
+ * Reads and drops up to left more bytes, for LINGER_MS at most; with
+ * none left, watches that the answer goes out (FLUSH_MS without
+ * progress ends the connection).
+ */
 static void
 start_discard(struct conn *c, size_t left)
 {
 	c->discard = left > 0;
 	c->dleft = left;
+	c->last_write = init_now_ms();
 	timer_cancel(c->timer);
-	c->timer = 0;
-	if (c->discard && (c->timer = timer_add(LINGER_MS, conn_timeout,
-	    c)) == -1)
+	c->timer = timer_add(c->discard ? LINGER_MS : FLUSH_MS, conn_timeout,
+	    c);
+	if (c->timer == -1) {
+		c->timer = 0;
 		c->discard = false;
+	}
 }
 
 static bool
@@ -1133,6 +1159,7 @@ conn_flush(struct conn *c)
 			c->dead = true;
 			return;
 		}
+		c->last_write = init_now_ms();
 		if (c->ooff < c->olen)
 			c->ooff += (size_t)n;
 		else if (c->tail != NULL) {

@@ -99,7 +99,8 @@ struct ws {
 	size_t		 ctllen;
 	bool		 close_sent, close_rcvd;
 	bool		 failed;	/* a protocol error: input discarded */
-	bool		 gone;		/* the peer hung up, or a write failed */
+	bool		 gone;		/* the peer hung up, or a write broke */
+	uint32_t	 ev;		/* registered events */
 	long		 timer;
 };
 
@@ -180,6 +181,11 @@ term_handle(struct conn *c, const struct req *r)
 	if ((cols = term_dim(c, "cols")) == -1 ||
 	    (rows = term_dim(c, "rows")) == -1)
 		return;
+	/* Not an upgrade at all: refused (400) before a shell is made. */
+	if (req_header(c, "Sec-WebSocket-Key") == NULL) {
+		(void)http_upgrade(c);
+		return;
+	}
 	if ((t = term_find(id)) == NULL) {
 		if (nterms >= TERM_MAX) {
 			http_error(c, 409, "conflict", "at most %d terminals",
@@ -193,20 +199,17 @@ term_handle(struct conn *c, const struct req *r)
 			return;
 		}
 		fresh = true;
-	} else
-		term_resize(t, cols, rows);
+	}
 	/* A shell nobody could attach to would be left behind: end it. */
-	if ((fd = http_upgrade(c)) == -1) {
+	if ((fd = http_upgrade(c)) == -1 || (w = ws_new(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
 		if (fresh)
 			term_hangup(t);
 		return;
 	}
-	if ((w = ws_new(fd)) == NULL) {
-		close(fd);
-		if (fresh)
-			term_hangup(t);
-		return;
-	}
+	if (!fresh)
+		term_resize(t, cols, rows);
 	term_attach(t, w);
 }
 
@@ -437,11 +440,12 @@ term_io(void *arg, uint32_t events)
 		term_write(t);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		term_read(t);
-	/* Keys drained: the client's parser may go on. */
-	if (t->ws != NULL && t->keys.len <= WS_KEYS_HIGH &&
-	    t->ws->inlen > 0) {
-		ws_parse(t->ws);
-		ws_update(t->ws);
+	/* Keys drained: the client's parser and reads may go on. */
+	if (t->ws != NULL && t->keys.len <= WS_KEYS_HIGH) {
+		if (t->ws->inlen > 0)
+			ws_parse(t->ws);
+		if (t->ws != NULL)
+			ws_update(t->ws);
 	}
 	term_update(t);
 }
@@ -786,7 +790,8 @@ ws_new(int fd)
 	w->fd = fd;
 	buf_init(&w->out, WS_OUT_MAX);
 	buf_init(&w->msg, WS_MSG_MAX);
-	if (loop_add(fd, EPOLLIN | EPOLLRDHUP, ws_io, w) == -1) {
+	w->ev = EPOLLIN | EPOLLRDHUP;
+	if (loop_add(fd, w->ev, ws_io, w) == -1) {
 		free(w);
 		return NULL;
 	}
@@ -912,6 +917,12 @@ ws_header(struct ws *w, const uint8_t *p, size_t n)
 		return 0;
 	len = p[1] & 0x7f;
 	op = p[0] & 0x0f;
+	/* §5.2: RSV1-3 must be 0 when no extension was negotiated. */
+	if ((why = p[0] & 0x70 ? "reserved bits set" : NULL) != NULL)
+		goto fail;
+	/* §5.1: a server must close on a frame from a client not masked. */
+	if ((why = !(p[1] & 0x80) ? "unmasked frame" : NULL) != NULL)
+		goto fail;
 	need += (len == 126 ? 2 : len == 127 ? 8 : 0) + 4;
 	if (n < need)
 		return 0;
@@ -920,12 +931,6 @@ ws_header(struct ws *w, const uint8_t *p, size_t n)
 	else if (len == 127)
 		for (len = 0, i = 0; i < 8; i++)
 			len = len << 8 | p[2 + i];
-	/* §5.2: RSV1-3 must be 0 when no extension was negotiated. */
-	if ((why = p[0] & 0x70 ? "reserved bits set" : NULL) != NULL)
-		goto fail;
-	/* §5.1: a server must close on a frame from a client not masked. */
-	if ((why = !(p[1] & 0x80) ? "unmasked frame" : NULL) != NULL)
-		goto fail;
 	/* §5.2: the 64-bit length's most significant bit must be 0. */
 	if ((why = len >> 63 ? "bad length" : NULL) != NULL)
 		goto fail;
@@ -1183,6 +1188,7 @@ ws_flush(struct ws *w)
 	/* Room again: the PTY may be read (term_update is idempotent). */
 	if (w->t != NULL)
 		term_update(w->t);
+	ws_update(w);
 }
 
 static bool
@@ -1209,7 +1215,8 @@ ws_update(struct ws *w)
 		ev |= EPOLLIN;
 	if (w->out.len > 0)
 		ev |= EPOLLOUT;
-	(void)loop_mod(w->fd, ev, ws_io, w);
+	if (ev != w->ev && loop_mod(w->fd, ev, ws_io, w) == 0)
+		w->ev = ev;
 }
 
 static void

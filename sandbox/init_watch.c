@@ -54,7 +54,7 @@ struct wstream {
 	struct wd_ent	*tab;		/* by wd, open addressing, owned */
 	size_t		 cap, count;
 	bool		 ready;		/* the ready event went out */
-	bool		 full;		/* WATCH_MAX or the kernel's limit hit */
+	bool		 full;		/* WATCH_MAX or the kernel limit hit */
 	bool		 full_told;
 	bool		 paused;	/* not reading: the client is behind */
 	bool		 overflow;	/* events were lost: say so on drain */

@@ -33,9 +33,11 @@ function secret(value) {
 	fs.appendFileSync(path.join(logs, "secrets.list"), value + "\n");
 }
 
-function request(method, p, { headers = {}, body } = {}) {
+// A request to gw, or (socketPath) on a local socket, with a JSON body.
+function request(method, p, { headers = {}, body, socketPath } = {}) {
 	return new Promise((resolve, reject) => {
-		const req = http.request(gw.url + p, { method, agent: false,
+		const req = http.request(socketPath ? `http://localhost${p}` :
+			gw.url + p, { method, agent: false, socketPath,
 			headers: { "Content-Type": "application/json", ...headers } },
 		(res) => {
 			let b = "";
@@ -119,11 +121,11 @@ class Term {
 
 // Open a terminal; rejects with {status, body} when the upgrade is refused.
 function open({ name = NAME, id = "main", cols = 80, rows = 24,
-	headers = bearer(tokSandbox), origin, url } = {}) {
+	headers = bearer(tokSandbox), origin, url, autoPong = true } = {}) {
 	const q = `id=${encodeURIComponent(id)}&cols=${cols}&rows=${rows}`;
 	const target = url ?? gw.url.replace("http", "ws") +
 		`/api/v1/sandboxes/${name}/terminal?${q}`;
-	const ws = new WebSocket(target, { headers, origin });
+	const ws = new WebSocket(target, { headers, origin, autoPong });
 	return new Promise((resolve, reject) => {
 		const t = new Term(ws);
 		ws.once("open", () => resolve(t));
@@ -148,7 +150,8 @@ async function refused(opts, status, code) {
 }
 
 // A line of the shell's output, on its own (the typed command echoes too).
-const line = (s) => new RegExp(`(^|\\n)${s}\\r?\\n`);
+// Lines start after \n or, past bash's bracketed-paste escapes, after \r.
+const line = (s) => new RegExp(`(^|[\\r\\n])${s}\\r?\\n`);
 
 test("a token with the sandbox scope opens a terminal: ready, echo hi, hi", async (t) => {
 	if (skip) return t.skip(skip);
@@ -312,4 +315,32 @@ test("opening a terminal is in the audit log", async (t) => {
 		/id=first/.test(e.detail)), JSON.stringify(term));
 	assert.ok(term.some((e) => e.actor === "local" && /id=local/.test(e.detail)),
 		JSON.stringify(term));
+});
+
+test("a quiet terminal outlives http.idle_timeout_s; a peer that never answers a ping does not", async (t) => {
+	if (skip) return t.skip(skip);
+	const gw2 = await startPincer("sandbox-terminal-idle",
+		{ http: { idle_timeout_s: 1 } });
+	try {
+		const sock = path.join(gw2.state, "pincerd.sock");
+		const r = await request("POST", "/api/v1/sandboxes",
+			{ socketPath: sock, body: JSON.stringify({ name: "quiet" }) });
+		assert.ok(r.status === 201 || r.status === 200, r.body);
+		const url = (id) => `ws+unix://${sock}:/api/v1/sandboxes/quiet/` +
+			`terminal?id=${id}&cols=80&rows=24`;
+		const term = await open({ headers: {}, url: url("quiet") });
+		await term.ready();
+		await new Promise((res) => setTimeout(res, 3500));
+		term.type("echo still-$((1+1))\n");
+		await term.until(() => line("still-2").test(term.out), "still-2");
+		await term.close();
+		const deaf = await open({ headers: {}, url: url("deaf"),
+			autoPong: false });
+		const start = Date.now();
+		await Promise.race([deaf.closed, new Promise((res, rej) =>
+			setTimeout(() => rej(new Error("still open")), 10000))]);
+		assert.ok(Date.now() - start < 5000);
+	} finally {
+		await gw2.stop();
+	}
 });

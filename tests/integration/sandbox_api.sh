@@ -72,6 +72,7 @@ seen() {
 }
 host_procs() { ps -eo args | grep -c "^$1\$"; }
 no_host_proc() { [ "$(host_procs "$1")" = 0 ]; }
+procs_are() { [ "$(host_procs "$1")" = "$2" ]; }
 
 if [ ! -x "$TOP_BUILDDIR/pincer-init" ]; then
 	ok "pincer-init is built next to pincer" false
@@ -175,7 +176,7 @@ curl -sS -o /dev/null -X POST -H "Authorization: Bearer $TOK" \
     --data-binary '{"cmd":["sleep","76543"]}' "$PINCER_URL$SP/a/exec" 2>/dev/null &
 CPID=$!
 T_PIDS="$T_PIDS $CPID"
-ok "a buffered exec of sleep 76543 runs" wait_until 5 test "$(host_procs 'sleep 76543')" = 1
+ok "a buffered exec of sleep 76543 runs" wait_until 5 procs_are 'sleep 76543' 1
 kill "$CPID"
 wait "$CPID" 2>/dev/null
 ok "… its client hangs up: the command is killed" wait_until 6 no_host_proc 'sleep 76543'
@@ -195,6 +196,33 @@ is "… their data" "$(jv "$EV" 'JSON.stringify(o.slice(0, 3).map(e => e.data.da
     '["one\n","two\n","three\n"]'
 ok "… the exit event: code 4, not timed out" jok "$EV" \
     'o[3].data.exit_code === 4 && o[3].data.timed_out === false && o[3].data.duration_ms >= 500'
+curl -sS -N -o /dev/null -X POST -H "Authorization: Bearer $TOK" \
+    -H 'Content-Type: application/json' \
+    --data-binary '{"cmd":["sleep","76542"],"stream":true}' "$PINCER_URL$SP/a/exec" 2>/dev/null &
+CPID=$!
+T_PIDS="$T_PIDS $CPID"
+ok "a streamed exec of sleep 76542 runs" wait_until 5 procs_are 'sleep 76542' 1
+kill "$CPID"
+wait "$CPID" 2>/dev/null
+ok "… its client hangs up: the command is killed" wait_until 6 no_host_proc 'sleep 76542'
+
+# Several at once, each with its own answer.
+for i in 1 2 3 4 5 6; do
+	curl -sS --max-time 20 -o "$T_TMP/par$i" -X POST -H "Authorization: Bearer $TOK" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary "{\"cmd\":[\"sh\",\"-c\",\"sleep 0.$i; echo $i\"]}" \
+	    "$PINCER_URL$SP/a/exec" 2>/dev/null &
+	T_PIDS="$T_PIDS $!"
+done
+wait
+PAR=""
+for i in 1 2 3 4 5 6; do PAR="$PAR$(jv "$(cat "$T_TMP/par$i")" o.stdout)"; done
+is "6 execs at once: each gets its own output" "$PAR" 123456
+BIG=$(head -c $((2 << 20)) /dev/zero | tr '\0' a)
+printf '{"cmd":["cat"],"stdin":"%s"}' "$BIG" >"$T_TMP/big.json"
+unset BIG
+api POST /a/exec -H 'Content-Type: application/json' --data-binary @"$T_TMP/big.json"
+is "an exec body over 1 MiB: 413" "$CODE" 413
 
 # --- background processes ---------------------------------------------------
 post /a/processes '{"id":"web","cmd":["python3","-m","http.server","8123","--bind","127.0.0.1"],"cwd":"/workspace"}'
@@ -239,6 +267,14 @@ ok "… it is listed exited with code 5" jok "$BODY" \
     'o.status === "exited" && o.exit_code === 5 && o.ended_ms >= o.started_ms'
 api GET /a/processes/short/logs
 is "… its logs" "$(jv "$BODY" o.stdout)" bye
+post /a/processes '{"id":"talk","cmd":["sh","-c","echo first; sleep 1; echo second >&2; exit 3"]}'
+curl -sS -N --max-time 15 -o "$T_TMP/logs" -H "Authorization: Bearer $TOK" \
+    "$PINCER_URL$SP/a/processes/talk/logs?stream=1"
+is "logs ?stream=1: ends when the process does" "$?" 0
+EV=$(sse "$T_TMP/logs")
+is "… stdout, stderr, then exit" "$(jv "$EV" 'o.map(e => e.event).join(" ")')" "stdout stderr exit"
+ok "… the lines, and exit code 3" jok "$EV" \
+    'o[0].data.data === "first\n" && o[1].data.data === "second\n" && o[2].data.exit_code === 3'
 
 # --- files ---------------------------------------------------------------------
 printf "$(printf '\\%03o' $(seq 0 255))" >"$T_TMP/bytes"
@@ -290,6 +326,11 @@ is "POST ?op=move&to=…: 200" "$CODE" 200
 is "… the new path" "$(jv "$BODY" o.path)" /workspace/newdir/moved.dat
 api HEAD /a/files/workspace/bin.dat -I
 is "… the old name is gone" "$CODE" 404
+api POST "/a/files/workspace/a%20b%25c%3Fd.txt?op=move&to=/workspace/x%20%26y%3D1%23"
+is "move to a name holding a space, &, = and #: 200" "$CODE:$(jv "$BODY" o.path)" '200:/workspace/x &y=1#'
+run a 'cat "/workspace/x &y=1#"'
+is "… it arrives as named" "$OUT" odd
+api POST "/a/files/workspace/x%20%26y%3D1%23?op=move&to=/workspace/a%20b%25c%3Fd.txt"
 curl -sS -o "$T_TMP/back2" -H "Authorization: Bearer $TOK" "$PINCER_URL$SP/a/files/workspace/newdir/moved.dat"
 ok "… the new one has the bytes" cmp "$T_TMP/bytes" "$T_TMP/back2"
 api DELETE /a/files/workspace/newdir/moved.dat
@@ -312,8 +353,13 @@ head -c $((64 << 20)) /dev/zero | tr '\0' 'z' >"$T_TMP/max"
 api PUT /a/files/workspace/max.bin --data-binary @"$T_TMP/max" --max-time 60
 is "PUT of exactly 64 MiB: 201" "$CODE" 201
 is "… size 67108864" "$(jv "$BODY" o.size)" 67108864
-run a 'wc -c < /workspace/max.bin; rm /workspace/max.bin'
+run a 'wc -c < /workspace/max.bin'
 is "… all of it is in the sandbox" "$OUT" 67108864
+curl -sS --max-time 60 -o "$T_TMP/max.back" -H "Authorization: Bearer $TOK" \
+    "$PINCER_URL$SP/a/files/workspace/max.bin"
+ok "GET of the 64 MiB file back through the relay: the same bytes" cmp "$T_TMP/max" "$T_TMP/max.back"
+rm -f "$T_TMP/max.back"
+run a 'rm /workspace/max.bin'
 printf 'z' >>"$T_TMP/max"
 api PUT /a/files/workspace/big.bin --data-binary @"$T_TMP/max" --max-time 60
 is "PUT of 64 MiB + 1 byte: 413" "$CODE" 413
@@ -391,6 +437,31 @@ ok "after a restart the list has a, sleeping" jok "$BODY" \
 run a 'cat /workspace/persist.txt /data/persist.txt'
 is "exec after the restart works, files intact" "$OUT" "kept-w
 kept-d"
+
+# --- a stop while an exec runs; a launcher that dies; PID 1 from inside ----------
+curl -sS --max-time 30 -o "$T_TMP/inflight" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+    --data-binary '{"cmd":["sleep","76541"]}' "$PINCER_URL$SP/a/exec" >"$T_TMP/inflight.code" 2>/dev/null &
+CPID=$!
+T_PIDS="$T_PIDS $CPID"
+ok "an exec of sleep 76541 runs" wait_until 5 procs_are 'sleep 76541' 1
+T0=$(date +%s)
+api POST /a/stop
+is "POST stop while it runs: 200, sleeping" "$CODE:$(jv "$BODY" o.state)" 200:sleeping
+wait "$CPID"
+ok "… the exec's client gets an answer, not a hang ($(cat "$T_TMP/inflight.code"))" \
+    test "$(($(date +%s) - T0))" -lt 15 -a -s "$T_TMP/inflight.code"
+is "… and the sleep is gone" "$(host_procs 'sleep 76541')" 0
+run a 'kill -KILL 1; kill -TERM 1; echo still'
+is "inside, kill -KILL 1 and kill -TERM 1 do not end pincer-init" "$OUT" still
+api GET /a
+LPID=$(jv "$BODY" o.pid)
+kill -KILL "$LPID"
+ok "the launcher killed on the host (SIGKILL): a goes to sleep" wait_until 10 is_state a sleeping
+api GET /a
+like "… and its info says what happened" "$(jv "$BODY" o.last_error)" '.'
+run a 'echo back'
+is "… the next exec starts it again" "$OUT" back
 
 # --- a 63-character name: its socket paths are too long to bind directly ---------
 LONG=$(printf 'l%.0s' $(seq 63))

@@ -9,7 +9,9 @@
 
 unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
 FAST='"auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 }'
-LIMITS='"sandbox": { "memory_mb": 64, "pids_max": 64 }'
+# A uid range of its own: sandbox_escape.sh looks for perl run by uid 100000.
+UIDB=1100000
+LIMITS="\"sandbox\": { \"memory_mb\": 64, \"pids_max\": 64, \"uid_base\": $UIDB }"
 SBX="$TOP_BUILDDIR/pincer-sandbox"
 SP=/api/v1/sandboxes
 
@@ -56,6 +58,8 @@ not_host_shadow() {
 	    ! grep -qE '^root:[^:]*:[0-9]*:' "$T_TMP/fget"
 }
 
+differ() { ! cmp -s "$1" "$2"; }
+
 if [ ! -x "$TOP_BUILDDIR/pincer-init" ]; then
 	ok "pincer-init is built next to pincer" false
 	done_testing
@@ -98,7 +102,7 @@ ok "… not the host's /etc/shadow" not_host_shadow
 fget a etc/passwd
 is "GET files/etc/passwd: 200" "$CODE" 200
 is "… it is the sandbox's passwd" "$(head -1 "$T_TMP/fget")" 'root:x:0:0:root:/root:/bin/sh'
-ok "… not the host's" ! cmp -s "$T_TMP/fget" /etc/passwd
+ok "… not the host's" differ "$T_TMP/fget" /etc/passwd
 fget a '../../../etc/passwd'
 ok "GET files/../../../etc/passwd: the sandbox's passwd or a refusal" \
     test "$CODE" != 200 -o "$(head -1 "$T_TMP/fget")" = 'root:x:0:0:root:/root:/bin/sh'
@@ -171,6 +175,15 @@ unlike "the session key's bytes are in no file the sandbox sees" "$OUT" "${KEY:-
 # --- another sandbox ------------------------------------------------------------------
 run a 'echo secret-of-a > /workspace/secret; echo data-of-a > /data/secret; echo ok'
 is "a writes a secret to /workspace and /data" "$OUT" ok
+if [ "$(id -u)" = 0 ]; then
+	is "on the host, a's files belong to uid_base (slot 0)" "$(stat -c %u "$A/workspace/secret")" $UIDB
+	run b 'echo x > /workspace/mine; echo ok'
+	is "… and b's to uid_base + 65536 (slot 1): no host uid is shared" \
+	    "$(stat -c %u "$PINCER_STATE_DIR/sandboxes/b/workspace/mine")" $((UIDB + 65536))
+else
+	skip "host uids of the sandboxes' files" "not root"
+	skip "host uids of the sandboxes' files" "not root"
+fi
 run b "test -e /workspace/secret || test -e /data/secret || echo absent"
 is "b does not see a's /workspace or /data" "$OUT" absent
 run b "cat '$A/workspace/secret' '$A/data/secret' 2>/dev/null; test -e '$A/run/control.sock' || echo absent"
@@ -258,13 +271,18 @@ in_a GET /api/v1/audit
 is "inside, GET /api/v1/audit: 403" "$ICODE" 403
 in_a GET /metrics
 is "inside, GET /metrics: 403" "$ICODE" 403
+# A sandbox may use the LLM proxy, nothing else (DESIGN.md §3): not the
+# token routes, which need no scope of a person.
 in_a GET /api/v1/tokens
-unlike "inside, GET /api/v1/tokens does not list the owner's tokens" "$IBODY" "$TOK_ID|$RTOK_ID"
+is "inside, GET /api/v1/tokens: 403" "$ICODE" 403
+unlike "… it does not list the owner's tokens" "$IBODY" "$TOK_ID|$RTOK_ID"
 in_a POST /api/v1/tokens '{"name":"evil","scopes":"llm","ttl_s":60}'
-unlike "inside, POST /api/v1/tokens mints no token" "$IBODY" 'pincer_[0-9a-f]{12}_'
+is "inside, POST /api/v1/tokens: 403" "$ICODE" 403
+unlike "… it mints no token" "$IBODY" 'pincer_[0-9a-f]{12}_'
 in_a DELETE "/api/v1/tokens/$RTOK_ID"
+is "inside, DELETE /api/v1/tokens/<the owner's>: 403" "$ICODE" 403
 req GET /metrics -H "Authorization: Bearer $RTOK"
-is "inside, DELETE /api/v1/tokens/<owner's> revokes nothing: the token still works" "$CODE" 200
+is "… the owner's token still works" "$CODE" 200
 api GET ""
 is "… and the owner's sandbox token still works" "$CODE" 200
 run a "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOK' http://127.0.0.1:8080/api/v1/sandboxes"

@@ -4,13 +4,16 @@
 # back, and the command exits with the shell's exit code.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
-# shell ARGS...: stdin is the script; OUT (\r removed), ERR, RC.
+# shell INPUT ARGS...: INPUT (printf %b) is stdin; OUT, ERR, RC.
 shell() {
-	timeout 60 "$PINCER_BIN" --config "$PINCER_CONF" \
+	local input=$1
+	shift
+	printf '%b' "$input" | timeout 60 "$PINCER_BIN" --config "$PINCER_CONF" \
 	    --state "$PINCER_STATE_DIR" sandbox shell "$@" \
 	    >"$T_TMP/out" 2>"$T_TMP/err"
-	RC=$?
-	OUT=$(tr -d '\r' <"$T_TMP/out")
+	RC=${PIPESTATUS[1]}
+	# The PTY's CRs and bash's escape sequences (bracketed paste) out.
+	OUT=$(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$T_TMP/out" | tr -d '\r')
 	ERR=$(cat "$T_TMP/err")
 }
 
@@ -25,38 +28,38 @@ if ! pcli sandbox create sh1 >"$T_TMP/create" 2>&1; then
 	done_testing
 fi
 
-echo 'echo hi; exit 3' | shell sh1
+shell 'echo hi; exit 3\n' sh1
 is "echo 'echo hi; exit 3' | pincer sandbox shell: exits 3" "$RC" 3
 like "it prints hi on a line of its own" "$OUT" '^hi$'
 is "nothing on stderr" "$ERR" ""
 
-printf 'echo two-$((1+1))\n' | shell sh1 --id second
+shell 'echo two-$((1+1))\n' sh1 --id second
 is "at the end of stdin the shell exits: 0 after a command that succeeded" \
     "$RC" 0
 like "the command ran (two-2)" "$OUT" '^two-2$'
 
-printf 'false' | shell sh1 --id third
+shell 'false' sh1 --id third
 is "a last line without a newline still runs; the last status is kept (1)" \
     "$RC" 1
 
-shell sh1 --id empty </dev/null
+shell '' sh1 --id empty
 is "an empty stdin: the shell exits 0" "$RC" 0
 
-echo 'exit 0' | shell no-such-sandbox
+shell 'exit 0\n' no-such-sandbox
 is "an unknown sandbox: exit 1" "$RC" 1
 like "and it says so" "$ERR" 'no such sandbox'
 
-shell 'Bad!Name' </dev/null
+shell '' 'Bad!Name'
 is "a name that cannot be a sandbox's: usage error, exit 2" "$RC" 2
 
-shell sh1 --id </dev/null
+shell '' sh1 --id
 is "--id without a value: exit 2" "$RC" 2
 
 like "the audit log names the local terminal" \
     "$(grep 'action=sandbox.terminal' "$PINCER_LOG")" 'actor=local.*target=sh1'
 
 pincer_stop
-echo 'exit 0' | shell sh1
+shell 'exit 0\n' sh1
 is "pincerd not running: exit 1" "$RC" 1
 like "and it says it cannot reach pincerd" "$ERR" 'cannot reach pincerd'
 
