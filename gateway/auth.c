@@ -38,6 +38,8 @@ static int	 session_verify(const char *, struct identity *);
 static const char *cookie_value(const char *, const char *, char *, size_t);
 static void	 random_hex(char *, size_t);
 static bool	 csrf_ok(struct http_req *, const struct identity *);
+static bool	 socket_route_ok(const struct route *,
+		    const struct identity *);
 
 #define CACHE_SLOTS	64
 #define CACHE_TTL_S	60.0
@@ -389,7 +391,7 @@ auth_route_allowed(const struct route *rt, struct http_req *r)
 		return false;
 	}
 	if ((id->scopes & rt->scopes) != rt->scopes ||
-	    (int)id->role < rt->min_role) {
+	    (int)id->role < rt->min_role || !socket_route_ok(rt, id)) {
 		http_error(r, 403, "forbidden", "this credential may not do "
 		    "that");
 		return false;
@@ -401,6 +403,19 @@ auth_route_allowed(const struct route *rt, struct http_req *r)
 	}
 	auth_session_renew(r, id);
 	return true;
+}
+
+/*
+ * A caller known by its socket is no user account: routes that act on the
+ * caller's own account (its tokens, its session) are not for it. It gets
+ * the routes that require a scope it holds, and /api/v1/me.
+ */
+static bool
+socket_route_ok(const struct route *rt, const struct identity *id)
+{
+	if (id->kind != ID_SANDBOX && id->kind != ID_LOCAL)
+		return true;
+	return rt->scopes != 0 || rt->handler == api_me;
 }
 
 /* Sliding renewal: past half its life, a session cookie is replaced. */

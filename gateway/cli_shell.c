@@ -7,6 +7,7 @@
  * the local terminal goes raw and every key passes through as typed;
  * without one, stdin is fed to the shell as it comes (pipe mode).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,6 +56,8 @@ struct shell {
 static int	 shell_callback(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
 static int	 shell_connect(const char *, const char *, const char *);
+static void	 shell_path(char *, size_t, const char *, const char *);
+static void	 shell_sigset(sigset_t *);
 static int	 shell_socket(const char *, char *, size_t, int *);
 static void	 shell_started(void);
 static void	 shell_wakeup(void);
@@ -119,31 +122,15 @@ shell_connect(const char *sock, const char *name, const char *id)
 {
 	struct lws_context_creation_info info;
 	struct lws_client_connect_info	 cci;
-	char				 addr[600], path[512], eid[200];
+	char				 addr[600], path[512];
 	sigset_t			 set;
 	pthread_t			 th;
-	int				 cols, rows;
-	size_t				 n = 0, i;
 
-	for (i = 0; id[i] != '\0' && n + 4 < sizeof(eid); i++)
-		n += (size_t)snprintf(eid + n, sizeof(eid) - n,
-		    strchr("-._~", id[i]) != NULL || (id[i] >= '0' &&
-		    id[i] <= '9') || ((id[i] | 0x20) >= 'a' &&
-		    (id[i] | 0x20) <= 'z') ? "%c" : "%%%02X",
-		    (unsigned char)id[i]);
-	eid[n] = '\0';
 	sh.tty = isatty(STDIN_FILENO);
-	shell_size(&cols, &rows);
 	snprintf(addr, sizeof(addr), "+%s", sock);
-	snprintf(path, sizeof(path), "/api/v1/sandboxes/%s/terminal?id=%s&"
-	    "cols=%d&rows=%d", name, eid, cols, rows);
+	shell_path(path, sizeof(path), name, id);
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGWINCH);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
+	shell_sigset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	lws_set_log_level(LLL_ERR, shell_log);
 	memset(&info, 0, sizeof(info));
@@ -185,6 +172,41 @@ shell_connect(const char *sock, const char *name, const char *id)
 	if (sh.why[0] != '\0')
 		fprintf(stderr, "pincer sandbox shell: %s\n", sh.why);
 	return sh.rc;
+}
+
+/* The terminal's URI: the id percent-encoded (RFC 3986 §2.1), the size. */
+static void
+shell_path(char *out, size_t outsz, const char *name, const char *id)
+{
+	char		 eid[3 * 64 + 1];
+	size_t		 n = 0;
+	unsigned char	 c;
+	int		 cols, rows;
+
+	for (; *id != '\0' && n + 4 <= sizeof(eid); id++) {
+		c = (unsigned char)*id;
+		if (isalnum(c) || strchr("-._~", c) != NULL)
+			eid[n++] = (char)c;
+		else
+			n += (size_t)snprintf(eid + n, sizeof(eid) - n,
+			    "%%%02X", c);
+	}
+	eid[n] = '\0';
+	shell_size(&cols, &rows);
+	snprintf(out, outsz, "/api/v1/sandboxes/%s/terminal?id=%s&cols=%d&"
+	    "rows=%d", name, eid, cols, rows);
+}
+
+/* The signals the signal thread takes; blocked everywhere else. */
+static void
+shell_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGWINCH);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
 }
 
 /* pincerd.sock, through /proc/self/fd when the path is too long. */
@@ -492,12 +514,7 @@ shell_signals(void *arg)
 	sigset_t	 set;
 	int		 sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGWINCH);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
+	shell_sigset(&set);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

@@ -417,6 +417,8 @@ int	 cli_token(const struct config_overrides *, int, char **);
 
 /* cli_sandbox.c */
 int	 cli_sandbox_cmd(const struct config_overrides *, int, char **);
+
+/* cli_shell.c */
 /* `pincer sandbox shell NAME [--id ID]`: argv[0] is NAME. */
 int	 cli_sandbox_shell(const char *state_dir, int argc, char **argv);
 

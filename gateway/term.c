@@ -37,6 +37,7 @@ struct term {
 	struct sbx_ref		 ref;	/* held while anything is left */
 	enum sbx_err		 err;	/* what waking the sandbox gave */
 	bool			 waking;	/* the waker has t */
+	bool			 init_up;	/* pincer-init said 101 */
 	struct term		*wake_next;	/* waker's queue */
 	struct ws_job		 job;
 	char			 name[SBX_NAME_MAX + 1];
@@ -239,7 +240,7 @@ term_pub_message(struct ws_session *s, const void *p, size_t n,
 	/* Reading is paused until pincer-init answers; RFC 6455 §4.1 has
 	 * the client wait for 101 before it sends, so nothing is lost. */
 	if (t->init == NULL) {
-		log_debug("terminal input before the sandbox answered",
+		log_debug("terminal input dropped: no sandbox side",
 		    "name=%s bytes=%zu", t->name, n);
 		return;
 	}
@@ -274,6 +275,7 @@ term_init_open(struct ws_session *s)
 	struct term	*t = ws_user(s);
 	const char	*q = strchr(t->uri, '?');
 
+	t->init_up = true;
 	audit_add(t->actor, t->ip, "sandbox.terminal", t->name,
 	    q != NULL ? q + 1 : "");
 	if (t->pub != NULL)
@@ -321,7 +323,10 @@ term_init_close(struct ws_session *s, int code, const char *reason)
 	}
 	t->init = NULL;
 	if (t->pub != NULL) {
-		if (code == CLOSE_ABNORMAL)
+		if (code == CLOSE_ABNORMAL && !t->init_up)
+			snprintf(why, sizeof(why), "the sandbox refused the "
+			    "terminal: %s", reason);
+		else if (code == CLOSE_ABNORMAL)
 			snprintf(why, sizeof(why), "the sandbox terminal went "
 			    "away%s%s", *reason != '\0' ? ": " : "", reason);
 		else

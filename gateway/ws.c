@@ -20,6 +20,12 @@
 #include "pincer.h"
 
 #define REASON_MAX	123	/* a close frame's payload is ≤ 125 bytes */
+/*
+ * What our own connections accept in one message. Their peer is ours
+ * too (pincer-init sends at most 1 MiB at once), so this does not
+ * follow ws.max_message_bytes, which is about what clients send.
+ */
+#define CLIENT_MSG_MAX	((size_t)2 << 20)
 #define HDR_SLOTS	8
 #define HDR_MAX		4096
 
@@ -124,7 +130,6 @@ static bool			 ws_goingaway;	/* atomic */
 static bool			 ws_quit;	/* atomic */
 static long			 nsessions;	/* atomic */
 static struct ws_session	*sessions;	/* service thread only */
-static struct ws_session	*clients;	/* service thread only */
 static pthread_mutex_t		 adopt_lock = PTHREAD_MUTEX_INITIALIZER;
 static int			*adopt_fds;	/* guarded by adopt_lock */
 static size_t			 nadopt;
@@ -147,10 +152,11 @@ ws_start(const struct config *c)
 	    65535 ? 65535 : c->max_header_bytes);
 	/*
 	 * lws keeps a lookup table sized by its fd limit, by default the
-	 * process's; bound it by our own connection limit to keep it small
-	 * (twice: each relayed session also holds its upstream socket).
+	 * process's; bound it by our own connection limit to keep it small.
+	 * Thrice: the door lets in twice the limit counting Unix sockets,
+	 * and each relayed session holds an upstream socket as well.
 	 */
-	info.fd_limit_per_thread = (unsigned int)c->max_connections * 2 + 64;
+	info.fd_limit_per_thread = (unsigned int)c->max_connections * 3 + 64;
 	if ((ctx = lws_create_context(&info)) == NULL) {
 		log_error("cannot start the WebSocket server", NULL);
 		return -1;
@@ -359,7 +365,7 @@ ws_connect(const char *unix_path, const char *uri, const struct ws_ops *ops,
 	s->ops = ops;
 	s->user = user;
 	s->connecting = true;
-	buf_init(&s->in, (size_t)config_current()->ws_max_message_bytes);
+	buf_init(&s->in, CLIENT_MSG_MAX);
 	snprintf(s->ip, sizeof(s->ip), "unix");
 	memset(&cci, 0, sizeof(cci));
 	cci.context = ctx;
@@ -380,7 +386,6 @@ ws_connect(const char *unix_path, const char *uri, const struct ws_ops *ops,
 	}
 	s->wsi = wsi;
 	s->live = true;
-	ws_link(&clients, s);
 	return s;
 }
 
@@ -451,8 +456,9 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
-		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
-		    (int)c->idle_timeout_s);
+		if (!s->paused)
+			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+			    (int)c->idle_timeout_s);
 		ws_rx(s, in, len);
 		return s->closing && s->out_head == NULL ? ws_tx(s) : 0;
 	case LWS_CALLBACK_RECEIVE_PONG:
@@ -470,9 +476,13 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		ws_peer_close(s, in, len);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
+		/* Also for an upgrade refused after lws took it as a ws. */
 		ws_ended(s);
-		ws_unlink(&sessions, s);
-		__atomic_sub_fetch(&nsessions, 1, __ATOMIC_RELAXED);
+		if (s->open) {
+			ws_unlink(&sessions, s);
+			__atomic_sub_fetch(&nsessions, 1, __ATOMIC_RELAXED);
+			s->open = false;
+		}
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* Every adopted socket ends here, upgraded or not. */
@@ -512,10 +522,16 @@ ws_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		ws_peer_close(s, in, len);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		/* lws says why in a string; there was no close frame. */
+		/* lws says why in a string, and the status if one came. */
 		s->close_code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
-		snprintf(s->close_reason, sizeof(s->close_reason), "%.*s",
-		    (int)(in != NULL ? len : 0), in != NULL ? (char *)in : "");
+		if (lws_http_client_http_response(wsi) != 0)
+			snprintf(s->close_reason, sizeof(s->close_reason),
+			    "HTTP %u instead of 101",
+			    lws_http_client_http_response(wsi));
+		else
+			snprintf(s->close_reason, sizeof(s->close_reason),
+			    "%.*s", (int)(in != NULL ? len : 0), in != NULL ?
+			    (char *)in : "");
 		ws_ended(s);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
@@ -527,7 +543,6 @@ ws_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return 0;
 		}
 		ws_ended(s);
-		ws_unlink(&clients, s);
 		free(s);
 		return 0;
 	default:
@@ -585,8 +600,9 @@ ws_run_jobs(void)
 
 /*
  * The upgrade request is read; nothing is answered yet. Refuse it here
- * with a JSON error (the door's writer: lws would answer in HTML), or
- * let lws answer 101. The session memory exists already and is zeroed.
+ * with the usual JSON error, written by the door's writer (lws itself
+ * would only drop the connection), or let lws answer 101. The session
+ * memory exists already and is zeroed.
  */
 static int
 ws_filter(struct lws *wsi, struct ws_session *s)

@@ -185,10 +185,13 @@ main(int argc, char **argv)
 		if (fcntl(lfd, F_SETFD, FD_CLOEXEC) == -1 ||
 		    fcntl(lfd, F_SETFL, O_NONBLOCK) == -1)
 			die("--control-fd %d: %s", lfd, strerror(errno));
-	} else
+	} else if (o.control != NULL)
 		lfd = control_open(o.control);
+	else
+		lfd = -1;
 	http_file_limit((size_t)o.max_file_mb << 20);
-	http_listen(lfd);
+	if (lfd != -1)
+		http_listen(lfd);
 	if (o.parent_fd != -1 && (fcntl(o.parent_fd, F_SETFD, FD_CLOEXEC) ==
 	    -1 || loop_add(o.parent_fd, EPOLLIN, on_parent, &o.parent_fd) ==
 	    -1))
@@ -287,7 +290,8 @@ parse(int argc, char **argv, struct opts *o)
 	}
 	if (o->control != NULL && o->control_fd != -1)
 		usage();
-	if (o->control == NULL)
+	/* With a command alone (like tini) there is no API to serve. */
+	if (o->control == NULL && o->control_fd == -1 && o->argv == NULL)
 		o->control = CONTROL_SOCK;
 }
 

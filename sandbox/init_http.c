@@ -214,6 +214,9 @@ http_reply(struct conn *c, int status, const char *type, const void *body,
 {
 	char	*copy = NULL;
 
+	/* A HEAD answer may give a length without the bytes; no other. */
+	if (body == NULL && c->method != M_HEAD)
+		len = 0;
 	if (len > 0 && c->method != M_HEAD && !c->answered && !c->dead) {
 		if ((copy = malloc(len)) == NULL) {
 			http_error(c, 500, "internal", "out of memory");

@@ -299,9 +299,29 @@ test("a reader that stops reading does not make pincerd buffer it all", async (t
 	const grown = rss() - before;
 	assert.ok(grown < 16 << 20, `pincerd grew by ${grown} bytes`);
 	term.ws.resume();
-	await term.until(() => line("done-2").test(term.out), "done-2", 120000);
+	await term.until(() => line("done-2").test(term.out), "done-2", 60000);
 	assert.equal(term.out.split("Q").length - 1, total);
 	await term.close();
+});
+
+test("closed terminals leave nothing behind: no session, no hold", async (t) => {
+	if (skip) return t.skip(skip);
+	const metric = async (name) => {
+		const text = (await get(`${gw.url}/metrics`, bearer(tokRead))).body;
+		const l = text.split("\n").find((x) => x.startsWith(name + " "));
+		return l ? Number(l.split(" ")[1]) : NaN;
+	};
+	let sessions, inUse;
+	for (let i = 0; i < 100; i++) {
+		sessions = await metric("pincer_ws_sessions");
+		const r = await request("GET", `/api/v1/sandboxes/${NAME}`,
+			{ headers: bearer(tokSandbox) });
+		inUse = JSON.parse(r.body).in_use;
+		if (sessions === 0 && inUse === 0) break;
+		await new Promise((res) => setTimeout(res, 50));
+	}
+	assert.equal(sessions, 0);
+	assert.equal(inUse, 0, "the sandbox is still held");
 });
 
 test("opening a terminal is in the audit log", async (t) => {

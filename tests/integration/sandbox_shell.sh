@@ -33,6 +33,10 @@ is "echo 'echo hi; exit 3' | pincer sandbox shell: exits 3" "$RC" 3
 like "it prints hi on a line of its own" "$OUT" '^hi$'
 is "nothing on stderr" "$ERR" ""
 
+shell 'exit 2\n' sh1 --id two
+is "the shell's exit code 2 is passed on too" "$RC" 2
+unlike "and is not taken for a usage error" "$ERR" 'usage'
+
 shell 'echo two-$((1+1))\n' sh1 --id second
 is "at the end of stdin the shell exits: 0 after a command that succeeded" \
     "$RC" 0
@@ -54,6 +58,27 @@ is "a name that cannot be a sandbox's: usage error, exit 2" "$RC" 2
 
 shell '' sh1 --id
 is "--id without a value: exit 2" "$RC" 2
+
+# With a tty (script(1) makes one): raw mode, the size, a resize (the
+# kernel sends SIGWINCH on TIOCSWINSZ), the exit code, the tty restored.
+if command -v script >/dev/null 2>&1; then
+	(sleep 2; printf 'stty size\r'; sleep 3; printf 'stty size\r'; sleep 1
+	    printf 'exit 4\r'; sleep 2) | timeout 40 script -qec "
+	    stty rows 30 cols 90; G=\$(stty -g)
+	    (sleep 4; stty rows 41 cols 101 </dev/tty) &
+	    '$PINCER_BIN' --config '$PINCER_CONF' --state '$PINCER_STATE_DIR' \
+	        sandbox shell sh1 --id tty
+	    echo cli-rc=\$?
+	    [ \"\$(stty -g)\" = \"\$G\" ] && echo tty-restored" /dev/null \
+	    >"$T_TMP/tty" 2>&1
+	TTY=$(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$T_TMP/tty" | tr -d '\r')
+	like "with a tty: the shell sees the terminal's size" "$TTY" '^30 90$'
+	like "a resize (SIGWINCH) reaches the shell" "$TTY" '^41 101$'
+	like "the shell's exit code comes back" "$TTY" '^cli-rc=4$'
+	like "the tty's modes are restored" "$TTY" '^tty-restored$'
+else
+	skip "with a tty" "script(1) is not installed"
+fi
 
 like "the audit log names the local terminal" \
     "$(grep 'action=sandbox.terminal' "$PINCER_LOG")" 'actor=local.*target=sh1'
