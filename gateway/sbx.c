@@ -443,6 +443,7 @@ sbx_info(const char *name)
 {
 	struct sbx	*s;
 	json_t		*o = NULL;
+	char		 cg[96];
 	static const char *const states[] = { "sleeping", "running",
 		"stopping" };
 
@@ -460,8 +461,6 @@ sbx_info(const char *name)
 			json_object_set_new(o, "uptime_ms", json_integer(
 			    wall_ms() - s->started_ms));
 			json_object_set_new(o, "pid", json_integer(s->pid));
-			char	 cg[96];
-
 			snprintf(cg, sizeof(cg), "%s-%s", cg_prefix, s->name);
 			launch_cgroup_stats(cg, o);
 		}
@@ -639,7 +638,11 @@ start(struct sbx *s)
 	s->last_used = now_ms();
 	s->last_error[0] = '\0';
 	s->starts++;
-	save_state(s, "running");
+	/*
+	 * Not written to the store here: a wake must not wait for a disk
+	 * flush, and after a restart every sandbox is asleep anyway. Its
+	 * times and count are written when it goes to sleep.
+	 */
 	log_info("sandbox started", "name=%s pid=%ld", s->name, (long)s->pid);
 	pthread_cond_broadcast(&changed);
 	return SBX_OK;

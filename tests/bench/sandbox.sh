@@ -35,6 +35,7 @@ echo "warm sandbox:"
 "$BENCH_BIN" warm $((runs * 5))
 
 # Through pincerd: an owner's token with the sandbox scope.
+mkdir -m 700 "$tmp/state"
 pin() { "$PINCER_BIN" --state "$tmp/state" "$@"; }
 head -c 18 /dev/urandom | base64 | pin user add bench --role owner \
     --password-stdin >/dev/null
@@ -56,5 +57,6 @@ done
 curl -sf -H "Authorization: Bearer $PINCER_TOKEN" \
     -d '{"name":"bench"}' "http://$addr/api/v1/sandboxes" >/dev/null
 "$BENCH_BIN" api "${addr%:*}" "${addr##*:}" bench $((runs * 5))
+"$BENCH_BIN" apicreate "${addr%:*}" "${addr##*:}" "$runs"
 echo
 "$BENCH_BIN" many "$many"

@@ -9,8 +9,10 @@
  *                              then pincer-init's memory
  *   sandbox_bench many N       N sandboxes started at once, each answering
  *                              one exec
- *   sandbox_bench api URL NAME N   exec round trips through pincerd
- *                              (token in PINCER_TOKEN)
+ *   sandbox_bench api HOST PORT NAME N   exec round trips through
+ *                              pincerd (token in PINCER_TOKEN)
+ *   sandbox_bench apicreate HOST PORT N   a new sandbox through pincerd,
+ *                              then its first exec
  *
  * Env: SANDBOX_BIN, INIT_BIN. Prints figures; asserts nothing.
  */
@@ -350,48 +352,66 @@ bench_many(int n)
 	free(v);
 }
 
-/* Through pincerd: one keep-alive connection, a token, a real route. */
+/* One request on a keep-alive connection to pincerd; the answer in ans. */
 static void
-bench_api(const char *host, const char *port, const char *name, int runs)
+http(int fd, const char *host, const char *method, const char *path,
+    const char *body, char *ans, size_t anssz)
 {
-	double		*v = calloc((size_t)runs, sizeof(double));
-	struct addrinfo	 hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	const char	*tok = getenv("PINCER_TOKEN");
-	char		 req[1024], ans[8192];
-	int		 fd, i, n;
-	size_t		 len;
+	char		 req[1024], *cl, *end;
+	size_t		 len = 0;
 	ssize_t		 r;
+	int		 n;
 
-	if (tok == NULL || getaddrinfo(host, port, &hints, &ai) != 0 ||
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\n"
+	    "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n%s", method, path, host, tok,
+	    strlen(body), body);
+	if (write(fd, req, (size_t)n) != n)
+		exit(1);
+	for (;;) {
+		r = read(fd, ans + len, anssz - 1 - len);
+		if (r <= 0)
+			exit(1);
+		len += (size_t)r;
+		ans[len] = '\0';
+		if ((end = strstr(ans, "\r\n\r\n")) != NULL &&
+		    (cl = strcasestr(ans, "Content-Length:")) != NULL &&
+		    len >= (size_t)(end + 4 - ans) + strtoul(cl + 15, NULL, 10))
+			return;
+	}
+}
+
+static int
+dial(const char *host, const char *port)
+{
+	struct addrinfo	 hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	int		 fd;
+
+	if (getenv("PINCER_TOKEN") == NULL ||
+	    getaddrinfo(host, port, &hints, &ai) != 0 ||
 	    (fd = socket(ai->ai_family, SOCK_STREAM, 0)) == -1 ||
 	    connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
 		fprintf(stderr, "api: cannot connect (PINCER_TOKEN set?)\n");
 		exit(1);
 	}
 	freeaddrinfo(ai);
-	n = snprintf(req, sizeof(req), "POST /api/v1/sandboxes/%s/exec "
-	    "HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-	    name, host, tok, strlen(EXEC_BODY), EXEC_BODY);
+	return fd;
+}
+
+/* Through pincerd: one keep-alive connection, a token, a real route. */
+static void
+bench_api(const char *host, const char *port, const char *name, int runs)
+{
+	double		*v = calloc((size_t)runs, sizeof(double));
+	char		 path[256], ans[8192];
+	int		 fd = dial(host, port), i;
+
+	snprintf(path, sizeof(path), "/api/v1/sandboxes/%s/exec", name);
 	for (i = -20; i < runs; i++) {
 		double	 t0 = now();
-		char	*cl, *body;
 
-		if (write(fd, req, (size_t)n) != n)
-			exit(1);
-		len = 0;
-		for (;;) {
-			r = read(fd, ans + len, sizeof(ans) - 1 - len);
-			if (r <= 0)
-				exit(1);
-			len += (size_t)r;
-			ans[len] = '\0';
-			if ((body = strstr(ans, "\r\n\r\n")) != NULL &&
-			    (cl = strcasestr(ans, "Content-Length:")) != NULL &&
-			    len >= (size_t)(body + 4 - ans) +
-			    strtoul(cl + 15, NULL, 10))
-				break;
-		}
+		http(fd, host, "POST", path, EXEC_BODY, ans, sizeof(ans));
 		if (strstr(ans, "\"stdout\":\"hi\\n\"") == NULL) {
 			fprintf(stderr, "unexpected answer: %s\n", ans);
 			exit(1);
@@ -400,6 +420,39 @@ bench_api(const char *host, const char *port, const char *name, int runs)
 			v[i] = now() - t0;
 	}
 	report("warm exec round trip, through pincerd (TCP)", v, runs);
+	close(fd);
+	free(v);
+}
+
+/*
+ * Through pincerd, a new sandbox each time: POST /api/v1/sandboxes (a row
+ * in the store, the launcher) then its first exec. Destroyed after,
+ * untimed.
+ */
+static void
+bench_api_create(const char *host, const char *port, int runs)
+{
+	double		*v = calloc((size_t)runs, sizeof(double));
+	char		 path[256], body[128], ans[8192];
+	int		 fd = dial(host, port), i;
+
+	for (i = 0; i < runs; i++) {
+		double	 t0 = now();
+
+		snprintf(body, sizeof(body), "{\"name\":\"c%d\"}", i);
+		http(fd, host, "POST", "/api/v1/sandboxes", body, ans,
+		    sizeof(ans));
+		snprintf(path, sizeof(path), "/api/v1/sandboxes/c%d/exec", i);
+		http(fd, host, "POST", path, EXEC_BODY, ans, sizeof(ans));
+		if (strstr(ans, "\"stdout\":\"hi\\n\"") == NULL) {
+			fprintf(stderr, "unexpected answer: %s\n", ans);
+			exit(1);
+		}
+		v[i] = now() - t0;
+		snprintf(path, sizeof(path), "/api/v1/sandboxes/c%d", i);
+		http(fd, host, "DELETE", path, "", ans, sizeof(ans));
+	}
+	report("through pincerd: POST /sandboxes + first exec", v, runs);
 	close(fd);
 	free(v);
 }
@@ -413,14 +466,19 @@ main(int argc, char **argv)
 	sandbox_bin = getenv("SANDBOX_BIN");
 	init_bin = getenv("INIT_BIN");
 	signal(SIGPIPE, SIG_IGN);
-	if (argc < 2 || runs < 1 || (strcmp(argv[1], "api") &&
+	if (argc < 2 || runs < 1 || (strncmp(argv[1], "api", 3) &&
 	    (sandbox_bin == NULL || init_bin == NULL))) {
 		fprintf(stderr, "usage: SANDBOX_BIN=… INIT_BIN=… sandbox_bench "
-		    "create|warm|many N | api HOST PORT NAME N\n");
+		    "create|warm|many N | api HOST PORT NAME N | "
+		    "apicreate HOST PORT N\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "api") && argc == 6) {
 		bench_api(argv[2], argv[3], argv[4], runs);
+		return 0;
+	}
+	if (!strcmp(argv[1], "apicreate") && argc == 5) {
+		bench_api_create(argv[2], argv[3], runs);
 		return 0;
 	}
 	if (mkdtemp(tmpdir) == NULL)
