@@ -252,9 +252,12 @@ call(const char *state, const char *method, const char *path,
 	    collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
 	res = curl_easy_perform(h);
-	if (res != CURLE_OK)
+	if (res == CURLE_COULDNT_CONNECT)
 		fprintf(stderr, "pincer sandbox: cannot reach pincerd at %s: "
 		    "%s (is it running?)\n", sock, curl_easy_strerror(res));
+	else if (res != CURLE_OK)
+		fprintf(stderr, "pincer sandbox: the call to pincerd failed: "
+		    "%s\n", curl_easy_strerror(res));
 	else {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 		rc = 0;

@@ -321,17 +321,16 @@ pump_read(struct relay *r)
 			r->len += (size_t)n;
 			continue;
 		}
-		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			r->eof = true;
-			if (!r->head_done)
-				r->failed = true;
-		}
 		if (n == 0 || errno != EINTR)
 			break;
 	}
-	if (!r->head_done && parse_head(r) == -1) {
+	/* The head may come in the same burst as the end. */
+	if (!r->head_done && parse_head(r) == -1)
 		r->eof = r->failed = true;
-	}
+	if (r->eof && !r->head_done)
+		r->failed = true;
 	if (r->len == RELAY_BUF && !r->eof) {
 		/* Full: stop reading until the client takes some. */
 		r->paused = true;
@@ -404,21 +403,24 @@ wake(struct relay *r)
 static int
 parse_head(struct relay *r)
 {
-	char	*end, *line, *nl, *v;
+	char	 head[HEAD_MAX + 1], *end, *line, *nl, *v;
 	size_t	 hl;
 
-	r->buf[r->len < RELAY_BUF ? r->len : RELAY_BUF - 1] = '\0';
-	if ((end = strstr(r->buf, "\r\n\r\n")) == NULL)
+	/* Found in place: the body after it is binary and stays untouched. */
+	if ((end = memmem(r->buf, r->len, "\r\n\r\n", 4)) == NULL)
 		return r->len >= HEAD_MAX ? -1 : 0;
 	hl = (size_t)(end - r->buf) + 4;
-	*end = '\0';
-	if (strncmp(r->buf, "HTTP/1.", 7) != 0 || strlen(r->buf) < 12)
+	if (hl > HEAD_MAX)
 		return -1;
-	r->status = atoi(r->buf + 9);
+	memcpy(head, r->buf, hl - 4);
+	head[hl - 4] = '\0';
+	if (strncmp(head, "HTTP/1.", 7) != 0 || strlen(head) < 12)
+		return -1;
+	r->status = atoi(head + 9);
 	if (r->status < 100 || r->status > 599)
 		return -1;
 	snprintf(r->ctype, sizeof(r->ctype), "application/octet-stream");
-	for (line = strstr(r->buf, "\r\n"); line != NULL; line = nl) {
+	for (line = strstr(head, "\r\n"); line != NULL; line = nl) {
 		line += 2;
 		nl = strstr(line, "\r\n");
 		if (nl != NULL)

@@ -342,6 +342,15 @@ is "move to a name holding a space, &, = and #: 200" "$CODE:$(jv "$BODY" o.path)
 run a 'cat "/workspace/x &y=1#"'
 is "… it arrives as named" "$OUT" odd
 api POST "/a/files/workspace/x%20%26y%3D1%23?op=move&to=/workspace/a%20b%25c%3Fd.txt"
+api PUT /a/files/workspace/cross --data-binary 'across'
+api POST '/a/files/workspace/cross?op=move&to=/data/cross'
+is "move /workspace → /data: 200" "$CODE" 200
+api POST '/a/files/data/cross?op=move&to=/tmp/cross'
+is "move /data → /tmp (another file system): 200" "$CODE" 200
+run a 'cat /tmp/cross; test -e /data/cross && echo still-there'
+is "… the file is in /tmp, and only there" "$OUT" across
+run a 'ls -l /proc/1/fd | grep -c "(deleted)"'
+is "pincer-init holds no deleted file open after the moves" "$OUT" 0
 curl -sS -o "$T_TMP/back2" -H "Authorization: Bearer $TOK" "$PINCER_URL$SP/a/files/workspace/newdir/moved.dat"
 ok "… the new one has the bytes" cmp "$T_TMP/bytes" "$T_TMP/back2"
 api DELETE /a/files/workspace/newdir/moved.dat
@@ -592,6 +601,9 @@ is "pincer sandbox rm 'A/..': exits 2 (not a name)" "$?" 2
 
 pincer_stop
 is "pincerd exits 0" "$PINCER_EXIT" 0
+pcli sandbox list >/dev/null 2>"$T_TMP/err"
+is "pincer sandbox list with pincerd stopped: exits 1" "$?" 1
+like "… and says pincerd cannot be reached" "$(cat "$T_TMP/err")" 'cannot reach pincerd at .*pincerd\.sock.*is it running'
 for t in "$TOK" "$RTOK" "$MTOK" "$ATOK"; do
 	ok "a token (${t:0:12}…) is not in the daemon logs" test -z \
 	    "$(grep -F -- "${t#pincer_*_}" "$T_LOGDIR/$T_NAME".*.log)"
