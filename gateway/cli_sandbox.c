@@ -43,7 +43,7 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 	const char	*sub = argc > 0 ? argv[0] : "";
 	struct config	*c;
 	char		*err = NULL, path[512];
-	int		 rc = 2;
+	int		 rc = CLI_USAGE;
 
 	if ((c = config_load(ov, &err)) == NULL) {
 		fprintf(stderr, "pincer: the config is not valid:\n%s",
@@ -53,7 +53,7 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (!strcmp(sub, "shell") && argc >= 2)
-		rc = cli_sandbox_shell(c->state_dir, argc - 1, argv + 1);
+		rc = cli_shell(c->state_dir, argc - 1, argv + 1);
 	else if (!strcmp(sub, "list") && argc == 1)
 		rc = sandbox_list(c->state_dir);
 	else if (!strcmp(sub, "exec") && argc >= 2)
@@ -61,7 +61,7 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 	else if (!strcmp(sub, "create") && argc == 2) {
 		snprintf(path, sizeof(path), "{\"name\":\"%s\"}", argv[1]);
 		rc = sbx_name_valid(argv[1]) ? simple(c->state_dir, "POST",
-		    "/api/v1/sandboxes", path, "started") : 2;
+		    "/api/v1/sandboxes", path, "started") : CLI_USAGE;
 	} else if ((!strcmp(sub, "stop") || !strcmp(sub, "rm")) &&
 	    argc == 2 && sbx_name_valid(argv[1])) {
 		snprintf(path, sizeof(path), "/api/v1/sandboxes/%s%s", argv[1],
@@ -70,16 +70,18 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 		    "DELETE", path, NULL, !strcmp(sub, "stop") ? "asleep" :
 		    "removed");
 	}
-	if (rc == 2 && !(argc == 2 && !sbx_name_valid(argv[1]) &&
-	    strcmp(sub, "exec")))
-		fprintf(stderr, "usage: pincer sandbox list | create NAME | "
-		    "exec NAME [--cwd DIR] [--timeout-ms N] [--env K=V]... "
-		    "-- COMMAND [ARG...]\n"
-		    "       pincer sandbox shell NAME [--id ID] | stop NAME | "
-		    "rm NAME\n");
-	else if (rc == 2)
-		fprintf(stderr, "pincer sandbox: \"%s\" is not a sandbox "
-		    "name (a-z, 0-9, '-', '_', '.')\n", argv[1]);
+	if (rc == CLI_USAGE) {
+		if (argc >= 2 && !sbx_name_valid(argv[1]))
+			fprintf(stderr, "pincer sandbox: \"%s\" is not a "
+			    "sandbox name (a-z, 0-9, '-', '_', '.')\n", argv[1]);
+		else
+			fprintf(stderr, "usage: pincer sandbox list | create "
+			    "NAME | exec NAME [--cwd DIR] [--timeout-ms N] "
+			    "[--env K=V]... -- COMMAND [ARG...]\n"
+			    "       pincer sandbox shell NAME [--id ID] | "
+			    "stop NAME | rm NAME\n");
+		rc = 2;
+	}
 	curl_global_cleanup();
 	config_free(c);
 	return rc;
@@ -134,7 +136,7 @@ sandbox_exec(const char *state, int argc, char **argv)
 	struct sse	 sse = { .exit_code = 1 };
 	char		 path[256], *body = NULL, *eq;
 	long		 status;
-	int		 i, rc = 2;
+	int		 i, rc = CLI_USAGE;
 
 	if (!sbx_name_valid(argv[0]))
 		goto out;

@@ -84,9 +84,12 @@ static struct shell	 sh = {
 	.last_nl = true,
 };
 
-/* argv[0] is NAME; exits with the shell's own exit code. */
+/*
+ * argv[0] is NAME; exits with the shell's own exit code (CLI_USAGE: the
+ * arguments are wrong, and the caller prints the usage).
+ */
 int
-cli_sandbox_shell(const char *state_dir, int argc, char **argv)
+cli_shell(const char *state_dir, int argc, char **argv)
 {
 	const char	*id = "main";
 	char		 sock[512];
@@ -96,9 +99,9 @@ cli_sandbox_shell(const char *state_dir, int argc, char **argv)
 		if (!strcmp(argv[i], "--id") && i + 1 < argc)
 			id = argv[++i];
 		else
-			return 2;
+			return CLI_USAGE;
 	if (argc < 1 || !sbx_name_valid(argv[0]))
-		return 2;
+		return CLI_USAGE;
 	if (*id == '\0' || strlen(id) > 64) {
 		fprintf(stderr, "pincer sandbox shell: --id takes 1 to 64 "
 		    "characters\n");

@@ -115,9 +115,10 @@ stop:
 	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);
 	relay_end_all(false);
-	sbx_shutdown();
+	/* Terminals are told 1001 "shutdown" before their sandboxes go. */
 	door_stop();
 	ws_stop();
+	sbx_shutdown();
 	http_stop();
 	relay_stop();
 	if (rc == 0)

@@ -416,11 +416,12 @@ int	 cli_user(const struct config_overrides *, int, char **);
 int	 cli_token(const struct config_overrides *, int, char **);
 
 /* cli_sandbox.c */
+#define CLI_USAGE	(-2)	/* wrong arguments: print the usage, exit 2 */
 int	 cli_sandbox_cmd(const struct config_overrides *, int, char **);
 
 /* cli_shell.c */
 /* `pincer sandbox shell NAME [--id ID]`: argv[0] is NAME. */
-int	 cli_sandbox_shell(const char *state_dir, int argc, char **argv);
+int	 cli_shell(const char *state_dir, int argc, char **argv);
 
 /* static.c */
 void	 static_serve(struct http_req *, const char *root);

@@ -169,7 +169,7 @@ sbx_init(const struct config *c)
 void
 sbx_shutdown(void)
 {
-	struct sbx	*s;
+	struct sbx	*s, *t;
 	struct timespec	 ts;
 	char		 c = 'q';
 
@@ -193,8 +193,13 @@ sbx_shutdown(void)
 		log_warn("cannot wake the sandbox thread", NULL);
 	pthread_join(thread, NULL);
 	running_thread = false;
-	while ((s = list) != NULL) {
-		list = s->next;
+	/* HTTP threads may still release holds: they find nothing. */
+	pthread_mutex_lock(&lock);
+	t = list;
+	list = NULL;
+	pthread_mutex_unlock(&lock);
+	while ((s = t) != NULL) {
+		t = s->next;
 		if (s->pid > 0) {
 			waitpid(s->pid, NULL, 0);
 			reap(s);
@@ -312,7 +317,10 @@ sbx_create(const char *name, const char *by, bool *created)
 
 /*
  * Get a running sandbox, starting or waking it. While held it does not
- * go to sleep for being idle.
+ * go to sleep for being idle. The launcher is forked by the calling
+ * thread, and PR_SET_PDEATHSIG fires when that thread (not process)
+ * ends: call it from a thread that lives as long as pincerd (the HTTP
+ * workers, the WebSocket waker).
  */
 enum sbx_err
 sbx_acquire(const char *name, struct sbx_ref *ref)

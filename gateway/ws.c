@@ -715,8 +715,11 @@ ws_authorize(struct ws_session *s, struct ws_hdrs *h, int by_socket,
 		    "not valid (expired, revoked or unknown)");
 		return false;
 	}
+	/* As auth.c: a caller known by its socket is no user account,
+	 * and gets only routes that require a scope it holds. */
 	if ((s->id.scopes & rt->scopes) != rt->scopes ||
-	    (int)s->id.role < rt->min_role) {
+	    (int)s->id.role < rt->min_role ||
+	    (by_socket == 1 && rt->scopes == 0)) {
 		*no = (struct ws_refusal){ .status = 403, .code = "forbidden" };
 		snprintf(no->msg, sizeof(no->msg), "this credential may not "
 		    "do that");
