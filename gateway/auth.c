@@ -373,28 +373,24 @@ auth_route_allowed(const struct route *rt, struct http_req *r)
 	struct identity	*id = http_req_identity(r);
 	struct auth_in	 in = { .header = http_req_header_cb, .ctx = r,
 			    .ip = http_req_ip(r) };
-	int		 rc;
 
 	if (rt->auth == AUTH_PUBLIC)
 		return true;
-	/* Known by its socket (http.c set it): no credential to read. */
-	if (http_req_by_socket(r))
-		rc = 0;
-	else if ((rc = auth_identify(&in, id)) == 1) {
+	switch (auth_route_check(rt, &in, http_req_by_socket(r), id)) {
+	case AUTH_NEED:
 		http_error(r, 401, "unauthenticated", "log in, or send an "
 		    "API token as Authorization: Bearer");
 		return false;
-	}
-	if (rc == -1) {
+	case AUTH_INVALID:
 		http_error(r, 401, "invalid_credentials", "the session or "
 		    "token is not valid (expired, revoked or unknown)");
 		return false;
-	}
-	if ((id->scopes & rt->scopes) != rt->scopes ||
-	    (int)id->role < rt->min_role || !socket_route_ok(rt, id)) {
+	case AUTH_FORBIDDEN:
 		http_error(r, 403, "forbidden", "this credential may not do "
 		    "that");
 		return false;
+	case AUTH_OK:
+		break;
 	}
 	if (id->kind == ID_SESSION && !csrf_ok(r, id)) {
 		http_error(r, 403, "csrf", "cross-site request refused: send "
@@ -403,6 +399,29 @@ auth_route_allowed(const struct route *rt, struct http_req *r)
 	}
 	auth_session_renew(r, id);
 	return true;
+}
+
+/*
+ * The one decision, for HTTP requests and WebSocket upgrades alike: who
+ * is calling (by socket, or by credential) and may they take this route.
+ * by_socket: *id was already set from the socket that accepted the call.
+ */
+enum auth_verdict
+auth_route_check(const struct route *rt, const struct auth_in *in,
+    bool by_socket, struct identity *id)
+{
+	int	 rc = 0;
+
+	if (rt->auth == AUTH_PUBLIC)
+		return AUTH_OK;
+	if (!by_socket && (rc = auth_identify(in, id)) == 1)
+		return AUTH_NEED;
+	if (rc == -1)
+		return AUTH_INVALID;
+	if ((id->scopes & rt->scopes) != rt->scopes ||
+	    (int)id->role < rt->min_role || !socket_route_ok(rt, id))
+		return AUTH_FORBIDDEN;
+	return AUTH_OK;
 }
 
 /*

@@ -374,6 +374,9 @@ int	 auth_path_identity(const char *path, struct identity *);
 const char *auth_local_socket(void);	/* $state/pincerd.sock */
 void	 auth_set_local_socket(const char *bound);
 bool	 auth_route_allowed(const struct route *, struct http_req *);
+enum auth_verdict { AUTH_OK, AUTH_NEED, AUTH_INVALID, AUTH_FORBIDDEN };
+enum auth_verdict auth_route_check(const struct route *,
+	    const struct auth_in *, bool by_socket, struct identity *);
 int	 auth_session_issue(struct http_req *, const struct user *,
 	    const char *sid);
 void	 auth_session_renew(struct http_req *, const struct identity *);

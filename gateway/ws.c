@@ -696,34 +696,29 @@ static bool
 ws_authorize(struct ws_session *s, struct ws_hdrs *h, int by_socket,
     struct ws_refusal *no)
 {
-	const struct route	*rt = s->route;
 	struct auth_in		 in = { .header = ws_header, .ctx = h,
 				    .ip = s->ip };
-	int			 rc = 0;
 
-	if (by_socket != 1 && (rc = auth_identify(&in, &s->id)) == 1) {
+	switch (auth_route_check(s->route, &in, by_socket == 1, &s->id)) {
+	case AUTH_NEED:
 		*no = (struct ws_refusal){ .status = 401,
 		    .code = "unauthenticated" };
 		snprintf(no->msg, sizeof(no->msg), "log in, or send an API "
 		    "token as Authorization: Bearer");
 		return false;
-	}
-	if (rc == -1) {
+	case AUTH_INVALID:
 		*no = (struct ws_refusal){ .status = 401,
 		    .code = "invalid_credentials" };
 		snprintf(no->msg, sizeof(no->msg), "the session or token is "
 		    "not valid (expired, revoked or unknown)");
 		return false;
-	}
-	/* As auth.c: a caller known by its socket is no user account,
-	 * and gets only routes that require a scope it holds. */
-	if ((s->id.scopes & rt->scopes) != rt->scopes ||
-	    (int)s->id.role < rt->min_role ||
-	    (by_socket == 1 && rt->scopes == 0)) {
+	case AUTH_FORBIDDEN:
 		*no = (struct ws_refusal){ .status = 403, .code = "forbidden" };
 		snprintf(no->msg, sizeof(no->msg), "this credential may not "
 		    "do that");
 		return false;
+	case AUTH_OK:
+		break;
 	}
 	if ((s->id.kind == ID_SESSION || s->id.kind == ID_EXTERNAL) &&
 	    !ws_origin_ok(h)) {
