@@ -149,12 +149,12 @@ file_list(struct conn *c, const char *path, int fd)
 		goto oom;
 	for (i = 0; i < nv; i++) {
 		j = stat_json(NULL, &v[i].st);
-		json_object_set_new(j, "name", http_jstr(v[i].name,
+		json_object_set_new(j, "name", text_jstr(v[i].name,
 		    strlen(v[i].name)));
 		if (json_array_append_new(a, j) == -1)
 			goto oom;
 	}
-	j = json_pack("{s:o,s:o}", "path", http_jstr(path, strlen(path)),
+	j = json_pack("{s:o,s:o}", "path", text_jstr(path, strlen(path)),
 	    "entries", a);
 	a = NULL;
 	if (j != NULL && de != NULL)	/* stopped at LIST_MAX */
@@ -258,7 +258,7 @@ file_put(struct conn *c, const char *path)
 		return;
 	}
 	conn_on_close(c, put_gone, u);
-	conn_body_sink(c, put_data, u);
+	http_body_sink(c, put_data, u);
 }
 
 static int
@@ -288,7 +288,7 @@ put_data(struct conn *c, void *arg, const char *p, size_t n)
 	if (rename(u->tmp, u->path) == -1)
 		goto fail;
 	conn_on_close(c, NULL, NULL);
-	http_json(c, 201, json_pack("{s:o,s:I}", "path", http_jstr(u->path,
+	http_json(c, 201, json_pack("{s:o,s:I}", "path", text_jstr(u->path,
 	    strlen(u->path)), "size", (json_int_t)u->size));
 	upload_free(u, false);
 	return 0;
@@ -325,7 +325,7 @@ file_mkdir(struct conn *c, const char *path)
 	if (mkdir_p(path) == -1)
 		files_errno(c, path, errno, true);
 	else
-		http_json(c, 201, json_pack("{s:o}", "path", http_jstr(path,
+		http_json(c, 201, json_pack("{s:o}", "path", text_jstr(path,
 		    strlen(path))));
 }
 
@@ -355,7 +355,7 @@ file_move(struct conn *c, const char *path)
 		files_errno(c, to, errno, true);
 		return;
 	}
-	http_json(c, 200, json_pack("{s:o}", "path", http_jstr(to,
+	http_json(c, 200, json_pack("{s:o}", "path", text_jstr(to,
 	    strlen(to))));
 }
 
@@ -440,7 +440,7 @@ file_delete(struct conn *c, const char *path)
 	if (rc == -1)
 		files_errno(c, path, errno, true);
 	else
-		http_json(c, 200, json_pack("{s:o}", "path", http_jstr(path,
+		http_json(c, 200, json_pack("{s:o}", "path", text_jstr(path,
 		    strlen(path))));
 }
 
@@ -546,7 +546,7 @@ stat_json(const char *path, const struct stat *st)
 	    (json_int_t)st->st_mtim.tv_sec * 1000 +
 	    st->st_mtim.tv_nsec / 1000000);
 	if (j != NULL && path != NULL)
-		json_object_set_new(j, "path", http_jstr(path, strlen(path)));
+		json_object_set_new(j, "path", text_jstr(path, strlen(path)));
 	return j;
 }
 

@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +37,6 @@
 	IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | \
 	IN_ONLYDIR | IN_EXCL_UNLINK)
 
-struct wd_ent {
-	int		 wd;		/* 0: an empty slot */
-	char		*rel;		/* owned; "" is the root */
-};
-
 struct wstream {
 	struct conn	*c;
 	int		 ifd;		/* the inotify instance, in the loop */
@@ -51,8 +45,7 @@ struct wstream {
 	char		*incl[WATCH_PATS];	/* owned */
 	char		*excl[WATCH_PATS];	/* owned */
 	size_t		 nincl, nexcl;
-	struct wd_ent	*tab;		/* by wd, open addressing, owned */
-	size_t		 cap, count;
+	struct wpath_tab tab;		/* folders by wd */
 	bool		 ready;		/* the ready event went out */
 	bool		 full;		/* WATCH_MAX or the kernel limit hit */
 	bool		 full_told;
@@ -63,12 +56,6 @@ struct wstream {
 	size_t		 off, len;	/* events read, not yet handled */
 	char		*recent[WATCH_RECENT];	/* owned; see watch_modify */
 	size_t		 nrecent;
-};
-
-/* Folders to scan, breadth first; each one already has its watch. */
-struct wqueue {
-	char		**v;		/* owned, and each string */
-	size_t		 head, n, cap;
 };
 
 static int	watch_args(struct conn *, struct wstream *);
@@ -87,19 +74,12 @@ static void	watch_end(struct wstream *, const char *);
 static void	watch_tell_full(struct wstream *);
 static bool	watch_wanted(const struct wstream *, const char *);
 static bool	watch_excluded(const struct wstream *, const char *);
-static bool	watch_match(char *const *, size_t, const char *);
 static int	watch_path(const struct wstream *, const char *, char *);
-static int	watch_join(char *, const char *, const char *);
 static void	watch_tree(struct wstream *, const char *, bool);
-static void	watch_scan(struct wstream *, struct wqueue *, const char *,
-		    bool);
+static void	watch_scan(struct wstream *, struct wpath_queue *,
+		    const char *, bool);
 static int	watch_add(struct wstream *, const char *);
 static void	watch_drop(struct wstream *, const char *);
-static int	queue_push(struct wqueue *, const char *);
-static size_t	tab_slot(const struct wstream *, int);
-static struct wd_ent *tab_find(struct wstream *, int);
-static int	tab_put(struct wstream *, int, const char *);
-static void	tab_del(struct wstream *, int);
 
 void
 watch_handle(struct conn *c, const struct req *r)
@@ -134,8 +114,8 @@ watch_handle(struct conn *c, const struct req *r)
 		watch_tree(s, "", false);
 	s->ready = true;
 	sse_event(c, "ready", json_pack("{s:o,s:I}", "path",
-	    http_jstr(s->root, strlen(s->root)), "watches",
-	    (json_int_t)s->count));
+	    text_jstr(s->root, strlen(s->root)), "watches",
+	    (json_int_t)s->tab.count));
 	watch_tell_full(s);
 	return;
 fail:
@@ -214,7 +194,7 @@ watch_root(struct conn *c, struct wstream *s, const char *path)
 		return -1;
 	}
 	if ((wd = inotify_add_watch(s->ifd, path, WATCH_MASK)) == -1 ||
-	    tab_put(s, wd, "") == -1) {
+	    wpath_put(&s->tab, wd, "") == -1) {
 		http_error(c, 500, "internal", "watch %s: %s", path,
 		    strerror(errno));
 		return -1;
@@ -232,15 +212,13 @@ watch_free(struct wstream *s)
 		loop_del(s->ifd);
 		close(s->ifd);
 	}
-	for (i = 0; i < s->cap; i++)
-		free(s->tab[i].rel);
 	for (i = 0; i < s->nincl; i++)
 		free(s->incl[i]);
 	for (i = 0; i < s->nexcl; i++)
 		free(s->excl[i]);
 	for (i = 0; i < s->nrecent; i++)
 		free(s->recent[i]);
-	free(s->tab);
+	wpath_clear(&s->tab);
 	free(s->buf);
 	free(s);
 }
@@ -334,26 +312,26 @@ watch_run(struct wstream *s)
 static void
 watch_event(struct wstream *s, const struct inotify_event *ev)
 {
-	struct wd_ent	*e;
-	char		 rel[PATH_MAX];
-	bool		 dir = (ev->mask & IN_ISDIR) != 0;
+	struct wpath_ent	*e;
+	char			 rel[PATH_MAX];
+	bool			 dir = (ev->mask & IN_ISDIR) != 0;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
 		if (sse_event(s->c, "overflow", json_object()) == -1)
 			s->overflow = true;
 		return;
 	}
-	if ((e = tab_find(s, ev->wd)) == NULL)
+	if ((e = wpath_find(&s->tab, ev->wd)) == NULL)
 		return;			/* a watch dropped since */
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
 		/* Below the root, the parent's event told of it already. */
 		if (e->rel[0] == '\0')
 			watch_end(s, "the folder was removed or moved");
 		else if (ev->mask & IN_IGNORED)
-			tab_del(s, ev->wd);
+			wpath_del(&s->tab, ev->wd);
 		return;
 	}
-	if (ev->len == 0 || watch_join(rel, e->rel, ev->name) == -1)
+	if (ev->len == 0 || wpath_join(rel, e->rel, ev->name) == -1)
 		return;
 	if (ev->mask & IN_CREATE) {
 		watch_emit(s, "create", rel, dir);
@@ -417,7 +395,7 @@ watch_emit(struct wstream *s, const char *type, const char *rel, bool dir)
 		return;
 	}
 	if (sse_event(s->c, "change", json_pack("{s:s,s:o,s:b}", "type",
-	    type, "path", http_jstr(full, strlen(full)), "is_dir", dir)) == -1)
+	    type, "path", text_jstr(full, strlen(full)), "is_dir", dir)) == -1)
 		s->overflow = true;
 }
 
@@ -450,7 +428,7 @@ watch_tell_full(struct wstream *s)
 static bool
 watch_wanted(const struct wstream *s, const char *rel)
 {
-	if (s->nincl > 0 && !watch_match(s->incl, s->nincl, rel))
+	if (s->nincl > 0 && !wpath_match(s->incl, s->nincl, rel))
 		return false;
 	return !watch_excluded(s, rel);
 }
@@ -458,43 +436,7 @@ watch_wanted(const struct wstream *s, const char *rel)
 static bool
 watch_excluded(const struct wstream *s, const char *rel)
 {
-	return s->nexcl > 0 && watch_match(s->excl, s->nexcl, rel);
-}
-
-/*
- * A glob matches rel (relative to the root), or any one of its
- * components, or any leading run of components. So exclude=node_modules
- * leaves out node_modules/a/b.js as the spec's example means, and
- * exclude=build/out leaves out build/out/x; include=*.py matches by base
- * name. No FNM_PATHNAME: a star crosses slashes, so a glob of "src/",
- * a star and ".py" matches src/a.py and src/x/b.py alike.
- */
-static bool
-watch_match(char *const *pats, size_t n, const char *rel)
-{
-	char		 buf[PATH_MAX];
-	const char	*p, *slash;
-	size_t		 i, len;
-
-	for (i = 0; i < n; i++) {
-		if (fnmatch(pats[i], rel, 0) == 0)
-			return true;
-		for (p = rel; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
-			len = (size_t)(slash - rel);
-			memcpy(buf, rel, len);
-			buf[len] = '\0';
-			if (fnmatch(pats[i], buf, 0) == 0)
-				return true;
-			len = (size_t)(slash - p);
-			memcpy(buf, p, len);
-			buf[len] = '\0';
-			if (fnmatch(pats[i], buf, 0) == 0)
-				return true;
-		}
-		if (p != rel && fnmatch(pats[i], p, 0) == 0)
-			return true;
-	}
-	return false;
+	return s->nexcl > 0 && wpath_match(s->excl, s->nexcl, rel);
 }
 
 /* --- paths -------------------------------------------------------------- */
@@ -513,16 +455,6 @@ watch_path(const struct wstream *s, const char *rel, char *out)
 	return n < 0 || n >= PATH_MAX ? -1 : 0;
 }
 
-static int
-watch_join(char *out, const char *parent, const char *name)
-{
-	int	 n;
-
-	n = snprintf(out, PATH_MAX, "%s%s%s", parent, *parent ? "/" : "",
-	    name);
-	return n < 0 || n >= PATH_MAX ? -1 : 0;
-}
-
 /* --- the tree ----------------------------------------------------------- */
 
 /*
@@ -536,13 +468,13 @@ watch_join(char *out, const char *parent, const char *name)
 static void
 watch_tree(struct wstream *s, const char *top, bool synth)
 {
-	struct wqueue	 q;
-	char		*rel;
+	struct wpath_queue	 q;
+	char			*rel;
 
 	memset(&q, 0, sizeof(q));
 	if (top[0] != '\0' && watch_add(s, top) == -1)
 		goto done;
-	if (queue_push(&q, top) == -1)
+	if (wpath_push(&q, top) == -1)
 		goto done;
 	while (q.head < q.n) {
 		rel = q.v[q.head];
@@ -558,7 +490,8 @@ done:
 }
 
 static void
-watch_scan(struct wstream *s, struct wqueue *q, const char *rel, bool synth)
+watch_scan(struct wstream *s, struct wpath_queue *q, const char *rel,
+    bool synth)
 {
 	struct dirent	*de;
 	struct stat	 st;
@@ -576,7 +509,7 @@ watch_scan(struct wstream *s, struct wqueue *q, const char *rel, bool synth)
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    watch_join(sub, rel, de->d_name) == -1 ||
+		    wpath_join(sub, rel, de->d_name) == -1 ||
 		    watch_excluded(s, sub))
 			continue;
 		dir = de->d_type == DT_DIR;
@@ -585,7 +518,7 @@ watch_scan(struct wstream *s, struct wqueue *q, const char *rel, bool synth)
 			dir = S_ISDIR(st.st_mode);
 		if (synth)
 			watch_emit(s, "create", sub, dir);
-		if (dir && watch_add(s, sub) == 0 && queue_push(q, sub) == -1)
+		if (dir && watch_add(s, sub) == 0 && wpath_push(q, sub) == -1)
 			break;
 	}
 	closedir(d);
@@ -598,7 +531,7 @@ watch_add(struct wstream *s, const char *rel)
 	char	 full[PATH_MAX];
 	int	 wd;
 
-	if (s->count >= WATCH_MAX) {
+	if (s->tab.count >= WATCH_MAX) {
 		s->full = true;
 		return -1;
 	}
@@ -611,7 +544,7 @@ watch_add(struct wstream *s, const char *rel)
 			s->full = true;
 		return -1;
 	}
-	if (tab_put(s, wd, rel) == -1) {
+	if (wpath_put(&s->tab, wd, rel) == -1) {
 		(void)inotify_rm_watch(s->ifd, wd);
 		return -1;
 	}
@@ -625,128 +558,22 @@ watch_add(struct wstream *s, const char *rel)
 static void
 watch_drop(struct wstream *s, const char *rel)
 {
-	size_t	 i, n = 0, len = strlen(rel);
-	int	*wds;
+	struct wpath_ent	*e;
+	size_t			 i, n = 0, len = strlen(rel);
+	int			*wds;
 
-	if ((wds = calloc(s->count + 1, sizeof(*wds))) == NULL)
+	if ((wds = calloc(s->tab.count + 1, sizeof(*wds))) == NULL)
 		return;
-	for (i = 0; i < s->cap; i++) {
-		if (s->tab[i].wd == 0 || strncmp(s->tab[i].rel, rel, len) ||
-		    (s->tab[i].rel[len] != '\0' && s->tab[i].rel[len] != '/'))
+	for (i = 0; i < s->tab.cap; i++) {
+		e = &s->tab.ent[i];
+		if (e->wd == 0 || strncmp(e->rel, rel, len) ||
+		    (e->rel[len] != '\0' && e->rel[len] != '/'))
 			continue;
-		wds[n++] = s->tab[i].wd;
+		wds[n++] = e->wd;
 	}
 	for (i = 0; i < n; i++) {
 		(void)inotify_rm_watch(s->ifd, wds[i]);
-		tab_del(s, wds[i]);
+		wpath_del(&s->tab, wds[i]);
 	}
 	free(wds);
-}
-
-static int
-queue_push(struct wqueue *q, const char *rel)
-{
-	char	**v;
-	size_t	 want;
-
-	if (q->n == q->cap) {
-		want = q->cap == 0 ? 16 : q->cap * 2;
-		if ((v = reallocarray(q->v, want, sizeof(*v))) == NULL)
-			return -1;
-		q->v = v;
-		q->cap = want;
-	}
-	if ((q->v[q->n] = strdup(rel)) == NULL)
-		return -1;
-	q->n++;
-	return 0;
-}
-
-/* --- wd -> folder: open addressing, linear probing ---------------------- */
-
-static size_t
-tab_slot(const struct wstream *s, int wd)
-{
-	return ((uint32_t)wd * 2654435761u) & (s->cap - 1);
-}
-
-static struct wd_ent *
-tab_find(struct wstream *s, int wd)
-{
-	size_t	 i;
-
-	if (s->cap == 0)
-		return NULL;
-	for (i = tab_slot(s, wd); s->tab[i].wd != 0; i = (i + 1) & (s->cap -
-	    1))
-		if (s->tab[i].wd == wd)
-			return &s->tab[i];
-	return NULL;
-}
-
-/* Adds or renames (the same folder watched again gives the same wd). */
-static int
-tab_put(struct wstream *s, int wd, const char *rel)
-{
-	struct wd_ent	*e, *old;
-	size_t		 i, oldcap = s->cap;
-	char		*copy;
-
-	if ((copy = strdup(rel)) == NULL)
-		return -1;
-	if ((e = tab_find(s, wd)) != NULL) {
-		free(e->rel);
-		e->rel = copy;
-		return 0;
-	}
-	if ((s->count + 1) * 2 > s->cap) {
-		old = s->tab;
-		s->cap = oldcap == 0 ? 64 : oldcap * 2;
-		if ((s->tab = calloc(s->cap, sizeof(*s->tab))) == NULL) {
-			s->tab = old;
-			s->cap = oldcap;
-			free(copy);
-			return -1;
-		}
-		for (i = 0; i < oldcap; i++) {
-			if (old[i].wd == 0)
-				continue;
-			e = &s->tab[tab_slot(s, old[i].wd)];
-			while (e->wd != 0)
-				e = &s->tab[(size_t)(e - s->tab + 1) &
-				    (s->cap - 1)];
-			*e = old[i];
-		}
-		free(old);
-	}
-	for (i = tab_slot(s, wd); s->tab[i].wd != 0; i = (i + 1) & (s->cap - 1))
-		;
-	s->tab[i].wd = wd;
-	s->tab[i].rel = copy;
-	s->count++;
-	return 0;
-}
-
-/* Backward-shift deletion keeps every probe chain whole. */
-static void
-tab_del(struct wstream *s, int wd)
-{
-	struct wd_ent	*e;
-	size_t		 i, j, k, mask = s->cap - 1;
-
-	if ((e = tab_find(s, wd)) == NULL)
-		return;
-	free(e->rel);
-	i = (size_t)(e - s->tab);
-	for (j = (i + 1) & mask; s->tab[j].wd != 0; j = (j + 1) & mask) {
-		k = tab_slot(s, s->tab[j].wd);
-		/* j stays when its home k lies cyclically in (i, j]. */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		s->tab[i] = s->tab[j];
-		i = j;
-	}
-	s->tab[i].wd = 0;
-	s->tab[i].rel = NULL;
-	s->count--;
 }
