@@ -52,6 +52,7 @@ static void	parse(int, char **, struct opts *);
 static int	control_listener(const struct opts *);
 static int	control_open(const char *);
 static void	on_signal(void *, uint32_t);
+static bool	from_inside(const struct signalfd_siginfo *);
 static void	on_parent(void *, uint32_t);
 static void	reap(void);
 static void	stop(void);
@@ -297,6 +298,18 @@ init_child_unwatch(pid_t pid)
 		}
 }
 
+/*
+ * As PID 1, a stop comes from the launcher, outside the sandbox's pid
+ * namespace, where the kernel shows the sender as pid 0. A process in
+ * the sandbox (its root may signal PID 1 once it has a handler) does not
+ * get to stop the sandbox: the gateway decides that.
+ */
+static bool
+from_inside(const struct signalfd_siginfo *si)
+{
+	return getpid() == 1 && si->ssi_pid != 0;
+}
+
 static void
 on_signal(void *arg, uint32_t events)
 {
@@ -304,7 +317,8 @@ on_signal(void *arg, uint32_t events)
 
 	(void)events;
 	while (read((int)(intptr_t)arg, &si, sizeof(si)) == sizeof(si))
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+		if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
+		    !from_inside(&si))
 			stop();
 	reap();
 }

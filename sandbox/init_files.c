@@ -359,6 +359,39 @@ file_move(struct conn *c, const char *path)
 	    strlen(to))));
 }
 
+/*
+ * In-kernel copy where it can; copy_file_range refuses between some file
+ * systems (EXDEV before Linux 5.19, EINVAL or EOPNOTSUPP on others), and
+ * then the bytes go through a buffer. Returns 0 or -1 with errno.
+ */
+static ssize_t
+copy_bytes(int in, int out)
+{
+	char	 buf[65536];
+	ssize_t	 n, w, off;
+
+	while ((n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0)) > 0)
+		;
+	if (n == 0)
+		return 0;
+	if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+	    errno != EOPNOTSUPP)
+		return -1;
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		for (off = 0; off < n; off += w)
+			if ((w = write(out, buf + off, (size_t)(n - off))) ==
+			    -1 && errno != EINTR)
+				return -1;
+			else if (w == -1)
+				w = 0;
+	}
+	return 0;
+}
+
 /* A file or a link, copied beside to and renamed over it; then unlinked. */
 static int
 move_copy(const char *from, const char *to)
@@ -384,14 +417,11 @@ move_copy(const char *from, const char *to)
 		    -1 || (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, st.st_mode & 07777)) == -1)
 			goto fail;
-		while ((n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0)) >
-		    0)
-			;
-		if (n == -1 || close(out) == -1) {
-			out = -1;
-			goto fail;
-		}
+		n = copy_bytes(in, out);
+		saved = close(out);
 		out = -1;
+		if (n == -1 || saved == -1)
+			goto fail;
 		close(in);
 		in = -1;
 	}
