@@ -194,6 +194,10 @@ static const struct option options[] = {
 	  .offset = O(sbx_cpu_weight), .def = "100", .min = 0, .max = 10000,
 	  .help = "cgroup cpu weight of each sandbox (100 is a fair share; "
 	  "0: not set)" },
+	{ .name = "sandbox.cpu_quota_percent", .type = OPT_INT,
+	  .offset = O(sbx_cpu_quota), .def = "0", .min = 0, .max = 100000,
+	  .help = "most CPU each sandbox may use, in percent of one core "
+	  "(200: two cores); 0: no quota" },
 	{ .name = "sandbox.tmp_mb", .type = OPT_INT, .offset = O(sbx_tmp_mb),
 	  .def = "256", .min = 1, .max = 65536,
 	  .help = "size of each sandbox's /tmp (a tmpfs) in MiB" },

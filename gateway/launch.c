@@ -41,6 +41,7 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 	const struct config	*c = config_current();
 	char			 launcher[PATH_MAX], init[PATH_MAX];
 	char			 uid[32], tmp[32], mem[32], pids[32], cpu[32];
+	char			 quota[32];
 	char			*argv[40];
 	char			*envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 				    NULL };
@@ -55,6 +56,7 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 	snprintf(mem, sizeof(mem), "%ld", c->sbx_memory_mb);
 	snprintf(pids, sizeof(pids), "%ld", c->sbx_pids_max);
 	snprintf(cpu, sizeof(cpu), "%ld", c->sbx_cpu_weight);
+	snprintf(quota, sizeof(quota), "%ld", c->sbx_cpu_quota);
 	argv[n++] = "pincer-sandbox";
 	argv[n++] = "--dir";		argv[n++] = (char *)ls->dir;
 	argv[n++] = "--hostname";	argv[n++] = (char *)ls->name;
@@ -63,6 +65,7 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 	argv[n++] = "--memory-mb";	argv[n++] = mem;
 	argv[n++] = "--pids-max";	argv[n++] = pids;
 	argv[n++] = "--cpu-weight";	argv[n++] = cpu;
+	argv[n++] = "--cpu-quota";	argv[n++] = quota;
 	argv[n++] = "--cgroup";		argv[n++] = (char *)ls->cgroup;
 	argv[n++] = "--status-fd";	argv[n++] = "4";
 	argv[n++] = "--init";		argv[n++] = init;

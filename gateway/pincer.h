@@ -106,6 +106,7 @@ struct config {
 	long	 sbx_memory_mb;
 	long	 sbx_pids_max;
 	long	 sbx_cpu_weight;
+	long	 sbx_cpu_quota;
 	long	 sbx_tmp_mb;
 	long	 sbx_idle_s;
 	long	 sbx_max_running;

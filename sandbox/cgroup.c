@@ -29,7 +29,8 @@ cgroup_enter(const struct limits *l, pid_t pid)
 {
 	char	 g[PATH_MAX], v[64];
 
-	if (l->memory_mb == 0 && l->pids == 0 && l->cpu_weight == 0)
+	if (l->memory_mb == 0 && l->pids == 0 && l->cpu_weight == 0 &&
+	    l->cpu_quota == 0)
 		return;
 	snprintf(v, sizeof(v), "%ld", (long)pid);
 	if (is_v2()) {
@@ -49,6 +50,11 @@ cgroup_enter(const struct limits *l, pid_t pid)
 		if (l->cpu_weight > 0) {
 			snprintf(v, sizeof(v), "%ld", l->cpu_weight);
 			put(g, "cpu.weight", v, true);
+		}
+		/* A quota per period of 100 ms: 50% is 50 ms of CPU. */
+		if (l->cpu_quota > 0) {
+			snprintf(v, sizeof(v), "%ld 100000", l->cpu_quota * 1000);
+			put(g, "cpu.max", v, true);
 		}
 		snprintf(v, sizeof(v), "%ld", (long)pid);
 		put(g, "cgroup.procs", v, true);
@@ -70,11 +76,17 @@ cgroup_enter(const struct limits *l, pid_t pid)
 		snprintf(v, sizeof(v), "%ld", (long)pid);
 		put(g, "cgroup.procs", v, true);
 	}
-	if (l->cpu_weight > 0) {
+	if (l->cpu_weight > 0 || l->cpu_quota > 0) {
 		group("cpu/", l->name, g, sizeof(g));
 		/* v2 weight 1..10000 (100 default) as v1 shares (1024). */
-		snprintf(v, sizeof(v), "%ld", l->cpu_weight * 1024 / 100);
+		snprintf(v, sizeof(v), "%ld", (l->cpu_weight > 0 ?
+		    l->cpu_weight : 100) * 1024 / 100);
 		put(g, "cpu.shares", v, true);
+		if (l->cpu_quota > 0) {
+			put(g, "cpu.cfs_period_us", "100000", true);
+			snprintf(v, sizeof(v), "%ld", l->cpu_quota * 1000);
+			put(g, "cpu.cfs_quota_us", v, true);
+		}
 		snprintf(v, sizeof(v), "%ld", (long)pid);
 		put(g, "cgroup.procs", v, true);
 	}
@@ -88,7 +100,8 @@ cgroup_leave(const struct limits *l)
 	char	 g[PATH_MAX];
 	size_t	 i;
 
-	if (l->memory_mb == 0 && l->pids == 0 && l->cpu_weight == 0)
+	if (l->memory_mb == 0 && l->pids == 0 && l->cpu_weight == 0 &&
+	    l->cpu_quota == 0)
 		return;
 	if (is_v2()) {
 		snprintf(g, sizeof(g), "/sys/fs/cgroup/pincer/%s", l->name);

@@ -155,7 +155,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: pincer-sandbox --dir DIR [--hostname NAME] "
 	    "[--uid-base N] [--tmp-mb N] [--memory-mb N] [--pids-max N] "
-	    "[--cpu-weight N] [--cgroup NAME] [--status-fd FD] [--init PATH] "
+	    "[--cpu-weight N] [--cpu-quota PCT] [--cgroup NAME]\n"
+	    "    [--status-fd FD] [--init PATH] "
 	    "[--keep-fd FD]... -- COMMAND [ARG...]\n"
 	    "With --init, PATH is PID 1 and COMMAND... are its arguments.\n");
 	exit(125);
@@ -196,6 +197,8 @@ parse(int argc, char **argv, struct opts *o)
 			o->limits.pids = strtol(argv[++i], &end, 10);
 		else if (!strcmp(argv[i], "--cpu-weight"))
 			o->limits.cpu_weight = strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--cpu-quota"))
+			o->limits.cpu_quota = strtol(argv[++i], &end, 10);
 		else if (!strcmp(argv[i], "--cgroup"))
 			o->limits.name = argv[++i];
 		else if (!strcmp(argv[i], "--init"))
@@ -219,6 +222,7 @@ parse(int argc, char **argv, struct opts *o)
 	if (o->limits.memory_mb < 0 || o->limits.memory_mb > 1048576 ||
 	    o->limits.pids < 0 || o->limits.pids > 4194304 ||
 	    o->limits.cpu_weight < 0 || o->limits.cpu_weight > 10000 ||
+	    o->limits.cpu_quota < 0 || o->limits.cpu_quota > 100000 ||
 	    (o->limits.name != NULL && (*o->limits.name == '\0' ||
 	    *o->limits.name == '.' || strchr(o->limits.name, '/') != NULL ||
 	    strlen(o->limits.name) > 128)))

@@ -13,6 +13,7 @@ struct limits {
 	long		 memory_mb;	/* 0: no limit */
 	long		 pids;
 	long		 cpu_weight;	/* 1..10000, as cgroup v2's */
+	long		 cpu_quota;	/* % of one CPU, 1..100000 */
 };
 void	cgroup_enter(const struct limits *, pid_t);
 void	cgroup_leave(const struct limits *);

@@ -93,6 +93,24 @@ if [ "$(id -u)" = 0 ]; then
 	unlike "it did not survive" "$(cat "$T_TMP/oom")" survived
 	is "another sandbox still runs" "$(sb "$B" 'echo fine')" fine
 	ok "the cgroups are removed after" test ! -e /sys/fs/cgroup/pids/pincer/a
+	# A busy loop under a 20% quota gets about 20 ms of CPU per 100 ms.
+	"$SBX" --dir "$A" --cpu-quota 20 -- perl -e 'my $t = time + 1;
+	    1 while time < $t; my @c = times; printf "%d\n", ($c[0] + $c[1]) * 1000' \
+	    >"$T_TMP/cpu" 2>&1
+	cpu_ms=$(cat "$T_TMP/cpu")
+	ok "--cpu-quota 20: a second of busy loop got at most ~20% of a core ($cpu_ms ms)" \
+	    test "${cpu_ms:-9999}" -le 400
+	"$SBX" --dir "$A" --cpu-quota 20 -- sleep 2 &
+	qpid=$!
+	wait_until 5 sh -c 'cat /sys/fs/cgroup/cpu/pincer/a/cpu.cfs_quota_us \
+	    /sys/fs/cgroup/pincer/a/cpu.max 2>/dev/null | grep -q 20000'
+	like "while it runs, its group's quota is 20 ms per 100 ms" \
+	    "$(cat /sys/fs/cgroup/cpu/pincer/a/cpu.cfs_quota_us \
+	    /sys/fs/cgroup/pincer/a/cpu.max 2>/dev/null)" '^20000( 100000)?$'
+	wait "$qpid"
+	q=$(cat /sys/fs/cgroup/cpu/pincer/a/cpu.cfs_quota_us 2>/dev/null ||
+	    cat /sys/fs/cgroup/pincer/a/cpu.max 2>/dev/null)
+	is "… and the group is gone after (no quota file left)" "${q:-gone}" gone
 else
 	skip "cgroup limits" "not root"
 fi

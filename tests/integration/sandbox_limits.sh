@@ -90,7 +90,7 @@ if [ ! -x "$TOP_BUILDDIR/pincer-init" ]; then
 fi
 
 # --- max_running 2; memory_mb 200, pids_max 40 ---------------------------------
-if ! pincer_start "{ $FAST, \"sandbox\": { \"max_running\": 2, \"memory_mb\": 200, \"pids_max\": 40, \"uid_base\": 1300000 } }"; then
+if ! pincer_start "{ $FAST, \"sandbox\": { \"max_running\": 2, \"memory_mb\": 200, \"pids_max\": 40, \"cpu_quota_percent\": 150, \"uid_base\": 1300000 } }"; then
 	ok "pincerd starts" false
 	done_testing
 fi
@@ -150,6 +150,8 @@ is "pids.max of c's cgroup is sandbox.pids_max" "$(cg_read pids pids.max c)" 40
 MEM=$(cg_read memory memory.limit_in_bytes c)
 [ -n "$MEM" ] || MEM=$(cg_read memory memory.max c)
 is "its memory limit is sandbox.memory_mb" "$MEM" $((200 << 20))
+like "its cpu quota is sandbox.cpu_quota_percent (150 ms per 100 ms)" \
+    "$(cg_read cpu cpu.cfs_quota_us c || cg_read cpu cpu.max c)" '^150000( 100000)?$'
 run c 'perl -e "my \$n = 0; for (1 .. 100) { my \$p = fork; last unless defined \$p; if (\$p == 0) { sleep 3; exit } \$n++ } print \"\$n\n\""'
 ok "pids_max 40: forks stop short of 40 ($OUT made)" test "${OUT:-99}" -lt 40 -a "${OUT:-0}" -gt 20
 api POST /c/stop
