@@ -51,6 +51,7 @@ static int	check_cidr(const char *, char *, size_t);
 static int	check_origin(const char *, char *, size_t);
 static int	check_url(const char *, char *, size_t);
 static int	check_jwt_alg(const char *, char *, size_t);
+static int	check_abs_path(const char *, char *, size_t);
 static struct config *config_defaults(void);
 static void	free_list(char **);
 
@@ -183,6 +184,10 @@ static const struct option options[] = {
 	{ .name = "sandbox.init", .type = OPT_STR, .offset = O(sbx_init),
 	  .def = "", .help = "path of pincer-init (PID 1 of each sandbox); "
 	  "empty: next to the pincer executable" },
+	{ .name = "sandbox.rootfs", .type = OPT_STR, .offset = O(sbx_rootfs),
+	  .def = "", .check = check_abs_path,
+	  .help = "a root file system folder (with usr/ and etc/) to use "
+	  "instead of the host's /usr and a filtered /etc; empty: the host's" },
 	{ .name = "sandbox.memory_mb", .type = OPT_INT,
 	  .offset = O(sbx_memory_mb), .def = "1024", .min = 0,
 	  .max = 1048576, .help = "memory limit of each sandbox in MiB; "
@@ -803,5 +808,15 @@ check_jwt_alg(const char *s, char *msg, size_t msgsz)
 	if (!strcmp(s, "RS256") || !strcmp(s, "ES256"))
 		return 0;
 	snprintf(msg, msgsz, "\"%s\": expected RS256 or ES256", s);
+	return -1;
+}
+
+/* Empty, or an absolute path (the launcher runs from another folder). */
+static int
+check_abs_path(const char *v, char *err, size_t errsz)
+{
+	if (*v == '\0' || (*v == '/' && strchr(v, ',') == NULL))
+		return 0;
+	snprintf(err, errsz, "expected an absolute path without ','");
 	return -1;
 }

@@ -68,6 +68,10 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 	argv[n++] = "--cpu-quota";	argv[n++] = quota;
 	argv[n++] = "--cgroup";		argv[n++] = (char *)ls->cgroup;
 	argv[n++] = "--status-fd";	argv[n++] = "4";
+	if (c->sbx_rootfs[0] != '\0') {
+		argv[n++] = "--rootfs";
+		argv[n++] = c->sbx_rootfs;
+	}
 	argv[n++] = "--init";		argv[n++] = init;
 	argv[n++] = "--keep-fd";	argv[n++] = "3";
 	argv[n++] = "--";

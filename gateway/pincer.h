@@ -103,6 +103,7 @@ struct config {
 	long	 ext_refetch_s;
 	char	*sbx_launcher;
 	char	*sbx_init;
+	char	*sbx_rootfs;
 	long	 sbx_memory_mb;
 	long	 sbx_pids_max;
 	long	 sbx_cpu_weight;

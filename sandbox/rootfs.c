@@ -44,7 +44,7 @@ static const char *const dev_nodes[] = { "null", "zero", "full", "random",
 
 /* Run from inside the sandbox folder: every path here is relative. */
 void
-rootfs_build(long tmp_mb)
+rootfs_build(long tmp_mb, const char *rootfs)
 {
 	const char	*root = "root";
 	char		 path[PATH_MAX], opt[256];
@@ -74,12 +74,25 @@ rootfs_build(long tmp_mb)
 	if (access("/usr/lib64", F_OK) == 0)
 		link_at(root, "lib64", "usr/lib64");
 
+	/*
+	 * The lower layer: the host's /usr, or the configured rootfs
+	 * folder's (a debootstrap tree, an unpacked image). Such a tree
+	 * holds no host secret, so its own /etc is used whole, read-only.
+	 */
 	snprintf(path, sizeof(path), "%s/usr", root);
-	snprintf(opt, sizeof(opt), "lowerdir=/usr,upperdir=upper/usr,"
-	    "workdir=work");
+	if ((size_t)snprintf(opt, sizeof(opt), "lowerdir=%s/usr,"
+	    "upperdir=upper/usr,workdir=work", rootfs != NULL ? rootfs : "")
+	    >= sizeof(opt) || strchr(rootfs != NULL ? rootfs : "", ',') !=
+	    NULL)
+		die("--rootfs %s: unusable path", rootfs);
 	if (mount("overlay", path, "overlay", MS_NOSUID | MS_NODEV, opt) == -1)
-		die("overlay on /usr: %s", strerror(errno));
-	build_etc(root);
+		die("overlay on /usr (lower %s/usr): %s", rootfs != NULL ?
+		    rootfs : "", strerror(errno));
+	if (rootfs != NULL) {
+		snprintf(path, sizeof(path), "%s/etc", rootfs);
+		bind(path, root, "etc", true, false);
+	} else
+		build_etc(root);
 	snprintf(path, sizeof(path), "%s/proc", root);
 	if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 	    NULL) == -1)

@@ -45,6 +45,7 @@ struct opts {
 	const char	*hostname;
 	long		 uid_base;	/* as root: host uid of sandbox root */
 	long		 tmp_mb;
+	const char	*rootfs;	/* --rootfs: lower layer, or NULL */
 	int		 status_fd;
 	int		 init_fd;	/* --init: PID 1's binary, or -1 */
 	int		 keep[8];	/* --keep-fd: passed to the command */
@@ -156,7 +157,7 @@ usage(void)
 	fprintf(stderr, "usage: pincer-sandbox --dir DIR [--hostname NAME] "
 	    "[--uid-base N] [--tmp-mb N] [--memory-mb N] [--pids-max N] "
 	    "[--cpu-weight N] [--cpu-quota PCT] [--cgroup NAME]\n"
-	    "    [--status-fd FD] [--init PATH] "
+	    "    [--rootfs DIR] [--status-fd FD] [--init PATH] "
 	    "[--keep-fd FD]... -- COMMAND [ARG...]\n"
 	    "With --init, PATH is PID 1 and COMMAND... are its arguments.\n");
 	exit(125);
@@ -199,6 +200,8 @@ parse(int argc, char **argv, struct opts *o)
 			o->limits.cpu_weight = strtol(argv[++i], &end, 10);
 		else if (!strcmp(argv[i], "--cpu-quota"))
 			o->limits.cpu_quota = strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--rootfs"))
+			o->rootfs = argv[++i];
 		else if (!strcmp(argv[i], "--cgroup"))
 			o->limits.name = argv[++i];
 		else if (!strcmp(argv[i], "--init"))
@@ -327,7 +330,7 @@ child_main(void *arg)
 		die("setgroups: %s", strerror(errno));
 	if (sethostname(o->hostname, strlen(o->hostname)) == -1)
 		die("sethostname: %s", strerror(errno));
-	rootfs_build(o->tmp_mb);
+	rootfs_build(o->tmp_mb, o->rootfs);
 	lo_up();
 	/*
 	 * A new session: the sandbox has no controlling terminal of the

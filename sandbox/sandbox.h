@@ -19,7 +19,7 @@ void	cgroup_enter(const struct limits *, pid_t);
 void	cgroup_leave(const struct limits *);
 
 /* rootfs.c */
-void	rootfs_build(long tmp_mb);
+void	rootfs_build(long tmp_mb, const char *rootfs);
 
 /* seccomp.c */
 void	seccomp_install(void);

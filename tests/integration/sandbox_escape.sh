@@ -115,6 +115,35 @@ else
 	skip "cgroup limits" "not root"
 fi
 
+# A configured rootfs folder instead of the host's /usr and /etc: a tree
+# with dash and cat (and their libraries) alone.
+R=$(mktemp -d /tmp/pincer-rootfs.XXXXXX)
+chmod 755 "$R"
+mkdir -p "$R/usr/bin" "$R/etc"
+for b in /usr/bin/dash /usr/bin/cat; do
+	cp "$b" "$R/usr/bin/"
+	for l in $(ldd "$b" | grep -o '/[^ ]*'); do
+		d="$R/usr/${l#/usr/}"
+		mkdir -p "$(dirname "$d")"
+		cp -L "$l" "$d"
+	done
+done
+echo "from the rootfs" >"$R/etc/marker"
+OUT=$("$SBX" --dir "$T_TMP/sandboxes/r" --rootfs "$R" -- /usr/bin/dash -c \
+    'cat /etc/marker; echo /usr/bin/*; test -e /etc/passwd || echo nopasswd' 2>&1)
+is "--rootfs: its /etc, its /usr, nothing of the host's" "$OUT" \
+    "from the rootfs
+/usr/bin/cat /usr/bin/dash
+nopasswd"
+"$SBX" --dir "$T_TMP/sandboxes/r" --rootfs "$R" -- /usr/bin/dash -c \
+    'echo new >/usr/added' 2>/dev/null
+ok "… writes land in the sandbox's upper layer, not in the rootfs" \
+    test ! -e "$R/usr/added" -a -e "$T_TMP/sandboxes/r/upper/usr/added"
+"$SBX" --dir "$T_TMP/sandboxes/r" --rootfs relative -- /usr/bin/dash \
+    -c true >/dev/null 2>&1
+is "… a relative --rootfs is refused (usage, 125)" "$?" 125
+rm -rf "$R"
+
 # The sandbox dies with its launcher (parent-death signal).
 "$SBX" --dir "$A" -- sleep 31337 >/dev/null 2>&1 &
 L=$!

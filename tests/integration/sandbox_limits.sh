@@ -185,6 +185,32 @@ ok "… then, idle again, it sleeps" wait_until 5 states_are "a:sleeping"
 pincer_stop
 is "pincerd exits 0" "$PINCER_EXIT" 0
 
+# --- sandbox.rootfs: a folder of its own instead of the host's /usr ---------------------
+R=$(mktemp -d /tmp/pincer-rootfs.XXXXXX)
+chmod 755 "$R"
+mkdir -p "$R/usr/bin" "$R/etc"
+for b in /usr/bin/dash /usr/bin/cat; do
+	cp "$b" "$R/usr/bin/"
+	for l in $(ldd "$b" | grep -o '/[^ ]*'); do
+		mkdir -p "$(dirname "$R/usr/${l#/usr/}")"
+		cp -L "$l" "$R/usr/${l#/usr/}"
+	done
+done
+echo "rootfs marker" >"$R/etc/marker"
+if ! pincer_start "{ $FAST, \"sandbox\": { \"rootfs\": \"$R\" } }"; then
+	ok "pincerd starts (rootfs)" false
+	done_testing
+fi
+setup
+post "" '{"name":"r"}'
+is "create r on the rootfs: 201" "$CODE" 201
+post /r/exec '{"cmd":["/usr/bin/dash","-c","cat /etc/marker; echo /usr/bin/*"]}'
+is "its /etc and /usr are the rootfs folder's (pincer-init needs no library)" \
+    "$(jv "$BODY" o.stdout)" "rootfs marker
+/usr/bin/cat /usr/bin/dash"
+pincer_stop
+rm -rf "$R"
+
 # --- refusals ------------------------------------------------------------------------------
 if ! pincer_start "{ $FAST, \"sandbox\": { \"launcher\": \"/nonexistent/pincer-sandbox\" } }"; then
 	ok "pincerd starts (launcher missing)" false
