@@ -131,7 +131,8 @@ auth_path_identity(const char *path, struct identity *id)
 		id->role = ROLE_OWNER;
 		id->scopes = SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX |
 		    SCOPE_ADMIN;
-		snprintf(id->user, sizeof(id->user), "local");
+		/* Not a user name: those cannot hold a colon. */
+		snprintf(id->user, sizeof(id->user), "local:owner");
 		return 1;
 	}
 	if (sbx_by_socket(path, name, sizeof(name))) {

@@ -265,7 +265,8 @@ check_sandbox(const struct config *c)
 		report(OK, "sandbox", "a sandbox starts: user, mount, pid, "
 		    "net, uts, ipc namespaces, no capabilities, seccomp, "
 		    "pincer-init as PID 1; its root is %s", geteuid() == 0 ?
-		    "a host uid range of its own (sandbox.uid_base)" :
+		    "a host uid range of its own (sandbox.uid_base), or this "
+		    "uid where that range is not mapped (rootless container)" :
 		    "this user's uid (unprivileged user namespace)");
 	else {
 		report(FAIL, "sandbox", "pincer-sandbox cannot start a "

@@ -44,6 +44,7 @@ struct opts {
 	const char	*dir;		/* the sandbox folder, absolute */
 	const char	*hostname;
 	long		 uid_base;	/* as root: host uid of sandbox root */
+	bool		 range;		/* uid_base's range is ours to map */
 	long		 tmp_mb;
 	const char	*rootfs;	/* --rootfs: lower layer, or NULL */
 	int		 status_fd;
@@ -57,6 +58,7 @@ struct opts {
 static void	usage(void) __attribute__((noreturn));
 static void	parse(int, char **, struct opts *);
 static void	open_init(struct opts *, const char *);
+static bool	uids_mapped(long, long);
 static int	child_main(void *);
 static void	write_maps(pid_t, const struct opts *);
 static void	prepare_dirs(const struct opts *);
@@ -230,11 +232,34 @@ parse(int argc, char **argv, struct opts *o)
 	    *o->limits.name == '.' || strchr(o->limits.name, '/') != NULL ||
 	    strlen(o->limits.name) > 128)))
 		usage();
+	o->range = geteuid() == 0 && uids_mapped(o->uid_base, 65536);
 	if (o->dir == NULL || o->dir[0] != '/' || o->argv == NULL ||
 	    (o->argv[0] == NULL && o->init_fd == -1) || o->uid_base < 1 || o->uid_base > 4000000000L
 	    || o->tmp_mb < 1 || o->tmp_mb > 65536 ||
 	    strlen(o->dir) > PATH_MAX - 64)
 		usage();
+}
+
+/*
+ * As root, the sandbox's root is a host uid of its own range. Inside a
+ * user namespace that maps only a few uids (rootless Docker or Podman)
+ * the range must exist there; when it does not, the launcher does as a
+ * normal user does and maps its own uid alone.
+ */
+static bool
+uids_mapped(long first, long count)
+{
+	FILE		*f;
+	unsigned long	 in, out, n;
+	bool		 ok = false;
+
+	if ((f = fopen("/proc/self/uid_map", "re")) == NULL)
+		return true;
+	while (!ok && fscanf(f, "%lu %lu %lu", &in, &out, &n) == 3)
+		ok = (unsigned long)first >= in &&
+		    (unsigned long)(first + count) <= in + n;
+	fclose(f);
+	return ok;
 }
 
 /*
@@ -247,7 +272,7 @@ write_maps(pid_t pid, const struct opts *o)
 {
 	char	 path[64], map[64];
 	int	 fd;
-	bool	 root = geteuid() == 0;
+	bool	 root = o->range;
 
 	snprintf(path, sizeof(path), "/proc/%ld/setgroups", (long)pid);
 	if (!root && ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
@@ -279,8 +304,8 @@ prepare_dirs(const struct opts *o)
 		"workspace", "data", "run", NULL };
 	char		 path[PATH_MAX];
 	size_t		 i;
-	uid_t		 uid = geteuid() == 0 ? (uid_t)o->uid_base : geteuid();
-	gid_t		 gid = geteuid() == 0 ? (gid_t)o->uid_base : getegid();
+	uid_t		 uid = o->range ? (uid_t)o->uid_base : geteuid();
+	gid_t		 gid = o->range ? (gid_t)o->uid_base : getegid();
 
 	if (mkdir(o->dir, 0700) == -1 && errno != EEXIST)
 		die("%s: %s", o->dir, strerror(errno));
@@ -326,7 +351,7 @@ child_main(void *arg)
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
 		die("the launcher went away");
-	if (geteuid() == 0 && setgroups(0, NULL) == -1 && errno != EPERM)
+	if (o->range && setgroups(0, NULL) == -1 && errno != EPERM)
 		die("setgroups: %s", strerror(errno));
 	if (sethostname(o->hostname, strlen(o->hostname)) == -1)
 		die("sethostname: %s", strerror(errno));

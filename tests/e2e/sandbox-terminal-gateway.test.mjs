@@ -333,7 +333,7 @@ test("opening a terminal is in the audit log", async (t) => {
 	const term = entries.filter((e) => e.action === "sandbox.terminal");
 	assert.ok(term.some((e) => e.actor === "alice" && e.target === NAME &&
 		/id=first/.test(e.detail)), JSON.stringify(term));
-	assert.ok(term.some((e) => e.actor === "local" && /id=local/.test(e.detail)),
+	assert.ok(term.some((e) => e.actor === "local:owner" && /id=local/.test(e.detail)),
 		JSON.stringify(term));
 });
 

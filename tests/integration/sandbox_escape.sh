@@ -115,6 +115,18 @@ else
 	skip "cgroup limits" "not root"
 fi
 
+# As root in a user namespace that maps only uid 0 (rootless Docker or
+# Podman), the launcher maps its own uid, as a normal user's does.
+if unshare --user --map-root-user true 2>/dev/null; then
+	OUT=$(unshare --user --map-root-user "$SBX" --dir "$T_TMP/sandboxes/rl" \
+	    -- /bin/sh -c 'id -u; echo x >/workspace/f' 2>&1)
+	is "root with one uid mapped: the sandbox starts, its root is uid 0" "$OUT" 0
+	is "… and its files belong to the caller" \
+	    "$(stat -c %u "$T_TMP/sandboxes/rl/workspace/f")" "$(id -u)"
+else
+	skip "rootless fallback" "unshare --map-root-user is not allowed here"
+fi
+
 # A configured rootfs folder instead of the host's /usr and /etc: a tree
 # with dash and cat (and their libraries) alone.
 R=$(mktemp -d /tmp/pincer-rootfs.XXXXXX)

@@ -81,7 +81,7 @@ else
 fi
 
 like "the audit log names the local terminal" \
-    "$(grep 'action=sandbox.terminal' "$PINCER_LOG")" 'actor=local.*target=sh1'
+    "$(grep 'action=sandbox.terminal' "$PINCER_LOG")" 'actor=local:owner.*target=sh1'
 
 pincer_stop
 shell 'exit 0\n' sh1
