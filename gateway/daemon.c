@@ -59,7 +59,8 @@ daemon_serve(const struct config_overrides *ov)
 		free(err);
 		goto out;
 	}
-	if (auth_init(c->state_dir) == -1 || check_exposure(c) == -1)
+	if (auth_init(c->state_dir) == -1 || secrets_init(c->state_dir) == -1 ||
+	    check_exposure(c) == -1)
 		goto out;
 	auth_setup_code_announce();
 	if (metrics_init(route_count()) == -1 ||
@@ -125,6 +126,7 @@ stop:
 		log_info("stopped", NULL);
 out:
 	auth_shutdown();
+	secrets_shutdown();
 	store_close();
 	curl_global_cleanup();
 	metrics_free();

@@ -29,6 +29,8 @@ static const struct command {
 	  "people: add NAME --role owner|admin|member --password-stdin" },
 	{ "token", cli_token, "create|list|revoke", "API tokens: create "
 	  "--user NAME --scope llm,read --name LABEL [--ttl 30d]" },
+	{ "secret", cli_secret, "set|list|rm", "provider keys and bot tokens, "
+	  "encrypted in the store: set NAME (value on stdin)" },
 	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm",
 	  "the agent's computers, through the running pincerd: exec NAME "
 	  "-- CMD..., shell NAME" },

@@ -411,6 +411,17 @@ long	 throttle_wait(const char *kind, const char *value);
 void	 throttle_fail(const char *kind, const char *value);
 void	 throttle_clear(const char *kind, const char *value);
 
+/* secrets.c */
+#define SECRETS_MAX	65536	/* the largest value */
+int	 secrets_init(const char *state_dir);
+void	 secrets_shutdown(void);
+bool	 secrets_name_valid(const char *);
+int	 secrets_set(const char *name, const void *, size_t, char **err);
+/* out: buf_init(out, SECRETS_MAX + 64); the caller wipes it after use. */
+int	 secrets_get(const char *name, struct buf *out);
+int	 secrets_delete(const char *name);
+json_t	*secrets_list(void);
+
 /* audit.c */
 void	 audit_add(const char *actor, const char *ip, const char *action,
 	    const char *target, const char *detail);
@@ -419,6 +430,7 @@ json_t	*audit_page(long long before_id, int limit, long long *next);
 /* cli.c */
 int	 cli_user(const struct config_overrides *, int, char **);
 int	 cli_token(const struct config_overrides *, int, char **);
+int	 cli_secret(const struct config_overrides *, int, char **);
 
 /* cli_sandbox.c */
 #define CLI_USAGE	(-2)	/* wrong arguments: print the usage, exit 2 */
