@@ -21,15 +21,18 @@ cli_secret(const struct config_overrides *ov, int argc, char **argv)
 {
 	const char	*sub = argc > 0 ? argv[0] : "";
 	char		*val, *err = NULL, *s;
+	json_t		*list;
 	ssize_t		 n;
 	int		 rc = 1;
 
 	if (!strcmp(sub, "list") && argc == 1) {
 		if (store_up(ov) == -1)
 			return 1;
-		s = json_dumps(secrets_list(), JSON_INDENT(2));
+		list = secrets_list();
+		s = json_dumps(list, JSON_INDENT(2));
 		printf("%s\n", s != NULL ? s : "[]");
 		free(s);
+		json_decref(list);
 		store_down();
 		return 0;
 	}

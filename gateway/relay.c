@@ -477,14 +477,20 @@ on_resume(struct http_req *req, void *arg)
 	http_reply(req, status, resp);
 }
 
-/* The request is over, answered or not: the hold on the sandbox goes. */
+/*
+ * The request is over, answered or not: the hold on the sandbox goes.
+ * Once done is set the pump may free the relay at any moment, so the
+ * hold is taken out of it first.
+ */
 static void
 on_done(void *arg)
 {
 	struct relay	*r = arg;
+	struct sbx_ref	 ref;
 
 	pthread_mutex_lock(&lock);
-	r->done = true;
+	ref = r->ref;
+	r->ref.held = false;
 	if (r->fd != -1)
 		shutdown(r->fd, SHUT_RDWR);
 	/* The dup would keep the client's socket open after MHD's close. */
@@ -493,8 +499,9 @@ on_done(void *arg)
 		close(r->client);
 		r->client = -1;
 	}
+	r->done = true;
 	pthread_mutex_unlock(&lock);
-	sbx_release(&r->ref);
+	sbx_release(&ref);
 	poke();
 }
 
