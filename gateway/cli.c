@@ -8,8 +8,6 @@
 
 #include "pincer.h"
 
-static int	open_store(const struct config_overrides *);
-static void	close_store(void);
 static int	read_password(bool, char *, size_t);
 static const char *flag(int, char **, const char *);
 static bool	has_flag(int, char **, const char *);
@@ -26,10 +24,10 @@ cli_user(const struct config_overrides *ov, int argc, char **argv)
 	int		 rc = 1;
 
 	if (!strcmp(sub, "list") && argc == 1) {
-		if (open_store(ov) == -1)
+		if (cli_store_open(ov) == -1)
 			return 1;
 		print_json(users_list());
-		close_store();
+		cli_store_close();
 		return 0;
 	}
 	if (name == NULL || name[0] == '-' || (strcmp(sub, "add") &&
@@ -52,7 +50,7 @@ cli_user(const struct config_overrides *ov, int argc, char **argv)
 	    read_password(has_flag(argc, argv, "--password-stdin"), pw,
 	    sizeof(pw)) == -1)
 		return 2;
-	if (open_store(ov) == -1)
+	if (cli_store_open(ov) == -1)
 		goto out;
 	if (!strcmp(sub, "add")) {
 		if (users_add(name, flag(argc, argv, "--email"), role, pw,
@@ -83,7 +81,7 @@ cli_user(const struct config_overrides *ov, int argc, char **argv)
 			rc = 0;
 		}
 	}
-	close_store();
+	cli_store_close();
 out:
 	explicit_bzero(pw, sizeof(pw));
 	free(err);
@@ -112,7 +110,7 @@ cli_token(const struct config_overrides *ov, int argc, char **argv)
 			    "[--ttl 30d|12h|90m|never]\n");
 			return 2;
 		}
-		if (open_store(ov) == -1)
+		if (cli_store_open(ov) == -1)
 			return 1;
 		if (users_find(user, &u) == -1)
 			fprintf(stderr, "pincer token create: no such user "
@@ -136,7 +134,7 @@ cli_token(const struct config_overrides *ov, int argc, char **argv)
 			rc = 0;
 		}
 	} else if (!strcmp(sub, "list")) {
-		if (open_store(ov) == -1)
+		if (cli_store_open(ov) == -1)
 			return 1;
 		if (user != NULL && users_find(user, &u) == -1)
 			fprintf(stderr, "pincer token list: no such user\n");
@@ -145,7 +143,7 @@ cli_token(const struct config_overrides *ov, int argc, char **argv)
 			rc = 0;
 		}
 	} else if (!strcmp(sub, "revoke") && argc == 2) {
-		if (open_store(ov) == -1)
+		if (cli_store_open(ov) == -1)
 			return 1;
 		if (tokens_revoke(argv[1], 0) == -1)
 			fprintf(stderr, "pincer token revoke: no such live "
@@ -160,13 +158,17 @@ cli_token(const struct config_overrides *ov, int argc, char **argv)
 		    "(see pincer --help)\n");
 		return 2;
 	}
-	close_store();
+	cli_store_close();
 	free(err);
 	return rc;
 }
 
-static int
-open_store(const struct config_overrides *ov)
+/*
+ * The store (and the secrets key) for a command that works on them
+ * directly; shared by the user, token and secret commands.
+ */
+int
+cli_store_open(const struct config_overrides *ov)
 {
 	struct config	*c;
 	char		*err = NULL, path[4096];
@@ -181,7 +183,8 @@ open_store(const struct config_overrides *ov)
 	log_setup(LOG_WARN, LOG_LOGFMT);
 	snprintf(path, sizeof(path), "%s/pincer.db", c->state_dir);
 	if (access(c->state_dir, W_OK) == -1 ||
-	    store_open(path, c->busy_timeout_ms, &err) == -1) {
+	    store_open(path, c->busy_timeout_ms, &err) == -1 ||
+	    secrets_init(c->state_dir) == -1) {
 		fprintf(stderr, "cannot open %s: %s\n", path,
 		    err != NULL ? err : "the state folder is not writable");
 		free(err);
@@ -192,13 +195,14 @@ open_store(const struct config_overrides *ov)
 }
 
 /* After a change: a running pincerd forgets what it had verified. */
-static void
-close_store(void)
+void
+cli_store_close(void)
 {
 	const struct config	*c = config_current();
 
 	if (c != NULL)
 		auth_notify_daemon(c->state_dir);
+	secrets_shutdown();
 	store_close();
 	config_release_all();
 }

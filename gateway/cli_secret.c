@@ -12,8 +12,6 @@
 
 #include "pincer.h"
 
-static int	 store_up(const struct config_overrides *);
-static void	 store_down(void);
 static ssize_t	 read_value(const char *, char *, size_t);
 
 int
@@ -26,14 +24,14 @@ cli_secret(const struct config_overrides *ov, int argc, char **argv)
 	int		 rc = 1;
 
 	if (!strcmp(sub, "list") && argc == 1) {
-		if (store_up(ov) == -1)
+		if (cli_store_open(ov) == -1)
 			return 1;
 		list = secrets_list();
 		s = json_dumps(list, JSON_INDENT(2));
 		printf("%s\n", s != NULL ? s : "[]");
 		free(s);
 		json_decref(list);
-		store_down();
+		cli_store_close();
 		return 0;
 	}
 	if (argc != 2 || (strcmp(sub, "set") && strcmp(sub, "rm")) ||
@@ -44,7 +42,7 @@ cli_secret(const struct config_overrides *ov, int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(sub, "rm")) {
-		if (store_up(ov) == -1)
+		if (cli_store_open(ov) == -1)
 			return 1;
 		if (secrets_delete(argv[1]) == -1)
 			fprintf(stderr, "pincer secret rm: no such secret\n");
@@ -53,13 +51,13 @@ cli_secret(const struct config_overrides *ov, int argc, char **argv)
 			printf("secret %s removed\n", argv[1]);
 			rc = 0;
 		}
-		store_down();
+		cli_store_close();
 		return rc;
 	}
 	if ((val = malloc(SECRETS_MAX + 2)) == NULL)
 		return 1;
 	if ((n = read_value(argv[1], val, SECRETS_MAX + 2)) > 0 &&
-	    store_up(ov) == 0) {
+	    cli_store_open(ov) == 0) {
 		if (secrets_set(argv[1], val, (size_t)n, &err) == -1)
 			fprintf(stderr, "pincer secret set: %s\n", err);
 		else {
@@ -68,7 +66,7 @@ cli_secret(const struct config_overrides *ov, int argc, char **argv)
 			printf("secret %s stored\n", argv[1]);
 			rc = 0;
 		}
-		store_down();
+		cli_store_close();
 	}
 	explicit_bzero(val, SECRETS_MAX + 2);
 	free(val);
@@ -114,39 +112,4 @@ read_value(const char *name, char *val, size_t valsz)
 		return -1;
 	}
 	return (ssize_t)n;
-}
-
-static int
-store_up(const struct config_overrides *ov)
-{
-	struct config	*c;
-	char		*err = NULL, path[4096];
-
-	if ((c = config_load(ov, &err)) == NULL) {
-		fprintf(stderr, "%s: not valid:\n%s", config_path(ov),
-		    err != NULL ? err : "out of memory\n");
-		free(err);
-		return -1;
-	}
-	config_publish(c);
-	log_setup(LOG_WARN, LOG_LOGFMT);
-	snprintf(path, sizeof(path), "%s/pincer.db", c->state_dir);
-	if (access(c->state_dir, W_OK) == -1 ||
-	    store_open(path, c->busy_timeout_ms, &err) == -1 ||
-	    secrets_init(c->state_dir) == -1) {
-		fprintf(stderr, "cannot open %s: %s\n", path,
-		    err != NULL ? err : "the state folder is not writable");
-		free(err);
-		config_release_all();
-		return -1;
-	}
-	return 0;
-}
-
-static void
-store_down(void)
-{
-	secrets_shutdown();
-	store_close();
-	config_release_all();
 }

@@ -430,6 +430,8 @@ json_t	*audit_page(long long before_id, int limit, long long *next);
 /* cli.c */
 int	 cli_user(const struct config_overrides *, int, char **);
 int	 cli_token(const struct config_overrides *, int, char **);
+int	 cli_store_open(const struct config_overrides *);
+void	 cli_store_close(void);
 int	 cli_secret(const struct config_overrides *, int, char **);
 
 /* cli_sandbox.c */

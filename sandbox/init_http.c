@@ -72,7 +72,7 @@ static const struct {
 	{ 411, "Length Required" }, { 413, "Content Too Large" },
 	{ 422, "Unprocessable Content" },
 	{ 431, "Request Header Fields Too Large" },
-	{ 500, "Internal Server Error" }, { 501, "Not Implemented" },
+	{ 500, "Internal Server Error" },
 	{ 503, "Service Unavailable" },
 	{ 507, "Insufficient Storage" },
 };

@@ -269,3 +269,18 @@ hand_wait() {
 	H_EXIT=$?
 }
 hand_stop() { kill -TERM "$H_PID" 2>/dev/null; hand_wait 15; }
+
+# make_rootfs DIR: a root file system tree for --rootfs / sandbox.rootfs:
+# usr/bin with dash and cat and their libraries, an empty etc/.
+make_rootfs() {
+	local r=$1 b l
+	chmod 755 "$r"
+	mkdir -p "$r/usr/bin" "$r/etc"
+	for b in /usr/bin/dash /usr/bin/cat; do
+		cp "$b" "$r/usr/bin/"
+		for l in $(ldd "$b" | grep -o '/[^ ]*'); do
+			mkdir -p "$(dirname "$r/usr/${l#/usr/}")"
+			cp -L "$l" "$r/usr/${l#/usr/}"
+		done
+	done
+}

@@ -130,16 +130,7 @@ fi
 # A configured rootfs folder instead of the host's /usr and /etc: a tree
 # with dash and cat (and their libraries) alone.
 R=$(mktemp -d /tmp/pincer-rootfs.XXXXXX)
-chmod 755 "$R"
-mkdir -p "$R/usr/bin" "$R/etc"
-for b in /usr/bin/dash /usr/bin/cat; do
-	cp "$b" "$R/usr/bin/"
-	for l in $(ldd "$b" | grep -o '/[^ ]*'); do
-		d="$R/usr/${l#/usr/}"
-		mkdir -p "$(dirname "$d")"
-		cp -L "$l" "$d"
-	done
-done
+make_rootfs "$R"
 echo "from the rootfs" >"$R/etc/marker"
 OUT=$("$SBX" --dir "$T_TMP/sandboxes/r" --rootfs "$R" -- /usr/bin/dash -c \
     'cat /etc/marker; echo /usr/bin/*; test -e /etc/passwd || echo nopasswd' 2>&1)

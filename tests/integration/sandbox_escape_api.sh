@@ -6,44 +6,11 @@
 # gateway as seen from inside (the sandbox is a sandbox, with the llm scope
 # only), fork and memory bombs, what a stop leaves behind, /run/pincer.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
 
-unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
-FAST='"auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 }'
 # A uid range of its own: sandbox_escape.sh looks for perl run by uid 100000.
 UIDB=1100000
 LIMITS="\"sandbox\": { \"memory_mb\": 64, \"pids_max\": 64, \"uid_base\": $UIDB }"
-SBX="$TOP_BUILDDIR/pincer-sandbox"
-SP=/api/v1/sandboxes
-
-if ! "$SBX" --dir "$T_TMP/probe" -- true 2>"$T_TMP/err"; then
-	echo "1..0 # SKIP namespaces unavailable here: $(cat "$T_TMP/err")"
-	exit 0
-fi
-
-api() {
-	local m=$1 p=$2
-	shift 2
-	req "$m" "$SP$p" -H "Authorization: Bearer $TOK" "$@"
-}
-post() { api POST "$1" -H 'Content-Type: application/json' --data-binary "$2"; }
-jv() {
-	printf '%s' "$1" | node -e 'let o; try { o = JSON.parse(require("fs").readFileSync(0, "utf8")) } catch (e) { process.exit(1) }
-		const v = eval(process.argv[1]);
-		process.stdout.write(v === undefined ? "undefined" :
-		    typeof v === "string" ? v : JSON.stringify(v))' "$2"
-}
-jok() { [ "$(jv "$1" "!!($2)")" = true ]; }
-js() {
-	local s=$1
-	s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}
-	printf '"%s"' "$s"
-}
-# run NAME SCRIPT [MORE JSON FIELDS]: sh -c SCRIPT in NAME; OUT is stdout.
-run() {
-	local extra=${3:+,$3}
-	post "/$1/exec" "{\"cmd\":[\"sh\",\"-c\",$(js "$2")]$extra}"
-	OUT=$(jv "$BODY" o.stdout)
-}
 host_procs() { ps -eo args | grep -c "^$1\$"; }
 # fget NAME PATH: GET …/NAME/files/PATH as sent (no .. squashed by curl);
 # CODE, and the body in $T_TMP/fget.

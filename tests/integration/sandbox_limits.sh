@@ -6,40 +6,8 @@
 # the refusal to start sandboxes without a launcher, pincer-init or
 # namespaces: 503 naming the cause, and `pincer doctor` still runs.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
 
-unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
-FAST='"auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 }'
-SBX="$TOP_BUILDDIR/pincer-sandbox"
-SP=/api/v1/sandboxes
-
-if ! "$SBX" --dir "$T_TMP/probe" -- true 2>"$T_TMP/err"; then
-	echo "1..0 # SKIP namespaces unavailable here: $(cat "$T_TMP/err")"
-	exit 0
-fi
-
-api() {
-	local m=$1 p=$2
-	shift 2
-	req "$m" "$SP$p" -H "Authorization: Bearer $TOK" "$@"
-}
-post() { api POST "$1" -H 'Content-Type: application/json' --data-binary "$2"; }
-jv() {
-	printf '%s' "$1" | node -e 'let o; try { o = JSON.parse(require("fs").readFileSync(0, "utf8")) } catch (e) { process.exit(1) }
-		const v = eval(process.argv[1]);
-		process.stdout.write(v === undefined ? "undefined" :
-		    typeof v === "string" ? v : JSON.stringify(v))' "$2"
-}
-jok() { [ "$(jv "$1" "!!($2)")" = true ]; }
-js() {
-	local s=$1
-	s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}
-	printf '"%s"' "$s"
-}
-run() {
-	local extra=${3:+,$3}
-	post "/$1/exec" "{\"cmd\":[\"sh\",\"-c\",$(js "$2")]$extra}"
-	OUT=$(jv "$BODY" o.stdout)
-}
 # states: "name:state" of every sandbox, sorted by name.
 states() {
 	api GET ""
@@ -192,15 +160,7 @@ if ldd "$TOP_BUILDDIR/pincer-init" >/dev/null 2>&1; then
 	skip "sandbox.rootfs" "pincer-init is linked dynamically (--enable-asan)"
 else
 R=$(mktemp -d /tmp/pincer-rootfs.XXXXXX)
-chmod 755 "$R"
-mkdir -p "$R/usr/bin" "$R/etc"
-for b in /usr/bin/dash /usr/bin/cat; do
-	cp "$b" "$R/usr/bin/"
-	for l in $(ldd "$b" | grep -o '/[^ ]*'); do
-		mkdir -p "$(dirname "$R/usr/${l#/usr/}")"
-		cp -L "$l" "$R/usr/${l#/usr/}"
-	done
-done
+make_rootfs "$R"
 echo "rootfs marker" >"$R/etc/marker"
 if ! pincer_start "{ $FAST, \"sandbox\": { \"rootfs\": \"$R\" } }"; then
 	ok "pincerd starts (rootfs)" false
