@@ -14,11 +14,24 @@ status_of() { printf '%s' "$1" | head -1 | cut -d' ' -f2; }
 body_of() { printf '%s' "$1" | sed '1,/^\r$/d'; }
 is_code() { json_check "$1" "o.error && o.error.code === '$2' &&
 	typeof o.error.message === 'string' && o.error.message.length > 0"; }
-code() { curl -s -o /dev/null -w '%{http_code}' "$PINCER_URL${1:-/healthz}"; }
+# Every 503 the test is given is counted: a connection that just closed can
+# still hold its place for a moment, so a retried request may meet one more
+# 503 than the script plans, and each of those must be logged and counted.
+N503_FILE="$PINCER_DIR/n503"
+code() {
+	local c
+	c=$(curl -s -o /dev/null -w '%{http_code}' "$PINCER_URL${1:-/healthz}")
+	[ "$c" = 503 ] && echo 503 >>"$N503_FILE"
+	printf '%s' "$c"
+}
+n503() { wc -l <"$N503_FILE" 2>/dev/null || echo 0; }
 code_is() { [ "$(code)" = "$1" ]; }
 # pincer_http_open_connections, counting the /metrics request itself.
 open_conns() {
-	curl -s "$PINCER_URL/metrics" |
+	local m
+	m=$(curl -s -w '\n%{http_code}' "$PINCER_URL/metrics")
+	[ "${m##*$'\n'}" = 503 ] && echo 503 >>"$N503_FILE"
+	printf '%s\n' "$m" |
 	    sed -n 's/^pincer_http_open_connections \(-\{0,1\}[0-9]*\)$/\1/p'
 }
 open_conns_is() { [ "$(open_conns)" = "$1" ]; }
@@ -64,13 +77,15 @@ hold
 R=$(raw_http $'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' 3)
 is "with 4 held, a 5th connection is answered and closed" "$?" 0
 is "with 4 held, a 5th connection gets 503" "$(status_of "$R")" 503
+echo 503 >>"$N503_FILE"
 ok "the 503 has JSON code too_many_connections" \
     is_code "$(body_of "$R")" too_many_connections
 like "the 503 says Connection: close" "$R" $'\r\nConnection: close\r\n'
 is "with 4 held, curl gets 503 too" "$(code)" 503
 is "with 4 held, /metrics itself gets 503" "$(code /metrics)" 503
-is "each 503 was logged by the door" \
-    "$(log_count 'msg="connection refused" rid=[0-9a-f]{16} status=503 code=too_many_connections')" 3
+door_503s() { log_count 'msg="connection refused" rid=[0-9a-f]{16} status=503 code=too_many_connections'; }
+ok "at least the 3 planned 503s were given" test "$(n503)" -ge 3
+is "each 503 given was logged by the door" "$(door_503s)" "$(n503)"
 
 release
 ok "after closing the 4, requests get 200 again" wait_until 3 code_is 200
@@ -92,8 +107,8 @@ ok "after closing the keep-alive ones, /metrics counts 1 again" \
     wait_until 3 open_conns_is 1
 
 M=$(curl -s "$PINCER_URL/metrics")
-like "the 503s are in /metrics under route=\"none\"" "$M" \
-    '^pincer_http_requests_total\{route="none",status="503"\} 4$'
+like "each 503 given is in /metrics under route=\"none\"" "$M" \
+    "^pincer_http_requests_total\\{route=\"none\",status=\"503\"\\} $(n503)\$"
 
 pincer_stop
 is "pincerd exits 0 on SIGTERM" "$PINCER_EXIT" 0
