@@ -581,6 +581,146 @@ void	 api_sandbox_destroy(struct http_req *);
 void	 api_sandbox_stop(struct http_req *);
 void	 api_sandbox_forward(struct http_req *);
 
+/* llm_conf.c: providers, routes and budgets, parsed once per config */
+enum llm_kind { LLM_OPENAI, LLM_ANTHROPIC, LLM_COMPAT };
+/* The API a client speaks (the endpoint it called). */
+enum llm_api { LLM_API_CHAT, LLM_API_RESPONSES, LLM_API_MESSAGES,
+	LLM_API_EMBEDDINGS, LLM_API_MODELS };
+struct llm_price {
+	char	*model;		/* owned */
+	double	 input;		/* USD per 1M tokens */
+	double	 output;
+	double	 cached;	/* cache reads; <0: as input */
+};
+struct llm_provider {
+	char		*name;		/* owned, all below too */
+	enum llm_kind	 kind;
+	char		*base_url;	/* no trailing '/' */
+	char		*key;		/* a secret's name; NULL: none */
+	char		**headers;	/* "Name: value", NULL-terminated */
+	char		**models;	/* NULL-terminated */
+	long		 timeout_ms;	/* to the answer's head */
+	struct llm_price *prices;
+	size_t		 nprices;
+};
+struct llm_target {
+	const struct llm_provider *provider;
+	char		*model;		/* owned */
+};
+struct llm_route {
+	char		*name;		/* owned */
+	struct llm_target *targets;	/* in order of preference */
+	size_t		 ntargets;
+	long		 cache_ttl_s;	/* 0: not cached unless asked */
+};
+/*
+ * A budget. caller "all": every call together; "each": every caller
+ * separately; else one caller ("user:NAME", "token:ID", "sandbox:NAME").
+ * Days and months are UTC. A cap of 0 is no cap.
+ */
+enum llm_period { LLM_DAY, LLM_MONTH };
+struct llm_budget {
+	char		*caller;	/* owned */
+	enum llm_period	 period;
+	long long	 tokens;	/* input + output */
+	double		 usd;
+};
+struct llm_conf {
+	struct llm_provider *providers;
+	size_t		 nproviders;
+	struct llm_route *routes;
+	size_t		 nroutes;
+	struct llm_budget *budgets;
+	size_t		 nbudgets;
+	long		 rate_limit_rpm;	/* per caller; 0: none */
+};
+/* The parsed form of config_current()'s llm section; lives until exit. */
+const struct llm_conf *llm_conf_get(void);
+int	 llm_conf_check(json_t *llm, char *err, size_t);
+const struct llm_price *llm_conf_price(const struct llm_provider *,
+	    const char *model);
+void	 llm_conf_free_all(void);
+
+/* sse.c: Server-Sent Events split as they arrive (WHATWG HTML §9.2.6) */
+struct sse;
+struct sse_event {
+	const char	*event;		/* "" when the event had no name */
+	const char	*data;		/* lines joined by '\n', NUL-ended */
+	size_t		 data_len;
+	const char	*raw;		/* the event's bytes as received */
+	size_t		 raw_len;
+};
+typedef int (*sse_fn)(void *, const struct sse_event *);
+struct sse *sse_new(size_t max_event);
+/* Calls fn for each complete event; -1 when one is over max_event or
+ * fn returned -1. */
+int	 sse_feed(struct sse *, const char *, size_t, sse_fn, void *);
+void	 sse_free(struct sse *);
+
+/* xlate.c: OpenAI chat completions <-> Anthropic messages */
+struct llm_tokens {
+	long long	 in;		/* every input token, cached ones too */
+	long long	 out;
+	long long	 cached;	/* input tokens read from a cache */
+	bool		 seen;		/* the provider reported usage */
+};
+/* Requests, with the upstream's model set; NULL and err (for a 400). */
+json_t	*xlate_req_chat_to_anthropic(json_t *, const char *model, char *err,
+	    size_t);
+json_t	*xlate_req_anthropic_to_chat(json_t *, const char *model, char *err,
+	    size_t);
+/* Whole answers; NULL when the upstream's is not what its API says. */
+json_t	*xlate_resp_anthropic_to_chat(json_t *);
+json_t	*xlate_resp_chat_to_anthropic(json_t *);
+/* Streams: upstream events in, the client's SSE out. */
+enum xlate_dir { XLATE_ANTHROPIC_TO_CHAT, XLATE_CHAT_TO_ANTHROPIC };
+struct xlate_stream;
+struct xlate_stream *xlate_stream_new(enum xlate_dir, bool chat_usage);
+int	 xlate_stream_event(struct xlate_stream *, const struct sse_event *,
+	    struct buf *out);
+int	 xlate_stream_end(struct xlate_stream *, bool complete,
+	    struct buf *out);
+void	 xlate_stream_tokens(const struct xlate_stream *,
+	    struct llm_tokens *);
+void	 xlate_stream_free(struct xlate_stream *);
+/* Usage as the upstream's API reports it. */
+void	 xlate_tokens_json(enum llm_api, json_t *, struct llm_tokens *);
+void	 xlate_tokens_event(enum llm_api, const struct sse_event *,
+	    struct llm_tokens *);
+bool	 xlate_chat_usage_only(const struct sse_event *);
+/* Errors in the client's API: one of ours, or the upstream's. */
+char	*xlate_error(enum llm_api, int status, const char *code,
+	    const char *msg);
+char	*xlate_error_upstream(enum llm_api client, enum llm_api upstream,
+	    int status, const char *body, size_t);
+void	 xlate_stream_error(enum llm_api, const char *msg, struct buf *);
+
+/* usage.c: one row per LLM call, budgets, and what the owner spent */
+struct llm_call {
+	long long	 ts_ms;		/* when the request arrived */
+	char		 caller[96];	/* "user:NAME", "token:ID", … */
+	char		 route[64];	/* "" when a model was named directly */
+	char		 provider[64];	/* "" when no provider was reached */
+	char		 model[128];
+	struct llm_tokens tokens;
+	long		 latency_ms;	/* to the end of the answer */
+	long		 ttft_ms;	/* to its first byte; -1 none */
+	int		 status;	/* what the client got */
+	bool		 cache_hit;
+	bool		 stream;
+	double		 cost_usd;
+};
+int	 usage_start(void);
+void	 usage_stop(void);		/* flushes */
+void	 usage_record(const struct llm_call *);	/* any thread, quick */
+void	 usage_flush(void);
+enum usage_verdict { USAGE_OK, USAGE_BUDGET, USAGE_RATE };
+/* Before a call: over a budget or the rate; why says which. */
+enum usage_verdict usage_check(const struct llm_conf *, const char *caller,
+	    char *why, size_t, long *retry_s);
+void	 usage_metrics(struct buf *);
+void	 api_usage(struct http_req *);
+
 /* ratelimit.c */
 int	 ratelimit_init(size_t slots);
 void	 ratelimit_free(void);

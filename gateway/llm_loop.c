@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* llm_loop.c: not written yet. */
+#include "pincer.h"

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* usage.c: not written yet. */
+#include "pincer.h"

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* xlate.c: not written yet. */
+#include "pincer.h"
