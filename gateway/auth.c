@@ -235,6 +235,10 @@ auth_identify(const struct auth_in *in, struct identity *id)
 		h += 7;
 		while (*h == ' ')
 			h++;
+	} else if ((h = in->header(in->ctx, "x-api-key")) != NULL &&
+	    !tokens_looks_like(h))
+		h = NULL;	/* Anthropic's SDKs send the key there */
+	if (h != NULL) {
 		if (!tokens_looks_like(h))
 			return -1;
 		if (cache_get('t', h, id))

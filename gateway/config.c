@@ -19,7 +19,7 @@
 #endif
 #define DEFAULT_CONFIG	"/etc/pincer/pincer.json"
 
-enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_LIST };
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_LIST, OPT_JSON };
 
 struct option {
 	const char		*name;	/* dotted path in pincer.json */
@@ -39,6 +39,8 @@ static int	opt_set_json(struct config *, const struct option *,
 		    json_t *, char *, size_t);
 static int	opt_set_string(struct config *, const struct option *,
 		    const char *, char *, size_t);
+static int	opt_set_value(struct config *, const struct option *,
+		    json_t *, char *, size_t);
 static void	opt_expected(const struct option *, char *, size_t);
 static void	opt_env_name(const struct option *, char *, size_t);
 static const struct option *opt_find(const char *);
@@ -52,6 +54,7 @@ static int	check_origin(const char *, char *, size_t);
 static int	check_url(const char *, char *, size_t);
 static int	check_jwt_alg(const char *, char *, size_t);
 static int	check_abs_path(const char *, char *, size_t);
+static void	check_llm(const struct config *, const char *, struct buf *);
 static struct config *config_defaults(void);
 static void	free_list(char **);
 
@@ -219,6 +222,55 @@ static const struct option options[] = {
 	  .max = 2000000000, .restart = true,
 	  .help = "as root: first host uid of the sandboxes' ranges (65536 "
 	  "each, one per sandbox)" },
+	{ .name = "llm.providers", .type = OPT_JSON,
+	  .offset = O(llm_providers), .def = "[]",
+	  .help = "LLM providers: [{name, kind: openai|anthropic|"
+	  "openai-compatible, base_url, key (a secret's name), headers, "
+	  "models, timeout_ms, prices}] (see README, LLM proxy)" },
+	{ .name = "llm.routes", .type = OPT_JSON, .offset = O(llm_routes),
+	  .def = "{}", .help = "model names and aliases mapped to ordered "
+	  "targets: {\"default\": [\"PROVIDER/MODEL\", …]} or "
+	  "{\"fast\": {\"targets\": […], \"cache_ttl_s\": N}}" },
+	{ .name = "llm.budgets", .type = OPT_JSON, .offset = O(llm_budgets),
+	  .def = "[{\"caller\":\"all\",\"period\":\"day\","
+	  "\"tokens\":10000000}]",
+	  .help = "token and dollar caps: [{caller: all|each|user:NAME|"
+	  "sandbox:NAME, period: day|month, tokens, usd}]; over one, calls "
+	  "get 429 until the period ends (UTC)" },
+	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
+	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
+	  .max = 100000000, .help = "LLM calls per minute per caller; "
+	  "0: no limit" },
+	{ .name = "llm.max_attempts", .type = OPT_INT,
+	  .offset = O(llm_max_attempts), .def = "3", .min = 1, .max = 20,
+	  .help = "upstream tries per call, over every target of its route" },
+	{ .name = "llm.retry_base_ms", .type = OPT_INT,
+	  .offset = O(llm_retry_base_ms), .def = "250", .min = 0,
+	  .max = 60000, .help = "first backoff before trying a target "
+	  "again; doubled each round, with jitter" },
+	{ .name = "llm.retry_max_wait_s", .type = OPT_INT,
+	  .offset = O(llm_retry_max_wait_s), .def = "30", .min = 0,
+	  .max = 3600, .help = "longest wait before a retry (a longer "
+	  "Retry-After is passed on to the client instead)" },
+	{ .name = "llm.max_body_bytes", .type = OPT_INT,
+	  .offset = O(llm_max_body), .def = "33554432", .min = 1024,
+	  .max = 1073741824, .help = "largest LLM request body (images "
+	  "inline make them big)" },
+	{ .name = "llm.max_answer_bytes", .type = OPT_INT,
+	  .offset = O(llm_max_answer), .def = "67108864", .min = 65536,
+	  .max = 1073741824, .help = "largest answer that is read whole "
+	  "(not streamed, or translated); a larger one is a 502" },
+	{ .name = "llm.cache.max_mb", .type = OPT_INT,
+	  .offset = O(llm_cache_max_mb), .def = "256", .min = 0,
+	  .max = 1048576, .help = "size of the response cache in MiB; 0: "
+	  "no cache" },
+	{ .name = "llm.cache.max_entry_kb", .type = OPT_INT,
+	  .offset = O(llm_cache_entry_kb), .def = "1024", .min = 1,
+	  .max = 1048576, .help = "largest answer the cache keeps, in KiB" },
+	{ .name = "llm.cache.max_ttl_s", .type = OPT_INT,
+	  .offset = O(llm_cache_max_ttl), .def = "86400", .min = 1,
+	  .max = 31536000, .help = "longest a cached answer is kept, "
+	  "whatever a request asks" },
 	{ .name = "auth.external_jwt.refetch_interval_s", .type = OPT_INT,
 	  .offset = O(ext_refetch_s), .def = "30", .min = 0, .max = 86400,
 	  .help = "least seconds between JWKS refetches for an unknown key "
@@ -300,6 +352,8 @@ config_load(const struct config_overrides *ov, char **err)
 	    opt_set_string(c, opt_find("listen"), ov->listen, msg,
 	    sizeof(msg)) == -1)
 		add_error(&errs, "--listen: %s", msg);
+	if (errs.len == 0)
+		check_llm(c, path, &errs);
 
 	if (errs.len > 0) {
 		config_free(c);
@@ -333,6 +387,8 @@ config_parse(const char *text, size_t len, const char *origin, char **err)
 	else
 		walk_object(c, root, "", origin, &errs);
 	json_decref(root);
+	if (errs.len == 0)
+		check_llm(c, origin, &errs);
 	if (errs.len > 0) {
 		config_free(c);
 		*err = buf_steal(&errs);
@@ -356,6 +412,8 @@ config_free(struct config *c)
 			free(*(char **)field);
 		else if (options[i].type == OPT_LIST)
 			free_list(*(char ***)field);
+		else if (options[i].type == OPT_JSON)
+			json_decref(*(json_t **)field);
 	}
 	free(c);
 }
@@ -452,6 +510,18 @@ config_carry_restart(struct config *next, const struct config *prev)
 			    "%s changed; the running value is kept until "
 			    "pincerd restarts", o->name);
 	}
+}
+
+/* Providers, routes and budgets refer to each other: checked together. */
+static void
+check_llm(const struct config *c, const char *origin, struct buf *errs)
+{
+	struct llm_conf	*lc;
+	char		 msg[512];
+
+	if ((lc = llm_conf_build(c, msg, sizeof(msg))) == NULL)
+		add_error(errs, "%s: %s", origin, msg);
+	llm_conf_free(lc);
 }
 
 static struct config *
@@ -555,6 +625,8 @@ opt_set_json(struct config *c, const struct option *o, json_t *v, char *msg,
 		    msgsz);
 		buf_free(&list);
 		return rc;
+	case OPT_JSON:
+		return opt_set_value(c, o, v, msg, msgsz);
 	}
 bad:
 	opt_expected(o, msg, msgsz);
@@ -569,6 +641,7 @@ opt_set_string(struct config *c, const struct option *o, const char *s,
 	char		*end, *copy, *tok, *save, **list;
 	long long	 n;
 	size_t		 i, count;
+	json_t		*v;
 
 	switch (o->type) {
 	case OPT_STR:
@@ -629,6 +702,12 @@ opt_set_string(struct config *c, const struct option *o, const char *s,
 		free_list(*(char ***)field);
 		*(char ***)field = list;
 		return 0;
+	case OPT_JSON:
+		if ((v = json_loads(s, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+			goto bad;
+		n = opt_set_value(c, o, v, msg, msgsz);
+		json_decref(v);
+		return (int)n;
 	}
 bad:
 	opt_expected(o, msg, msgsz);
@@ -636,6 +715,23 @@ bad:
 nomem:
 	snprintf(msg, msgsz, "out of memory");
 	return -1;
+}
+
+/* A JSON option keeps the value as given; llm_conf.c reads it. */
+static int
+opt_set_value(struct config *c, const struct option *o, json_t *v,
+    char *msg, size_t msgsz)
+{
+	json_t	**field = (json_t **)((char *)c + o->offset);
+
+	if ((o->def[0] == '[' && !json_is_array(v)) ||
+	    (o->def[0] == '{' && !json_is_object(v))) {
+		opt_expected(o, msg, msgsz);
+		return -1;
+	}
+	json_decref(*field);
+	*field = json_incref(v);
+	return 0;
 }
 
 static void
@@ -657,6 +753,10 @@ opt_expected(const struct option *o, char *msg, size_t msgsz)
 	case OPT_LIST:
 		snprintf(msg, msgsz, "expected a list of non-empty strings "
 		    "without commas");
+		break;
+	case OPT_JSON:
+		snprintf(msg, msgsz, "expected JSON: %s", o->def[0] == '[' ?
+		    "an array" : "an object");
 		break;
 	case OPT_ENUM:
 		n = (size_t)snprintf(msg, msgsz, "expected one of");

@@ -76,7 +76,8 @@ daemon_serve(const struct config_overrides *ov)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (relay_start() == -1 || sbx_init(c) == -1 || ws_start(c) == -1 ||
+	if (usage_start() == -1 || upcall_start() == -1 ||
+	    relay_start() == -1 || sbx_init(c) == -1 || ws_start(c) == -1 ||
 	    http_start(c) == -1 || door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1)
 		goto stop;
@@ -116,12 +117,16 @@ stop:
 	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);
 	relay_end_all(false);
+	/* LLM calls still open end now (a stream gets an error event). */
+	upcall_stop();
 	/* Terminals are told 1001 "shutdown" before their sandboxes go. */
 	door_stop();
 	ws_stop();
 	sbx_shutdown();
 	http_stop();
 	relay_stop();
+	usage_stop();
+	llm_call_shutdown();
 	if (rc == 0)
 		log_info("stopped", NULL);
 out:
@@ -133,6 +138,7 @@ out:
 	ratelimit_free();
 	if (lockfd != -1)
 		close(lockfd);
+	llm_conf_free_all();
 	config_release_all();
 	return rc;
 }

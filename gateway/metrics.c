@@ -139,6 +139,7 @@ metrics_render(struct buf *b)
 	    "pincer_build_info{version=\"%s\"} 1\n",
 	    door_open_connections(), http_in_flight(), ws_sessions(),
 	    metrics_rss_bytes(), started, pincer_version);
+	usage_metrics(b);
 }
 
 static void

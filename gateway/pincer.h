@@ -3,6 +3,7 @@
 #ifndef PINCER_H
 #define PINCER_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -112,6 +113,18 @@ struct config {
 	long	 sbx_idle_s;
 	long	 sbx_max_running;
 	long	 sbx_uid_base;
+	json_t	*llm_providers;		/* owned; llm_conf.c reads them */
+	json_t	*llm_routes;
+	json_t	*llm_budgets;
+	long	 llm_rate_rpm;
+	long	 llm_max_attempts;
+	long	 llm_retry_base_ms;
+	long	 llm_retry_max_wait_s;
+	long	 llm_max_body;
+	long	 llm_max_answer;
+	long	 llm_cache_max_mb;
+	long	 llm_cache_entry_kb;
+	long	 llm_cache_max_ttl;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -237,6 +250,7 @@ struct route {
 	const char		*name;		/* metrics label */
 	long			 body_max;	/* over http.max_body_bytes */
 };
+#define ROUTE_BODY_LLM	(-1L)	/* llm.max_body_bytes */
 enum route_match { ROUTE_FOUND, ROUTE_NO_METHOD, ROUTE_NONE };
 enum route_match route_find(const char *method, const char *path,
 	    const struct route **, const char **param);
@@ -636,7 +650,9 @@ struct llm_conf {
 };
 /* The parsed form of config_current()'s llm section; lives until exit. */
 const struct llm_conf *llm_conf_get(void);
-int	 llm_conf_check(json_t *llm, char *err, size_t);
+/* NULL and err when the section is wrong: config.c checks with it. */
+struct llm_conf *llm_conf_build(const struct config *, char *err, size_t);
+void	 llm_conf_free(struct llm_conf *);
 const struct llm_price *llm_conf_price(const struct llm_provider *,
 	    const char *model);
 void	 llm_conf_free_all(void);
@@ -720,6 +736,139 @@ enum usage_verdict usage_check(const struct llm_conf *, const char *caller,
 	    char *why, size_t, long *retry_s);
 void	 usage_metrics(struct buf *);
 void	 api_usage(struct http_req *);
+
+/* upcall.c: outbound HTTP calls, all on one libcurl multi event loop */
+/*
+ * The loop thread runs every callback. upcall_begin may be called from
+ * any thread; everything else that touches a call runs on the loop
+ * thread (get there with upcall_post).
+ */
+struct upcall;
+struct curl_slist;
+enum upcall_err { UPCALL_OK, UPCALL_CONNECT, UPCALL_TIMEOUT, UPCALL_NET,
+	UPCALL_CANCELLED };
+struct upcall_head {
+	int		 status;
+	char		 content_type[128];
+	long		 retry_after_ms;	/* -1: none given */
+};
+struct upcall_ops {
+	void	(*head)(void *, const struct upcall_head *);
+	/* 0: taken; 1: not taken, pause until upcall_resume */
+	int	(*data)(void *, const char *, size_t);
+	/* Exactly once per call, the last callback; the call is freed. */
+	void	(*done)(void *, enum upcall_err, const char *msg);
+};
+struct upcall_req {
+	const char		*url;
+	struct curl_slist	*headers;	/* taken */
+	const char		*body;		/* NULL: GET; kept to done */
+	size_t			 len;
+	long			 head_ms;	/* to the answer's head */
+};
+int	 upcall_start(void);
+void	 upcall_stop(void);
+struct upcall *upcall_begin(const struct upcall_req *,
+	    const struct upcall_ops *, void *);
+void	 upcall_cancel(struct upcall *);	/* done follows */
+void	 upcall_resume(struct upcall *);
+void	 upcall_post(void (*)(void *), void *, long delay_ms);
+/* A socket's hang-up (EPOLLRDHUP) calls fn once, on the loop thread. */
+struct upcall_watch;
+struct upcall_watch *upcall_watch(int fd, void (*)(void *), void *);
+void	 upcall_unwatch(struct upcall_watch *);
+long	 upcall_active(void);
+
+/* llm.c, llm_call.c, llm_cache.c: one proxied LLM call */
+enum llm_phase { LLM_WAIT, LLM_STREAM, LLM_WHOLE };
+struct llm_x {
+	/* Set by the handler, read-only after llm_start. */
+	struct MHD_Connection	*conn;
+	enum llm_api		 api;		/* the client's */
+	const struct llm_conf	*lc;
+	const struct llm_route	*route;		/* NULL: a model named */
+	const struct llm_target	*targets;
+	size_t			 ntargets;
+	struct llm_target	 direct;	/* .model points into body */
+	json_t			*body;		/* the client's; owned */
+	bool			 stream;	/* the client asked */
+	bool			 chat_usage;	/* …with include_usage */
+	char			 caller[96];
+	char			 model[128];	/* as the client named it */
+	double			 t_begin;	/* handler entered */
+	int			 client_fd;	/* dup: its hang-up; owned */
+	char			 cache_key[65];	/* "": not cached */
+	long			 cache_ttl_s;
+	const char		*cache_state;	/* "hit", "miss"; NULL */
+
+	/* The upcall loop's. */
+	struct upcall		*up;
+	struct upcall_watch	*watch;
+	size_t			 ti;		/* target being tried */
+	int			 round;
+	long			 wait_ms;	/* longest Retry-After */
+	enum llm_api		 up_api;
+	const struct llm_target	*t;
+	char			*up_body;	/* owned */
+	struct upcall_head	 head;
+	struct sse		*sse;
+	struct xlate_stream	*xs;
+	struct buf		 err;		/* a failed try's body */
+	struct buf		 whole;		/* an answer read whole */
+	struct buf		 rec;		/* a stream, for the cache */
+	bool			 added_usage;	/* include_usage by us */
+	bool			 too_big;
+	bool			 recorded;
+	double			 t_try;		/* this try began */
+	double			 t_first;	/* the answer's first byte */
+	double			 t_end;
+	struct llm_tokens	 tokens;
+	char			 errmsg[512];	/* the last try's failure */
+	int			 errstatus;
+
+	char			*raw;		/* the client's body; owned */
+	size_t			 rawlen;
+	char			 an_version[64];	/* its anthropic-… */
+	char			 an_beta[256];
+
+	/* Shared: llm_lock. */
+	struct http_req		*req;		/* NULL once done */
+	enum llm_phase		 phase;
+	int			 status;	/* to the client */
+	char			 ctype[128];
+	struct buf		 out;		/* to the client */
+	size_t			 off;
+	const char		*provider;	/* the one that answered */
+	int			 tries;
+	long			 retry_after_s;
+	double			 upstream_s;	/* waiting on providers */
+	bool			 parked;
+	bool			 paused;	/* upstream paused: full */
+	bool			 reader;
+	bool			 up_done;
+	bool			 client_gone;
+	bool			 req_done;
+	int			 refs;		/* request, upcall, jobs */
+};
+extern pthread_mutex_t llm_lock;
+void	 api_llm_chat(struct http_req *);
+void	 api_llm_responses(struct http_req *);
+void	 api_llm_messages(struct http_req *);
+void	 api_llm_embeddings(struct http_req *);
+void	 api_llm_models(struct http_req *);
+bool	 llm_path_ok(struct http_req *);
+void	 llm_start(struct llm_x *, struct http_req *);
+void	 llm_wake(struct llm_x *);
+/* llm_call.c */
+struct llm_x *llm_x_new(void);
+void	 llm_x_free(struct llm_x *);
+void	 llm_call_begin(struct llm_x *);
+void	 llm_call_release(void *);	/* loop: the request is over */
+void	 llm_call_unpause(void *);	/* loop: the buffer has room */
+void	 llm_call_shutdown(void);
+/* llm_cache.c */
+bool	 llm_cache_lookup(struct llm_x *, struct http_req *);
+void	 llm_cache_store(struct llm_x *);
 
 /* ratelimit.c */
 int	 ratelimit_init(size_t slots);

@@ -10,6 +10,23 @@ static bool	path_match(const char *, const char *, const char **);
 #define SBX_AUTH	.auth = AUTH_USER, .scopes = SCOPE_SANDBOX, \
 			.min_role = ROLE_ADMIN
 
+#define LLM_AUTH	.auth = AUTH_USER, .scopes = SCOPE_LLM
+#define LLM_ROUTES(P, N) \
+	{ .method = "POST", .path = P "/chat/completions", LLM_AUTH, \
+	  .handler = api_llm_chat, .name = N "chat", \
+	  .body_max = ROUTE_BODY_LLM }, \
+	{ .method = "POST", .path = P "/responses", LLM_AUTH, \
+	  .handler = api_llm_responses, .name = N "responses", \
+	  .body_max = ROUTE_BODY_LLM }, \
+	{ .method = "POST", .path = P "/messages", LLM_AUTH, \
+	  .handler = api_llm_messages, .name = N "messages", \
+	  .body_max = ROUTE_BODY_LLM }, \
+	{ .method = "POST", .path = P "/embeddings", LLM_AUTH, \
+	  .handler = api_llm_embeddings, .name = N "embeddings", \
+	  .body_max = ROUTE_BODY_LLM }, \
+	{ .method = "GET", .path = P "/models", LLM_AUTH, \
+	  .handler = api_llm_models, .name = N "models" }
+
 static const struct route routes[] = {
 	{ .method = "GET", .path = "/healthz", .handler = api_healthz,
 	  .auth = AUTH_PUBLIC, .name = "healthz" },
@@ -39,6 +56,8 @@ static const struct route routes[] = {
 	{ .method = "DELETE", .path = "/api/v1/tokens/{id}",
 	  .handler = api_tokens_revoke, .auth = AUTH_USER,
 	  .name = "tokens" },
+	{ .method = "GET", .path = "/api/v1/usage", .handler = api_usage,
+	  .auth = AUTH_USER, .scopes = SCOPE_READ, .name = "usage" },
 	{ .method = "GET", .path = "/api/v1/audit", .handler = api_audit,
 	  .auth = AUTH_USER, .scopes = SCOPE_ADMIN, .min_role = ROLE_ADMIN,
 	  .name = "audit" },
@@ -88,6 +107,13 @@ static const struct route routes[] = {
 	{ .method = "WS", .path = "/api/v1/sandboxes/{name}/terminal",
 	  .kind = ROUTE_WS, .ws = &sandbox_terminal_ops, SBX_AUTH,
 	  .name = "sandbox_terminal" },
+	/*
+	 * The LLM proxy (README, LLM proxy): a token with the llm scope or
+	 * a session on the public port; inside a sandbox, 127.0.0.1:8080
+	 * reaches the same handlers at /v1/… with the sandbox as caller.
+	 */
+	LLM_ROUTES("/llm/v1", "llm_"),
+	LLM_ROUTES("/v1", "sandbox_llm_"),
 	/* Kept for tests: proves the WebSocket path end to end. */
 	{ .method = "WS", .path = "/api/v1/ws-echo", .kind = ROUTE_WS,
 	  .ws = &ws_echo_ops, .auth = AUTH_PUBLIC, .name = "ws_echo" },
@@ -141,10 +167,11 @@ route_body_max(const char *method, const char *path)
 	const char		*p;
 	long			 max = config_current()->max_body_bytes;
 
-	if (route_find(method, path, &rt, &p) == ROUTE_FOUND &&
-	    rt->body_max > max)
-		return rt->body_max;
-	return max;
+	if (route_find(method, path, &rt, &p) != ROUTE_FOUND)
+		return max;
+	if (rt->body_max == ROUTE_BODY_LLM)
+		return config_current()->llm_max_body;
+	return rt->body_max > max ? rt->body_max : max;
 }
 
 /* The Allow header of a 405 (RFC 9110 §15.5.6). */

@@ -125,7 +125,9 @@ ok "config options: each documented option with its env var (http.max_body_bytes
 example_keys() {
 	node -e '
 		const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-		const walk = (v, p) => (v && typeof v === "object" && !Array.isArray(v))
+		// JSON-valued options (llm.routes) are leaves, not sections.
+		const leaf = new Set(["llm.routes"]);
+		const walk = (v, p) => (v && typeof v === "object" && !Array.isArray(v) && !leaf.has(p))
 		    ? Object.entries(v).flatMap(([k, x]) => walk(x, p ? p + "." + k : k)) : [p];
 		console.log(walk(o, "").join("\n"));
 	' "$TOP_SRCDIR/deploy/pincer.example.json"

@@ -1,3 +1,0 @@
-/* SPDX-License-Identifier: MIT */
-/* llm_loop.c: not written yet. */
-#include "pincer.h"
