@@ -378,7 +378,10 @@ on_resume(struct http_req *r, void *arg)
 		return;
 	}
 	if (x->phase == LLM_STREAM) {
+		/* libmicrohttpd may drop the response after the request's
+		 * end: the reader holds x until then. */
 		x->reader = true;
+		x->refs++;
 		pthread_mutex_unlock(&llm_lock);
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
 		    16384, reader, x, reader_free);
@@ -489,6 +492,7 @@ reader_free(void *cls)
 	pthread_mutex_lock(&llm_lock);
 	x->reader = false;
 	pthread_mutex_unlock(&llm_lock);
+	upcall_post(llm_call_unref, x, 0);
 }
 
 static void

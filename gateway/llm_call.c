@@ -53,6 +53,7 @@ static void	 unref(struct llm_x *);
 static void	 record(struct llm_x *);
 static int	 key_get(const char *, struct buf *);
 static bool	 retryable(int);
+static void	 wipe(struct buf *);
 
 /*
  * Provider keys, decrypted at most every few seconds rather than per
@@ -135,6 +136,13 @@ llm_call_release(void *arg)
 	unref(x);
 }
 
+/* A holder other than the loop is done with x. */
+void
+llm_call_unref(void *arg)
+{
+	unref(arg);
+}
+
 /* The reader drained the buffer: the paused transfer may go on. */
 void
 llm_call_unpause(void *arg)
@@ -159,9 +167,7 @@ llm_call_shutdown(void)
 
 	pthread_mutex_lock(&keys_lock);
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (keys[i].val.data != NULL)
-			explicit_bzero(keys[i].val.data, keys[i].val.len);
-		buf_free(&keys[i].val);
+		wipe(&keys[i].val);
 		memset(keys[i].name, 0, sizeof(keys[i].name));
 		keys[i].at = 0;
 	}
@@ -396,22 +402,24 @@ build_headers(struct llm_x *x, char *why, size_t whysz)
 			goto fail;
 		h = n;
 	}
-	explicit_bzero(line.data, line.len);
-	explicit_bzero(key.data, key.len);
-	buf_free(&line);
-	buf_free(&key);
+	wipe(&line);
+	wipe(&key);
 	return h;
 fail:
-	if (line.data != NULL)
-		explicit_bzero(line.data, line.len);
-	if (key.data != NULL)
-		explicit_bzero(key.data, key.len);
-	buf_free(&line);
-	buf_free(&key);
+	wipe(&line);
+	wipe(&key);
 	for (n = h; n != NULL; n = n->next)
 		explicit_bzero(n->data, strlen(n->data));
 	curl_slist_free_all(h);
 	return NULL;
+}
+
+static void
+wipe(struct buf *b)
+{
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->len);
+	buf_free(b);
 }
 
 static bool
@@ -793,9 +801,7 @@ key_get(const char *name, struct buf *out)
 		}
 	}
 	i = slot;
-	if (keys[i].val.data != NULL)
-		explicit_bzero(keys[i].val.data, keys[i].val.len);
-	buf_free(&keys[i].val);
+	wipe(&keys[i].val);
 	buf_init(&keys[i].val, SECRETS_MAX + 64);
 	keys[i].name[0] = '\0';
 	if ((rc = secrets_get(name, &keys[i].val)) != 0) {

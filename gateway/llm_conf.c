@@ -30,6 +30,7 @@ static int	 budget_build(struct llm_budget *, json_t *, char *, size_t);
 static const struct llm_provider *provider_find(const struct llm_conf *,
 		    const char *, size_t);
 static bool	 name_ok(const char *);
+static bool	 looks_like_key(const char *);
 static char	**strlist(json_t *);
 static void	 strlist_free(char **);
 
@@ -286,7 +287,8 @@ provider_strings(struct llm_provider *p, json_t *v, char *err, size_t errsz)
 	}
 	if ((f = json_object_get(v, "key")) != NULL) {
 		if (!json_is_string(f) ||
-		    !secrets_name_valid(json_string_value(f))) {
+		    !secrets_name_valid(json_string_value(f)) ||
+		    looks_like_key(json_string_value(f))) {
 			snprintf(err, errsz, "llm.providers: %s: \"key\" is "
 			    "the name of a secret (`pincer secret set NAME`), "
 			    "not the key itself", p->name);
@@ -544,6 +546,23 @@ name_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
 
 	return n > 0 && n <= NAME_MAX_LEN && s[n] == '\0';
+}
+
+/*
+ * A key pasted where its secret's name belongs would end up in the
+ * config file, in clear: the usual providers' key prefixes are refused.
+ */
+static bool
+looks_like_key(const char *s)
+{
+	static const char *const prefixes[] = { "sk-", "sk_", "AKIA", "AIza",
+		"xai-", "gsk_", "hf_", "r8_", "pplx-", NULL };
+	size_t	 i;
+
+	for (i = 0; prefixes[i] != NULL; i++)
+		if (!strncmp(s, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
 }
 
 /* A NULL-terminated copy of a JSON list of non-empty strings. */

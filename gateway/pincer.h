@@ -865,6 +865,7 @@ void	 llm_x_free(struct llm_x *);
 void	 llm_call_begin(struct llm_x *);
 void	 llm_call_release(void *);	/* loop: the request is over */
 void	 llm_call_unpause(void *);	/* loop: the buffer has room */
+void	 llm_call_unref(void *);
 void	 llm_call_shutdown(void);
 /* llm_cache.c */
 bool	 llm_cache_lookup(struct llm_x *, struct http_req *);

@@ -108,7 +108,7 @@ test("when every try fails the last error reaches the SDK", async () => {
 });
 
 test("a 400 is not retried", async () => {
-	await script(fake, ["400"]);
+	await script(fake2, ["400"]);
 	const r = await raw(chatBody("chain", "x"));
 	assert.equal(r.status, 400);
 	assert.equal((await requests(fake)).length + (await requests(fake2))
@@ -136,7 +136,7 @@ test("no retry once a stream has begun: an error event instead",
 
 test("a client gone before the answer cancels the upstream call",
     async () => {
-	await script(fake, ["slow-first-byte=3000"]);
+	await script(fake, ["slow-first-byte=1500", "slow-first-byte=3000"]);
 	const ac = new AbortController();
 	const p = raw(chatBody("only", "never mind"), {}).catch(() => null);
 	void p;

@@ -87,8 +87,38 @@ run "$PINCER_BIN" config options
 like "pincer config options documents llm.providers" "$OUT" 'llm\.providers'
 like "… and the default daily budget" "$OUT" '"tokens":10000000'
 
-# A bad llm section stops pincerd at start, and a SIGHUP keeps the old one.
+# SIGHUP: new routes apply at once; a bad llm section keeps the old ones.
+routes() {
+	printf '{ "auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 },
+	  "llm": { "providers": [ %s ], "routes": { %s } } }\n' "$P" "$1"
+}
+pincer_start "$(routes '"first": ["oa/gpt-4o"]')" ||
+    { ok "pincerd starts" false; done_testing; }
+printf 'a long passphrase\n' | pcli user add al --role owner --password-stdin >/dev/null 2>&1
+TOK=$(pcli token create --user al --scope llm --name t 2>/dev/null)
+secret_register "$TOK"
+models() { curl -s -H "Authorization: Bearer $TOK" "$PINCER_URL/llm/v1/models"; }
+like "GET /llm/v1/models lists the route of the config" "$(models)" '"id":"first"'
+hup() {
+	local n
+	n=$(log_count "$1")
+	kill -HUP "$PINCER_PID"
+	wait_log "$1" 5 "$n"
+}
+routes '"second": ["oa/gpt-4o"]' >"$PINCER_CONF"
+ok "SIGHUP with a new route: config reloaded" hup 'msg="config reloaded"'
+like "… the new route is served at once" "$(models)" '"id":"second"'
+unlike "… and the old one is gone" "$(models)" '"id":"first"'
+routes '"third": ["ghost/gpt-4o"]' >"$PINCER_CONF"
+ok "SIGHUP with a route to no provider: the reload fails" \
+    hup 'msg="config reload failed; keeping the running config"'
+like "… and the running routes stay" "$(models)" '"id":"second"'
+pincer_stop
+is "pincerd exits 0 on SIGTERM" "$PINCER_EXIT" 0
+
+# A bad llm section stops pincerd at start.
 printf '{ "llm": { "routes": { "x": ["nope/m"] } } }\n' >"$T_TMP/bad.json"
 run "$PINCER_BIN" serve --config "$T_TMP/bad.json" --state "$T_TMP/st" --listen 127.0.0.1:0
-fails "pincer serve refuses a bad llm section" 'no provider is named "nope"'
+like "pincer serve refuses a bad llm section (exit 2)" \
+    "$RC $(printf '%s' "$ERR" | tr '\n' ' ')" '^2 .*no provider is named "nope"'
 done_testing
