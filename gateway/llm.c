@@ -179,6 +179,7 @@ call(struct http_req *r, enum llm_api api)
 	x->api = api;
 	x->lc = lc;
 	x->t_begin = t0;
+	x->wall_ms = now_wall_ms();
 	snprintf(x->model, sizeof(x->model), "%s", model);
 	if (!resolve(x, model, why, sizeof(why))) {
 		llm_x_free(x);

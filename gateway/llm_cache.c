@@ -26,7 +26,6 @@ static long	 wanted_ttl(struct llm_x *, struct http_req *);
 static int	 make_key(struct llm_x *, char out[65]);
 static void	 reply_hit(struct llm_x *, struct http_req *, sqlite3_stmt *);
 static void	 trim(long long now);
-static long long wall_ms(void);
 
 /*
  * Handler thread. true: answered from the cache (x is freed). false: go
@@ -52,7 +51,7 @@ llm_cache_lookup(struct llm_x *x, struct http_req *r)
 	    "expires_ms > ?")) == NULL)
 		return false;
 	sqlite3_bind_text(st, 1, x->cache_key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, wall_ms());
+	sqlite3_bind_int64(st, 2, now_wall_ms());
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return false;
@@ -67,7 +66,7 @@ void
 llm_cache_store(struct llm_x *x)
 {
 	sqlite3_stmt	*st;
-	long long	 now = wall_ms();
+	long long	 now = now_wall_ms();
 	const struct buf *b = x->phase == LLM_STREAM ? &x->rec : &x->out;
 
 	if (x->cache_key[0] == '\0' || b->len == 0 || b->len >
@@ -186,7 +185,7 @@ reply_hit(struct llm_x *x, struct http_req *r, sqlite3_stmt *st)
 		log_end(&l);
 	}
 	memset(&c, 0, sizeof(c));
-	c.ts_ms = (long long)(x->t_begin * 1000);
+	c.ts_ms = x->wall_ms;
 	snprintf(c.caller, sizeof(c.caller), "%s", x->caller);
 	snprintf(c.route, sizeof(c.route), "%s", x->route ? x->route->name :
 	    "");
@@ -234,13 +233,4 @@ trim(long long now)
 	sqlite3_bind_int64(st, 1, 1 + (total - max) / 65536);
 	sqlite3_step(st);
 	sqlite3_reset(st);
-}
-
-static long long
-wall_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

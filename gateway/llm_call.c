@@ -756,7 +756,7 @@ record(struct llm_x *x)
 	long long		 fresh;
 
 	memset(&c, 0, sizeof(c));
-	c.ts_ms = (long long)(x->t_begin * 1000);
+	c.ts_ms = x->wall_ms;
 	snprintf(c.caller, sizeof(c.caller), "%s", x->caller);
 	snprintf(c.route, sizeof(c.route), "%s", x->route ? x->route->name :
 	    "");

@@ -735,6 +735,7 @@ enum usage_verdict { USAGE_OK, USAGE_BUDGET, USAGE_RATE };
 enum usage_verdict usage_check(const struct llm_conf *, const char *caller,
 	    char *why, size_t, long *retry_s);
 void	 usage_metrics(struct buf *);
+void	 usage_set_clock(long long (*)(void));	/* tests: unix ms */
 void	 api_usage(struct http_req *);
 
 /* upcall.c: outbound HTTP calls, all on one libcurl multi event loop */
@@ -796,6 +797,7 @@ struct llm_x {
 	char			 caller[96];
 	char			 model[128];	/* as the client named it */
 	double			 t_begin;	/* handler entered */
+	long long		 wall_ms;	/* the same, unix ms */
 	int			 client_fd;	/* dup: its hang-up; owned */
 	char			 cache_key[65];	/* "": not cached */
 	long			 cache_ttl_s;
@@ -908,6 +910,7 @@ int	 doctor_run(const struct config_overrides *);
 
 /* util */
 uint64_t now_ms(void);
+long long now_wall_ms(void);
 double	 now_seconds(void);
 extern const char *pincer_version;
 
