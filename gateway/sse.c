@@ -19,7 +19,7 @@ struct sse {
 	struct buf	 data;
 	char		 event[128];
 	bool		 has_data;
-	bool		 cr;		/* the last byte was CR */
+	bool		 cr;		/* a piece ended in CR: line open */
 	size_t		 max;
 };
 
@@ -55,30 +55,38 @@ sse_free(struct sse *s)
 int
 sse_feed(struct sse *s, const char *p, size_t n, sse_fn fn, void *arg)
 {
-	size_t	 i, start = 0;
+	size_t	 i = 0, start;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] != '\r' && p[i] != '\n') {
-			s->cr = false;
-			continue;
-		}
-		/* The LF of a CRLF split across two feeds ends nothing. */
-		if (p[i] == '\n' && s->cr && i == start && s->line.len == 0) {
-			s->cr = false;
-			if (buf_append(&s->raw, p + i, 1) == -1)
+	if (n == 0)
+		return 0;
+	/* A CR ended the last piece: a LF now belongs to that line end. */
+	if (s->cr) {
+		s->cr = false;
+		if (p[0] == '\n') {
+			if (buf_append(&s->raw, "\n", 1) == -1)
 				return -1;
-			start = i + 1;
-			continue;
+			i = 1;
 		}
+		if (end_line(s, fn, arg) == -1)
+			return -1;
+	}
+	for (start = i; i < n; i++) {
+		if (p[i] != '\r' && p[i] != '\n')
+			continue;
 		if (buf_append(&s->line, p + start, i - start) == -1 ||
 		    buf_append(&s->raw, p + start, i - start + 1) == -1)
 			return -1;
-		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') {
-			if (buf_append(&s->raw, "\n", 1) == -1)
-				return -1;
-			i++;
-		} else
-			s->cr = p[i] == '\r';
+		if (p[i] == '\r') {
+			if (i + 1 == n) {
+				s->cr = true;	/* the next piece may start LF */
+				return 0;
+			}
+			if (p[i + 1] == '\n') {
+				if (buf_append(&s->raw, "\n", 1) == -1)
+					return -1;
+				i++;
+			}
+		}
 		start = i + 1;
 		if (end_line(s, fn, arg) == -1)
 			return -1;
