@@ -61,15 +61,15 @@ llm_cache_lookup(struct llm_x *x, struct http_req *r)
 	return true;
 }
 
-/* Loop thread: a complete 200 answer, kept for cache_ttl_s. */
+/* Loop thread: a complete 200 answer (as the client gets it), kept for
+ * cache_ttl_s. */
 void
-llm_cache_store(struct llm_x *x)
+llm_cache_store(struct llm_x *x, const char *body, size_t len)
 {
 	sqlite3_stmt	*st;
 	long long	 now = now_wall_ms();
-	const struct buf *b = x->phase == LLM_STREAM ? &x->rec : &x->out;
 
-	if (x->cache_key[0] == '\0' || b->len == 0 || b->len >
+	if (x->cache_key[0] == '\0' || body == NULL || len == 0 || len >
 	    (size_t)config_current()->llm_cache_entry_kb * 1024)
 		return;
 	if ((st = store_stmt("INSERT OR REPLACE INTO llm_cache (key, "
@@ -88,10 +88,8 @@ llm_cache_store(struct llm_x *x)
 	sqlite3_bind_text(st, 7, x->t->model, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, x->tokens.in);
 	sqlite3_bind_int64(st, 9, x->tokens.out);
-	sqlite3_bind_int64(st, 10, (sqlite3_int64)b->len);
-	pthread_mutex_lock(&llm_lock);
-	sqlite3_bind_blob(st, 11, b->data, (int)b->len, SQLITE_TRANSIENT);
-	pthread_mutex_unlock(&llm_lock);
+	sqlite3_bind_int64(st, 10, (sqlite3_int64)len);
+	sqlite3_bind_blob(st, 11, body, (int)len, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		log_warn("cannot keep an LLM answer in the cache", "%s",
 		    sqlite3_errmsg(store_db()));

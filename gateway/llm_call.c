@@ -54,6 +54,7 @@ static void	 record(struct llm_x *);
 static int	 key_get(const char *, struct buf *);
 static bool	 retryable(int);
 static void	 wipe(struct buf *);
+static void	 redact(struct llm_x *);
 
 /*
  * Provider keys, decrypted at most every few seconds rather than per
@@ -414,6 +415,35 @@ fail:
 	return NULL;
 }
 
+/*
+ * A provider's error may quote the key it was given ("Incorrect API key
+ * provided: sk-…"); it goes to the client with the key cut out.
+ */
+static void
+redact(struct llm_x *x)
+{
+	struct buf	 key, clean;
+	const char	*p, *at, *end;
+
+	if (x->t == NULL || x->t->provider->key == NULL || x->err.len == 0)
+		return;
+	buf_init(&key, SECRETS_MAX + 64);
+	if (key_get(x->t->provider->key, &key) == 0 && key.len >= 4 &&
+	    memmem(x->err.data, x->err.len, key.data, key.len) != NULL) {
+		buf_init(&clean, ERR_MAX + 4096);
+		end = x->err.data + x->err.len;
+		for (p = x->err.data; (at = memmem(p, (size_t)(end - p),
+		    key.data, key.len)) != NULL; p = at + key.len) {
+			buf_append(&clean, p, (size_t)(at - p));
+			buf_puts(&clean, "[redacted]");
+		}
+		buf_append(&clean, p, (size_t)(end - p));
+		wipe(&x->err);
+		x->err = clean;
+	}
+	wipe(&key);
+}
+
 static void
 wipe(struct buf *b)
 {
@@ -472,6 +502,7 @@ give_up(struct llm_x *x)
 	char	*text;
 
 	if (x->errstatus >= 400) {
+		redact(x);
 		text = xlate_error_upstream(x->api, x->up_api, x->errstatus,
 		    x->err.data ? x->err.data : "", x->err.len);
 		if (x->head.retry_after_ms > 0) {
@@ -663,8 +694,11 @@ on_done(void *arg, enum upcall_err e, const char *msg)
 static void
 stream_end(struct llm_x *x, bool complete)
 {
+	size_t	 before;
+
 	pthread_mutex_lock(&llm_lock);
 	if (!x->up_done) {
+		before = x->out.len;
 		if (x->xs != NULL)
 			xlate_stream_end(x->xs, complete, &x->out);
 		else if (!complete)
@@ -672,15 +706,21 @@ stream_end(struct llm_x *x, bool complete)
 			    "broke off", &x->out);
 		if (x->xs != NULL)
 			xlate_stream_tokens(x->xs, &x->tokens);
-		x->up_done = true;
+		if (x->cache_key[0] && buf_append(&x->rec, x->out.data +
+		    before, x->out.len - before) == -1)
+			x->cache_key[0] = '\0';
 	}
 	if (!complete)
 		x->cache_key[0] = '\0';
+	pthread_mutex_unlock(&llm_lock);
+	/* Kept before the client sees the end: its next call may hit. */
+	if (complete && x->cache_key[0])
+		llm_cache_store(x, x->rec.data, x->rec.len);
+	pthread_mutex_lock(&llm_lock);
+	x->up_done = true;
 	x->t_end = now_seconds();
 	llm_wake(x);
 	pthread_mutex_unlock(&llm_lock);
-	if (complete && x->cache_key[0])
-		llm_cache_store(x);
 }
 
 /* A whole answer: usage read, translated if the client speaks another
@@ -722,14 +762,15 @@ whole_done(struct llm_x *x)
 	    !*x->head.content_type ? "application/json" :
 	    x->head.content_type);
 	pthread_mutex_unlock(&llm_lock);
+	if (x->cache_key[0] && x->head.status == 200)
+		llm_cache_store(x, text != NULL ? text : x->whole.data,
+		    text != NULL ? strlen(text) : x->whole.len);
 	if (text != NULL) {
 		answer(x, x->head.status, text, strlen(text));
 		free(text);
 	} else
 		answer(x, x->head.status, x->whole.data ? x->whole.data : "",
 		    x->whole.len);
-	if (x->cache_key[0] && x->head.status == 200)
-		llm_cache_store(x);
 }
 
 /* Loop thread. The last one out records the call and frees it. */

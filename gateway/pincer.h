@@ -871,7 +871,7 @@ void	 llm_call_unref(void *);
 void	 llm_call_shutdown(void);
 /* llm_cache.c */
 bool	 llm_cache_lookup(struct llm_x *, struct http_req *);
-void	 llm_cache_store(struct llm_x *);
+void	 llm_cache_store(struct llm_x *, const char *, size_t);
 
 /* ratelimit.c */
 int	 ratelimit_init(size_t slots);

@@ -574,18 +574,24 @@ usage_metrics(struct buf *b)
 void
 api_usage(struct http_req *r)
 {
-	static const struct { const char *name, *expr; } groups[] = {
-		{ "day", "strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch')" },
-		{ "model", "model" }, { "caller", "caller" },
-		{ "provider", "provider" }, { "route", "route" },
+	/* Whole statements: the store caches them by their address. */
+#define Q(expr) "SELECT " expr " AS k, COUNT(*), SUM(status >= 400 OR " \
+	    "status = 0), SUM(in_tokens), SUM(out_tokens), SUM(cached_tokens), " \
+	    "SUM(cost_usd), SUM(cache_hit) FROM llm_calls WHERE ts_ms >= ? " \
+	    "AND ts_ms < ? AND (? OR caller = ?) GROUP BY k ORDER BY k"
+	static const struct { const char *name, *sql; } groups[] = {
+		{ "day", Q("strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch')") },
+		{ "model", Q("model") }, { "caller", Q("caller") },
+		{ "provider", Q("provider") }, { "route", Q("route") },
 	};
+#undef Q
 	const struct identity	*id = http_req_identity(r);
 	const char		*g = http_req_query(r, "group_by");
 	const char		*f = http_req_query(r, "from");
 	const char		*t = http_req_query(r, "to");
 	long long		 now = clock_ms(), from, to;
 	size_t			 i;
-	char			 sql[1024], who[96], fs[16], ts[16];
+	char			 who[96], fs[16], ts[16];
 	sqlite3_stmt		*st;
 	json_t			*o, *rows, *row, *tot;
 	char			*text;
@@ -610,12 +616,7 @@ api_usage(struct http_req *r)
 	}
 	usage_flush();
 	snprintf(who, sizeof(who), "user:%s", id->user);
-	snprintf(sql, sizeof(sql), "SELECT %s AS k, COUNT(*), SUM(status >= "
-	    "400 OR status = 0), SUM(in_tokens), SUM(out_tokens), "
-	    "SUM(cached_tokens), SUM(cost_usd), SUM(cache_hit) FROM llm_calls "
-	    "WHERE ts_ms >= ? AND ts_ms < ? AND (? OR caller = ?) GROUP BY k "
-	    "ORDER BY k", groups[i].expr);
-	if ((st = store_stmt(sql)) == NULL) {
+	if ((st = store_stmt(groups[i].sql)) == NULL) {
 		http_error(r, 500, "internal", "the store failed");
 		return;
 	}
