@@ -17,6 +17,7 @@ secret_register "$KEY"
 node "$TOP_SRCDIR/tests/fakes/llm-provider.mjs" --port 0 --key "$KEY" \
     >"$T_TMP/fake.out" 2>"$T_TMP/fake.err" &
 T_PIDS="$T_PIDS $!"
+disown
 fake_up() { grep -q port "$T_TMP/fake.out"; }
 ok "the fake provider starts" wait_until 10 fake_up
 FPORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$T_TMP/fake.out")
