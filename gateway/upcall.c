@@ -89,6 +89,10 @@ static struct upcall	*waiting;	/* loop thread: no head yet */
 static struct upcall	*all;		/* loop thread: in the multi */
 static bool		 stopped;	/* the loop is gone */
 static long		 nactive;	/* atomic */
+/* Easy handles kept for the next call: making one costs allocations. */
+#define POOL_MAX	128
+static CURL		*pool[POOL_MAX];	/* lock */
+static size_t		 npool;			/* lock */
 
 int
 upcall_start(void)
@@ -130,6 +134,8 @@ upcall_stop(void)
 	stopped = true;
 	pthread_mutex_unlock(&lock);
 	run_jobs(true);
+	while (npool > 0)
+		curl_easy_cleanup(pool[--npool]);
 	if (multi != NULL)
 		curl_multi_cleanup(multi);
 	multi = NULL;
@@ -151,8 +157,16 @@ upcall_begin(const struct upcall_req *rq, const struct upcall_ops *ops,
 	pthread_mutex_lock(&lock);
 	q = quit;
 	pthread_mutex_unlock(&lock);
-	if (q || (u = calloc(1, sizeof(*u))) == NULL ||
-	    (u->easy = curl_easy_init()) == NULL) {
+	if (!q && (u = calloc(1, sizeof(*u))) != NULL) {
+		pthread_mutex_lock(&lock);
+		u->easy = npool > 0 ? pool[--npool] : NULL;
+		pthread_mutex_unlock(&lock);
+		if (u->easy != NULL)
+			curl_easy_reset(u->easy);
+		else
+			u->easy = curl_easy_init();
+	}
+	if (q || u == NULL || u->easy == NULL) {
 		free(u);
 		curl_slist_free_all(rq->headers);
 		return NULL;
@@ -478,7 +492,12 @@ finish(struct upcall *u, enum upcall_err e, const char *msg)
 		waiting_unlink(u);
 	u->in_multi = false;
 	u->ops->done(u->arg, e, msg);
-	curl_easy_cleanup(u->easy);
+	pthread_mutex_lock(&lock);
+	if (npool < POOL_MAX && !quit)
+		pool[npool++] = u->easy;
+	else
+		curl_easy_cleanup(u->easy);
+	pthread_mutex_unlock(&lock);
 	/* The headers hold the provider's key. */
 	for (h = u->headers; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
