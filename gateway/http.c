@@ -117,7 +117,7 @@ http_start(const struct config *c)
 			    MHD_USE_EPOLL_INTERNAL_THREAD |
 			    MHD_ALLOW_SUSPEND_RESUME;
 	/* Room for the largest head plus MHD's own bookkeeping. */
-	size_t		 mem = (size_t)c->max_header_bytes * 2 + 16384;
+	size_t		 mem = (size_t)c->max_header_bytes + 4096;
 
 	mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
 	    MHD_OPTION_THREAD_POOL_SIZE,

@@ -385,7 +385,7 @@ on_resume(struct http_req *r, void *arg)
 		x->refs++;
 		pthread_mutex_unlock(&llm_lock);
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-		    16384, reader, x, reader_free);
+		    4096, reader, x, reader_free);
 		if (resp == NULL) {
 			reader_free(x);
 			http_error(r, 500, "internal", "out of memory");

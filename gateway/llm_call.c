@@ -562,7 +562,7 @@ on_head(void *arg, const struct upcall_head *h)
 		stream_begin(x);
 }
 
-/* A stream's head: the client's head goes out now. */
+/* A stream's head: from here on the answer is this stream. */
 static void
 stream_begin(struct llm_x *x)
 {
@@ -579,7 +579,8 @@ stream_begin(struct llm_x *x)
 	x->phase = LLM_STREAM;
 	x->status = 200;
 	x->provider = x->t->provider->name;
-	llm_wake(x);
+	/* The connection wakes with the first event, not the head: one
+	 * suspend and resume fewer before the first token. */
 	pthread_mutex_unlock(&llm_lock);
 }
 

@@ -181,6 +181,9 @@ upcall_begin(const struct upcall_req *rq, const struct upcall_ops *ops,
 	curl_easy_setopt(u->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(u->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* 16 KiB by default, per call: with a thousand open streams that
+	 * is memory; events are small and come a few at a time. */
+	curl_easy_setopt(u->easy, CURLOPT_BUFFERSIZE, 4096L);
 	curl_easy_setopt(u->easy, CURLOPT_PRIVATE, u);
 	curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, u->err);
 	curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, u->headers);
