@@ -338,18 +338,34 @@ refuse(struct http_req *r, enum llm_api api, int status, const char *code,
 void
 llm_start(struct llm_x *x, struct http_req *r)
 {
-	const union MHD_ConnectionInfo	*ci;
-
 	x->req = r;
 	x->conn = http_req_conn(r);
-	ci = MHD_get_connection_info(x->conn,
-	    MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL)
-		x->client_fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0);
 	x->refs = 1;			/* the request's */
 	x->parked = true;
 	http_suspend(r, on_resume, on_done, x);
 	llm_call_begin(x);
+}
+
+/*
+ * Loop thread: watch the client's socket for a hang-up, through a dup
+ * (a parked connection does not notice its client going). Done only for
+ * calls still open after a moment: most answer first, and the watch
+ * costs four system calls. llm_lock is held: the request cannot end,
+ * and its socket cannot close, meanwhile.
+ */
+void
+llm_watch_client(struct llm_x *x, void (*fn)(void *))
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	pthread_mutex_lock(&llm_lock);
+	if (!x->req_done && !x->up_done && x->client_fd == -1 &&
+	    (ci = MHD_get_connection_info(x->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
+		x->client_fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0);
+	if (x->client_fd != -1 && x->watch == NULL)
+		x->watch = upcall_watch(x->client_fd, fn, x);
+	pthread_mutex_unlock(&llm_lock);
 }
 
 /* Loop thread, lock held: the client's side has something to do. */

@@ -27,9 +27,11 @@
 #define ERR_MAX		(64 * 1024)	/* a failed try's body kept */
 #define SSE_EVENT_MAX	(1L << 20)
 #define KEY_TTL_MS	5000
+#define WATCH_AFTER_MS	20	/* a call still open then is watched */
 
 static void	 job_first(void *);
 static void	 job_try(void *);
+static void	 job_watch(void *);
 static void	 on_hup(void *);
 static void	 try_target(struct llm_x *);
 static int	 build(struct llm_x *, struct upcall_req *, char *, size_t);
@@ -180,10 +182,19 @@ job_first(void *arg)
 {
 	struct llm_x	*x = arg;
 
-	if (x->client_fd != -1)
-		x->watch = upcall_watch(x->client_fd, on_hup, x);
+	pthread_mutex_lock(&llm_lock);
+	x->refs++;		/* job_watch's */
+	pthread_mutex_unlock(&llm_lock);
+	upcall_post(job_watch, x, WATCH_AFTER_MS);
 	try_target(x);
 	unref(x);
+}
+
+static void
+job_watch(void *arg)
+{
+	llm_watch_client(arg, on_hup);
+	unref(arg);
 }
 
 static void

@@ -861,6 +861,7 @@ void	 api_llm_models(struct http_req *);
 bool	 llm_path_ok(struct http_req *);
 void	 llm_start(struct llm_x *, struct http_req *);
 void	 llm_wake(struct llm_x *);
+void	 llm_watch_client(struct llm_x *, void (*)(void *));
 /* llm_call.c */
 struct llm_x *llm_x_new(void);
 void	 llm_x_free(struct llm_x *);

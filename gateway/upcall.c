@@ -84,6 +84,7 @@ static bool		 started;
 static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
 static struct job	*jobs;		/* lock; by due time */
 static bool		 quit;		/* lock */
+static bool		 asleep;	/* lock: the loop is in epoll_wait */
 static uint64_t		 curl_due;	/* loop thread; 0: no timer */
 static struct upcall	*waiting;	/* loop thread: no head yet */
 static struct upcall	*all;		/* loop thread: in the multi */
@@ -228,6 +229,7 @@ upcall_post(void (*fn)(void *), void *arg, long delay_ms)
 {
 	struct job	*j, **jp;
 	uint64_t	 one = 1;
+	bool		 wakeit;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		log_error("cannot queue work for the call loop", "out of "
@@ -251,8 +253,12 @@ upcall_post(void (*fn)(void *), void *arg, long delay_ms)
 		;
 	j->next = *jp;
 	*jp = j;
+	/* A busy loop finds the job on its next turn: no write needed. */
+	wakeit = asleep;
+	asleep = false;
 	pthread_mutex_unlock(&lock);
-	if (write(wake.fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+	if (wakeit && write(wake.fd, &one, sizeof(one)) == -1 &&
+	    errno != EAGAIN)
 		log_warn("cannot wake the call loop", "%s", strerror(errno));
 }
 
@@ -393,6 +399,8 @@ next_wait(void)
 		d = jobs->due > now ? (long)(jobs->due - now) : 0;
 		w = w < 0 || d < w ? d : w;
 	}
+	/* From here a new job must wake the loop (upcall_post). */
+	asleep = true;
 	pthread_mutex_unlock(&lock);
 	for (u = waiting; u != NULL; u = u->next)
 		if (u->deadline != 0) {

@@ -37,4 +37,6 @@ replay() {
 
 replay fuzz_head head
 replay fuzz_config config
+replay fuzz_sse sse
+replay fuzz_xlate xlate
 echo "1..$n"
