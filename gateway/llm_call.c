@@ -548,6 +548,11 @@ answer(struct llm_x *x, int status, const char *body, size_t len)
 	x->t_end = now_seconds();
 	x->provider = x->t != NULL && status < 400 ?
 	    x->t->provider->name : x->provider;
+	pthread_mutex_unlock(&llm_lock);
+	/* Counted before the client has it: its next look at the usage
+	 * finds this call. */
+	record(x);
+	pthread_mutex_lock(&llm_lock);
 	llm_wake(x);
 	pthread_mutex_unlock(&llm_lock);
 }
@@ -728,9 +733,10 @@ stream_end(struct llm_x *x, bool complete)
 	/* Kept before the client sees the end: its next call may hit. */
 	if (complete && x->cache_key[0])
 		llm_cache_store(x, x->rec.data, x->rec.len);
+	x->t_end = now_seconds();
+	record(x);
 	pthread_mutex_lock(&llm_lock);
 	x->up_done = true;
-	x->t_end = now_seconds();
 	llm_wake(x);
 	pthread_mutex_unlock(&llm_lock);
 }
@@ -796,7 +802,7 @@ unref(struct llm_x *x)
 	pthread_mutex_unlock(&llm_lock);
 	if (!last)
 		return;
-	record(x);
+	record(x);		/* once: a call that never got its answer */
 	llm_x_free(x);
 }
 
@@ -808,6 +814,9 @@ record(struct llm_x *x)
 	double			 end = x->t_end > 0 ? x->t_end : now_seconds();
 	long long		 fresh;
 
+	if (x->recorded)
+		return;
+	x->recorded = true;
 	memset(&c, 0, sizeof(c));
 	c.ts_ms = x->wall_ms;
 	snprintf(c.caller, sizeof(c.caller), "%s", x->caller);
@@ -821,7 +830,9 @@ record(struct llm_x *x)
 	c.latency_ms = (long)((end - x->t_begin) * 1000);
 	c.ttft_ms = x->t_first > 0 ? (long)((x->t_first - x->t_begin) *
 	    1000) : -1;
+	pthread_mutex_lock(&llm_lock);
 	c.status = x->client_gone && !x->up_done ? 499 : x->status;
+	pthread_mutex_unlock(&llm_lock);
 	c.cache_hit = x->cache_state != NULL &&
 	    !strcmp(x->cache_state, "hit");
 	c.stream = x->stream;

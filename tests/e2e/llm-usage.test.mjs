@@ -71,6 +71,11 @@ test("usage rows carry the provider's token counts, streams included",
 	const byCaller = (await api("/api/v1/usage?group_by=caller")).body;
 	assert.ok(byCaller.rows.some((r) => r.key === "user:alice"));
 	assert.equal((await api("/api/v1/usage?group_by=nope")).status, 400);
+	const m = await (await fetch(`${gw.url}/metrics`, { headers:
+		{ authorization: `Bearer ${token}` } })).text();
+	assert.match(m, /^pincer_llm_requests_total\{provider="oa",status="200"\} \d+$/m);
+	assert.match(m, /^pincer_llm_tokens_total\{provider="oa",kind="output"\} \d+$/m);
+	assert.match(m, /^pincer_llm_request_duration_seconds_bucket\{provider="oa",le="\+Inf"\} \d+$/m);
 	assert.equal((await api("/api/v1/usage?from=yesterday")).status, 400);
 });
 
