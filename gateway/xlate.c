@@ -452,9 +452,9 @@ anthropic_msg_to_chat(json_t *m, json_t *list, char *err, size_t errsz)
 			    u.data : ""));
 			buf_free(&u);
 		} else if (!strcmp(type, "tool_use")) {
-			args = json_dumps(json_object_get(b, "input") ?
-			    json_object_get(b, "input") : json_object(),
-			    JSON_COMPACT);
+			args = json_object_get(b, "input") != NULL ?
+			    json_dumps(json_object_get(b, "input"),
+			    JSON_COMPACT) : NULL;
 			json_array_append_new(calls, json_pack("{s:O?, s:s, "
 			    "s:{s:O?, s:s}}", "id", json_object_get(b, "id"),
 			    "type", "function", "function", "name",
@@ -733,6 +733,7 @@ xlate_error_upstream(enum llm_api client, enum llm_api upstream, int status,
 	json_t		*j = json_loadb(body, len, 0, NULL), *e;
 	const char	*msg = NULL, *code = NULL;
 	char		 text[ERR_MSG_MAX + 1], *out;
+	size_t		 i;
 
 	(void)upstream;
 	e = json_object_get(j, "error");
@@ -747,6 +748,12 @@ xlate_error_upstream(enum llm_api client, enum llm_api upstream, int status,
 		snprintf(text, sizeof(text), "the provider answered %d%s%.*s",
 		    status, len > 0 && j == NULL ? ": " : "", j == NULL ?
 		    (int)(len > 200 ? 200 : len) : 0, body);
+		/* An HTML page or binary: printable ASCII only, so that the
+		 * message is valid JSON text. */
+		for (i = 0; text[i] != '\0'; i++)
+			if ((unsigned char)text[i] < 0x20 ||
+			    (unsigned char)text[i] > 0x7e)
+				text[i] = '?';
 		msg = text;
 	} else if (strlen(msg) > ERR_MSG_MAX) {
 		snprintf(text, sizeof(text), "%.*s…", ERR_MSG_MAX - 3, msg);

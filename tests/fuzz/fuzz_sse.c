@@ -47,8 +47,9 @@ collect(void *arg, const struct sse_event *ev)
 {
 	struct buf	*w = arg;
 
+	/* data may hold NUL bytes: it is data_len long, NUL-ended. */
 	if (ev->raw_len > 4096 || ev->data_len > ev->raw_len ||
-	    strlen(ev->data) != ev->data_len || strlen(ev->event) > 127)
+	    ev->data[ev->data_len] != '\0' || strlen(ev->event) > 127)
 		abort();
 	buf_append(w, ev->event, strlen(ev->event) + 1);
 	buf_append(w, ev->data, ev->data_len + 1);
