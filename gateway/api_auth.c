@@ -12,7 +12,6 @@
 static json_t	*body_json(struct http_req *);
 static void	 name_key(const char *, char *, size_t);
 static bool	 throttled(struct http_req *, const char *);
-static void	 reply_json(struct http_req *, int, json_t *);
 static json_t	*scopes_json(unsigned);
 
 static const char kind_names[][10] = { "none", "session", "token",
@@ -70,7 +69,7 @@ api_login(struct http_req *r)
 	}
 	out = json_pack("{s:s,s:s,s:s}", "user", u.name, "role",
 	    users_role_name(u.role), "csrf_token", http_req_csrf(r));
-	reply_json(r, 200, out);
+	http_reply_json(r, 200, out);
 out:
 	json_decref(b);
 }
@@ -108,7 +107,7 @@ api_me(struct http_req *r)
 	}
 	if (id->kind == ID_TOKEN)
 		json_object_set_new(o, "token_id", json_string(id->token_id));
-	reply_json(r, 200, o);
+	http_reply_json(r, 200, o);
 }
 
 /* POST /api/v1/auth/setup {"code","username","password","email"} */
@@ -146,8 +145,8 @@ api_setup(struct http_req *r)
 	} else if (users_find(name, &u) == 0 &&
 	    auth_session_issue(r, &u, NULL) == 0) {
 		audit_add(name, http_req_ip(r), "setup", name, "owner created");
-		reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "user", u.name,
-		    "role", "owner", "csrf_token", http_req_csrf(r)));
+		http_reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "user",
+		    u.name, "role", "owner", "csrf_token", http_req_csrf(r)));
 	} else
 		http_error(r, 500, "internal", "cannot create the session");
 	free(err);
@@ -160,7 +159,7 @@ api_tokens_list(struct http_req *r)
 {
 	struct identity	*id = http_req_identity(r);
 
-	reply_json(r, 200, json_pack("{s:o}", "tokens", tokens_list(
+	http_reply_json(r, 200, json_pack("{s:o}", "tokens", tokens_list(
 	    id->scopes & SCOPE_ADMIN ? 0 : id->user_id)));
 }
 
@@ -203,8 +202,8 @@ api_tokens_create(struct http_req *r)
 		goto out;
 	}
 	audit_add(id->user, http_req_ip(r), "token_create", tid, scopes);
-	reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "id", tid, "token", tok,
-	    "note", "shown once: store it now"));
+	http_reply_json(r, 201, json_pack("{s:s,s:s,s:s}", "id", tid, "token",
+	    tok, "note", "shown once: store it now"));
 	explicit_bzero(tok, strlen(tok));
 	free(tok);
 out:
@@ -247,7 +246,7 @@ api_audit(struct http_req *r)
 	o = json_pack("{s:o}", "entries", page);
 	json_object_set_new(o, "next_before", next ? json_integer(next) :
 	    json_null());
-	reply_json(r, 200, o);
+	http_reply_json(r, 200, o);
 }
 
 static json_t *
@@ -294,21 +293,6 @@ name_key(const char *name, char *out, size_t outsz)
 	for (i = 0; name[i] != '\0' && i + 1 < outsz; i++)
 		out[i] = (char)tolower((unsigned char)name[i]);
 	out[i] = '\0';
-}
-
-static void
-reply_json(struct http_req *r, int status, json_t *o)
-{
-	char	*s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	if (s == NULL)
-		http_error(r, 500, "internal", "cannot encode the answer");
-	else
-		http_json(r, status, s);
-	if (s != NULL)
-		explicit_bzero(s, strlen(s));
-	free(s);
-	json_decref(o);
 }
 
 static json_t *

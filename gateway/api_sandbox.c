@@ -21,7 +21,6 @@ struct query {
 };
 
 static bool	 name_of(struct http_req *, char *, size_t);
-static void	 reply_json(struct http_req *, int, json_t *);
 static void	 reply_err(struct http_req *, enum sbx_err);
 static int	 encode(struct buf *, const char *, const char *);
 static enum MHD_Result add_arg(void *, enum MHD_ValueKind, const char *,
@@ -75,14 +74,14 @@ api_sandbox_create(struct http_req *r)
 	if (e != SBX_OK && info != NULL)
 		json_object_set_new(info, "error", json_string(
 		    sbx_strerror(e)));
-	reply_json(r, e != SBX_OK ? sbx_http_status(e) : created ? 201 : 200,
-	    info);
+	http_reply_json(r, e != SBX_OK ? sbx_http_status(e) : created ? 201 :
+	    200, info);
 }
 
 void
 api_sandbox_list(struct http_req *r)
 {
-	reply_json(r, 200, json_pack("{s:o, s:I, s:I}", "sandboxes",
+	http_reply_json(r, 200, json_pack("{s:o, s:I, s:I}", "sandboxes",
 	    sbx_list(), "max_running",
 	    (json_int_t)config_current()->sbx_max_running, "idle_sleep_s",
 	    (json_int_t)config_current()->sbx_idle_s));
@@ -100,7 +99,7 @@ api_sandbox_get(struct http_req *r)
 		reply_err(r, SBX_NOT_FOUND);
 		return;
 	}
-	reply_json(r, 200, info);
+	http_reply_json(r, 200, info);
 }
 
 /* DELETE: its processes end and its folder (workspace, data) goes. */
@@ -117,8 +116,8 @@ api_sandbox_destroy(struct http_req *r)
 		return;
 	}
 	audit_add(actor(r), http_req_ip(r), "sandbox.destroy", name, NULL);
-	reply_json(r, 200, json_pack("{s:s, s:b}", "name", name, "destroyed",
-	    1));
+	http_reply_json(r, 200, json_pack("{s:s, s:b}", "name", name,
+	    "destroyed", 1));
 }
 
 /* POST …/stop: to sleep now; the next request wakes it. */
@@ -135,7 +134,7 @@ api_sandbox_stop(struct http_req *r)
 		return;
 	}
 	audit_add(actor(r), http_req_ip(r), "sandbox.stop", name, NULL);
-	reply_json(r, 200, sbx_info(name));
+	http_reply_json(r, 200, sbx_info(name));
 }
 
 /*
@@ -198,21 +197,6 @@ name_of(struct http_req *r, char *out, size_t outsz)
 		return false;
 	}
 	return true;
-}
-
-static void
-reply_json(struct http_req *r, int status, json_t *o)
-{
-	char	*s;
-
-	if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL) {
-		json_decref(o);
-		http_error(r, 500, "internal", "out of memory");
-		return;
-	}
-	http_json(r, status, s);
-	free(s);
-	json_decref(o);
 }
 
 static void

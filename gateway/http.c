@@ -371,6 +371,25 @@ http_json(struct http_req *r, int status, const char *json)
 	http_reply(r, status, resp);
 }
 
+/*
+ * A JSON object as the answer; takes the reference. The text is wiped
+ * after: an answer may hold a token shown once.
+ */
+void
+http_reply_json(struct http_req *r, int status, json_t *o)
+{
+	char	*s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	if (s == NULL)
+		http_error(r, 500, "internal", "cannot encode the answer");
+	else
+		http_json(r, status, s);
+	if (s != NULL)
+		explicit_bzero(s, strlen(s));
+	free(s);
+	json_decref(o);
+}
+
 void
 http_error(struct http_req *r, int status, const char *code,
     const char *fmt, ...)

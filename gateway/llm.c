@@ -72,7 +72,6 @@ api_llm_models(struct http_req *r)
 {
 	const struct llm_conf	*lc = llm_conf_get();
 	json_t			*o = json_object(), *data = json_array();
-	char			*text;
 
 	if (!llm_path_ok(r))
 		return;
@@ -91,14 +90,7 @@ api_llm_models(struct http_req *r)
 	} else
 		json_object_set_new(o, "object", json_string("list"));
 	json_object_set_new(o, "data", data);
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (text == NULL) {
-		http_error(r, 500, "internal", "out of memory");
-		return;
-	}
-	http_json(r, 200, text);
-	free(text);
+	http_reply_json(r, 200, o);
 }
 
 /*

@@ -518,7 +518,8 @@ give_up(struct llm_x *x)
 		    x->err.data ? x->err.data : "", x->err.len);
 		if (x->head.retry_after_ms > 0) {
 			pthread_mutex_lock(&llm_lock);
-			x->retry_after_s = (x->head.retry_after_ms + 999) / 1000;
+			x->retry_after_s =
+			    (x->head.retry_after_ms + 999) / 1000;
 			pthread_mutex_unlock(&llm_lock);
 		}
 		if (text != NULL && x->err.len > 0) {

@@ -222,6 +222,7 @@ void	 http_resume(struct http_req *);
 struct MHD_Connection *http_req_conn(struct http_req *);
 bool	 http_req_by_socket(struct http_req *);
 void	 http_json(struct http_req *, int status, const char *json);
+void	 http_reply_json(struct http_req *, int status, json_t *);
 void	 http_error(struct http_req *, int status, const char *code,
 	    const char *fmt, ...) PINCER_PRINTF(4, 5);
 void	 http_retry_later(struct http_req *, long secs, const char *code,
@@ -710,6 +711,8 @@ char	*xlate_error(enum llm_api, int status, const char *code,
 char	*xlate_error_upstream(enum llm_api client, enum llm_api upstream,
 	    int status, const char *body, size_t);
 void	 xlate_stream_error(enum llm_api, const char *msg, struct buf *);
+const char *xlate_finish_to_stop(const char *);	/* NULL: end_turn */
+const char *xlate_stop_to_finish(const char *);	/* NULL: stop */
 
 /* usage.c: one row per LLM call, budgets, and what the owner spent */
 struct llm_call {

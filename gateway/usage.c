@@ -63,6 +63,7 @@ static long	 day_of(long long ms);
 static long	 month_of(long long ms);
 static long long month_start_ms(long long ms);
 static int	 parse_day(const char *, long long *);
+static void	 add_totals(json_t *, json_t *);
 
 static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 more = PTHREAD_COND_INITIALIZER;
@@ -302,8 +303,8 @@ usage_check(const struct llm_conf *lc, const char *caller, char *why,
 		t->bucket_at = now;
 		if (t->bucket < 1) {
 			*retry_s = (long)ceil((1 - t->bucket) / rate);
-			snprintf(why, whysz, "the rate limit of %ld LLM calls a "
-			    "minute for %s is reached (llm.rate_limit_rpm); "
+			snprintf(why, whysz, "the rate limit of %ld LLM calls "
+			    "a minute for %s is reached (llm.rate_limit_rpm); "
 			    "retry in %ld s", lc->rate_limit_rpm, caller,
 			    *retry_s);
 			pthread_mutex_unlock(&lock);
@@ -521,8 +522,9 @@ usage_metrics(struct buf *b)
 	    "# TYPE pincer_llm_requests_total counter\n");
 	for (i = 0; i < npstats; i++)
 		for (j = 0; j < STATUSES_MAX && pstats[i].status[j]; j++)
-			buf_printf(b, "pincer_llm_requests_total{provider=\"%s\","
-			    "status=\"%d\"} %lld\n", pstats[i].name,
+			buf_printf(b, "pincer_llm_requests_total{"
+			    "provider=\"%s\",status=\"%d\"} %lld\n",
+			    pstats[i].name,
 			    pstats[i].status[j], pstats[i].by_status[j]);
 	buf_puts(b, "# HELP pincer_llm_errors_total LLM calls that ended in "
 	    "an error.\n# TYPE pincer_llm_errors_total counter\n");
@@ -548,15 +550,15 @@ usage_metrics(struct buf *b)
 	    "# TYPE pincer_llm_request_duration_seconds histogram\n");
 	for (i = 0; i < npstats; i++) {
 		p = &pstats[i];
-		for (j = 0; j < 12; j++)
-			if (isinf(bounds[j]))
-				buf_printf(b, "pincer_llm_request_duration_seconds"
-				    "_bucket{provider=\"%s\",le=\"+Inf\"} %lld\n",
-				    p->name, p->le[j]);
-			else
-				buf_printf(b, "pincer_llm_request_duration_seconds"
-				    "_bucket{provider=\"%s\",le=\"%g\"} %lld\n",
-				    p->name, bounds[j], p->le[j]);
+		for (j = 0; j < 12; j++) {
+			char	 le[16];
+
+			snprintf(le, sizeof(le), isinf(bounds[j]) ? "+Inf" :
+			    "%g", bounds[j]);
+			buf_printf(b, "pincer_llm_request_duration_seconds"
+			    "_bucket{provider=\"%s\",le=\"%s\"} %lld\n", p->name, le,
+			    p->le[j]);
+		}
 		buf_printf(b, "pincer_llm_request_duration_seconds_sum"
 		    "{provider=\"%s\"} %.6f\n"
 		    "pincer_llm_request_duration_seconds_count"
@@ -575,8 +577,9 @@ void
 api_usage(struct http_req *r)
 {
 	/* Whole statements: the store caches them by their address. */
-#define Q(expr) "SELECT " expr " AS k, COUNT(*), SUM(status >= 400 OR " \
-	    "status = 0), SUM(in_tokens), SUM(out_tokens), SUM(cached_tokens), " \
+#define Q(expr) "SELECT " expr " AS k, COUNT(*), SUM(status >= 400 " \
+	    "OR status = 0), SUM(in_tokens), SUM(out_tokens), " \
+	    "SUM(cached_tokens), " \
 	    "SUM(cost_usd), SUM(cache_hit) FROM llm_calls WHERE ts_ms >= ? " \
 	    "AND ts_ms < ? AND (? OR caller = ?) GROUP BY k ORDER BY k"
 	static const struct { const char *name, *sql; } groups[] = {
@@ -594,7 +597,6 @@ api_usage(struct http_req *r)
 	char			 who[96], fs[16], ts[16];
 	sqlite3_stmt		*st;
 	json_t			*o, *rows, *row, *tot;
-	char			*text;
 	time_t			 secs;
 	struct tm		 tm;
 
@@ -641,27 +643,7 @@ api_usage(struct http_req *r)
 		    "cost_usd", sqlite3_column_double(st, 6),
 		    "cache_hits", (json_int_t)sqlite3_column_int64(st, 7));
 		json_array_append_new(rows, row);
-		json_object_set_new(tot, "requests", json_integer(
-		    json_integer_value(json_object_get(tot, "requests")) +
-		    sqlite3_column_int64(st, 1)));
-		json_object_set_new(tot, "errors", json_integer(
-		    json_integer_value(json_object_get(tot, "errors")) +
-		    sqlite3_column_int64(st, 2)));
-		json_object_set_new(tot, "input_tokens", json_integer(
-		    json_integer_value(json_object_get(tot, "input_tokens")) +
-		    sqlite3_column_int64(st, 3)));
-		json_object_set_new(tot, "output_tokens", json_integer(
-		    json_integer_value(json_object_get(tot, "output_tokens")) +
-		    sqlite3_column_int64(st, 4)));
-		json_object_set_new(tot, "cached_tokens", json_integer(
-		    json_integer_value(json_object_get(tot, "cached_tokens")) +
-		    sqlite3_column_int64(st, 5)));
-		json_object_set_new(tot, "cost_usd", json_real(
-		    json_real_value(json_object_get(tot, "cost_usd")) +
-		    sqlite3_column_double(st, 6)));
-		json_object_set_new(tot, "cache_hits", json_integer(
-		    json_integer_value(json_object_get(tot, "cache_hits")) +
-		    sqlite3_column_int64(st, 7)));
+		add_totals(tot, row);
 	}
 	sqlite3_reset(st);
 	secs = (time_t)(from / 1000);
@@ -672,14 +654,24 @@ api_usage(struct http_req *r)
 	strftime(ts, sizeof(ts), "%Y-%m-%d", &tm);
 	o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "group_by",
 	    groups[i].name, "from", fs, "to", ts, "rows", rows, "total", tot);
-	text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (text == NULL) {
-		http_error(r, 500, "internal", "out of memory");
-		return;
+	http_reply_json(r, 200, o);
+}
+
+/* A row's sums added into the totals (the same keys). */
+static void
+add_totals(json_t *tot, json_t *row)
+{
+	const char	*k;
+	json_t		*v, *t;
+
+	json_object_foreach(row, k, v) {
+		if ((t = json_object_get(tot, k)) == NULL)
+			continue;
+		json_object_set_new(tot, k, json_is_real(v) ?
+		    json_real(json_real_value(t) + json_real_value(v)) :
+		    json_integer(json_integer_value(t) +
+		    json_integer_value(v)));
 	}
-	http_json(r, 200, text);
-	free(text);
 }
 
 static int

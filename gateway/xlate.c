@@ -26,8 +26,6 @@ static json_t	*chat_tools_to_anthropic(json_t *, char *, size_t);
 static json_t	*chat_choice_to_anthropic(json_t *, json_t *, char *, size_t);
 static int	 anthropic_msg_to_chat(json_t *, json_t *, char *, size_t);
 static json_t	*blocks_text(json_t *);
-static const char *finish_to_stop(const char *);
-static const char *stop_to_finish(const char *);
 static const char *anthropic_error_type(int);
 static const char *openai_error_type(int);
 static void	 copy_field(json_t *, const char *, json_t *, const char *);
@@ -224,7 +222,8 @@ chat_content_to_blocks(json_t *c, json_t *out, char *err, size_t errsz)
 		type = json_string_value(json_object_get(p, "type"));
 		if (type != NULL && !strcmp(type, "text"))
 			json_array_append_new(out, json_pack("{s:s, s:O?}",
-			    "type", "text", "text", json_object_get(p, "text")));
+			    "type", "text", "text",
+			    json_object_get(p, "text")));
 		else if (type != NULL && !strcmp(type, "image_url")) {
 			img = image_block(json_string_value(json_object_get(
 			    json_object_get(p, "image_url"), "url")), err,
@@ -430,7 +429,8 @@ anthropic_msg_to_chat(json_t *m, json_t *list, char *err, size_t errsz)
 			continue;
 		if (!strcmp(type, "text"))
 			json_array_append_new(parts, json_pack("{s:s, s:O?}",
-			    "type", "text", "text", json_object_get(b, "text")));
+			    "type", "text", "text",
+			    json_object_get(b, "text")));
 		else if (!strcmp(type, "image")) {
 			json_t *src = json_object_get(b, "source");
 			const char *st = json_string_value(json_object_get(src,
@@ -576,8 +576,9 @@ xlate_resp_anthropic_to_chat(json_t *msg)
 	    "s:o}", "id", json_object_get(msg, "id"), "object",
 	    "chat.completion", "created", (json_int_t)time(NULL), "model",
 	    json_object_get(msg, "model"), "choices", "index", 0, "message",
-	    m, "logprobs", "finish_reason", stop_to_finish(json_string_value(
-	    json_object_get(msg, "stop_reason"))), "usage", u);
+	    m, "logprobs", "finish_reason", xlate_stop_to_finish(
+	    json_string_value(json_object_get(msg, "stop_reason"))), "usage",
+	    u);
 	return out;
 }
 
@@ -619,8 +620,9 @@ xlate_resp_chat_to_anthropic(json_t *cc)
 	out = json_pack("{s:s, s:s, s:s, s:O?, s:o, s:s, s:n, s:{s:I, s:I, "
 	    "s:I}}", "id", mid, "type", "message", "role", "assistant",
 	    "model", json_object_get(cc, "model"), "content", content,
-	    "stop_reason", finish_to_stop(json_string_value(json_object_get(
-	    choice, "finish_reason"))), "stop_sequence", "usage",
+	    "stop_reason", xlate_finish_to_stop(json_string_value(
+	    json_object_get(choice, "finish_reason"))), "stop_sequence",
+	    "usage",
 	    "input_tokens", (json_int_t)(t.in - t.cached), "output_tokens",
 	    (json_int_t)t.out, "cache_read_input_tokens",
 	    (json_int_t)t.cached);
@@ -779,8 +781,9 @@ xlate_stream_error(enum llm_api api, const char *msg, struct buf *out)
 	free(e);
 }
 
-static const char *
-finish_to_stop(const char *f)
+/* OpenAI finish_reason -> Anthropic stop_reason (streams use it too). */
+const char *
+xlate_finish_to_stop(const char *f)
 {
 	if (f == NULL || !strcmp(f, "stop"))
 		return "end_turn";
@@ -793,8 +796,8 @@ finish_to_stop(const char *f)
 	return "end_turn";
 }
 
-static const char *
-stop_to_finish(const char *s)
+const char *
+xlate_stop_to_finish(const char *s)
 {
 	if (s == NULL || !strcmp(s, "end_turn") ||
 	    !strcmp(s, "stop_sequence") || !strcmp(s, "pause_turn"))

@@ -41,8 +41,6 @@ static void	 event(struct buf *, const char *, json_t *);
 static void	 close_block(struct xlate_stream *, struct buf *);
 static void	 open_block(struct xlate_stream *, struct buf *, json_t *);
 static void	 message_end(struct xlate_stream *, struct buf *);
-static const char *stop_reason_of(const char *);
-static const char *finish_of(const char *);
 
 struct xlate_stream *
 xlate_stream_new(enum xlate_dir dir, bool chat_usage)
@@ -170,9 +168,9 @@ from_anthropic(struct xlate_stream *s, json_t *j, struct buf *out)
 		/* Output tokens here; input too, lately, or only at start. */
 		if (json_is_object(u))
 			xlate_tokens_json(LLM_API_MESSAGES, j, &s->tokens);
-		chunk(s, out, json_object(), finish_of(json_string_value(
-		    json_object_get(json_object_get(j, "delta"),
-		    "stop_reason"))));
+		e = json_string_value(json_object_get(json_object_get(j,
+		    "delta"), "stop_reason"));
+		chunk(s, out, json_object(), xlate_stop_to_finish(e));
 		if (s->chat_usage) {
 			json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:[], "
 			    "s:{s:I, s:I, s:I, s:{s:I}}}", "id", s->id,
@@ -293,14 +291,16 @@ from_chat(struct xlate_stream *s, json_t *j, struct buf *out)
 		text = json_string_value(json_object_get(json_object_get(tc,
 		    "function"), "arguments"));
 		if (text != NULL && *text != '\0')
-			event(out, "content_block_delta", json_pack("{s:s, s:i, "
-			    "s:{s:s, s:s}}", "type", "content_block_delta",
+			event(out, "content_block_delta", json_pack(
+			    "{s:s, s:i, s:{s:s, s:s}}", "type",
+			    "content_block_delta",
 			    "index", s->block, "delta", "type",
 			    "input_json_delta", "partial_json", text));
 	}
 	fin = json_string_value(json_object_get(choice, "finish_reason"));
 	if (fin != NULL)
-		snprintf(s->stop, sizeof(s->stop), "%s", stop_reason_of(fin));
+		snprintf(s->stop, sizeof(s->stop), "%s",
+		    xlate_finish_to_stop(fin));
 	return 0;
 }
 
@@ -343,30 +343,4 @@ message_end(struct xlate_stream *s, struct buf *out)
 	event(out, "message_stop", json_pack("{s:s}", "type",
 	    "message_stop"));
 	s->closed = true;
-}
-
-static const char *
-stop_reason_of(const char *f)
-{
-	if (!strcmp(f, "length"))
-		return "max_tokens";
-	if (!strcmp(f, "tool_calls") || !strcmp(f, "function_call"))
-		return "tool_use";
-	if (!strcmp(f, "content_filter"))
-		return "refusal";
-	return "end_turn";
-}
-
-static const char *
-finish_of(const char *s)
-{
-	if (s == NULL)
-		return "stop";
-	if (!strcmp(s, "max_tokens"))
-		return "length";
-	if (!strcmp(s, "tool_use"))
-		return "tool_calls";
-	if (!strcmp(s, "refusal"))
-		return "content_filter";
-	return "stop";
 }

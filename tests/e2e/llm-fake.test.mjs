@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { startFake, embed } from "../fakes/llm-provider.mjs";
+import { parseSSE } from "./lib/llm.mjs";
 
 const KEY = "sk-fake-0123456789abcdef";
 const FAKE_PATH = fileURLToPath(new URL("../fakes/llm-provider.mjs", import.meta.url));
@@ -37,22 +38,6 @@ const AN = { "x-api-key": KEY, "anthropic-version": "2023-06-01",
 function post(path, body, headers = OA) {
 	return fetch(base + path, { method: "POST", headers,
 		body: typeof body === "string" ? body : JSON.stringify(body) });
-}
-
-// Parse an SSE body into [{event, data}] (data JSON-parsed unless [DONE]).
-function parseSSE(text) {
-	const out = [];
-	for (const block of text.split("\n\n")) {
-		if (!block.trim()) continue;
-		let event = null; const data = [];
-		for (const line of block.split("\n")) {
-			if (line.startsWith("event: ")) event = line.slice(7);
-			else if (line.startsWith("data: ")) data.push(line.slice(6));
-		}
-		const d = data.join("\n");
-		out.push({ event, data: d === "[DONE]" ? d : JSON.parse(d) });
-	}
-	return out;
 }
 
 async function requests() {

@@ -284,3 +284,15 @@ make_rootfs() {
 		done
 	done
 }
+
+# llm_fake_start KEY: the fake LLM provider (tests/fakes/llm-provider.mjs)
+# on loopback, requiring KEY; FAKE is its base URL. Killed at exit.
+llm_fake_start() {
+	node "$TOP_SRCDIR/tests/fakes/llm-provider.mjs" --port 0 --key "$1" \
+	    >"$T_TMP/fake.out" 2>"$T_TMP/fake.err" &
+	T_PIDS="$T_PIDS $!"
+	disown
+	wait_until 10 _llm_fake_up || return 1
+	FAKE="http://127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$T_TMP/fake.out")"
+}
+_llm_fake_up() { grep -q port "$T_TMP/fake.out"; }

@@ -10,13 +10,7 @@
 unset PINCER_CONFIG PINCER_STATE PINCER_LISTEN
 KEY="sk-budget-test-$(random_token)"
 secret_register "$KEY"
-node "$TOP_SRCDIR/tests/fakes/llm-provider.mjs" --port 0 --key "$KEY" \
-    >"$T_TMP/fake.out" 2>"$T_TMP/fake.err" &
-T_PIDS="$T_PIDS $!"
-disown
-fake_up() { grep -q port "$T_TMP/fake.out"; }
-ok "the fake provider starts" wait_until 10 fake_up
-FAKE="http://127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$T_TMP/fake.out")"
+ok "the fake provider starts" llm_fake_start "$KEY"
 conf() {
 	printf '{ "auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 },
 	  "llm": { "providers": [ { "name": "oa", "kind": "openai",

@@ -14,14 +14,7 @@ if [ ! -x "$TOP_BUILDDIR/pincer-init" ]; then
 fi
 KEY="sk-sandbox-test-$(random_token)"
 secret_register "$KEY"
-node "$TOP_SRCDIR/tests/fakes/llm-provider.mjs" --port 0 --key "$KEY" \
-    >"$T_TMP/fake.out" 2>"$T_TMP/fake.err" &
-T_PIDS="$T_PIDS $!"
-disown
-fake_up() { grep -q port "$T_TMP/fake.out"; }
-ok "the fake provider starts" wait_until 10 fake_up
-FPORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$T_TMP/fake.out")
-FAKE="http://127.0.0.1:$FPORT"
+ok "the fake provider starts" llm_fake_start "$KEY"
 
 pincer_start "{ $FAST, \"llm\": {
 	\"providers\": [
