@@ -76,7 +76,7 @@ daemon_serve(const struct config_overrides *ov)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (usage_start() == -1 || upcall_start() == -1 ||
+	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
 	    relay_start() == -1 || sbx_init(c) == -1 || ws_start(c) == -1 ||
 	    http_start(c) == -1 || door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1)

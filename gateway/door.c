@@ -483,7 +483,7 @@ door_route(struct pending *p, const struct head *h)
 	}
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	pending_unlink(p);
-	/* libmicrohttpd closes the socket itself, even when it refuses it. */
+	/* From here the socket is http.c's, refused or not. */
 	if (http_adopt(fd, (struct sockaddr *)&p->addr, p->alen) == -1)
 		door_conn_closed();
 	free(p);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http.c: plain HTTP on libmicrohttpd. The daemon has no socket of its own;
- * the front door hands it connections. Per request: rate limit, body limit,
- * route, handler, one JSON error shape, metrics and one log line.
+ * http.c: plain HTTP on libmicrohttpd. One daemon per worker loop
+ * (upcall.c runs it, in libmicrohttpd's external-polling mode, next to
+ * the loop's outbound calls); the daemons have no socket of their own:
+ * the front door hands each connection to a loop in turn. Per request:
+ * rate limit, body limit, route, handler, one JSON error shape, metrics
+ * and one log line.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -85,7 +88,11 @@ static size_t	 head_size(struct MHD_Connection *, const char *,
 static enum MHD_Result add_size(void *, enum MHD_ValueKind, const char *,
 		    const char *);
 
-static struct MHD_Daemon *mhd;
+static void	 adopt(void *);
+
+static struct MHD_Daemon **mhds;	/* one per worker loop */
+static int		 nmhd;
+static unsigned int	 next_loop;	/* atomic: round robin */
 static pthread_mutex_t	 conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 conns_cond = PTHREAD_COND_INITIALIZER;
 static struct conn	*conns;
@@ -113,48 +120,85 @@ static const struct {
 int
 http_start(const struct config *c)
 {
-	unsigned int	 flags = MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
-			    MHD_USE_EPOLL_INTERNAL_THREAD |
+	unsigned int	 flags = MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL |
 			    MHD_ALLOW_SUSPEND_RESUME;
 	/* Room for the largest head plus MHD's own bookkeeping. */
 	size_t		 mem = (size_t)c->max_header_bytes + 4096;
+	int		 i, n = upcall_loops();
 
-	mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
-	    MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned int)(c->http_threads > 1 ? c->http_threads : 0),
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->idle_timeout_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-	    /* The door enforces http.max_connections, which SIGHUP may
-	     * raise: libmicrohttpd's own limit is only a backstop. */
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)65536 + 64,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-	    MHD_OPTION_END);
-	if (mhd == NULL) {
-		log_error("cannot start the HTTP server", NULL);
+	if ((mhds = calloc((size_t)n, sizeof(*mhds))) == NULL)
 		return -1;
+	for (i = 0; i < n; i++) {
+		mhds[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request,
+		    NULL,
+		    MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned int)c->idle_timeout_s,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+		    /* The door enforces http.max_connections, which SIGHUP
+		     * may raise: libmicrohttpd's own limit is a backstop. */
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)65536 + 64,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		    MHD_OPTION_END);
+		if (mhds[i] == NULL) {
+			log_error("cannot start the HTTP server", NULL);
+			return -1;
+		}
+		nmhd = i + 1;
+		upcall_attach(i, mhds[i]);
 	}
-	if (pthread_create(&watchdog_thread, NULL, watchdog, NULL) != 0) {
-		MHD_stop_daemon(mhd);
-		mhd = NULL;
+	if (pthread_create(&watchdog_thread, NULL, watchdog, NULL) != 0)
 		return -1;
-	}
 	watchdog_running = true;
 	return 0;
 }
 
-/* The front door passes a socket whose first request is still unread. */
+struct adoption {
+	int			 fd;
+	int			 loop;
+	socklen_t		 len;
+	struct sockaddr_storage	 sa;
+};
+
+/*
+ * The front door passes a socket whose first request is still unread.
+ * A daemon polled from outside takes connections on its own thread.
+ */
 int
 http_adopt(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	if (MHD_add_connection(mhd, fd, sa, len) != MHD_YES) {
+	struct adoption	*a;
+
+	if (nmhd == 0 || len > sizeof(a->sa) ||
+	    (a = calloc(1, sizeof(*a))) == NULL) {
+		close(fd);
+		return -1;	/* the door counts it closed */
+	}
+	a->fd = fd;
+	a->len = len;
+	memcpy(&a->sa, sa, len);
+	a->loop = (int)(__atomic_fetch_add(&next_loop, 1, __ATOMIC_RELAXED) %
+	    (unsigned int)nmhd);
+	upcall_post_on(a->loop, adopt, a);
+	return 0;
+}
+
+static void
+adopt(void *arg)
+{
+	struct adoption	*a = arg;
+
+	/* libmicrohttpd closes the socket itself, even when it refuses it. */
+	if (MHD_add_connection(mhds[a->loop], a->fd, (struct sockaddr *)&a->sa,
+	    a->len) != MHD_YES) {
 		log_warn("HTTP server refused a connection", "%s",
 		    strerror(errno));
-		return -1;
-	}
-	return 0;
+		door_conn_closed();
+	} else
+		upcall_mhd_wake(mhds[a->loop]);
+	free(a);
 }
 
 /*
@@ -178,6 +222,8 @@ http_drain(long timeout_s)
 void
 http_stop(void)
 {
+	int	 i;
+
 	if (watchdog_running) {
 		pthread_mutex_lock(&conns_lock);
 		watchdog_quit = true;
@@ -186,9 +232,11 @@ http_stop(void)
 		pthread_join(watchdog_thread, NULL);
 		watchdog_running = false;
 	}
-	if (mhd != NULL)
-		MHD_stop_daemon(mhd);
-	mhd = NULL;
+	for (i = 0; i < nmhd; i++)
+		MHD_stop_daemon(mhds[i]);
+	free(mhds);
+	mhds = NULL;
+	nmhd = 0;
 }
 
 bool
@@ -317,7 +365,19 @@ http_suspend(struct http_req *r, http_resume_fn fn, http_done_fn done,
 void
 http_resume(struct http_req *r)
 {
-	MHD_resume_connection(r->conn);
+	http_conn_resume(r->conn);
+}
+
+/* Any thread: resume a parked connection and wake the loop that runs it. */
+void
+http_conn_resume(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	MHD_resume_connection(c);
+	if ((ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON)) !=
+	    NULL)
+		upcall_mhd_wake(ci->daemon);
 }
 
 struct MHD_Connection *

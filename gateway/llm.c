@@ -367,7 +367,7 @@ llm_wake(struct llm_x *x)
 	if (!x->parked || x->req_done)
 		return;
 	x->parked = false;
-	MHD_resume_connection(x->conn);
+	http_conn_resume(x->conn);
 }
 
 /* An HTTP thread: the answer (or its head) is ready. */

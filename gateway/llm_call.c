@@ -136,6 +136,12 @@ llm_call_release(void *arg)
 
 	if (x->up != NULL)
 		upcall_cancel(x->up);
+	/* Most calls end before the watch is due: its timer goes too. */
+	if (x->watch_job != NULL) {
+		upcall_unpost(x->watch_job);
+		x->watch_job = NULL;
+		unref(x);
+	}
 	unref(x);
 }
 
@@ -185,7 +191,7 @@ job_first(void *arg)
 	pthread_mutex_lock(&llm_lock);
 	x->refs++;		/* job_watch's */
 	pthread_mutex_unlock(&llm_lock);
-	upcall_post(job_watch, x, WATCH_AFTER_MS);
+	x->watch_job = upcall_post(job_watch, x, WATCH_AFTER_MS);
 	try_target(x);
 	unref(x);
 }
@@ -193,6 +199,9 @@ job_first(void *arg)
 static void
 job_watch(void *arg)
 {
+	struct llm_x	*x = arg;
+
+	x->watch_job = NULL;
 	llm_watch_client(arg, on_hup);
 	unref(arg);
 }

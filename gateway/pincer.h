@@ -219,6 +219,7 @@ void	 http_reply(struct http_req *, int status, struct MHD_Response *);
 void	 http_suspend(struct http_req *, http_resume_fn, http_done_fn,
 	    void *);
 void	 http_resume(struct http_req *);
+void	 http_conn_resume(struct MHD_Connection *);
 struct MHD_Connection *http_req_conn(struct http_req *);
 bool	 http_req_by_socket(struct http_req *);
 void	 http_json(struct http_req *, int status, const char *json);
@@ -741,11 +742,13 @@ void	 usage_metrics(struct buf *);
 void	 usage_set_clock(long long (*)(void));	/* tests: unix ms */
 void	 api_usage(struct http_req *);
 
-/* upcall.c: outbound HTTP calls, all on one libcurl multi event loop */
+/* upcall.c: the worker loops: HTTP connections and outbound calls */
 /*
- * The loop thread runs every callback. upcall_begin may be called from
- * any thread; everything else that touches a call runs on the loop
- * thread (get there with upcall_post).
+ * Each worker loop runs one libmicrohttpd daemon and one libcurl multi
+ * handle. A call's callbacks run on the loop that began it (the loop of
+ * the thread that called upcall_begin, or the first loop from any other
+ * thread); everything else that touches a call runs there too (get
+ * there with upcall_post from one of its callbacks or handlers).
  */
 struct upcall;
 struct curl_slist;
@@ -770,13 +773,20 @@ struct upcall_req {
 	size_t			 len;
 	long			 head_ms;	/* to the answer's head */
 };
-int	 upcall_start(void);
+struct MHD_Daemon;
+struct upcall_job;
+int	 upcall_start(int loops);
 void	 upcall_stop(void);
+int	 upcall_loops(void);
+void	 upcall_attach(int loop, struct MHD_Daemon *);
+void	 upcall_mhd_wake(struct MHD_Daemon *);	/* any thread */
 struct upcall *upcall_begin(const struct upcall_req *,
 	    const struct upcall_ops *, void *);
 void	 upcall_cancel(struct upcall *);	/* done follows */
 void	 upcall_resume(struct upcall *);
-void	 upcall_post(void (*)(void *), void *, long delay_ms);
+struct upcall_job *upcall_post(void (*)(void *), void *, long delay_ms);
+void	 upcall_post_on(int loop, void (*)(void *), void *);
+void	 upcall_unpost(struct upcall_job *);
 /* A socket's hang-up (EPOLLRDHUP) calls fn once, on the loop thread. */
 struct upcall_watch;
 struct upcall_watch *upcall_watch(int fd, void (*)(void *), void *);
@@ -809,6 +819,7 @@ struct llm_x {
 	/* The upcall loop's. */
 	struct upcall		*up;
 	struct upcall_watch	*watch;
+	struct upcall_job	*watch_job;	/* pending job_watch */
 	size_t			 ti;		/* target being tried */
 	int			 round;
 	long			 wait_ms;	/* longest Retry-After */

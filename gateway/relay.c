@@ -392,7 +392,7 @@ wake(struct relay *r)
 	if (!r->parked || r->done)
 		return;
 	r->parked = false;
-	MHD_resume_connection(r->conn);
+	http_conn_resume(r->conn);
 }
 
 /*

@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * upcall.c: outbound HTTP calls (LLM providers now; chat platforms and
- * object storage later) on one thread: a libcurl multi handle driven by
- * epoll through curl_multi_socket_action. No thread waits on a call,
- * however slow the far end; a thousand open streams are a thousand
- * sockets in one epoll set.
+ * upcall.c: the worker loops. Each worker is one thread and one epoll
+ * set that runs a libmicrohttpd daemon (in its external-polling mode:
+ * the connections the front door gives this worker) and a libcurl multi
+ * handle for outbound HTTP calls (LLM providers now; chat platforms and
+ * object storage later), through curl_multi_socket_action.
+ *
+ * Why one thread for both: a proxied call is a request in, a call out,
+ * an answer back and the answer out. On one thread none of that waits
+ * for another thread to wake up: on a two-core VM a thread hand-off
+ * costs more CPU than the rest of the call (see README, Performance).
+ * No thread waits on a call, however slow the far end; a thousand open
+ * streams are a thousand sockets in the epoll sets.
  *
  * Other threads hand work over with upcall_post (a queue and an
- * eventfd); the loop runs it, curl's socket events, curl's timer, the
- * posted timers and the head deadlines, in that order, each turn.
+ * eventfd, written only when the loop sleeps). A turn runs the ready
+ * sockets, the jobs that are due, curl's timer, the head deadlines,
+ * then libmicrohttpd, which may start more.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,23 +30,35 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <microhttpd.h>
 
 #include "pincer.h"
 
 #define MAX_EVENTS	256
+/* Easy handles kept for the next call: making one costs allocations. */
+#define POOL_MAX	128
 
-enum wkind { W_WAKE, W_CURL, W_HUP };
+enum wkind { W_WAKE, W_MHD, W_CURL, W_HUP };
 
-/* What an epoll entry stands for. */
+/*
+ * What an epoll entry stands for. One that is let go (unwatch, or curl
+ * done with a socket) may still be in the events of this turn: it is
+ * marked dead and freed when the turn ends.
+ */
 struct upcall_watch {
-	enum wkind	 kind;
-	int		 fd;
-	void		(*fn)(void *);	/* W_HUP */
-	void		*arg;
-	bool		 fired;
+	enum wkind		 kind;
+	int			 fd;
+	void			(*fn)(void *);	/* W_HUP */
+	void			*arg;
+	bool			 fired;
+	bool			 dead;
+	struct upcall_watch	*gnext;		/* to be freed */
 };
 
+struct loop;
+
 struct upcall {
+	struct loop		*l;
 	CURL			*easy;
 	struct curl_slist	*headers;	/* owned */
 	const struct upcall_ops	*ops;
@@ -54,20 +74,61 @@ struct upcall {
 	struct upcall		*aprev, *anext;	/* every call in the loop */
 };
 
-struct job {
-	void		(*fn)(void *);
-	void		*arg;
-	uint64_t	 due;		/* ms */
-	struct job	*next;
+struct upcall_job {
+	struct loop		*l;
+	void			(*fn)(void *);
+	void			*arg;
+	uint64_t		 due;		/* ms */
+	bool			 timed;
+	struct upcall_job	*prev, *next;
 };
 
-static void	*loop(void *);
-static void	 run_jobs(bool);
-static void	 run_deadlines(void);
-static void	 check_done(void);
+/* A job list: the jobs for now in order, or the timed ones by due time. */
+struct jlist {
+	struct upcall_job	*head, *tail;
+};
+
+struct loop {
+	pthread_t		 thread;
+	int			 ep;
+	struct upcall_watch	 wake;
+	struct upcall_watch	 mhdw;
+	pthread_mutex_t		 lock;
+	/* lock: */
+	struct jlist		 now, timed;
+	bool			 quit;
+	bool			 asleep;	/* in epoll_wait */
+	bool			 stopped;	/* the thread is gone */
+	CURL			*pool[POOL_MAX];
+	size_t			 npool;
+	/* atomic: */
+	bool			 mhd_kick;	/* a resume from elsewhere */
+	struct MHD_Daemon	*mhd;		/* set once, on the loop */
+	/* loop thread: */
+	bool			 mhd_run;
+	uint64_t		 mhd_due;	/* ms; 0: none */
+	CURLM			*multi;
+	uint64_t		 curl_due;	/* ms; 0: no timer */
+	struct upcall		*waiting;	/* no head yet */
+	struct upcall		*all;		/* in the multi */
+	struct upcall_watch	*grave;
+};
+
+static void	*loop_main(void *);
+static void	 turn(struct loop *);
+static void	 run_jobs(struct loop *, bool);
+static void	 run_mhd(struct loop *);
+static void	 run_deadlines(struct loop *);
+static void	 check_done(struct loop *);
 static void	 finish(struct upcall *, enum upcall_err, const char *);
 static void	 add_call(void *);
-static long	 next_wait(void);
+static void	 attach(void *);
+static long	 next_wait(struct loop *);
+static struct upcall_job *post(struct loop *, void (*)(void *), void *,
+		    long);
+static void	 jlist_add(struct jlist *, struct upcall_job *);
+static void	 jlist_del(struct jlist *, struct upcall_job *);
+static void	 bury(struct loop *, struct upcall_watch *);
 static int	 on_socket(CURL *, curl_socket_t, int, void *, void *);
 static int	 on_timer(CURLM *, long, void *);
 static size_t	 on_header(char *, size_t, size_t, void *);
@@ -76,92 +137,175 @@ static void	 parse_head_line(struct upcall *, const char *, size_t);
 static long	 retry_after(const char *);
 static void	 waiting_unlink(struct upcall *);
 
-static CURLM		*multi;
-static int		 ep = -1;
-static struct upcall_watch wake = { .kind = W_WAKE, .fd = -1 };
-static pthread_t	 thread;
-static bool		 started;
-static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
-static struct job	*jobs;		/* lock; by due time */
-static bool		 quit;		/* lock */
-static bool		 asleep;	/* lock: the loop is in epoll_wait */
-static uint64_t		 curl_due;	/* loop thread; 0: no timer */
-static struct upcall	*waiting;	/* loop thread: no head yet */
-static struct upcall	*all;		/* loop thread: in the multi */
-static bool		 stopped;	/* the loop is gone */
+static struct loop	*loops;
+static int		 nloops;
+static __thread struct loop *cur;	/* this thread's loop, if any */
 static long		 nactive;	/* atomic */
-/* Easy handles kept for the next call: making one costs allocations. */
-#define POOL_MAX	128
-static CURL		*pool[POOL_MAX];	/* lock */
-static size_t		 npool;			/* lock */
 
+/* n worker loops; http_start gives each its libmicrohttpd daemon. */
 int
-upcall_start(void)
+upcall_start(int n)
 {
-	struct epoll_event	 ev = { .events = EPOLLIN, .data.ptr = &wake };
+	struct epoll_event	 ev = { .events = EPOLLIN };
+	struct loop		*l;
+	int			 i;
 
-	if ((multi = curl_multi_init()) == NULL)
+	if ((loops = calloc((size_t)n, sizeof(*loops))) == NULL)
 		goto fail;
-	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	/* Keep-alive connections to providers are the whole game. */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 1024L);
-	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
-	    (wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1 ||
-	    epoll_ctl(ep, EPOLL_CTL_ADD, wake.fd, &ev) == -1 ||
-	    pthread_create(&thread, NULL, loop, NULL) != 0)
-		goto fail;
-	started = true;
+	for (i = 0; i < n; i++) {
+		l = &loops[i];
+		l->ep = l->wake.fd = -1;
+		l->wake.kind = W_WAKE;
+		l->mhdw.kind = W_MHD;
+		pthread_mutex_init(&l->lock, NULL);
+		if ((l->multi = curl_multi_init()) == NULL)
+			goto fail;
+		curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+		curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+		curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+		curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+		/* Keep-alive connections to providers are the whole game. */
+		curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 1024L);
+		ev.data.ptr = &l->wake;
+		if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+		    (l->wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) ==
+		    -1 || epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake.fd, &ev) ==
+		    -1 || pthread_create(&l->thread, NULL, loop_main, l) != 0)
+			goto fail;
+		nloops = i + 1;
+	}
 	return 0;
 fail:
-	log_error("cannot start the outbound call loop", "%s",
-	    strerror(errno));
+	log_error("cannot start the worker loops", "%s", strerror(errno));
 	return -1;
 }
 
-/* Every call still open is cancelled (its done runs), then the loop ends. */
+/*
+ * Every call still open is cancelled (its done runs), then the loops
+ * end. libmicrohttpd's daemons stay (http_stop ends them); jobs posted
+ * from now on run at once, on the thread that posts them.
+ */
 void
 upcall_stop(void)
 {
-	if (started) {
-		pthread_mutex_lock(&lock);
-		quit = true;
-		pthread_mutex_unlock(&lock);
-		upcall_post(NULL, NULL, 0);
-		pthread_join(thread, NULL);
-		started = false;
+	struct loop	*l;
+	int		 i;
+
+	for (i = 0; i < nloops; i++) {
+		l = &loops[i];
+		pthread_mutex_lock(&l->lock);
+		l->quit = true;
+		pthread_mutex_unlock(&l->lock);
+		post(l, NULL, NULL, 0);
 	}
-	pthread_mutex_lock(&lock);
-	stopped = true;
-	pthread_mutex_unlock(&lock);
-	run_jobs(true);
-	while (npool > 0)
-		curl_easy_cleanup(pool[--npool]);
-	if (multi != NULL)
-		curl_multi_cleanup(multi);
-	multi = NULL;
-	if (ep != -1)
-		close(ep);
-	if (wake.fd != -1)
-		close(wake.fd);
-	ep = wake.fd = -1;
+	for (i = 0; i < nloops; i++)
+		pthread_join(loops[i].thread, NULL);
+	for (i = 0; i < nloops; i++) {
+		l = &loops[i];
+		pthread_mutex_lock(&l->lock);
+		l->stopped = true;
+		pthread_mutex_unlock(&l->lock);
+		run_jobs(l, true);
+		while (l->grave != NULL) {
+			struct upcall_watch *w = l->grave;
+
+			l->grave = w->gnext;
+			free(w);
+		}
+		while (l->npool > 0)
+			curl_easy_cleanup(l->pool[--l->npool]);
+		curl_multi_cleanup(l->multi);
+		close(l->ep);
+		close(l->wake.fd);
+		l->multi = NULL;
+		l->ep = l->wake.fd = -1;
+	}
 }
 
-/* Any thread. The easy handle is made here, added on the loop thread. */
+int
+upcall_loops(void)
+{
+	return nloops;
+}
+
+/* Loop i runs daemon d: its connections, its handlers, its answers. */
+void
+upcall_attach(int i, struct MHD_Daemon *d)
+{
+	__atomic_store_n(&loops[i].mhd, d, __ATOMIC_RELEASE);
+	post(&loops[i], attach, &loops[i], 0);
+}
+
+static void
+attach(void *arg)
+{
+	struct loop			*l = arg;
+	struct epoll_event		 ev = { .events = EPOLLIN };
+	const union MHD_DaemonInfo	*di;
+
+	ev.data.ptr = &l->mhdw;
+	di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL || (l->mhdw.fd = di->epoll_fd) < 0 ||
+	    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->mhdw.fd, &ev) == -1)
+		log_error("cannot watch the HTTP daemon", "%s",
+		    strerror(errno));
+	l->mhd_run = true;
+}
+
+/*
+ * Any thread: the daemon has a resumed connection (or a new one) to
+ * run. On its own loop that is a flag; from elsewhere, a wake.
+ */
+void
+upcall_mhd_wake(struct MHD_Daemon *d)
+{
+	struct loop	*l = NULL;
+	uint64_t	 one = 1;
+	bool		 wakeit;
+	int		 i;
+
+	if (cur != NULL && cur->mhd == d) {
+		cur->mhd_run = true;
+		return;
+	}
+	for (i = 0; i < nloops && l == NULL; i++)
+		if (__atomic_load_n(&loops[i].mhd, __ATOMIC_ACQUIRE) == d)
+			l = &loops[i];
+	if (l == NULL)
+		return;
+	__atomic_store_n(&l->mhd_kick, true, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&l->lock);
+	wakeit = l->asleep;
+	l->asleep = false;
+	pthread_mutex_unlock(&l->lock);
+	if (wakeit && write(l->wake.fd, &one, sizeof(one)) == -1 &&
+	    errno != EAGAIN)
+		log_warn("cannot wake a worker loop", "%s", strerror(errno));
+}
+
+/*
+ * Any thread. The call runs on this thread's loop, or the first loop;
+ * everything else about it must happen there (upcall_post from a
+ * callback of it does).
+ */
 struct upcall *
 upcall_begin(const struct upcall_req *rq, const struct upcall_ops *ops,
     void *arg)
 {
+	struct loop	*l = cur != NULL ? cur : loops;
 	struct upcall	*u = NULL;
-	bool		 q;
+	bool		 q = true;
 
-	pthread_mutex_lock(&lock);
-	q = quit;
-	pthread_mutex_unlock(&lock);
+	if (l != NULL) {
+		pthread_mutex_lock(&l->lock);
+		q = l->quit || l->stopped;
+		pthread_mutex_unlock(&l->lock);
+	}
 	if (!q && (u = calloc(1, sizeof(*u))) != NULL) {
-		pthread_mutex_lock(&lock);
-		u->easy = npool > 0 ? pool[--npool] : NULL;
-		pthread_mutex_unlock(&lock);
+		u->l = l;
+		pthread_mutex_lock(&l->lock);
+		u->easy = l->npool > 0 ? l->pool[--l->npool] : NULL;
+		pthread_mutex_unlock(&l->lock);
 		if (u->easy != NULL)
 			curl_easy_reset(u->easy);
 		else
@@ -201,11 +345,11 @@ upcall_begin(const struct upcall_req *rq, const struct upcall_ops *ops,
 		curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, rq->body);
 	}
 	__atomic_add_fetch(&nactive, 1, __ATOMIC_RELAXED);
-	upcall_post(add_call, u, 0);
+	post(l, add_call, u, 0);
 	return u;
 }
 
-/* Loop thread. The call's done runs now, with UPCALL_CANCELLED. */
+/* The call's loop. Its done runs now, with UPCALL_CANCELLED. */
 void
 upcall_cancel(struct upcall *u)
 {
@@ -215,7 +359,7 @@ upcall_cancel(struct upcall *u)
 		finish(u, UPCALL_CANCELLED, "cancelled");
 }
 
-/* Loop thread: a paused call may deliver data again (maybe right now). */
+/* The call's loop: a paused call may deliver data again (maybe now). */
 void
 upcall_resume(struct upcall *u)
 {
@@ -223,74 +367,152 @@ upcall_resume(struct upcall *u)
 		curl_easy_pause(u->easy, CURLPAUSE_CONT);
 }
 
-/* Any thread: fn(arg) runs on the loop thread, delay_ms from now. */
-void
+/*
+ * Any thread: fn(arg) runs on this thread's loop (the first loop from
+ * elsewhere), delay_ms from now. The job can be taken back with
+ * upcall_unpost, on that loop, until it has run.
+ */
+struct upcall_job *
 upcall_post(void (*fn)(void *), void *arg, long delay_ms)
 {
-	struct job	*j, **jp;
-	uint64_t	 one = 1;
-	bool		 wakeit;
+	return post(cur != NULL ? cur : loops, fn, arg, delay_ms);
+}
 
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		log_error("cannot queue work for the call loop", "out of "
-		    "memory");
-		return;
+/* Any thread: the same on loop i (the front door hands out this way). */
+void
+upcall_post_on(int i, void (*fn)(void *), void *arg)
+{
+	post(i >= 0 && i < nloops ? &loops[i] : NULL, fn, arg, 0);
+}
+
+/* The job's loop, before the job has run. */
+void
+upcall_unpost(struct upcall_job *j)
+{
+	struct loop	*l = j->l;
+
+	pthread_mutex_lock(&l->lock);
+	jlist_del(j->timed ? &l->timed : &l->now, j);
+	pthread_mutex_unlock(&l->lock);
+	free(j);
+}
+
+static struct upcall_job *
+post(struct loop *l, void (*fn)(void *), void *arg, long delay_ms)
+{
+	struct upcall_job	*j;
+	uint64_t		 one = 1;
+	bool			 wakeit;
+
+	if (l == NULL || (j = calloc(1, sizeof(*j))) == NULL) {
+		if (l != NULL)
+			log_error("cannot queue work for a worker loop",
+			    "out of memory");
+		else if (fn != NULL)
+			fn(arg);	/* no loops (tools, tests) */
+		return NULL;
 	}
+	j->l = l;
 	j->fn = fn;
 	j->arg = arg;
-	j->due = now_ms() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
-	pthread_mutex_lock(&lock);
-	if (stopped) {
+	j->timed = delay_ms > 0;
+	j->due = j->timed ? now_ms() + (uint64_t)delay_ms : 0;
+	pthread_mutex_lock(&l->lock);
+	if (l->stopped) {
 		/* No loop any more (pincerd is ending): run it here. */
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_unlock(&l->lock);
 		free(j);
 		if (fn != NULL)
 			fn(arg);
-		return;
+		return NULL;
 	}
-	for (jp = &jobs; *jp != NULL && (*jp)->due <= j->due;
-	    jp = &(*jp)->next)
-		;
-	j->next = *jp;
-	*jp = j;
+	jlist_add(j->timed ? &l->timed : &l->now, j);
 	/* A busy loop finds the job on its next turn: no write needed. */
-	wakeit = asleep;
-	asleep = false;
-	pthread_mutex_unlock(&lock);
-	if (wakeit && write(wake.fd, &one, sizeof(one)) == -1 &&
+	wakeit = l->asleep && cur != l;
+	l->asleep = false;
+	pthread_mutex_unlock(&l->lock);
+	if (wakeit && write(l->wake.fd, &one, sizeof(one)) == -1 &&
 	    errno != EAGAIN)
-		log_warn("cannot wake the call loop", "%s", strerror(errno));
+		log_warn("cannot wake a worker loop", "%s", strerror(errno));
+	return j;
 }
 
-/* Loop thread. */
+/* Timed jobs mostly share one delay: they go in at the tail. */
+static void
+jlist_add(struct jlist *q, struct upcall_job *j)
+{
+	struct upcall_job	*at = q->tail;
+
+	while (at != NULL && at->due > j->due)
+		at = at->prev;
+	j->prev = at;
+	j->next = at != NULL ? at->next : q->head;
+	if (j->next != NULL)
+		j->next->prev = j;
+	else
+		q->tail = j;
+	if (at != NULL)
+		at->next = j;
+	else
+		q->head = j;
+}
+
+static void
+jlist_del(struct jlist *q, struct upcall_job *j)
+{
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		q->head = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	else
+		q->tail = j->prev;
+}
+
+/* This thread's loop. */
 struct upcall_watch *
 upcall_watch(int fd, void (*fn)(void *), void *arg)
 {
 	struct upcall_watch	*w;
 	struct epoll_event	 ev = { .events = EPOLLRDHUP };
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	if (cur == NULL || (w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->kind = W_HUP;
 	w->fd = fd;
 	w->fn = fn;
 	w->arg = arg;
 	ev.data.ptr = w;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+	if (epoll_ctl(cur->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		free(w);
 		return NULL;
 	}
 	return w;
 }
 
-/* Loop thread; the fd stays open (the caller's). */
+/* The watch's loop (or any thread once the loops are gone); the fd
+ * stays open (the caller's). */
 void
 upcall_unwatch(struct upcall_watch *w)
 {
 	if (w == NULL)
 		return;
-	epoll_ctl(ep, EPOLL_CTL_DEL, w->fd, NULL);
-	free(w);
+	if (cur == NULL) {
+		free(w);
+		return;
+	}
+	if (!w->fired)
+		epoll_ctl(cur->ep, EPOLL_CTL_DEL, w->fd, NULL);
+	bury(cur, w);
+}
+
+static void
+bury(struct loop *l, struct upcall_watch *w)
+{
+	w->dead = true;
+	w->gnext = l->grave;
+	l->grave = w;
 }
 
 long
@@ -300,113 +522,176 @@ upcall_active(void)
 }
 
 static void *
-loop(void *unused)
+loop_main(void *arg)
 {
+	struct loop		*l = arg;
 	struct epoll_event	 evs[MAX_EVENTS];
 	struct upcall_watch	*w;
 	uint64_t		 junk;
 	int			 n, i, still, mask;
 	bool			 stopping;
 
+	cur = l;
 	for (;;) {
-		n = epoll_wait(ep, evs, MAX_EVENTS, (int)next_wait());
+		n = epoll_wait(l->ep, evs, MAX_EVENTS, (int)next_wait(l));
+		pthread_mutex_lock(&l->lock);
+		l->asleep = false;
+		stopping = l->quit;
+		pthread_mutex_unlock(&l->lock);
 		for (i = 0; i < n; i++) {
 			w = evs[i].data.ptr;
-			if (w->kind == W_WAKE) {
-				if (read(wake.fd, &junk, sizeof(junk)) == -1 &&
+			if (w->dead)
+				continue;
+			switch (w->kind) {
+			case W_WAKE:
+				if (read(w->fd, &junk, sizeof(junk)) == -1 &&
 				    errno != EAGAIN)
-					log_warn("call loop wake", "%s",
+					log_warn("worker loop wake", "%s",
 					    strerror(errno));
-			} else if (w->kind == W_HUP) {
+				break;
+			case W_MHD:
+				l->mhd_run = true;
+				break;
+			case W_HUP:
 				if (!w->fired) {
 					w->fired = true;
-					epoll_ctl(ep, EPOLL_CTL_DEL, w->fd,
+					epoll_ctl(l->ep, EPOLL_CTL_DEL, w->fd,
 					    NULL);
 					w->fn(w->arg);
 				}
-			} else {
+				break;
+			case W_CURL:
 				mask = (evs[i].events & EPOLLIN ?
 				    CURL_CSELECT_IN : 0) |
 				    (evs[i].events & EPOLLOUT ?
 				    CURL_CSELECT_OUT : 0) |
 				    (evs[i].events & (EPOLLERR | EPOLLHUP) ?
 				    CURL_CSELECT_ERR : 0);
-				curl_multi_socket_action(multi, w->fd, mask,
+				curl_multi_socket_action(l->multi, w->fd, mask,
 				    &still);
+				break;
 			}
 		}
-		if (curl_due != 0 && now_ms() >= curl_due) {
-			curl_due = 0;
-			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0,
-			    &still);
-		}
-		check_done();
-		run_deadlines();
-		pthread_mutex_lock(&lock);
-		stopping = quit;
-		pthread_mutex_unlock(&lock);
 		if (stopping) {
-			/* Whatever is open ends as cancelled; waits end. */
-			while (all != NULL)
-				finish(all, UPCALL_CANCELLED, "pincerd is "
+			/* Whatever is open ends as cancelled; the answers
+			 * that makes go out if they can. */
+			while (l->all != NULL)
+				finish(l->all, UPCALL_CANCELLED, "pincerd is "
 				    "stopping");
-			run_jobs(true);
-			pthread_mutex_lock(&lock);
-			stopping = jobs == NULL && all == NULL;
-			pthread_mutex_unlock(&lock);
+			run_jobs(l, true);
+			if (l->mhd != NULL)
+				MHD_run(l->mhd);
+			pthread_mutex_lock(&l->lock);
+			stopping = l->now.head == NULL &&
+			    l->timed.head == NULL && l->all == NULL;
+			pthread_mutex_unlock(&l->lock);
 			if (stopping)
 				break;
 			continue;
 		}
-		run_jobs(false);
+		turn(l);
 	}
+	cur = NULL;
 	return NULL;
+}
+
+/* After the sockets: jobs, curl's timer, finished calls, deadlines, then
+ * libmicrohttpd (whose handlers may post more for the next turn). */
+static void
+turn(struct loop *l)
+{
+	struct upcall_watch	*w;
+	int			 still;
+
+	run_jobs(l, false);
+	if (l->curl_due != 0 && now_ms() >= l->curl_due) {
+		l->curl_due = 0;
+		curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0,
+		    &still);
+	}
+	check_done(l);
+	run_deadlines(l);
+	run_mhd(l);
+	while ((w = l->grave) != NULL) {
+		l->grave = w->gnext;
+		free(w);
+	}
+}
+
+static void
+run_mhd(struct loop *l)
+{
+	MHD_UNSIGNED_LONG_LONG	 t;
+
+	if (l->mhd == NULL)
+		return;
+	if (__atomic_exchange_n(&l->mhd_kick, false, __ATOMIC_ACQ_REL))
+		l->mhd_run = true;
+	if (!l->mhd_run && (l->mhd_due == 0 || now_ms() < l->mhd_due))
+		return;
+	l->mhd_run = false;
+	MHD_run(l->mhd);
+	l->mhd_due = MHD_get_timeout(l->mhd, &t) == MHD_YES ?
+	    now_ms() + (uint64_t)t : 0;
 }
 
 /* The jobs that are due (all: every one), in order; a job may post more. */
 static void
-run_jobs(bool every)
+run_jobs(struct loop *l, bool every)
 {
-	struct job	*j;
-	uint64_t	 now = now_ms();
+	struct upcall_job	*j;
+	uint64_t		 now = now_ms();
 
 	for (;;) {
-		pthread_mutex_lock(&lock);
-		if ((j = jobs) == NULL || (!every && j->due > now)) {
-			pthread_mutex_unlock(&lock);
+		pthread_mutex_lock(&l->lock);
+		if ((j = l->now.head) != NULL)
+			jlist_del(&l->now, j);
+		else if ((j = l->timed.head) != NULL && (every ||
+		    j->due <= now))
+			jlist_del(&l->timed, j);
+		else
+			j = NULL;
+		pthread_mutex_unlock(&l->lock);
+		if (j == NULL)
 			return;
-		}
-		jobs = j->next;
-		pthread_mutex_unlock(&lock);
 		if (j->fn != NULL)
 			j->fn(j->arg);
 		free(j);
 	}
 }
 
-/* epoll's timeout: curl's timer, the next job, the next head deadline. */
+/* epoll's timeout: work to do now, curl's timer, the next timed job,
+ * libmicrohttpd's timeout, the next head deadline. */
 static long
-next_wait(void)
+next_wait(struct loop *l)
 {
 	long		 w = -1, d;
-	uint64_t	 now = now_ms();
+	uint64_t	 now = now_ms(), due[2] = { l->curl_due, l->mhd_due };
 	struct upcall	*u;
+	size_t		 i;
 
-	if (curl_due != 0)
-		w = curl_due > now ? (long)(curl_due - now) : 0;
-	pthread_mutex_lock(&lock);
-	if (jobs != NULL) {
-		d = jobs->due > now ? (long)(jobs->due - now) : 0;
-		w = w < 0 || d < w ? d : w;
-	}
-	/* From here a new job must wake the loop (upcall_post). */
-	asleep = true;
-	pthread_mutex_unlock(&lock);
-	for (u = waiting; u != NULL; u = u->next)
+	for (i = 0; i < 2; i++)
+		if (due[i] != 0) {
+			d = due[i] > now ? (long)(due[i] - now) : 0;
+			w = w < 0 || d < w ? d : w;
+		}
+	for (u = l->waiting; u != NULL; u = u->next)
 		if (u->deadline != 0) {
 			d = u->deadline > now ? (long)(u->deadline - now) : 0;
 			w = w < 0 || d < w ? d : w;
 		}
+	pthread_mutex_lock(&l->lock);
+	if (l->timed.head != NULL) {
+		d = l->timed.head->due > now ? (long)(l->timed.head->due -
+		    now) : 0;
+		w = w < 0 || d < w ? d : w;
+	}
+	/* From here a new job must wake the loop (post). */
+	l->asleep = true;
+	if (l->now.head != NULL || l->mhd_run || l->quit ||
+	    __atomic_load_n(&l->mhd_kick, __ATOMIC_ACQUIRE))
+		w = 0;
+	pthread_mutex_unlock(&l->lock);
 	return w;
 }
 
@@ -414,6 +699,7 @@ static void
 add_call(void *arg)
 {
 	struct upcall	*u = arg;
+	struct loop	*l = u->l;
 	CURLMcode	 rc;
 
 	u->added = true;
@@ -421,30 +707,30 @@ add_call(void *arg)
 		finish(u, UPCALL_CANCELLED, "cancelled");
 		return;
 	}
-	if ((rc = curl_multi_add_handle(multi, u->easy)) != CURLM_OK) {
+	if ((rc = curl_multi_add_handle(l->multi, u->easy)) != CURLM_OK) {
 		finish(u, UPCALL_NET, curl_multi_strerror(rc));
 		return;
 	}
 	u->in_multi = true;
-	u->next = waiting;
-	if (waiting != NULL)
-		waiting->prev = u;
-	waiting = u;
-	u->anext = all;
-	if (all != NULL)
-		all->aprev = u;
-	all = u;
+	u->next = l->waiting;
+	if (l->waiting != NULL)
+		l->waiting->prev = u;
+	l->waiting = u;
+	u->anext = l->all;
+	if (l->all != NULL)
+		l->all->aprev = u;
+	l->all = u;
 }
 
 /* A provider that accepts the connection and never answers is a failure
  * like any other, within the provider's timeout_ms. */
 static void
-run_deadlines(void)
+run_deadlines(struct loop *l)
 {
 	struct upcall	*u, *next;
 	uint64_t	 now = now_ms();
 
-	for (u = waiting; u != NULL; u = next) {
+	for (u = l->waiting; u != NULL; u = next) {
 		next = u->next;
 		if (u->deadline != 0 && now >= u->deadline)
 			finish(u, UPCALL_TIMEOUT, "no answer within the "
@@ -453,14 +739,14 @@ run_deadlines(void)
 }
 
 static void
-check_done(void)
+check_done(struct loop *l)
 {
 	CURLMsg		*m;
 	struct upcall	*u;
 	enum upcall_err	 e;
 	int		 left;
 
-	while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+	while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &u);
@@ -488,14 +774,15 @@ check_done(void)
 static void
 finish(struct upcall *u, enum upcall_err e, const char *msg)
 {
+	struct loop		*l = u->l;
 	struct curl_slist	*h;
 
 	if (u->in_multi) {
-		curl_multi_remove_handle(multi, u->easy);
+		curl_multi_remove_handle(l->multi, u->easy);
 		if (u->aprev != NULL)
 			u->aprev->anext = u->anext;
 		else
-			all = u->anext;
+			l->all = u->anext;
 		if (u->anext != NULL)
 			u->anext->aprev = u->aprev;
 	}
@@ -503,12 +790,12 @@ finish(struct upcall *u, enum upcall_err e, const char *msg)
 		waiting_unlink(u);
 	u->in_multi = false;
 	u->ops->done(u->arg, e, msg);
-	pthread_mutex_lock(&lock);
-	if (npool < POOL_MAX && !quit)
-		pool[npool++] = u->easy;
+	pthread_mutex_lock(&l->lock);
+	if (l->npool < POOL_MAX && !l->quit)
+		l->pool[l->npool++] = u->easy;
 	else
 		curl_easy_cleanup(u->easy);
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&l->lock);
 	/* The headers hold the provider's key. */
 	for (h = u->headers; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
@@ -522,8 +809,8 @@ waiting_unlink(struct upcall *u)
 {
 	if (u->prev != NULL)
 		u->prev->next = u->next;
-	else if (waiting == u)
-		waiting = u->next;
+	else if (u->l->waiting == u)
+		u->l->waiting = u->next;
 	if (u->next != NULL)
 		u->next->prev = u->prev;
 	u->prev = u->next = NULL;
@@ -531,16 +818,17 @@ waiting_unlink(struct upcall *u)
 
 /* curl tells which sockets to watch for what (CURLMOPT_SOCKETFUNCTION). */
 static int
-on_socket(CURL *easy, curl_socket_t s, int what, void *unused, void *sockp)
+on_socket(CURL *easy, curl_socket_t s, int what, void *lp, void *sockp)
 {
+	struct loop		*l = lp;
 	struct upcall_watch	*w = sockp;
 	struct epoll_event	 ev = { 0 };
 
 	if (what == CURL_POLL_REMOVE) {
 		if (w != NULL) {
-			epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL);
-			curl_multi_assign(multi, s, NULL);
-			free(w);
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, s, NULL);
+			curl_multi_assign(l->multi, s, NULL);
+			bury(l, w);
 		}
 		return 0;
 	}
@@ -552,27 +840,28 @@ on_socket(CURL *easy, curl_socket_t s, int what, void *unused, void *sockp)
 		w->kind = W_CURL;
 		w->fd = s;
 		ev.data.ptr = w;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == -1) {
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, s, &ev) == -1) {
 			free(w);
 			return -1;
 		}
-		curl_multi_assign(multi, s, w);
+		curl_multi_assign(l->multi, s, w);
 		return 0;
 	}
 	ev.data.ptr = w;
-	return epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev) == -1 ? -1 : 0;
+	return epoll_ctl(l->ep, EPOLL_CTL_MOD, s, &ev) == -1 ? -1 : 0;
 }
 
 static int
-on_timer(CURLM *m, long ms, void *unused)
+on_timer(CURLM *m, long ms, void *lp)
 {
+	struct loop	*l = lp;
+
 	/* 0 means now: the next turn of the loop, not a busy wait. */
-	curl_due = ms < 0 ? 0 : now_ms() + (uint64_t)ms;
+	l->curl_due = ms < 0 ? 0 : now_ms() + (uint64_t)ms;
 	if (ms == 0)
-		curl_due = now_ms();
+		l->curl_due = now_ms();
 	return 0;
 }
-
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
