@@ -173,7 +173,7 @@ call(struct http_req *r, enum llm_api api)
 	x->t_begin = t0;
 	x->wall_ms = now_wall_ms();
 	snprintf(x->model, sizeof(x->model), "%s", model);
-	if (!resolve(x, model, why, sizeof(why))) {
+	if (!resolve(x, x->model, why, sizeof(why))) {
 		llm_x_free(x);
 		refuse(r, api, 404, "model_not_found", why, 0);
 		return;
@@ -254,7 +254,7 @@ resolve(struct llm_x *x, const char *model, char *why, size_t whysz)
 	buf_free(&names);
 	return false;
 direct:
-	/* The name lives in x->body, which lives as long as x. */
+	/* The name lives in x->model, which lives as long as x. */
 	x->targets = &x->direct;
 	x->ntargets = 1;
 	return true;

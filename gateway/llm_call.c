@@ -328,6 +328,7 @@ build(struct llm_x *x, struct upcall_req *rq, char *why, size_t whysz)
 	rq->body = body;
 	rq->len = len;
 	rq->head_ms = x->t->provider->timeout_ms;
+	rq->stream = x->stream;
 	return 0;
 }
 
@@ -600,6 +601,15 @@ stream_begin(struct llm_x *x)
 		    XLATE_ANTHROPIC_TO_CHAT : XLATE_CHAT_TO_ANTHROPIC,
 		    x->chat_usage);
 	x->t_first = now_seconds();
+	/* No try follows a stream's start: what was kept for one goes
+	 * (a long prompt's JSON tree is many times its text). */
+	json_decref(x->body);
+	x->body = NULL;
+	if (upcall_sent(x->up)) {
+		free(x->raw);
+		free(x->up_body);
+		x->raw = x->up_body = NULL;
+	}
 	pthread_mutex_lock(&llm_lock);
 	x->upstream_s += x->t_first - x->t_try;
 	x->phase = LLM_STREAM;

@@ -772,6 +772,7 @@ struct upcall_req {
 	const char		*body;		/* NULL: GET; kept to done */
 	size_t			 len;
 	long			 head_ms;	/* to the answer's head */
+	bool			 stream;	/* held open: small reads */
 };
 struct MHD_Daemon;
 struct upcall_job;
@@ -784,6 +785,7 @@ struct upcall *upcall_begin(const struct upcall_req *,
 	    const struct upcall_ops *, void *);
 void	 upcall_cancel(struct upcall *);	/* done follows */
 void	 upcall_resume(struct upcall *);
+bool	 upcall_sent(struct upcall *);	/* the whole body is out */
 struct upcall_job *upcall_post(void (*)(void *), void *, long delay_ms);
 void	 upcall_post_on(int loop, void (*)(void *), void *);
 void	 upcall_unpost(struct upcall_job *);
@@ -803,7 +805,7 @@ struct llm_x {
 	const struct llm_route	*route;		/* NULL: a model named */
 	const struct llm_target	*targets;
 	size_t			 ntargets;
-	struct llm_target	 direct;	/* .model points into body */
+	struct llm_target	 direct;	/* .model points into model */
 	json_t			*body;		/* the client's; owned */
 	bool			 stream;	/* the client asked */
 	bool			 chat_usage;	/* …with include_usage */

@@ -69,6 +69,7 @@ struct upcall {
 	bool			 added;		/* add_call ran */
 	bool			 cancel;	/* cancelled before that */
 	uint64_t		 deadline;	/* ms; 0: none */
+	size_t			 len;		/* of the body */
 	char			 err[CURL_ERROR_SIZE];
 	struct upcall		*prev, *next;	/* awaiting a head */
 	struct upcall		*aprev, *anext;	/* every call in the loop */
@@ -326,9 +327,11 @@ upcall_begin(const struct upcall_req *rq, const struct upcall_ops *ops,
 	curl_easy_setopt(u->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(u->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* 16 KiB by default, per call: with a thousand open streams that
-	 * is memory; events are small and come a few at a time. */
-	curl_easy_setopt(u->easy, CURLOPT_BUFFERSIZE, 4096L);
+	/* curl reads into a buffer of this size per call: a stream's
+	 * events are small and come a few at a time, and a thousand open
+	 * streams would hold 16 MiB in curl's default buffers. */
+	curl_easy_setopt(u->easy, CURLOPT_BUFFERSIZE, rq->stream ? 1024L :
+	    16384L);
 	curl_easy_setopt(u->easy, CURLOPT_PRIVATE, u);
 	curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, u->err);
 	curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, u->headers);
@@ -339,6 +342,7 @@ upcall_begin(const struct upcall_req *rq, const struct upcall_ops *ops,
 	if (rq->head_ms > 0)
 		curl_easy_setopt(u->easy, CURLOPT_CONNECTTIMEOUT_MS,
 		    rq->head_ms < 10000 ? rq->head_ms : 10000L);
+	u->len = rq->body != NULL ? rq->len : 0;
 	if (rq->body != NULL) {
 		curl_easy_setopt(u->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)rq->len);
@@ -365,6 +369,17 @@ upcall_resume(struct upcall *u)
 {
 	if (u->in_multi)
 		curl_easy_pause(u->easy, CURLPAUSE_CONT);
+}
+
+/* The call's loop: has curl sent the whole request body? */
+bool
+upcall_sent(struct upcall *u)
+{
+	curl_off_t	 n = -1;
+
+	return u->in_multi && curl_easy_getinfo(u->easy,
+	    CURLINFO_SIZE_UPLOAD_T, &n) == CURLE_OK && n >= 0 &&
+	    (uint64_t)n >= u->len;
 }
 
 /*
@@ -595,23 +610,36 @@ loop_main(void *arg)
 	return NULL;
 }
 
-/* After the sockets: jobs, curl's timer, finished calls, deadlines, then
- * libmicrohttpd (whose handlers may post more for the next turn). */
+/*
+ * After the sockets: jobs, curl's timer, finished calls, deadlines, then
+ * libmicrohttpd. What one of them starts for now (a handler's job, a
+ * resumed connection, curl's "at once" timer) runs in this turn too, not
+ * after another epoll_wait: a proxied call is one wake-up each way.
+ */
 static void
 turn(struct loop *l)
 {
 	struct upcall_watch	*w;
-	int			 still;
+	int			 i, still;
+	bool			 more;
 
-	run_jobs(l, false);
-	if (l->curl_due != 0 && now_ms() >= l->curl_due) {
-		l->curl_due = 0;
-		curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0,
-		    &still);
+	for (i = 0; i < 8; i++) {
+		run_jobs(l, false);
+		if (l->curl_due != 0 && now_ms() >= l->curl_due) {
+			l->curl_due = 0;
+			curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT,
+			    0, &still);
+		}
+		check_done(l);
+		run_deadlines(l);
+		run_mhd(l);
+		pthread_mutex_lock(&l->lock);
+		more = l->now.head != NULL;
+		pthread_mutex_unlock(&l->lock);
+		if (!more && !l->mhd_run && (l->curl_due == 0 ||
+		    now_ms() < l->curl_due))
+			break;
 	}
-	check_done(l);
-	run_deadlines(l);
-	run_mhd(l);
 	while ((w = l->grave) != NULL) {
 		l->grave = w->gnext;
 		free(w);

@@ -32,7 +32,8 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n 8192
 
-"$BENCH_BIN" upstream "$tmp/up.port" & pids+=($!)
+"$BENCH_BIN" upstream "$tmp/up.port" & UPPID=$!
+pids+=($UPPID)
 for i in $(seq 50); do [ -s "$tmp/up.port" ] && break; sleep 0.1; done
 UP=$(cat "$tmp/up.port")
 DIRECT="http://127.0.0.1:$UP/v1/chat/completions"
@@ -101,8 +102,24 @@ fi
 # field LINE NAME: the number after NAME= in a report line.
 field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# Each round starts on a quiet machine: a gateway that could not keep up
+# (Portkey at 5,000/s) works off its backlog for seconds after its round,
+# and would otherwise be measured as the next one's noise.
+ticks() { local p s=0; for p in "$@"; do
+	[ -r "/proc/$p/stat" ] && s=$((s + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+	done; echo "$s"; }
+settle() {
+	local i a b
+	for i in $(seq 60); do
+		a=$(ticks "$UPPID" "$PPID_" $PKPID)
+		sleep 0.3
+		b=$(ticks "$UPPID" "$PPID_" $PKPID)
+		[ $((b - a)) -le 1 ] && return
+	done
+}
 run() {	# run NAME RATE: one round; appends p50 p99 to $tmp/NAME.RATE
 	local out
+	settle
 	case $1 in
 	direct) out=$("$BENCH_BIN" load "$DIRECT" "$2" "$secs" 32) ;;
 	pincer) out=$("$BENCH_BIN" load "$PROXY" "$2" "$secs" 32 "$AUTH") ;;
