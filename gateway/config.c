@@ -109,7 +109,8 @@ static const struct option options[] = {
 	  "before the per-second rate applies" },
 	{ .name = "http.threads", .type = OPT_INT, .offset = O(http_threads),
 	  .def = "2", .min = 1, .max = 64, .restart = true,
-	  .help = "HTTP worker threads" },
+	  .help = "worker threads: each runs its share of the HTTP "
+	  "connections and their outbound calls" },
 	{ .name = "http.shutdown_timeout_s", .type = OPT_INT,
 	  .offset = O(shutdown_timeout_s), .def = "10", .min = 0, .max = 600,
 	  .help = "seconds SIGTERM waits for requests in flight" },

@@ -41,12 +41,21 @@ hold() {	# open a TCP connection that sends nothing
 	exec {fd}<>"/dev/tcp/$(pincer_host)/$(pincer_port)" || return 1
 	FDS+=("$fd")
 }
-hold_keepalive() {	# one complete request, its answer read, kept open
-	local fd line len=0 body
-	exec {fd}<>"/dev/tcp/$(pincer_host)/$(pincer_port)" || return 1
+# One complete request, its answer read, kept open. The connection of
+# the request before (curl's, just closed) may still hold its place for a
+# moment: a 503 then is counted like any other and the request retried.
+hold_keepalive() {
+	local fd line len=0 body try
+	for try in $(seq 20); do
+		exec {fd}<>"/dev/tcp/$(pincer_host)/$(pincer_port)" || return 1
+		printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >&"$fd"
+		IFS= read -r -t 3 line <&"$fd" || return 1
+		case $line in "HTTP/1.1 503 "*) ;; *) break ;; esac
+		echo 503 >>"$N503_FILE"
+		exec {fd}>&-
+		sleep 0.1
+	done
 	FDS+=("$fd")
-	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >&"$fd"
-	IFS= read -r -t 3 line <&"$fd" || return 1
 	case $line in "HTTP/1.1 200 "*) ;; *) return 1 ;; esac
 	while IFS= read -r -t 3 line <&"$fd"; do
 		line=${line%$'\r'}
