@@ -34,6 +34,9 @@
 //   stream-error=T     after the first events, send the provider's in-stream
 //                      error (T: overloaded|api_error|rate_limit|server_error)
 //   hang               accept the request and never answer
+// A script entry may also be an object that scripts the answer of a chat
+// completion (an agent's turn, step by step): {"tool": NAME, "args": {…}}
+// calls that tool, {"text": "…"} answers that text; "fake" adds faults.
 // Control: GET /_fake/requests, POST /_fake/reset, GET|POST /_fake/script.
 import http from "node:http";
 import crypto from "node:crypto";
@@ -197,7 +200,13 @@ function textDeltas(text) {
 }
 
 // Plan a turn: either { kind: "text", text, truncated } or { kind: "tool", tool, args }.
-function plan(body, input, flavour, limit) {
+function plan(body, input, flavour, limit, turn) {
+	if (turn && typeof turn.tool === "string") {
+		const args = JSON.stringify(turn.args ?? {});
+		return { kind: "tool", name: turn.tool, args, completion: countTokens(args) };
+	}
+	if (turn && typeof turn.text === "string")
+		return { kind: "text", text: turn.text, truncated: false, completion: countTokens(turn.text) };
 	const tool = input.toolTurn ? null : pickTool(body, flavour);
 	if (tool) {
 		const args = JSON.stringify(toolArgs(tool, input.last));
@@ -298,7 +307,8 @@ export async function startFake(opts = {}) {
 		recorded.push(rec);
 		const scripted = script.length ? script.shift() : null;
 		const headerFake = req.headers["x-fake"];
-		const faults = parseFake(headerFake != null ? headerFake : scripted);
+		const turn = scripted && typeof scripted === "object" && !Array.isArray(scripted) ? scripted : null;
+		const faults = parseFake(headerFake != null ? headerFake : turn ? turn.fake : scripted);
 		rec.fake = faults.map((f) => f.value == null ? f.name : `${f.name}=${f.value}`);
 		const fault = (n) => faults.find((f) => f.name === n);
 		const streamError = fault("stream-error");
@@ -474,7 +484,7 @@ export async function startFake(opts = {}) {
 				return sendJSON(400, { error: { message: "Missing required parameter: 'messages'.", type: "invalid_request_error", param: "messages", code: "missing_required_parameter" } });
 			const input = openaiChatInput(body);
 			const limit = body.max_completion_tokens ?? body.max_tokens;
-			const p = plan(body, input, "openai", limit);
+			const p = plan(body, input, "openai", limit, turn);
 			const prompt = countTokens(input.prompt);
 			const usage = {
 				prompt_tokens: prompt, completion_tokens: p.completion,

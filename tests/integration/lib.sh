@@ -288,7 +288,7 @@ make_rootfs() {
 # llm_fake_start KEY: the fake LLM provider (tests/fakes/llm-provider.mjs)
 # on loopback, requiring KEY; FAKE is its base URL. Killed at exit.
 llm_fake_start() {
-	node "$TOP_SRCDIR/tests/fakes/llm-provider.mjs" --port 0 --key "$1" \
+	node "$TOP_SRCDIR/tests/fakes/llm-provider.mjs" --port 0 ${1:+--key "$1"} \
 	    >"$T_TMP/fake.out" 2>"$T_TMP/fake.err" &
 	T_PIDS="$T_PIDS $!"
 	disown

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent.h: pincer-agent, the agent runtime that runs one turn per run
+ * inside a sandbox (sandbox/agent/README.md has the turn protocol).
+ */
+#ifndef PINCER_AGENT_H
+#define PINCER_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "../../gateway/pincer.h"	/* buf, sse */
+
+/* What a turn runs with: the input object, then the environment. */
+struct agent {
+	const char	*llm_url;	/* http://127.0.0.1:8080/v1/chat/… */
+	const char	*model;
+	const char	*data_dir;	/* /data: history, memory */
+	const char	*work_dir;	/* /workspace: the tools' folder */
+	const char	*conversation;
+	int		 max_steps;	/* LLM calls in a turn */
+	int		 tool_timeout_s;
+	long		 llm_timeout_s;
+};
+
+/* Events, one JSON line each on stdout (flushed: the dispatcher reads
+ * them as they come). */
+void	 emit(const char *type, json_t *fields);	/* fields: taken */
+void	 emit_error(const char *code, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* lhttp.c: HTTP/1.1 to the sandbox's loopback LLM port, nothing else. */
+typedef int (*lhttp_body_fn)(void *, const char *, size_t);
+int	 lhttp_post(const char *url, const char *body, size_t len,
+	    long timeout_s, int *status, char *ctype, size_t ctypesz,
+	    lhttp_body_fn, void *, char *why, size_t whysz);
+
+/* tools.c */
+json_t	*tools_schema(void);			/* the "tools" array */
+/* Runs one tool: a result text for the model (always set), ok or not. */
+bool	 tools_run(const struct agent *, const char *name, json_t *args,
+	    char **result);
+
+/* history.c: the conversation so far, in $data/agent.db. */
+int	 history_load(const struct agent *, json_t *messages, char *why,
+	    size_t whysz);
+int	 history_append(const struct agent *, json_t *messages, size_t from,
+	    char *why, size_t whysz);
+
+/* turn.c */
+int	 turn_run(struct agent *, json_t *input);
+
+#endif
