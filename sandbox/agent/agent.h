@@ -38,16 +38,25 @@ int	 lhttp_post(const char *url, const char *body, size_t len,
 	    lhttp_body_fn, void *, char *why, size_t whysz);
 
 /* tools.c */
+int	 agent_slurp(const char *, long max, struct buf *, char *, size_t);
 json_t	*tools_schema(void);			/* the "tools" array */
 /* Runs one tool: a result text for the model (always set), ok or not. */
 bool	 tools_run(const struct agent *, const char *name, json_t *args,
 	    char **result);
 
 /* history.c: the conversation so far, in $data/agent.db. */
+struct sqlite3;
+struct sqlite3 *agent_db(const struct agent *, char *why, size_t whysz);
 int	 history_load(const struct agent *, json_t *messages, char *why,
 	    size_t whysz);
 int	 history_append(const struct agent *, json_t *messages, size_t from,
 	    char *why, size_t whysz);
+
+/* memory.c: MEMORY.md, memory/YYYY-MM-DD.md and the bootstrap files
+ * under the data folder (OpenClaw's layout). */
+void	 memory_context(const struct agent *, struct buf *);
+bool	 memory_write(const struct agent *, json_t *args, struct buf *out);
+bool	 memory_search(const struct agent *, json_t *args, struct buf *out);
 
 /* turn.c */
 int	 turn_run(struct agent *, json_t *input);

@@ -24,10 +24,17 @@ static const char schema[] =
 	"  seq INTEGER NOT NULL,"
 	"  message TEXT NOT NULL,"
 	"  created_ms INTEGER NOT NULL,"
-	"  PRIMARY KEY (conversation, seq));";
+	"  PRIMARY KEY (conversation, seq));"
+	"CREATE TABLE IF NOT EXISTS memory_files ("
+	"  path TEXT PRIMARY KEY,"
+	"  mtime_ns INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL);"
+	"CREATE VIRTUAL TABLE IF NOT EXISTS memory_chunks USING fts5("
+	"  path UNINDEXED, line UNINDEXED, text);";
 
-static sqlite3 *
-open_db(const struct agent *ag, char *why, size_t whysz)
+/* The agent's database, its tables made if new (memory.c's too). */
+sqlite3 *
+agent_db(const struct agent *ag, char *why, size_t whysz)
 {
 	sqlite3	*db = NULL;
 	char	 path[PATH_MAX];
@@ -60,7 +67,7 @@ history_load(const struct agent *ag, json_t *messages, char *why,
 	json_t		*m;
 	int		 rc;
 
-	if ((db = open_db(ag, why, whysz)) == NULL)
+	if ((db = agent_db(ag, why, whysz)) == NULL)
 		return -1;
 	sqlite3_prepare_v2(db, "SELECT message FROM messages WHERE "
 	    "conversation = ? ORDER BY seq", -1, &st, NULL);
@@ -89,7 +96,7 @@ history_append(const struct agent *ag, json_t *messages, size_t from,
 	char		*text;
 	int		 rc = -1;
 
-	if ((db = open_db(ag, why, whysz)) == NULL)
+	if ((db = agent_db(ag, why, whysz)) == NULL)
 		return -1;
 	gettimeofday(&tv, NULL);
 	ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;

@@ -33,10 +33,11 @@ static bool	 t_read(const struct agent *, json_t *, struct buf *);
 static bool	 t_write(const struct agent *, json_t *, struct buf *);
 static bool	 t_edit(const struct agent *, json_t *, struct buf *);
 static bool	 t_list(const struct agent *, json_t *, struct buf *);
+static bool	 t_mwrite(const struct agent *, json_t *, struct buf *);
+static bool	 t_msearch(const struct agent *, json_t *, struct buf *);
 static void	 resolve(const struct agent *, const char *, char *, size_t);
 static void	 untrusted(struct buf *, const char *source, const char *,
 		    size_t);
-static int	 slurp(const char *, long max, struct buf *, char *, size_t);
 static int	 write_atomic(const char *, const char *, size_t, char *,
 		    size_t);
 static int	 mkdirs(const char *, char *, size_t);
@@ -74,6 +75,18 @@ static const struct {
 	  "show their size. Default: the workspace folder.",
 	  "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
 	  "\"string\"}}}" },
+	{ "memory_write", t_mwrite, "Write down something to remember: by "
+	  "default a note in today's file (memory/YYYY-MM-DD.md); with where "
+	  "\"long_term\", in MEMORY.md, which you are given at every turn.",
+	  "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":"
+	  "\"string\"},\"where\":{\"type\":\"string\",\"enum\":"
+	  "[\"daily\",\"long_term\"]}},\"required\":[\"text\"]}" },
+	{ "memory_search", t_msearch, "Search every memory file (MEMORY.md, "
+	  "the daily notes, USER.md, SOUL.md, AGENTS.md) for paragraphs "
+	  "about the query, best first.",
+	  "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":"
+	  "\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
+	  "\"maximum\":20}},\"required\":[\"query\"]}" },
 };
 
 json_t *
@@ -210,7 +223,7 @@ t_read(const struct agent *ag, json_t *args, struct buf *out)
 	buf_init(&text, READ_MAX);
 	if (stat(full, &sb) == 0 && S_ISDIR(sb.st_mode))
 		buf_printf(out, "error: %s is a folder (use list_dir)", path);
-	else if (slurp(full, READ_MAX, &text, why, sizeof(why)) == -1)
+	else if (agent_slurp(full, READ_MAX, &text, why, sizeof(why)) == -1)
 		buf_printf(out, "error: %s", why);
 	else if (text.len > 0 && memchr(text.data, '\0', text.len) != NULL)
 		buf_printf(out, "error: %s is a binary file (%lld bytes)",
@@ -283,7 +296,7 @@ t_edit(const struct agent *ag, json_t *args, struct buf *out)
 	resolve(ag, path, full, sizeof(full));
 	buf_init(&text, EDIT_MAX);
 	buf_init(&res, (size_t)EDIT_MAX * 2);
-	if (slurp(full, EDIT_MAX, &text, why, sizeof(why)) == -1)
+	if (agent_slurp(full, EDIT_MAX, &text, why, sizeof(why)) == -1)
 		buf_printf(out, "error: %s", why);
 	else if ((k = count(text.data ? text.data : "", text.len, old, m,
 	    &at)) == 0)
@@ -370,6 +383,18 @@ t_list(const struct agent *ag, json_t *args, struct buf *out)
 	return true;
 }
 
+static bool
+t_mwrite(const struct agent *ag, json_t *args, struct buf *out)
+{
+	return memory_write(ag, args, out);
+}
+
+static bool
+t_msearch(const struct agent *ag, json_t *args, struct buf *out)
+{
+	return memory_search(ag, args, out);
+}
+
 /* Relative paths are inside the workspace; the sandbox is the fence. */
 static void
 resolve(const struct agent *ag, const char *path, char *out, size_t outsz)
@@ -402,8 +427,8 @@ untrusted(struct buf *out, const char *source, const char *p, size_t n)
 }
 
 /* Up to max bytes of a file. */
-static int
-slurp(const char *path, long max, struct buf *b, char *why, size_t whysz)
+int
+agent_slurp(const char *path, long max, struct buf *b, char *why, size_t whysz)
 {
 	char	 chunk[8192];
 	ssize_t	 r;
