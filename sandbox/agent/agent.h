@@ -19,6 +19,7 @@ struct agent {
 	const char	*model;
 	const char	*data_dir;	/* /data: history, memory */
 	const char	*work_dir;	/* /workspace: the tools' folder */
+	const char	*skills_dir;	/* the bundled skills (read-only) */
 	const char	*conversation;
 	int		 max_steps;	/* LLM calls in a turn */
 	int		 tool_timeout_s;
@@ -57,6 +58,9 @@ int	 history_append(const struct agent *, json_t *messages, size_t from,
 void	 memory_context(const struct agent *, struct buf *);
 bool	 memory_write(const struct agent *, json_t *args, struct buf *out);
 bool	 memory_search(const struct agent *, json_t *args, struct buf *out);
+
+/* skills.c: the skills the agent may use, listed in its prompt. */
+void	 skills_context(const struct agent *, struct buf *);
 
 /* turn.c */
 int	 turn_run(struct agent *, json_t *input);

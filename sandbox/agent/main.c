@@ -29,6 +29,7 @@ static const char usage[] =
 	"  PINCER_AGENT_MODEL    [default]   the model or route of the proxy\n"
 	"  PINCER_AGENT_DATA     [/data]     history (agent.db) and memory\n"
 	"  PINCER_AGENT_WORKDIR  [/workspace] the tools' folder\n"
+	"  PINCER_AGENT_SKILLS   [/opt/pincer/skills] the bundled skills\n"
 	"  PINCER_AGENT_MAX_STEPS [16]       LLM calls in one turn\n"
 	"  PINCER_AGENT_TOOL_TIMEOUT_S [60]  a command's time\n"
 	"Exit status: 0 a reply was given, 1 the turn failed (an error event\n"
@@ -161,6 +162,7 @@ main(int argc, char **argv)
 	    "default");
 	ag.data_dir = env("PINCER_AGENT_DATA", "/data");
 	ag.work_dir = env("PINCER_AGENT_WORKDIR", "/workspace");
+	ag.skills_dir = env("PINCER_AGENT_SKILLS", "/opt/pincer/skills");
 	ag.conversation = conv;
 	ag.max_steps = number(in, "max_steps", "PINCER_AGENT_MAX_STEPS", 16,
 	    1000);

@@ -144,7 +144,7 @@ out:
 
 /*
  * What the agent is told at the start of every turn: who it is, where
- * it works, the fence around untrusted content, then its memory.
+ * it works, the fence around untrusted content, its memory, its skills.
  */
 static char *
 system_prompt(const struct agent *ag)
@@ -173,6 +173,7 @@ system_prompt(const struct agent *ag)
 	buf_puts(&b, s);
 	free(s);
 	memory_context(ag, &b);
+	skills_context(ag, &b);
 	return b.data != NULL ? b.data : strdup("");
 }
 

@@ -7,7 +7,8 @@
 # failure modes, the step limit, a tool timeout that kills the command's
 # whole process group, untrusted content wrapped, memory (MEMORY.md and
 # the bootstrap files in the prompt, notes written in one conversation and
-# found by memory_search in another, the index following the files), LLM
+# found by memory_search in another, the index following the files),
+# skills (listed or hidden by OpenClaw's requirements), LLM
 # errors and bad input answered with an error event and the history left
 # as it was.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
@@ -216,6 +217,79 @@ script '[{"text": "ok"}]'
 turn '{"conversation": "m3", "text": "hi"}'
 like "a long MEMORY.md is cut in the prompt, with a note"     "$(requests | jq -r '.[0].body.messages[0].content')"     "MEMORY.md is 20000 bytes; the first 16384 are shown"
 rm "$D/MEMORY.md"
+
+# --- skills: AgentSkills folders, OpenClaw's gating ----------------------------
+export PINCER_AGENT_SKILLS="$TOP_SRCDIR/skills"
+mkdir -p "$D/skills/weather" "$D/skills/fancy" "$D/skills/legacy" \
+    "$D/skills/broken" "$D/skills/quiet" "$D/skills/memory" "$D/skills/needs-env"
+# The shape of OpenClaw's bundled weather skill.
+cat >"$D/skills/weather/SKILL.md" <<'SKILL'
+---
+name: weather
+description: Get current weather and forecasts (no API key required).
+homepage: https://wttr.in/:help
+metadata: { "openclaw": { "emoji": "🌤️", "requires": { "bins": ["sh"] } } }
+---
+
+# Weather
+
+curl -s "wttr.in/London?format=3"
+SKILL
+cat >"$D/skills/fancy/SKILL.md" <<'SKILL'
+---
+name: fancy
+description: Needs a binary this machine does not have.
+metadata:
+  {
+    "openclaw":
+      { "requires": { "bins": ["pincer-no-such-binary"] }, "os": ["linux"] },
+  }
+---
+body
+SKILL
+mkdir -p "$D/skills/fancy-ok"
+sed -e 's/pincer-no-such-binary/sh/' -e 's/^name: fancy/name: fancy-ok/' \
+    "$D/skills/fancy/SKILL.md" >"$D/skills/fancy-ok/SKILL.md"
+cat >"$D/skills/legacy/SKILL.md" <<'SKILL'
+---
+name: legacy
+description: Gated with the older clawdbot key.
+metadata: {"clawdbot": {"requires": {"anyBins": ["pincer-nope-1", "pincer-nope-2"]}}}
+---
+SKILL
+printf -- '---\nname: [unclosed\ndescription: x\n---\nbody\n' \
+    >"$D/skills/broken/SKILL.md"
+printf -- '---\nname: quiet\ndescription: hidden from the model\ndisable-model-invocation: true\n---\n' \
+    >"$D/skills/quiet/SKILL.md"
+printf -- '---\nname: memory\ndescription: the owner'"'"'s own memory skill\n---\n' \
+    >"$D/skills/memory/SKILL.md"
+printf -- '---\nname: needs-env\ndescription: needs a variable\nmetadata: {"openclaw": {"requires": {"env": ["PINCER_TEST_SKILL_VAR"]}}}\n---\n' \
+    >"$D/skills/needs-env/SKILL.md"
+reset
+script '[{"text": "ok"}]'
+turn '{"conversation": "k1", "text": "hi"}'
+SYS=$(requests | jq -r '.[0].body.messages[0].content')
+like "a skill in OpenClaw's format is listed, with its path" "$SYS" \
+    "- weather: Get current weather and forecasts \\(no API key required\\)\\. \\($D/skills/weather/SKILL.md\\)"
+like "metadata written as a multi-line flow mapping is read" "$SYS" \
+    "- fancy-ok: Needs a binary"
+unlike "a skill whose binary is missing is not" "$SYS" "- fancy:"
+unlike "… nor one gated with the older clawdbot key" "$SYS" "legacy:"
+unlike "… nor one whose front matter is not YAML" "$SYS" "unclosed"
+unlike "… nor one kept from the model" "$SYS" "quiet"
+unlike "… nor one that needs an unset variable" "$SYS" "needs-env"
+like "the bundled skills are listed" "$SYS" \
+    "- skill-creator: How to write a new skill"
+like "… shell too" "$SYS" "- shell: "
+like "the owner's skill wins over a bundled one of the same name" "$SYS" \
+    "- memory: the owner's own memory skill"
+is "… which is listed once" "$(grep -c '^- memory:' <<<"$SYS")" 1
+reset
+script '[{"text": "ok"}]'
+PINCER_TEST_SKILL_VAR=1 turn '{"conversation": "k1", "text": "hi"}'
+like "with the variable set, that skill is listed" \
+    "$(requests | jq -r '.[0].body.messages[0].content')" "- needs-env:"
+rm -r "$D/skills"
 
 # --- failures: the proxy, the input ---------------------------------------------
 reset
