@@ -188,6 +188,15 @@ static const struct option options[] = {
 	{ .name = "sandbox.init", .type = OPT_STR, .offset = O(sbx_init),
 	  .def = "", .help = "path of pincer-init (PID 1 of each sandbox); "
 	  "empty: next to the pincer executable" },
+	{ .name = "agent.runtime", .type = OPT_STR, .offset = O(agent_runtime),
+	  .def = "", .check = check_abs_path,
+	  .help = "path of pincer-agent, given read-only to every sandbox at "
+	  "/opt/pincer/pincer-agent; empty: next to the pincer executable" },
+	{ .name = "agent.skills_dir", .type = OPT_STR,
+	  .offset = O(agent_skills_dir), .def = PKGDATADIR "/skills",
+	  .check = check_abs_path,
+	  .help = "the bundled skills, given read-only to every sandbox at "
+	  "/opt/pincer/skills (skipped when missing)" },
 	{ .name = "sandbox.rootfs", .type = OPT_STR, .offset = O(sbx_rootfs),
 	  .def = "", .check = check_abs_path,
 	  .help = "a root file system folder (with usr/ and etc/) to use "

@@ -41,9 +41,10 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 {
 	const struct config	*c = config_current();
 	char			 launcher[PATH_MAX], init[PATH_MAX];
+	char			 agent[PATH_MAX];
 	char			 uid[32], tmp[32], mem[32], pids[32], cpu[32];
 	char			 quota[32];
-	char			*argv[40];
+	char			*argv[48];
 	char			*envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 				    NULL };
 	int			 p[2], n = 0;
@@ -72,6 +73,16 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 	if (c->sbx_rootfs[0] != '\0') {
 		argv[n++] = "--rootfs";
 		argv[n++] = c->sbx_rootfs;
+	}
+	/* The agent runtime and the bundled skills, read-only under
+	 * /opt/pincer (the launcher skips a missing one). */
+	launch_exe_path(c->agent_runtime, "pincer-agent", agent,
+	    sizeof(agent));
+	if (agent[0] != '\0') {
+		argv[n++] = "--tool";	argv[n++] = agent;
+	}
+	if (c->agent_skills_dir[0] != '\0') {
+		argv[n++] = "--tool";	argv[n++] = c->agent_skills_dir;
 	}
 	argv[n++] = "--init";		argv[n++] = init;
 	argv[n++] = "--keep-fd";	argv[n++] = "3";

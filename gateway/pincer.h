@@ -105,6 +105,8 @@ struct config {
 	char	*sbx_launcher;
 	char	*sbx_init;
 	char	*sbx_rootfs;
+	char	*agent_runtime;
+	char	*agent_skills_dir;
 	long	 sbx_memory_mb;
 	long	 sbx_pids_max;
 	long	 sbx_cpu_weight;

@@ -44,10 +44,12 @@ static const char *const dev_nodes[] = { "null", "zero", "full", "random",
 
 /* Run from inside the sandbox folder: every path here is relative. */
 void
-rootfs_build(long tmp_mb, const char *rootfs)
+rootfs_build(long tmp_mb, const char *rootfs, const char *const *tools,
+    int ntools)
 {
 	const char	*root = "root";
 	char		 path[PATH_MAX], opt[256];
+	int		 i;
 
 	/* Nothing mounted here may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
@@ -110,6 +112,17 @@ rootfs_build(long tmp_mb, const char *rootfs)
 	 * impostor of pincer-init).
 	 */
 	bind("run", root, "run/pincer", true, false);
+	/* pincer's own programs and files for the sandbox (pincer-agent,
+	 * the bundled skills): read-only; a missing one is skipped. */
+	if (ntools > 0) {
+		mkpath(root, "opt", 0755);
+		mkpath(root, "opt/pincer", 0755);
+	}
+	for (i = 0; i < ntools; i++) {
+		snprintf(path, sizeof(path), "opt/pincer/%s",
+		    strrchr(tools[i], '/') + 1);
+		bind(tools[i], root, path, true, true);
+	}
 
 	/* pivot_root(".", "."), then detach the old root under it. */
 	if (chdir(root) == -1 ||

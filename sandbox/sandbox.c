@@ -51,12 +51,15 @@ struct opts {
 	int		 init_fd;	/* --init: PID 1's binary, or -1 */
 	int		 keep[8];	/* --keep-fd: passed to the command */
 	int		 nkeep;
+	const char	*tools[8];	/* --tool: read-only in /opt/pincer */
+	int		 ntools;
 	struct limits	 limits;
 	char		**argv;		/* the command */
 };
 
 static void	usage(void) __attribute__((noreturn));
 static void	parse(int, char **, struct opts *);
+static bool	tool_ok(const char *);
 static void	open_init(struct opts *, const char *);
 static bool	uids_mapped(long, long);
 static int	child_main(void *);
@@ -160,8 +163,10 @@ usage(void)
 	    "[--uid-base N] [--tmp-mb N] [--memory-mb N] [--pids-max N] "
 	    "[--cpu-weight N] [--cpu-quota PCT] [--cgroup NAME]\n"
 	    "    [--rootfs DIR] [--status-fd FD] [--init PATH] "
-	    "[--keep-fd FD]... -- COMMAND [ARG...]\n"
-	    "With --init, PATH is PID 1 and COMMAND... are its arguments.\n");
+	    "[--keep-fd FD]... [--tool PATH]... -- COMMAND [ARG...]\n"
+	    "With --init, PATH is PID 1 and COMMAND... are its arguments.\n"
+	    "--tool binds an absolute PATH (a file or a folder) read-only at\n"
+	    "/opt/pincer/NAME, NAME being its last component.\n");
 	exit(125);
 }
 
@@ -208,7 +213,12 @@ parse(int argc, char **argv, struct opts *o)
 			o->limits.name = argv[++i];
 		else if (!strcmp(argv[i], "--init"))
 			open_init(o, argv[++i]);
-		else if (!strcmp(argv[i], "--keep-fd")) {
+		else if (!strcmp(argv[i], "--tool")) {
+			if (o->ntools == (int)(sizeof(o->tools) /
+			    sizeof(o->tools[0])) || !tool_ok(argv[i + 1]))
+				usage();
+			o->tools[o->ntools++] = argv[++i];
+		} else if (!strcmp(argv[i], "--keep-fd")) {
 			if (o->nkeep == (int)(sizeof(o->keep) /
 			    sizeof(o->keep[0])))
 				usage();
@@ -267,6 +277,20 @@ uids_mapped(long first, long count)
  * 65536 from uid_base; as a normal user, that user alone (setgroups
  * denied, as unprivileged user namespaces require).
  */
+/* An absolute path whose last component is a plain name. */
+static bool
+tool_ok(const char *path)
+{
+	const char	*name = strrchr(path, '/');
+
+	if (path[0] != '/' || name == NULL || name[1] == '\0' ||
+	    strstr(path, "/../") != NULL || strlen(path) >= PATH_MAX)
+		return false;
+	return strspn(name + 1, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(name + 1) &&
+	    strcmp(name + 1, ".") != 0 && strcmp(name + 1, "..") != 0;
+}
+
 static void
 write_maps(pid_t pid, const struct opts *o)
 {
@@ -355,7 +379,7 @@ child_main(void *arg)
 		die("setgroups: %s", strerror(errno));
 	if (sethostname(o->hostname, strlen(o->hostname)) == -1)
 		die("sethostname: %s", strerror(errno));
-	rootfs_build(o->tmp_mb, o->rootfs);
+	rootfs_build(o->tmp_mb, o->rootfs, o->tools, o->ntools);
 	lo_up();
 	/*
 	 * A new session: the sandbox has no controlling terminal of the

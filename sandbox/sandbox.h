@@ -19,7 +19,8 @@ void	cgroup_enter(const struct limits *, pid_t);
 void	cgroup_leave(const struct limits *);
 
 /* rootfs.c */
-void	rootfs_build(long tmp_mb, const char *rootfs);
+void	rootfs_build(long tmp_mb, const char *rootfs, const char *const *tools,
+	    int ntools);
 
 /* seccomp.c */
 void	seccomp_install(void);
