@@ -61,6 +61,8 @@ static void	free_list(char **);
 static const char *const log_levels[] = { "debug", "info", "warn", "error",
 	NULL };
 static const char *const log_formats[] = { "logfmt", "json", NULL };
+static const char *const sandbox_scopes[] = { "owner", "conversation",
+	"channel", NULL };
 static const char *const provision_roles[] = { "none", "member", "admin",
 	NULL };
 
@@ -188,6 +190,21 @@ static const struct option options[] = {
 	{ .name = "sandbox.init", .type = OPT_STR, .offset = O(sbx_init),
 	  .def = "", .help = "path of pincer-init (PID 1 of each sandbox); "
 	  "empty: next to the pincer executable" },
+	{ .name = "agent.sandbox_scope", .type = OPT_ENUM,
+	  .offset = O(agent_sandbox_scope), .def = "owner",
+	  .values = sandbox_scopes, .help = "which conversations share a "
+	  "sandbox: owner (one per person), conversation, or channel" },
+	{ .name = "agent.max_turns", .type = OPT_INT,
+	  .offset = O(agent_max_turns), .def = "4", .min = 1, .max = 64,
+	  .restart = true, .help = "agent turns run at the same time (of "
+	  "different conversations)" },
+	{ .name = "agent.turn_timeout_s", .type = OPT_INT,
+	  .offset = O(agent_turn_timeout_s), .def = "600", .min = 5,
+	  .max = 3600, .help = "a turn is stopped after this long" },
+	{ .name = "agent.command", .type = OPT_STR,
+	  .offset = O(agent_command), .def = "/opt/pincer/pincer-agent",
+	  .help = "the program run in the sandbox for a turn (with the "
+	  "argument \"turn\"; sandbox/agent/README.md has the protocol)" },
 	{ .name = "agent.runtime", .type = OPT_STR, .offset = O(agent_runtime),
 	  .def = "", .check = check_abs_path,
 	  .help = "path of pincer-agent, given read-only to every sandbox at "

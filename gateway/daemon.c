@@ -77,7 +77,8 @@ daemon_serve(const struct config_overrides *ov)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
-	    relay_start() == -1 || sbx_init(c) == -1 || ws_start(c) == -1 ||
+	    relay_start() == -1 || sbx_init(c) == -1 ||
+	    dispatch_start(c) == -1 || ws_start(c) == -1 ||
 	    http_start(c) == -1 || door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1)
 		goto stop;
@@ -114,6 +115,9 @@ daemon_serve(const struct config_overrides *ov)
 	rc = 0;
 stop:
 	door_stop_accepting();
+	/* Turns are cut (their messages run again at the next start) and
+	 * chat streams told, so the drain does not wait for them. */
+	dispatch_stop();
 	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);
 	relay_end_all(false);

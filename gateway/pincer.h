@@ -107,6 +107,10 @@ struct config {
 	char	*sbx_rootfs;
 	char	*agent_runtime;
 	char	*agent_skills_dir;
+	int	 agent_sandbox_scope;	/* 0 owner, 1 conversation, 2 channel */
+	long	 agent_max_turns;
+	long	 agent_turn_timeout_s;
+	char	*agent_command;
 	long	 sbx_memory_mb;
 	long	 sbx_pids_max;
 	long	 sbx_cpu_weight;
@@ -353,6 +357,7 @@ json_t	*users_list(void);
 #define SCOPE_LLM	0x2u
 #define SCOPE_SANDBOX	0x4u
 #define SCOPE_ADMIN	0x8u
+#define SCOPE_CHAT	0x10u
 /*
  * ID_LOCAL: a connection on $state/pincerd.sock (0600: the host account
  * that runs pincerd), the owner with every scope; ID_SANDBOX: one on a
@@ -920,6 +925,30 @@ int	 store_migrate(struct sqlite3 *, char **err);
 struct sqlite3_stmt *store_stmt(const char *sql);
 void	 store_close(void);
 bool	 store_ready(void);
+
+/* dispatch.c: messages in, agent turns, replies out */
+struct dispatch_msg {
+	const char	*conversation;	/* "api:alice:main" */
+	const char	*channel;
+	const char	*peer;
+	const char	*thread;	/* NULL: none */
+	const char	*owner;		/* the pincer user it belongs to */
+	const char	*sender;
+	const char	*text;
+	json_t		*attachments;	/* NULL: none */
+	const char	*event_id;	/* the channel's; NULL: none */
+};
+struct dispatch_sub;
+/* A turn's event (one JSON object); last: the reply or the error. */
+typedef void (*dispatch_fn)(void *, const char *json, bool last);
+int	 dispatch_start(const struct config *);
+void	 dispatch_stop(void);
+long long dispatch_submit(const struct dispatch_msg *, dispatch_fn, void *,
+	    struct dispatch_sub **, char *why, size_t);
+void	 dispatch_unsubscribe(struct dispatch_sub *);
+void	 api_chat(struct http_req *);
+void	 api_conversations(struct http_req *);
+void	 api_conversation_messages(struct http_req *);
 
 /* daemon.c */
 int	 daemon_serve(const struct config_overrides *);

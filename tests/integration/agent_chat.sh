@@ -1,0 +1,164 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# agent_chat.sh: the dispatcher and the API chat channel, end to end: a
+# message posted to /api/v1/chat is stored, a turn of pincer-agent runs in
+# the owner's sandbox against the fake provider (scripted step by step),
+# and the stream carries its events and reply; conversations and their
+# messages are read back (each person sees their own); an LLM error gives
+# a clear error reply; an agent killed mid-turn is run once more, twice
+# killed gives an error; a follow-up sent during a turn is answered by the
+# next turn; two conversations run at once; pincerd killed mid-turn runs
+# the turn again at its next start and the reply arrives exactly once.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
+
+if [ ! -x "$TOP_BUILDDIR/pincer-agent" ]; then
+	ok "pincer-agent is built next to pincer" false
+	done_testing
+fi
+KEY="sk-agent-chat-$(random_token)"
+secret_register "$KEY"
+ok "the fake provider starts" llm_fake_start "$KEY"
+CONF="{ $FAST, \"agent\": { \"skills_dir\": \"$TOP_SRCDIR/skills\" },
+  \"llm\": { \"providers\": [ { \"name\": \"oa\", \"kind\": \"openai\",
+	\"base_url\": \"$FAKE/v1\", \"key\": \"fake_key\" } ],
+	\"routes\": { \"default\": [\"oa/gpt-4o\"] }, \"rate_limit_rpm\": 0 } }"
+pincer_start "$CONF" || { ok "pincerd starts" false; done_testing; }
+printf '%s' "$KEY" | pcli secret set fake_key >/dev/null 2>&1
+for u in alice bob; do
+	printf 'a long passphrase\n' | pcli user add $u --role member \
+	    --password-stdin >/dev/null 2>&1
+done
+TA=$(pcli token create --user alice --scope chat --name t 2>/dev/null)
+TB=$(pcli token create --user bob --scope chat --name t 2>/dev/null)
+secret_register "$TA"
+secret_register "$TB"
+script() { curl -s -o /dev/null -X POST "$FAKE/_fake/script" \
+    -H 'Content-Type: application/json' --data-binary "$1"; }
+nreq() { curl -s "$FAKE/_fake/requests" | jq length; }
+# chat TOKEN JSON: the whole SSE stream of one message, in OUT.
+chat() {
+	OUT=$(curl -sN --max-time 60 -H "Authorization: Bearer $1" \
+	    -H 'Content-Type: application/json' --data-binary "$2" \
+	    "$PINCER_URL/api/v1/chat")
+}
+# data TYPE: the data lines of the events of that type.
+data() { printf '%s\n' "$OUT" | sed -n "/^event: $1\$/{n;s/^data: //p}"; }
+types() { printf '%s\n' "$OUT" | sed -n 's/^event: //p' | tr '\n' ' '; }
+
+# --- one message, one turn ------------------------------------------------------
+script '[{"tool": "exec", "args": {"command": "hostname"}}, {"text": "Hello back"}]'
+chat "$TA" '{"conversation": "c1", "text": "hello"}'
+like "POST /api/v1/chat streams: accepted, the turn's events, the reply" \
+    "$(types)" "^accepted turn_start tool_start tool_end (text_delta )+reply $"
+is "the reply is the model's" "$(data reply | jq -r .text)" "Hello back"
+is "the message is in conversation api:alice:c1" \
+    "$(data accepted | jq -r .conversation)" "api:alice:c1"
+MID=$(data accepted | jq -r .message_id)
+like "the turn ran in alice's sandbox" \
+    "$(data tool_end | jq -r .output)" "agent-alice"
+req GET /api/v1/conversations -H "Authorization: Bearer $TA"
+is "GET /api/v1/conversations lists it" \
+    "$(jq -r '.conversations[] | "\(.id) \(.sandbox) \(.messages) \(.pending)"' <<<"$BODY")" \
+    "api:alice:c1 agent-alice 1 0"
+req GET /api/v1/conversations/api:alice:c1/messages -H "Authorization: Bearer $TA"
+is "its messages: alice's, then the agent's reply to it" \
+    "$(jq -r '.messages[] | "\(.role) \(.text) \(.state // .in_reply_to)"' <<<"$BODY")" \
+    "$(printf 'user hello done\nagent Hello back %s' "$MID")"
+req GET /api/v1/conversations/api:alice:c1/messages -H "Authorization: Bearer $TB"
+is "bob cannot read alice's conversation" "$CODE" 404
+req GET /api/v1/conversations -H "Authorization: Bearer $TB"
+is "… nor does he see it listed" "$(jq '.conversations | length' <<<"$BODY")" 0
+chat "$TA" '{"conversation": "c1"}'
+like "a message without text is refused" "$OUT" "bad_request"
+chat "$TA" '{"conversation": "no spaces", "text": "x"}'
+like "… as is a conversation name with spaces" "$OUT" "bad_request"
+
+# --- an LLM error is a clear error reply ---------------------------------------
+script '["400"]'
+chat "$TA" '{"conversation": "c1", "text": "this fails"}'
+is "an LLM error ends the stream with an error event" \
+    "$(data error | jq -r .code)" llm
+like "… that says what happened" "$(data error | jq -r .message)" \
+    "The agent could not answer \\(llm\\): .*400"
+req GET /api/v1/conversations/api:alice:c1/messages -H "Authorization: Bearer $TA"
+is "… kept in the conversation as an error" \
+    "$(jq -r '.messages[-1] | "\(.role) \(.kind)"' <<<"$BODY")" "agent error"
+is "… and the message marked failed" \
+    "$(jq -r '.messages[-2].state' <<<"$BODY")" failed
+
+# --- the agent killed mid-turn --------------------------------------------------
+N0=$(nreq)
+script '[{"tool": "exec", "args": {"command": "kill -9 $PPID"}},
+  {"text": "second try worked"}]'
+chat "$TA" '{"conversation": "k1", "text": "crash once"}'
+like "an agent killed mid-turn is run once more" "$(types)" " retry .*reply $"
+is "… and the second run's reply arrives" "$(data reply | jq -r .text)" \
+    "second try worked"
+is "… after both runs called the model" "$(( $(nreq) - N0 ))" 2
+script '[{"tool": "exec", "args": {"command": "kill -9 $PPID"}},
+  {"tool": "exec", "args": {"command": "kill -9 $PPID"}}]'
+chat "$TA" '{"conversation": "k2", "text": "crash twice"}'
+is "killed twice, the turn ends with an error" "$(data error | jq -r .code)" \
+    agent
+like "… that says the agent stopped" "$(data error | jq -r .message)" \
+    "stopped without answering \\(exit code 137\\)"
+req GET /api/v1/conversations/api:alice:k2/messages -H "Authorization: Bearer $TA"
+is "… the message is kept, and one error answers it" \
+    "$(jq -r '[.messages[] | .role] | join(" ")' <<<"$BODY")" "user agent"
+
+# --- a follow-up during a turn; two conversations at once ----------------------
+script '[{"fake": "slow-first-byte=1500", "text": "first answer"},
+  {"text": "answer to the follow-up"}]'
+chat "$TA" '{"conversation": "f1", "text": "first"}' &
+CP=$!
+sleep 0.5
+chat "$TA" '{"conversation": "f1", "text": "follow-up"}'
+is "a follow-up sent during a turn gets the next turn's reply" \
+    "$(data reply | jq -r .text)" "answer to the follow-up"
+wait $CP
+LAST=$(curl -s "$FAKE/_fake/requests" | jq -c '.[-1].body.messages | map(.content)')
+like "… which saw the first turn in its history" "$LAST" \
+    '"first","first answer","follow-up"'
+script '[{"fake": "slow-first-byte=1500", "text": "x done"},
+  {"fake": "slow-first-byte=1500", "text": "y done"}]'
+T0=$(date +%s%N)
+chat "$TA" '{"conversation": "px", "text": "x"}' &
+CP=$!
+chat "$TB" '{"conversation": "py", "text": "y"}'
+wait $CP
+T1=$(date +%s%N)
+ok "two conversations run their turns at the same time (both in < 2.9 s)" \
+    test $(( (T1 - T0) / 1000000 )) -lt 2900
+
+# --- pincerd killed mid-turn ------------------------------------------------------
+script '[{"fake": "slow-first-byte=3000", "text": "lost with pincerd"},
+  {"text": "answered after the restart"}]'
+curl -sN --max-time 20 -H "Authorization: Bearer $TA" \
+    -H 'Content-Type: application/json' \
+    --data-binary '{"conversation": "r1", "text": "survive a crash"}' \
+    "$PINCER_URL/api/v1/chat" >/dev/null 2>&1 &
+CP=$!
+sleep 1.2
+kill -KILL "$PINCER_PID"
+wait "$PINCER_PID" 2>/dev/null
+pkill -KILL -f "pincer-sandbox --dir $PINCER_STATE_DIR" 2>/dev/null
+LOG2="$T_LOGDIR/$T_NAME.restart.pincerd.log"
+"$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
+    --listen 127.0.0.1:0 2>>"$LOG2" &
+PINCER_PID=$!
+T_PIDS="$T_PIDS $PINCER_PID"
+wait_until 10 grep -q 'msg=listening' "$LOG2"
+PINCER_URL="http://$(_t_addr "$LOG2")"
+pending() {
+	req GET /api/v1/conversations/api:alice:r1/messages \
+	    -H "Authorization: Bearer $TA"
+	[ "$(jq -r '[.messages[] | select(.role == "agent")] | length' <<<"$BODY")" = 1 ]
+}
+ok "after a restart, the cut turn runs again and answers" wait_until 30 pending
+is "… exactly once, with the second run's reply" \
+    "$(jq -r '[.messages[] | "\(.role) \(.text)"] | join(" / ")' <<<"$BODY")" \
+    "user survive a crash / agent answered after the restart"
+wait $CP
+
+done_testing
