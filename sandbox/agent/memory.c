@@ -38,6 +38,7 @@ static void	 section(struct buf *, const struct agent *, const char *rel,
 		    const char *title);
 static int	 sync_index(const struct agent *, sqlite3 *);
 static void	 index_file(sqlite3 *, const char *full, const char *rel);
+static void	 put_chunk(sqlite3_stmt *, const char *, int, struct buf *);
 
 /* The memory part of the system prompt. */
 void
@@ -319,6 +320,18 @@ out:
 	return rc;
 }
 
+/* One paragraph into the index; the paragraph buffer is emptied. */
+static void
+put_chunk(sqlite3_stmt *st, const char *rel, int line, struct buf *para)
+{
+	sqlite3_bind_text(st, 1, rel, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, line);
+	sqlite3_bind_text(st, 3, para->data, (int)para->len, SQLITE_STATIC);
+	sqlite3_step(st);
+	sqlite3_reset(st);
+	buf_reset(para);
+}
+
 /* A file's paragraphs (blank-line separated; a heading starts one),
  * each with its first line's number. full NULL: only removed. */
 static void
@@ -353,15 +366,8 @@ index_file(sqlite3 *db, const char *full, const char *rel)
 		lno++;
 		blank = line[strspn(line, " \t\r")] == '\0';
 		heading = line[0] == '#';
-		if ((blank || heading) && para.len > 0) {
-			sqlite3_bind_text(st, 1, rel, -1, SQLITE_STATIC);
-			sqlite3_bind_int(st, 2, start);
-			sqlite3_bind_text(st, 3, para.data, (int)para.len,
-			    SQLITE_STATIC);
-			sqlite3_step(st);
-			sqlite3_reset(st);
-			buf_reset(&para);
-		}
+		if ((blank || heading) && para.len > 0)
+			put_chunk(st, rel, start, &para);
 		if (blank)
 			continue;
 		if (para.len == 0)
@@ -370,13 +376,8 @@ index_file(sqlite3 *db, const char *full, const char *rel)
 			buf_append(&para, "\n", 1);
 		buf_puts(&para, line);
 	}
-	if (para.len > 0) {
-		sqlite3_bind_text(st, 1, rel, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, start);
-		sqlite3_bind_text(st, 3, para.data, (int)para.len,
-		    SQLITE_STATIC);
-		sqlite3_step(st);
-	}
+	if (para.len > 0)
+		put_chunk(st, rel, start, &para);
 	sqlite3_finalize(st);
 	buf_free(&text);
 	buf_free(&para);
