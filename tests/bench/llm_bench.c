@@ -477,6 +477,57 @@ streams(int count, int secs)
 	return open == count ? 0 : 1;
 }
 
+/*
+ * turns: COUNT messages to an agent (POST /api/v1/chat), one after
+ * another, each in conversation PREFIX-i; the latency of each is from
+ * the request to its reply event.
+ */
+static int
+turns(int count, const char *prefix)
+{
+	double		*lat = calloc((size_t)count, sizeof(double));
+	char		 req[8192], body[512], in[65536];
+	size_t		 inlen;
+	ssize_t		 r;
+	long		 errors = 0;
+	double		 t0, total = now();
+	int		 i, fd, n;
+
+	for (i = 0; i < count; i++) {
+		snprintf(body, sizeof(body), "{\"conversation\":\"%s-%d\","
+		    "\"text\":\"hello\"}", prefix, i);
+		n = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: "
+		    "%s:%d\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
+		    path, host, port, strlen(body), extra, body);
+		t0 = now();
+		fd = dial();
+		fcntl(fd, F_SETFL, 0);
+		if (write_all(fd, req, (size_t)n) == -1)
+			die("send");
+		inlen = 0;
+		lat[i] = -1;
+		while ((r = recv(fd, in + inlen, sizeof(in) - 1 - inlen, 0)) >
+		    0) {
+			inlen += (size_t)r;
+			in[inlen] = '\0';
+			if (lat[i] < 0 && strstr(in, "event: reply\n"))
+				lat[i] = now() - t0;
+			if (strstr(in, "event: error\n"))
+				break;
+			if (inlen > sizeof(in) - 4096)
+				inlen = 0;	/* only the ends matter */
+		}
+		close(fd);
+		if (lat[i] < 0) {
+			errors++;
+			lat[i] = now() - t0;
+		}
+	}
+	report("turns", lat, (size_t)count, now() - total, errors);
+	return errors > 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -498,8 +549,13 @@ main(int argc, char **argv)
 		add_headers(argc, argv, 5);
 		return streams(atoi(argv[3]), atoi(argv[4]));
 	}
+	if (argc >= 5 && !strcmp(argv[1], "turns")) {
+		parse_url(argv[2]);
+		add_headers(argc, argv, 5);
+		return turns(atoi(argv[3]), argv[4]);
+	}
 	fprintf(stderr, "usage: llm_bench upstream PORTFILE | load URL RATE "
 	    "SECONDS CONNS [HEADER]... | ttfb URL N [HEADER]... | streams "
-	    "URL N SECONDS [HEADER]...\n");
+	    "URL N SECONDS [HEADER]... | turns URL N PREFIX [HEADER]...\n");
 	return 2;
 }
