@@ -268,9 +268,9 @@ api_conversation_messages(struct http_req *r)
 	if (!may_read(r, conv))
 		return;
 	st = store_stmt("SELECT 'user', id, sender, text, state, received_ms, "
-	    "NULL FROM inbox WHERE conversation = ?1 UNION ALL SELECT kind, "
-	    "id, 'agent', text, NULL, created_ms, inbox_id FROM outbox WHERE "
-	    "conversation = ?1 ORDER BY 6, 1 DESC");
+	    "NULL, NULL FROM inbox WHERE conversation = ?1 UNION ALL SELECT "
+	    "kind, id, 'agent', text, NULL, created_ms, inbox_id, attachments "
+	    "FROM outbox WHERE conversation = ?1 ORDER BY 6, 1 DESC");
 	if (st == NULL) {
 		http_error(r, 500, "internal", "the store failed");
 		return;
@@ -295,6 +295,9 @@ api_conversation_messages(struct http_req *r)
 			json_object_set_new(m, "kind", json_string(role));
 			json_object_set_new(m, "in_reply_to", json_integer(
 			    sqlite3_column_int64(st, 6)));
+			json_object_set_new(m, "attachments", json_loads(
+			    (const char *)sqlite3_column_text(st, 7), 0,
+			    NULL));
 		}
 		json_array_append_new(a, m);
 	}

@@ -54,6 +54,7 @@ struct turn {
 	struct buf	 line;		/* the agent's stdout, a line */
 	struct buf	 err;		/* its stderr, the start */
 	char		*reply;
+	json_t		*attachments;	/* [{path, name, size, caption}] */
 	char		 ecode[32];
 	char		*emsg;
 	int		 exit_code;
@@ -275,7 +276,8 @@ worker(void *arg)
 		pthread_cond_broadcast(&wake);
 	}
 	pthread_mutex_unlock(&lock);
-	store_close();
+	/* Its store connection is closed with the others at exit
+	 * (store_close closes every thread's). */
 	return NULL;
 }
 
@@ -328,6 +330,7 @@ run_turn(const char *conv)
 
 	memset(&t, 0, sizeof(t));
 	t.fd = -1;
+	t.attachments = json_array();
 	snprintf(t.conv, sizeof(t.conv), "%s", conv);
 	buf_init(&t.line, LINE_MAX_);
 	buf_init(&t.err, STDERR_KEEP);
@@ -358,6 +361,7 @@ out:
 	free(t.text);
 	free(t.reply);
 	free(t.emsg);
+	json_decref(t.attachments);
 	buf_free(&t.line);
 	buf_free(&t.err);
 }
@@ -563,7 +567,13 @@ on_line(struct turn *t, const char *p, size_t n)
 		json_decref(j);
 		return;		/* not the protocol: ignored */
 	}
-	if (!strcmp(type, "reply") && t->reply == NULL)
+	if (!strcmp(type, "attachment") && json_array_size(t->attachments) <
+	    32 && json_is_string(json_object_get(j, "path")))
+		json_array_append_new(t->attachments, json_pack("{s:O, s:O?, "
+		    "s:O?, s:O?}", "path", json_object_get(j, "path"), "name",
+		    json_object_get(j, "name"), "size", json_object_get(j,
+		    "size"), "caption", json_object_get(j, "caption")));
+	else if (!strcmp(type, "reply") && t->reply == NULL)
 		t->reply = strdup((s = json_string_value(json_object_get(j,
 		    "text"))) != NULL ? s : "");
 	else if (!strcmp(type, "error") && t->emsg == NULL) {
@@ -597,7 +607,7 @@ finish(struct turn *t, const char *why)
 	const char	*kind = "reply", *state = "done";
 	char		 text[1024];
 	json_t		*ev;
-	char		*evs;
+	char		*evs, *att;
 	size_t		 i;
 	bool		 again = false, stopping;
 
@@ -639,18 +649,23 @@ finish(struct turn *t, const char *why)
 	}
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return;
+	att = json_dumps(t->reply != NULL ? t->attachments : NULL,
+	    JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!again && (st = store_stmt("INSERT INTO outbox (conversation, "
-	    "inbox_id, kind, text, created_ms) VALUES (?, ?, ?, ?, ?)")) !=
-	    NULL) {
+	    "inbox_id, kind, text, attachments, created_ms) VALUES (?, ?, ?, "
+	    "?, ?, ?)")) != NULL) {
 		sqlite3_bind_text(st, 1, t->conv, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, t->ids[t->nids - 1]);
 		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, t->reply ? t->reply : text, -1,
 		    SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, wall_ms());
+		sqlite3_bind_text(st, 5, t->reply != NULL && att != NULL ? att :
+		    "[]", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, wall_ms());
 		sqlite3_step(st);
 		sqlite3_reset(st);
 	}
+	free(att);
 	if ((st = store_stmt("UPDATE inbox SET state = ? WHERE id = ?")) !=
 	    NULL)
 		for (i = 0; i < t->nids; i++) {
@@ -672,8 +687,8 @@ finish(struct turn *t, const char *why)
 		publish(t, "{\"type\":\"retry\"}", false);
 		return;
 	}
-	ev = t->reply != NULL ? json_pack("{s:s, s:s}", "type", "reply",
-	    "text", t->reply) : json_pack("{s:s, s:s, s:s}", "type", "error",
+	ev = t->reply != NULL ? json_pack("{s:s, s:s, s:O}", "type", "reply",
+	    "text", t->reply, "attachments", t->attachments) : json_pack("{s:s, s:s, s:s}", "type", "error",
 	    "code", t->emsg != NULL ? t->ecode : "agent", "message", text);
 	evs = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);

@@ -32,6 +32,7 @@ CREATE TABLE outbox (
 	inbox_id	INTEGER NOT NULL,	-- the last message answered
 	kind		TEXT NOT NULL,		-- reply error
 	text		TEXT NOT NULL,
+	attachments	TEXT NOT NULL DEFAULT '[]',	-- files in the sandbox
 	created_ms	INTEGER NOT NULL,
 	delivered_ms	INTEGER		-- NULL: a channel has yet to send it
 ) STRICT;

@@ -27,6 +27,7 @@
 #define READ_MAX	(64 * 1024)	/* a file read */
 #define EDIT_MAX	(8L << 20)	/* a file edited */
 #define LIST_MAX	500
+#define ATTACH_MAX	(25L << 20)
 
 static bool	 t_exec(const struct agent *, json_t *, struct buf *);
 static bool	 t_read(const struct agent *, json_t *, struct buf *);
@@ -35,6 +36,8 @@ static bool	 t_edit(const struct agent *, json_t *, struct buf *);
 static bool	 t_list(const struct agent *, json_t *, struct buf *);
 static bool	 t_mwrite(const struct agent *, json_t *, struct buf *);
 static bool	 t_msearch(const struct agent *, json_t *, struct buf *);
+static bool	 t_attach(const struct agent *, json_t *, struct buf *);
+static bool	 t_fetch(const struct agent *, json_t *, struct buf *);
 static void	 resolve(const struct agent *, const char *, char *, size_t);
 static void	 untrusted(struct buf *, const char *source, const char *,
 		    size_t);
@@ -87,6 +90,15 @@ static const struct {
 	  "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":"
 	  "\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
 	  "\"maximum\":20}},\"required\":[\"query\"]}" },
+	{ "send_attachment", t_attach, "Send a file from the sandbox with "
+	  "your reply (a picture, a document, an archive; up to 25 MB).",
+	  "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
+	  "\"string\"},\"caption\":{\"type\":\"string\"}},"
+	  "\"required\":[\"path\"]}" },
+	{ "web_fetch", t_fetch, "Fetch a web page or file by URL, through "
+	  "the owner's egress proxy.",
+	  "{\"type\":\"object\",\"properties\":{\"url\":{\"type\":"
+	  "\"string\"}},\"required\":[\"url\"]}" },
 };
 
 json_t *
@@ -393,6 +405,63 @@ static bool
 t_msearch(const struct agent *ag, json_t *args, struct buf *out)
 {
 	return memory_search(ag, args, out);
+}
+
+/* The file goes with the reply: an attachment event names it; the
+ * channel reads it from the sandbox when it sends the reply. */
+static bool
+t_attach(const struct agent *ag, json_t *args, struct buf *out)
+{
+	const char	*path = arg(args, "path", out);
+	const char	*cap = json_string_value(json_object_get(args,
+			    "caption"));
+	const char	*name;
+	char		 full[PATH_MAX];
+	struct stat	 sb;
+
+	if (path == NULL)
+		return false;
+	resolve(ag, path, full, sizeof(full));
+	if (stat(full, &sb) == -1) {
+		buf_printf(out, "error: %s: %s", full, strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_size > ATTACH_MAX) {
+		buf_printf(out, "error: %s is not a file of at most 25 MB",
+		    full);
+		return false;
+	}
+	name = strrchr(full, '/') + 1;
+	emit("attachment", json_pack("{s:s, s:s, s:I, s:s}", "path", full,
+	    "name", name, "size", (json_int_t)sb.st_size, "caption",
+	    cap != NULL ? cap : ""));
+	buf_printf(out, "%s (%lld bytes) will be sent with your reply", name,
+	    (long long)sb.st_size);
+	return true;
+}
+
+/*
+ * The egress proxy (127.0.0.1:3128 in the sandbox) is not built yet: the
+ * tool says so instead of pretending (issue 10 brings it).
+ */
+static bool
+t_fetch(const struct agent *ag, json_t *args, struct buf *out)
+{
+	const char	*url = arg(args, "url", out);
+
+	(void)ag;
+	if (url == NULL)
+		return false;
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		buf_printf(out, "error: only http:// and https:// URLs can be "
+		    "fetched");
+		return false;
+	}
+	buf_printf(out, "error: web_fetch is not available yet: it goes "
+	    "through the owner's egress proxy, which this version of pincer "
+	    "does not have. Nothing was fetched; tell the owner if the task "
+	    "needs the web.");
+	return false;
 }
 
 /* Relative paths are inside the workspace; the sandbox is the fence. */

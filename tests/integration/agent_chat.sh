@@ -74,6 +74,17 @@ like "a message without text is refused" "$OUT" "bad_request"
 chat "$TA" '{"conversation": "no spaces", "text": "x"}'
 like "… as is a conversation name with spaces" "$OUT" "bad_request"
 
+# --- an attachment goes with the reply ---------------------------------------
+script '[{"tool": "exec", "args": {"command": "echo report > /workspace/r.txt"}},
+  {"tool": "send_attachment", "args": {"path": "r.txt"}}, {"text": "here it is"}]'
+chat "$TA" '{"conversation": "c1", "text": "send me the report"}'
+is "the reply event lists the attachment" \
+    "$(data reply | jq -r '.attachments[0] | "\(.name) \(.path) \(.size)"')" \
+    "r.txt /workspace/r.txt 7"
+req GET /api/v1/conversations/api:alice:c1/messages -H "Authorization: Bearer $TA"
+is "… and so does the stored reply" \
+    "$(jq -r '.messages[-1].attachments[0].path' <<<"$BODY")" /workspace/r.txt
+
 # --- an LLM error is a clear error reply ---------------------------------------
 script '["400"]'
 chat "$TA" '{"conversation": "c1", "text": "this fails"}'
@@ -144,6 +155,7 @@ kill -KILL "$PINCER_PID"
 wait "$PINCER_PID" 2>/dev/null
 pkill -KILL -f "pincer-sandbox --dir $PINCER_STATE_DIR" 2>/dev/null
 LOG2="$T_LOGDIR/$T_NAME.restart.pincerd.log"
+: >"$LOG2"
 "$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
     --listen 127.0.0.1:0 2>>"$LOG2" &
 PINCER_PID=$!
