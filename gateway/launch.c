@@ -41,7 +41,8 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 {
 	const struct config	*c = config_current();
 	char			 launcher[PATH_MAX], init[PATH_MAX];
-	char			 agent[PATH_MAX];
+	char			 agent[PATH_MAX], real_agent[PATH_MAX];
+	char			 real_skills[PATH_MAX];
 	char			 uid[32], tmp[32], mem[32], pids[32], cpu[32];
 	char			 quota[32];
 	char			*argv[48];
@@ -78,11 +79,14 @@ launch_spawn(const struct launch_spec *ls, int *out, char *err, size_t errsz)
 	 * /opt/pincer (the launcher skips a missing one). */
 	launch_exe_path(c->agent_runtime, "pincer-agent", agent,
 	    sizeof(agent));
-	if (agent[0] != '\0') {
-		argv[n++] = "--tool";	argv[n++] = agent;
+	/* Canonical paths: the launcher takes no "..", and one missing
+	 * here is left out rather than failing every sandbox. */
+	if (agent[0] != '\0' && realpath(agent, real_agent) != NULL) {
+		argv[n++] = "--tool";	argv[n++] = real_agent;
 	}
-	if (c->agent_skills_dir[0] != '\0') {
-		argv[n++] = "--tool";	argv[n++] = c->agent_skills_dir;
+	if (c->agent_skills_dir[0] != '\0' &&
+	    realpath(c->agent_skills_dir, real_skills) != NULL) {
+		argv[n++] = "--tool";	argv[n++] = real_skills;
 	}
 	argv[n++] = "--init";		argv[n++] = init;
 	argv[n++] = "--keep-fd";	argv[n++] = "3";

@@ -24,11 +24,13 @@ struct agent {
 	int		 max_steps;	/* LLM calls in a turn */
 	int		 tool_timeout_s;
 	long		 llm_timeout_s;
+	long		 context_tokens;	/* the history's budget */
 };
 
 /* Events, one JSON line each on stdout (flushed: the dispatcher reads
  * them as they come). */
 void	 emit(const char *type, json_t *fields);	/* fields: taken */
+extern bool emit_quiet;		/* a silent turn: events are dropped */
 void	 emit_error(const char *code, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
@@ -52,6 +54,8 @@ int	 history_load(const struct agent *, json_t *messages, char *why,
 	    size_t whysz);
 int	 history_append(const struct agent *, json_t *messages, size_t from,
 	    char *why, size_t whysz);
+int	 history_replace(const struct agent *, const char *summary,
+	    json_t *messages, size_t keep_from, char *why, size_t whysz);
 
 /* memory.c: MEMORY.md, memory/YYYY-MM-DD.md and the bootstrap files
  * under the data folder (OpenClaw's layout). */

@@ -84,11 +84,12 @@ history_load(const struct agent *ag, json_t *messages, char *why,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
-history_append(const struct agent *ag, json_t *messages, size_t from,
-    char *why, size_t whysz)
+/* Rows for messages[from…], after the conversation's last; in the
+ * caller's transaction. */
+static int
+insert_all(sqlite3 *db, const struct agent *ag, json_t *messages,
+    size_t from)
 {
-	sqlite3		*db;
 	sqlite3_stmt	*st = NULL;
 	struct timeval	 tv;
 	long long	 seq = 0, ms;
@@ -96,12 +97,8 @@ history_append(const struct agent *ag, json_t *messages, size_t from,
 	char		*text;
 	int		 rc = -1;
 
-	if ((db = agent_db(ag, why, whysz)) == NULL)
-		return -1;
 	gettimeofday(&tv, NULL);
 	ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		goto out;
 	sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM messages "
 	    "WHERE conversation = ?", -1, &st, NULL);
 	sqlite3_bind_text(st, 1, ag->conversation, -1, SQLITE_STATIC);
@@ -123,15 +120,74 @@ history_append(const struct agent *ag, json_t *messages, size_t from,
 			goto out;
 		sqlite3_reset(st);
 	}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		rc = 0;
+	rc = 0;
 out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+history_append(const struct agent *ag, json_t *messages, size_t from,
+    char *why, size_t whysz)
+{
+	sqlite3	*db;
+	int	 rc = -1;
+
+	if ((db = agent_db(ag, why, whysz)) == NULL)
+		return -1;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+	    insert_all(db, ag, messages, from) == 0 &&
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		rc = 0;
 	if (rc == -1) {
 		snprintf(why, whysz, "saving the history: %s",
 		    sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	}
-	sqlite3_finalize(st);
 	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * Compaction: the conversation's history becomes the summary (a user
+ * message) and messages[keep_from…], in one transaction.
+ */
+int
+history_replace(const struct agent *ag, const char *summary,
+    json_t *messages, size_t keep_from, char *why, size_t whysz)
+{
+	json_t	*kept = json_array();
+	sqlite3	*db;
+	int	 rc = -1;
+	size_t	 i;
+
+	json_array_append_new(kept, json_pack("{s:s, s:s}", "role", "user",
+	    "content", summary));
+	for (i = keep_from; i < json_array_size(messages); i++)
+		json_array_append(kept, json_array_get(messages, i));
+	if ((db = agent_db(ag, why, whysz)) == NULL) {
+		json_decref(kept);
+		return -1;
+	}
+	/* The delete and the inserts: one transaction. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+		sqlite3_stmt	*st = NULL;
+
+		sqlite3_prepare_v2(db, "DELETE FROM messages WHERE "
+		    "conversation = ?", -1, &st, NULL);
+		sqlite3_bind_text(st, 1, ag->conversation, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_DONE &&
+		    insert_all(db, ag, kept, 0) == 0 &&
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+			rc = 0;
+		sqlite3_finalize(st);
+	}
+	if (rc == -1) {
+		snprintf(why, whysz, "compacting the history: %s",
+		    sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
+	json_decref(kept);
 	return rc;
 }

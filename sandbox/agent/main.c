@@ -32,6 +32,8 @@ static const char usage[] =
 	"  PINCER_AGENT_SKILLS   [/opt/pincer/skills] the bundled skills\n"
 	"  PINCER_AGENT_MAX_STEPS [16]       LLM calls in one turn\n"
 	"  PINCER_AGENT_TOOL_TIMEOUT_S [60]  a command's time\n"
+	"  PINCER_AGENT_CONTEXT_TOKENS [64000] the history's budget: over 3/4\n"
+	"                              of it, older messages are summarized\n"
 	"Exit status: 0 a reply was given, 1 the turn failed (an error event\n"
 	"says why), 2 the input or the environment is wrong.\n";
 
@@ -60,12 +62,19 @@ number(json_t *in, const char *key, const char *var, int def, int max)
 	return v < 1 ? def : v > max ? max : (int)v;
 }
 
+bool	 emit_quiet;
+
 void
 emit(const char *type, json_t *fields)
 {
-	json_t	*o = json_pack("{s:s}", "type", type);
+	json_t	*o;
 	char	*s;
 
+	if (emit_quiet) {
+		json_decref(fields);
+		return;
+	}
+	o = json_pack("{s:s}", "type", type);
 	/* "type" first: a reader can tell the event at a glance. */
 	if (fields != NULL)
 		json_object_update(o, fields);
@@ -169,6 +178,8 @@ main(int argc, char **argv)
 	ag.tool_timeout_s = number(in, "tool_timeout_s",
 	    "PINCER_AGENT_TOOL_TIMEOUT_S", 60, 86400);
 	ag.llm_timeout_s = 600;
+	ag.context_tokens = number(in, "context_tokens",
+	    "PINCER_AGENT_CONTEXT_TOKENS", 64000, 10000000);
 	rc = turn_run(&ag, in);
 	json_decref(in);
 	return rc;

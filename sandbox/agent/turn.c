@@ -17,6 +17,12 @@
 #define ANSWER_MAX	(32L << 20)	/* a whole (not streamed) answer */
 #define TOOL_EVENT_MAX	2000		/* output shown in a tool_end */
 
+/* What a turn's calls cost. */
+struct usage {
+	long long	 in, out;
+	int		 steps;
+};
+
 /* One LLM call, read as it streams. */
 struct call {
 	int		 status;
@@ -32,8 +38,11 @@ struct call {
 };
 
 static char	*system_prompt(const struct agent *);
-static int	 llm(const struct agent *, json_t *messages, struct call *,
-		    char *, size_t);
+static int	 llm(const struct agent *, json_t *messages, bool tools,
+		    struct call *, char *, size_t);
+static int	 load(const struct agent *, json_t *, char *, size_t);
+static long	 estimate(json_t *);
+static int	 compact(struct agent *, json_t **, char *, size_t);
 static int	 on_body(void *, const char *, size_t);
 static int	 on_event(void *, const struct sse_event *);
 static void	 take_delta(struct call *, json_t *delta);
@@ -41,66 +50,38 @@ static void	 take_message(struct call *, json_t *msg);
 static json_t	*assistant_message(struct call *);
 static void	 call_free(struct call *);
 
-int
-turn_run(struct agent *ag, json_t *input)
+/*
+ * The tool loop: LLM calls, and the tools each one asks for, until an
+ * answer without a tool call. The messages it makes are added to
+ * messages. 0: *reply set; 1: the step limit; -1: the LLM failed (why).
+ */
+static int
+run_loop(struct agent *ag, json_t *messages, int max_steps, char **reply,
+    struct usage *u, char *why, size_t whysz)
 {
-	json_t		*messages = json_array(), *am, *tc, *args;
-	const char	*text = json_string_value(json_object_get(input,
-			    "text"));
-	char		 why[512], *sp, *result;
-	size_t		 from, i;
-	long long	 in = 0, out = 0;
-	int		 step, rc = 1;
+	json_t		*am, *tc, *args;
+	char		*result;
+	size_t		 i;
 	struct call	 c;
 	bool		 ok;
 
-	sp = system_prompt(ag);
-	json_array_append_new(messages, json_pack("{s:s, s:s}", "role",
-	    "system", "content", sp));
-	free(sp);
-	if (history_load(ag, messages, why, sizeof(why)) == -1) {
-		emit_error("history", "%s", why);
-		goto out;
-	}
-	from = json_array_size(messages);
-	json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user",
-	    "content", text));
-	for (step = 1; ; step++) {
-		if (step > ag->max_steps) {
-			json_array_append_new(messages, json_pack("{s:s, s:s}",
-			    "role", "assistant", "content", "(stopped: the "
-			    "turn reached its step limit)"));
-			if (history_append(ag, messages, from, why,
-			    sizeof(why)) == -1)
-				emit_error("history", "%s", why);
-			emit_error("step_limit", "the turn reached its limit "
-			    "of %d LLM calls without a final answer",
-			    ag->max_steps);
-			goto out;
+	for (u->steps = 1; ; u->steps++) {
+		if (u->steps > max_steps) {
+			u->steps--;
+			return 1;
 		}
-		if (llm(ag, messages, &c, why, sizeof(why)) == -1) {
-			emit_error("llm", "%s", why);
+		if (llm(ag, messages, true, &c, why, whysz) == -1) {
 			call_free(&c);
-			goto out;
+			return -1;
 		}
-		in += c.in;
-		out += c.out;
+		u->in += c.in;
+		u->out += c.out;
 		json_array_append_new(messages, am = assistant_message(&c));
 		tc = json_object_get(am, "tool_calls");
 		if (json_array_size(tc) == 0) {
-			if (history_append(ag, messages, from, why,
-			    sizeof(why)) == -1) {
-				emit_error("history", "%s", why);
-				call_free(&c);
-				goto out;
-			}
-			emit("reply", json_pack("{s:s, s:i, s:{s:I, s:I}}",
-			    "text", c.text.data != NULL ? c.text.data : "",
-			    "steps", step, "usage", "input_tokens", in,
-			    "output_tokens", out));
+			*reply = strdup(c.text.data != NULL ? c.text.data : "");
 			call_free(&c);
-			rc = 0;
-			goto out;
+			return 0;
 		}
 		call_free(&c);
 		for (i = 0; i < json_array_size(tc); i++) {
@@ -137,8 +118,170 @@ turn_run(struct agent *ag, json_t *input)
 			free(result);
 		}
 	}
+}
+
+int
+turn_run(struct agent *ag, json_t *input)
+{
+	json_t		*messages = json_array();
+	const char	*text = json_string_value(json_object_get(input,
+			    "text"));
+	char		 why[512], *reply = NULL;
+	size_t		 from;
+	struct usage	 u = { 0 };
+	int		 rc = 1;
+
+	if (load(ag, messages, why, sizeof(why)) == -1) {
+		emit_error("history", "%s", why);
+		goto out;
+	}
+	if (estimate(messages) > ag->context_tokens * 3 / 4 &&
+	    compact(ag, &messages, why, sizeof(why)) == -1)
+		/* The turn goes on: the model may still take it all. */
+		fprintf(stderr, "pincer-agent: compaction failed: %s\n", why);
+	from = json_array_size(messages);
+	json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user",
+	    "content", text));
+	switch (run_loop(ag, messages, ag->max_steps, &reply, &u, why,
+	    sizeof(why))) {
+	case -1:
+		emit_error("llm", "%s", why);
+		goto out;
+	case 1:
+		json_array_append_new(messages, json_pack("{s:s, s:s}", "role",
+		    "assistant", "content", "(stopped: the turn reached its "
+		    "step limit)"));
+		if (history_append(ag, messages, from, why, sizeof(why)) == -1)
+			emit_error("history", "%s", why);
+		emit_error("step_limit", "the turn reached its limit of %d LLM "
+		    "calls without a final answer", ag->max_steps);
+		goto out;
+	}
+	if (history_append(ag, messages, from, why, sizeof(why)) == -1) {
+		emit_error("history", "%s", why);
+		goto out;
+	}
+	emit("reply", json_pack("{s:s, s:i, s:{s:I, s:I}}", "text", reply,
+	    "steps", u.steps, "usage", "input_tokens", u.in, "output_tokens",
+	    u.out));
+	rc = 0;
 out:
+	free(reply);
 	json_decref(messages);
+	return rc;
+}
+
+/* The system prompt, then the conversation's history. */
+static int
+load(const struct agent *ag, json_t *messages, char *why, size_t whysz)
+{
+	char	*sp = system_prompt(ag);
+
+	json_array_clear(messages);
+	json_array_append_new(messages, json_pack("{s:s, s:s}", "role",
+	    "system", "content", sp));
+	free(sp);
+	return history_load(ag, messages, why, whysz);
+}
+
+/* Tokens, roughly: a token is about four bytes of JSON. */
+static long
+estimate(json_t *messages)
+{
+	char	*s = json_dumps(messages, JSON_COMPACT);
+	long	 n = s != NULL ? (long)strlen(s) / 4 : 0;
+
+	free(s);
+	return n;
+}
+
+/*
+ * The history has outgrown the context budget. First a silent turn lets
+ * the agent write what matters to memory (its events are not shown, its
+ * messages not kept); then the older messages are summarized by the
+ * model, and the history becomes the summary and the recent messages.
+ */
+static int
+compact(struct agent *ag, json_t **messagesp, char *why, size_t whysz)
+{
+	json_t		*messages = *messagesp, *flush, *req;
+	size_t		 n = json_array_size(messages), cut, i;
+	long		 keep = ag->context_tokens / 4, size = 0;
+	char		*reply = NULL, *summary = NULL, *s;
+	struct usage	 u = { 0 };
+	struct call	 c;
+	struct buf	 tr;
+	int		 rc = -1;
+
+	/* 1: what to keep: the last messages within a quarter of the budget,
+	 * from a user message on (a tool call stays with its result). */
+	for (cut = n; cut > 1; cut--) {
+		s = json_dumps(json_array_get(messages, cut - 1), JSON_COMPACT);
+		size += s != NULL ? (long)strlen(s) / 4 : 0;
+		free(s);
+		if (size > keep)
+			break;
+	}
+	while (cut < n && strcmp(json_string_value(json_object_get(
+	    json_array_get(messages, cut), "role")) ?: "", "user") != 0)
+		cut++;
+	if (cut <= 1)
+		return 0;	/* the new messages alone fill it: no help */
+	/* 2: the memory flush. */
+	flush = json_deep_copy(messages);
+	json_array_append_new(flush, json_pack("{s:s, s:s}", "role", "user",
+	    "content", "(pincer) This conversation is about to be compacted: "
+	    "its older messages will be replaced by a short summary. Save "
+	    "now, with memory_write, anything in them you will need later "
+	    "(facts, decisions, open tasks). Then answer only NO_REPLY."));
+	emit_quiet = true;
+	run_loop(ag, flush, 8, &reply, &u, why, whysz);
+	emit_quiet = false;
+	free(reply);
+	json_decref(flush);
+	/* 3: the summary of messages 1 .. cut-1, as a transcript. */
+	buf_init(&tr, (size_t)1 << 26);
+	for (i = 1; i < cut; i++) {
+		json_t		*m = json_array_get(messages, i);
+		const char	*role = json_string_value(json_object_get(m,
+				    "role"));
+		const char	*text = json_string_value(json_object_get(m,
+				    "content"));
+
+		if (text != NULL)
+			buf_printf(&tr, "%s: %.2000s\n\n", role, text);
+		else if (json_object_get(m, "tool_calls") != NULL)
+			buf_printf(&tr, "%s: (called tools)\n\n", role);
+	}
+	req = json_pack("[{s:s, s:s}, {s:s, s:s+}]", "role", "system",
+	    "content", "You summarize conversations for the agent that had "
+	    "them, so it can go on without the full text.", "role", "user",
+	    "content", "Summarize this conversation in at most 300 words: "
+	    "who said what that matters, decisions, facts learned, tasks "
+	    "still open.\n\n", tr.data != NULL ? tr.data : "");
+	buf_free(&tr);
+	if (llm(ag, req, false, &c, why, whysz) == -1 || c.text.len == 0) {
+		if (why[0] == '\0')
+			snprintf(why, whysz, "the model gave no summary");
+		call_free(&c);
+		json_decref(req);
+		return -1;
+	}
+	if (asprintf(&summary, "(Summary of the earlier conversation, "
+	    "written when it was compacted:)\n%s", c.text.data) == -1)
+		summary = NULL;
+	call_free(&c);
+	json_decref(req);
+	/* 4: the history becomes the summary and the kept messages. */
+	if (summary == NULL || history_replace(ag, summary, messages, cut, why,
+	    whysz) == -1)
+		goto out;
+	emit("compaction", json_pack("{s:I, s:I}", "messages_before",
+	    (json_int_t)(n - 1), "messages_after", (json_int_t)(n - cut + 1)));
+	/* The system prompt again: the flush may have changed the memory. */
+	rc = load(ag, messages, why, whysz);
+out:
+	free(summary);
 	return rc;
 }
 
@@ -179,8 +322,8 @@ system_prompt(const struct agent *ag)
 
 /* One call: messages in, the assistant's message (text, tool calls). */
 static int
-llm(const struct agent *ag, json_t *messages, struct call *c, char *why,
-    size_t whysz)
+llm(const struct agent *ag, json_t *messages, bool tools, struct call *c,
+    char *why, size_t whysz)
 {
 	json_t		*req, *j, *err;
 	char		*body;
@@ -191,9 +334,11 @@ llm(const struct agent *ag, json_t *messages, struct call *c, char *why,
 	buf_init(&c->text, ANSWER_MAX);
 	c->calls = json_array();
 	c->sse = sse_new(EVENT_MAX);
-	req = json_pack("{s:s, s:O, s:o, s:b, s:{s:b}}", "model", ag->model,
-	    "messages", messages, "tools", tools_schema(), "stream", 1,
-	    "stream_options", "include_usage", 1);
+	req = json_pack("{s:s, s:O, s:b, s:{s:b}}", "model", ag->model,
+	    "messages", messages, "stream", 1, "stream_options",
+	    "include_usage", 1);
+	if (tools)
+		json_object_set_new(req, "tools", tools_schema());
 	body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	rc = lhttp_post(ag->llm_url, body, strlen(body), ag->llm_timeout_s,

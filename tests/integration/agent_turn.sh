@@ -8,7 +8,8 @@
 # whole process group, untrusted content wrapped, memory (MEMORY.md and
 # the bootstrap files in the prompt, notes written in one conversation and
 # found by memory_search in another, the index following the files),
-# skills (listed or hidden by OpenClaw's requirements), LLM
+# skills (listed or hidden by OpenClaw's requirements), compaction of a
+# long history after a silent memory flush, LLM
 # errors and bad input answered with an error event and the history left
 # as it was.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
@@ -160,6 +161,40 @@ like "… which says so" "$E" "nothing.png: No such file"
 like "web_fetch says it needs the egress proxy, which is not there yet" \
     "$E" "web_fetch is not available yet: it goes through the owner's egress proxy"
 like "… and refuses what is not http(s)" "$E" "only http:// and https://"
+
+# --- compaction of a long history -------------------------------------------------
+LONG1=$(head -c 2000 /dev/zero | tr '\0' 'a')
+LONG2=$(head -c 6000 /dev/zero | tr '\0' 'b')
+export PINCER_AGENT_CONTEXT_TOKENS=2000
+reset
+script '[{"text": "ok1"}, {"text": "ok2"}]'
+turn "{\"conversation\": \"long\", \"text\": \"$LONG1\"}"
+turn "{\"conversation\": \"long\", \"text\": \"$LONG2\"}"
+is "two long turns, no compaction yet" "$(events compaction | wc -l)" 0
+reset
+script '[{"tool": "memory_write", "args": {"text": "flushed before compaction"}},
+  {"text": "NO_REPLY"}, {"text": "SUMMARY-XYZ: the user sent long a and b lines"},
+  {"text": "after compaction"}]'
+turn '{"conversation": "long", "text": "and now?"}'
+is "over 3/4 of the budget, the history is compacted" \
+    "$(events compaction | jq -r '"\(.messages_before) \(.messages_after)"')" "4 1"
+is "… and the turn replies" "$(last | jq -r .text)" "after compaction"
+is "the memory flush is silent: no tool events" "$(events tool_start | wc -l)" 0
+REQS=$(requests)
+like "… it asked the agent to save what matters" \
+    "$(jq -r '.[0].body.messages[-1].content' <<<"$REQS")" "about to be compacted"
+like "… and it did" "$(cat "$D/memory/$(date -u +%Y-%m-%d).md")" \
+    "flushed before compaction"
+is "the summary is asked for without tools" \
+    "$(jq -r '.[2].body.tools // "none"' <<<"$REQS")" none
+like "… over the old messages" "$(jq -r '.[2].body.messages[1].content' <<<"$REQS")" \
+    "user: bbbb"
+like "the turn's call starts with the summary" \
+    "$(jq -r '.[3].body.messages[1].content' <<<"$REQS" | tr '\n' ' ')" \
+    "Summary of the earlier conversation.*SUMMARY-XYZ"
+unlike "… not with the old text" "$(jq -c '.[3].body.messages' <<<"$REQS")" "bbbbbbbbbb"
+is "the history is the summary and the new turn" "$(rows long)" 3
+unset PINCER_AGENT_CONTEXT_TOKENS
 
 # --- the step limit ------------------------------------------------------------
 reset
