@@ -628,8 +628,9 @@ finish(struct turn *t, const char *why)
 			snprintf(text, sizeof(text), "The agent could not "
 			    "run: %s.", why);
 		else {
-			/* Killed, crashed, out of time: once more. */
-			again = t->attempts < ATTEMPTS;
+			/* Killed or crashed: once more. Out of time: no (it
+			 * would only take as long again). */
+			again = t->attempts < ATTEMPTS && !t->timed_out;
 			if (t->timed_out)
 				snprintf(text, sizeof(text), "The agent ran "
 				    "out of time (agent.turn_timeout_s).");

@@ -6,8 +6,9 @@
 # and the stream carries its events and reply; conversations and their
 # messages are read back (each person sees their own); an LLM error gives
 # a clear error reply; an agent killed mid-turn is run once more, twice
-# killed gives an error; a follow-up sent during a turn is answered by the
-# next turn; two conversations run at once; pincerd killed mid-turn runs
+# killed gives an error; a turn out of time gives an error; memory written
+# in one conversation is found in another after the sandbox slept; a
+# follow-up sent during a turn is answered by the next turn; two conversations run at once; pincerd killed mid-turn runs
 # the turn again at its next start and the reply arrives exactly once.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
@@ -85,6 +86,19 @@ req GET /api/v1/conversations/api:alice:c1/messages -H "Authorization: Bearer $T
 is "… and so does the stored reply" \
     "$(jq -r '.messages[-1].attachments[0].path' <<<"$BODY")" /workspace/r.txt
 
+# --- memory across conversations, after the sandbox slept -----------------------
+script '[{"tool": "memory_write", "args": {"text": "the boat is called Saltire"}},
+  {"text": "noted"}]'
+chat "$TA" '{"conversation": "m1", "text": "remember the boat"}'
+is "a note is written in one conversation" "$(data reply | jq -r .text)" noted
+pcli sandbox stop agent-alice >/dev/null 2>&1
+is "the sandbox goes to sleep" "$(pcli sandbox list 2>/dev/null |
+    awk '$1 == "agent-alice" { print $2 }')" sleeping
+script '[{"tool": "memory_search", "args": {"query": "boat"}}, {"text": "found it"}]'
+chat "$TA" '{"conversation": "m2", "text": "what is the boat called?"}'
+like "another conversation finds it with memory_search, the sandbox woken" \
+    "$(data tool_end | jq -r .output)" "the boat is called Saltire"
+
 # --- an LLM error is a clear error reply ---------------------------------------
 script '["400"]'
 chat "$TA" '{"conversation": "c1", "text": "this fails"}'
@@ -141,6 +155,21 @@ wait $CP
 T1=$(date +%s%N)
 ok "two conversations run their turns at the same time (both in < 2.9 s)" \
     test $(( (T1 - T0) / 1000000 )) -lt 2900
+
+# --- a turn out of time ------------------------------------------------------------
+sed -i 's/"agent": {/"agent": { "turn_timeout_s": 5,/' "$PINCER_CONF"
+kill -HUP "$PINCER_PID"
+wait_log 'msg="config reloaded"' 5
+script '["hang"]'
+N0=$(nreq)
+chat "$TA" '{"conversation": "slow", "text": "take forever"}'
+is "a turn over agent.turn_timeout_s ends with an error" \
+    "$(data error | jq -r .code)" agent
+like "… that says it ran out of time" "$(data error | jq -r .message)" \
+    "ran out of time"
+is "… and is not run again" "$(( $(nreq) - N0 ))" 1
+sed -i 's/"turn_timeout_s": 5,//' "$PINCER_CONF"
+kill -HUP "$PINCER_PID"
 
 # --- pincerd killed mid-turn ------------------------------------------------------
 script '[{"fake": "slow-first-byte=3000", "text": "lost with pincerd"},
