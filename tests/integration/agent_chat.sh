@@ -8,7 +8,8 @@
 # a clear error reply; an agent killed mid-turn is run once more, twice
 # killed gives an error; a turn out of time gives an error; memory written
 # in one conversation is found in another after the sandbox slept; a
-# follow-up sent during a turn is answered by the next turn; two conversations run at once; pincerd killed mid-turn runs
+# follow-up sent during a turn is answered by the next turn; agent.command
+# runs another program that speaks the protocol; two conversations run at once; pincerd killed mid-turn runs
 # the turn again at its next start and the reply arrives exactly once.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
@@ -170,6 +171,26 @@ like "… that says it ran out of time" "$(data error | jq -r .message)" \
 is "… and is not run again" "$(( $(nreq) - N0 ))" 1
 sed -i 's/"turn_timeout_s": 5,//' "$PINCER_CONF"
 kill -HUP "$PINCER_PID"
+wait_log 'msg="config reloaded"' 5 1
+
+# --- agent.command: any program that speaks the turn protocol ---------------------
+pcli sandbox exec agent-alice -- sh -c 'cat > /data/my-agent <<X
+#!/bin/sh
+read -r line
+echo "{\"type\":\"text_delta\",\"text\":\"mine\"}"
+echo "{\"type\":\"reply\",\"text\":\"from my own agent: \$1\"}"
+X
+chmod +x /data/my-agent' >/dev/null 2>&1
+sed -i 's|"agent": {|"agent": { "command": "/data/my-agent",|' "$PINCER_CONF"
+kill -HUP "$PINCER_PID"
+wait_log 'msg="config reloaded"' 5 2
+chat "$TA" '{"conversation": "own", "text": "hi"}'
+is "agent.command runs another program for the turn" \
+    "$(data reply | jq -r .text)" "from my own agent: turn"
+like "… whose events stream like pincer-agent's" "$(types)" "text_delta reply"
+sed -i 's|"command": "/data/my-agent",||' "$PINCER_CONF"
+kill -HUP "$PINCER_PID"
+wait_log 'msg="config reloaded"' 5 3
 
 # --- pincerd killed mid-turn ------------------------------------------------------
 script '[{"fake": "slow-first-byte=3000", "text": "lost with pincerd"},
