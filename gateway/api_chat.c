@@ -18,8 +18,8 @@
 #include "pincer.h"
 
 #define TEXT_MAX	(64 * 1024)
-#define NAME_CHARS	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
-			"0123456789._-"
+#define NAME_CHARS	"abcdefghijklmnopqrstuvwxyz" \
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 /* One client's stream: filled by a dispatcher worker, read by libmicrohttpd. */
 struct chat {
@@ -27,9 +27,9 @@ struct chat {
 	struct dispatch_sub	*sub;
 	struct buf		 out;
 	size_t			 off;
-	bool			 done;		/* the last event is in out */
+	bool			 done;		/* the last event is in */
 	bool			 parked;
-	bool			 gone;		/* the response is freed */
+	bool			 gone;		/* the response is gone */
 };
 
 static pthread_mutex_t	 chat_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,9 +55,11 @@ api_chat(struct http_req *r)
 	long long		 msg;
 
 	http_req_body(r, &body, &len);
-	if ((in = json_loadb(body, len, 0, &je)) == NULL || !json_is_object(in)) {
-		http_error(r, 400, "bad_json", "the body is not a JSON object%s%s",
-		    in == NULL ? ": " : "", in == NULL ? je.text : "");
+	if ((in = json_loadb(body, len, 0, &je)) == NULL ||
+	    !json_is_object(in)) {
+		http_error(r, 400, "bad_json", "the body is not a JSON "
+		    "object%s%s", in == NULL ? ": " : "", in == NULL ?
+		    je.text : "");
 		json_decref(in);
 		return;
 	}
@@ -68,15 +70,15 @@ api_chat(struct http_req *r)
 		name = "main";
 	if (*name == '\0' || strlen(name) > 64 ||
 	    strspn(name, NAME_CHARS) != strlen(name)) {
-		http_error(r, 400, "bad_request", "\"conversation\" is a name of "
-		    "1 to 64 letters, digits, '.', '_' or '-'");
+		http_error(r, 400, "bad_request", "\"conversation\" is a "
+		    "name of 1 to 64 letters, digits, '.', '_' or '-'");
 		json_decref(in);
 		return;
 	}
 	if (text == NULL || *text == '\0' || strlen(text) > TEXT_MAX ||
 	    (att != NULL && !json_is_array(att))) {
-		http_error(r, 400, "bad_request", "send {\"text\": \"...\"} (up "
-		    "to %d bytes), with \"conversation\" and \"attachments\" "
+		http_error(r, 400, "bad_request", "send {\"text\": "
+		    "\"...\"} (up to %d bytes), with \"conversation\" and \"attachments\" "
 		    "(an array) if you like", TEXT_MAX);
 		json_decref(in);
 		return;
@@ -153,7 +155,7 @@ on_event(void *arg, const char *json, bool last)
 		sse_event(&ch->out, type != NULL ? type : "event", json);
 		if (last) {
 			ch->done = true;
-			ch->sub = NULL;		/* the dispatcher lets go */
+			ch->sub = NULL;	/* the dispatcher lets go */
 		}
 		if (ch->parked) {
 			ch->parked = false;
@@ -278,8 +280,10 @@ api_conversation_messages(struct http_req *r)
 	a = json_array();
 	sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char	*role = (const char *)sqlite3_column_text(st, 0);
-		json_t		*m = json_pack("{s:s, s:I, s:s, s:s, s:I}",
+		const char	*role = (const char *)
+				    sqlite3_column_text(st, 0);
+		json_t		*m = json_pack("{s:s, s:I, s:s, s:s, "
+				    "s:I}",
 				    "role", !strcmp(role, "user") ? "user" :
 				    "agent", "id",
 				    (json_int_t)sqlite3_column_int64(st, 1),

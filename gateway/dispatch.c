@@ -50,11 +50,11 @@ struct turn {
 	long long	 ids[256];	/* the messages it answers */
 	size_t		 nids;
 	int		 attempts;	/* the most of any message */
-	char		*text;		/* the messages' text, joined */
+	char		*text;		/* the messages', joined */
 	struct buf	 line;		/* the agent's stdout, a line */
 	struct buf	 err;		/* its stderr, the start */
 	char		*reply;
-	json_t		*attachments;	/* [{path, name, size, caption}] */
+	json_t		*attachments;	/* [{path, name, size, …}] */
 	char		 ecode[32];
 	char		*emsg;
 	int		 exit_code;
@@ -82,8 +82,9 @@ static pthread_cond_t	 wake = PTHREAD_COND_INITIALIZER;
 static pthread_t	 workers[WORKERS_MAX];
 static int		 nworkers;
 static bool		 quit;
-static char		 busy[WORKERS_MAX][256];	/* conversations in a turn */
-static int		 busy_fd[WORKERS_MAX];		/* their sockets */
+/* Per worker: the conversation in a turn, and its control socket. */
+static char		 busy[WORKERS_MAX][256];
+static int		 busy_fd[WORKERS_MAX];
 static struct sub	*subs;
 
 int
@@ -159,7 +160,8 @@ dispatch_submit(const struct dispatch_msg *m, dispatch_fn fn, void *arg,
 	    sizeof(sbx));
 	att = m->attachments != NULL ? json_dumps(m->attachments,
 	    JSON_COMPACT) : strdup("[]");
-	if (att == NULL || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (att == NULL ||
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	if (m->event_id != NULL &&
 	    (st = store_stmt("SELECT id FROM inbox WHERE event_id = ?")) !=
@@ -617,7 +619,8 @@ finish(struct turn *t, const char *why)
 	if (t->nids == 0)
 		return;
 	if (t->reply == NULL && t->emsg == NULL && stopping)
-		return;		/* left "running": the next start runs it */
+		/* Left "running": the next start runs it. */
+		return;
 	if (t->reply == NULL) {
 		kind = "error";
 		state = "failed";
@@ -689,7 +692,8 @@ finish(struct turn *t, const char *why)
 		return;
 	}
 	ev = t->reply != NULL ? json_pack("{s:s, s:s, s:O}", "type", "reply",
-	    "text", t->reply, "attachments", t->attachments) : json_pack("{s:s, s:s, s:s}", "type", "error",
+	    "text", t->reply, "attachments", t->attachments) :
+	    json_pack("{s:s, s:s, s:s}", "type", "error",
 	    "code", t->emsg != NULL ? t->ecode : "agent", "message", text);
 	evs = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);
@@ -734,8 +738,10 @@ sandbox_name(const struct config *c, const char *conv, const char *owner,
 {
 	static const char *const prefixes[] = { "agent", "conv", "chan" };
 	int		 scope = c->agent_sandbox_scope;
-	const char	*src = scope == 1 ? conv : scope == 2 ? channel : owner;
-	const char	*prefix = prefixes[scope >= 0 && scope < 3 ? scope : 0];
+	const char	*src = scope == 1 ? conv : scope == 2 ? channel :
+			    owner;
+	const char	*prefix = prefixes[scope >= 0 && scope < 3 ? scope :
+			    0];
 	unsigned char	 h[SHA256_DIGEST_LENGTH];
 	char		 clean[40];
 	size_t		 i, n = 0;

@@ -72,7 +72,7 @@ struct upcall {
 	size_t			 len;		/* of the body */
 	char			 err[CURL_ERROR_SIZE];
 	struct upcall		*prev, *next;	/* awaiting a head */
-	struct upcall		*aprev, *anext;	/* every call in the loop */
+	struct upcall		*aprev, *anext;	/* every call in it */
 };
 
 struct upcall_job {
