@@ -52,7 +52,10 @@ JSON
 	head -c 18 /dev/urandom | base64 | pin user add bench --role owner \
 	    --password-stdin >/dev/null 2>&1
 	tok=$(pin token create --user bench --scope chat --name bench 2>/dev/null)
-	pin serve --listen 127.0.0.1:0 2>"$log" &
+	# Not through pin: a function run in the background is a subshell,
+	# and its pid is not pincerd's.
+	"$PINCER_BIN" --config "$tmp/pincer-$scope.json" --state "$st" serve \
+	    --listen 127.0.0.1:0 2>"$log" &
 	pid=$!
 	pids+=($pid)
 	for i in $(seq 100); do
