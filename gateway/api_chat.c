@@ -310,6 +310,69 @@ api_conversation_messages(struct http_req *r)
 	    "messages", a));
 }
 
+/*
+ * GET /api/v1/conversations/{id}/attachments/{reply}/{n}: the n-th file a
+ * reply named, read from the conversation's sandbox (pincer-init's files
+ * API, through the relay). Only files a reply named can be read this way.
+ */
+void
+api_conversation_attachment(struct http_req *r)
+{
+	const char	*p = http_req_param(r), *rest, *path;
+	size_t		 n = p != NULL ? strcspn(p, "/") : 0;
+	char		 conv[256], sandbox[SBX_NAME_MAX + 1], *end;
+	long long	 reply;
+	long		 k;
+	sqlite3_stmt	*st;
+	json_t		*att = NULL;
+	struct sbx_ref	 ref;
+	struct buf	 url;
+
+	snprintf(conv, sizeof(conv), "%.*s", (int)(n < sizeof(conv) ? n : 0),
+	    p != NULL ? p : "");
+	if (!may_read(r, conv))
+		return;
+	rest = p + n + strlen("/attachments/");
+	reply = strtoll(rest, &end, 10);
+	k = *end == '/' ? strtol(end + 1, &end, 10) : -1;
+	if (*end != '\0' || k < 0 || (st = store_stmt("SELECT o.attachments, "
+	    "c.sandbox FROM outbox o JOIN conversations c ON c.id = "
+	    "o.conversation WHERE o.id = ? AND o.conversation = ?")) == NULL) {
+		http_error(r, 404, "not_found", "no such attachment");
+		return;
+	}
+	sandbox[0] = '\0';
+	sqlite3_bind_int64(st, 1, reply);
+	sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		att = json_loads((const char *)sqlite3_column_text(st, 0), 0,
+		    NULL);
+		snprintf(sandbox, sizeof(sandbox), "%s",
+		    sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	path = json_string_value(json_object_get(json_array_get(att,
+	    (size_t)k), "path"));
+	if (path == NULL || *path != '/') {
+		json_decref(att);
+		http_error(r, 404, "not_found", "no such attachment");
+		return;
+	}
+	buf_init(&url, 8192);
+	buf_puts(&url, "/files");
+	if (url_encode(&url, path, "/") == -1 ||
+	    sbx_acquire(sandbox, &ref) != SBX_OK) {
+		json_decref(att);
+		buf_free(&url);
+		http_error(r, 503, "unavailable", "the conversation's sandbox "
+		    "cannot be reached");
+		return;
+	}
+	json_decref(att);
+	relay_forward(r, &ref, url.data, "");
+	buf_free(&url);
+}
+
 /* The conversation exists and is the caller's, or the caller is an admin;
  * otherwise 404 (whether it exists is not told). */
 static bool

@@ -22,7 +22,6 @@ struct query {
 
 static bool	 name_of(struct http_req *, char *, size_t);
 static void	 reply_err(struct http_req *, enum sbx_err);
-static int	 encode(struct buf *, const char *, const char *);
 static enum MHD_Result add_arg(void *, enum MHD_ValueKind, const char *,
 		    const char *);
 static const char *actor(struct http_req *);
@@ -164,7 +163,7 @@ api_sandbox_forward(struct http_req *r)
 		http_error(r, 400, "bad_path", "a path may not hold NUL");
 		goto out;
 	}
-	if (encode(&path, rest, "/") == -1 || q.bad) {
+	if (url_encode(&path, rest, "/") == -1 || q.bad) {
 		http_error(r, 414, "uri_too_long", "the path or query is "
 		    "too long");
 		goto out;
@@ -218,8 +217,8 @@ reply_err(struct http_req *r, enum sbx_err e)
 }
 
 /* RFC 3986 unreserved bytes pass; so do those in keep. */
-static int
-encode(struct buf *b, const char *s, const char *keep)
+int
+url_encode(struct buf *b, const char *s, const char *keep)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char		 e[3];
@@ -250,9 +249,9 @@ add_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 
 	(void)kind;
 	if ((q->out->len > 0 && buf_append(q->out, "&", 1) == -1) ||
-	    encode(q->out, k, NULL) == -1 ||
+	    url_encode(q->out, k, NULL) == -1 ||
 	    (v != NULL && (buf_append(q->out, "=", 1) == -1 ||
-	    encode(q->out, v, NULL) == -1)))
+	    url_encode(q->out, v, NULL) == -1)))
 		q->bad = true;
 	return MHD_YES;
 }

@@ -949,6 +949,9 @@ void	 dispatch_unsubscribe(struct dispatch_sub *);
 void	 api_chat(struct http_req *);
 void	 api_conversations(struct http_req *);
 void	 api_conversation_messages(struct http_req *);
+void	 api_conversation_attachment(struct http_req *);
+/* Percent-encodes s into b, but for unreserved bytes and those in keep. */
+int	 url_encode(struct buf *, const char *s, const char *keep);
 
 /* daemon.c */
 int	 daemon_serve(const struct config_overrides *);

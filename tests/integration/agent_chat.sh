@@ -86,6 +86,17 @@ is "the reply event lists the attachment" \
 req GET /api/v1/conversations/api:alice:c1/messages -H "Authorization: Bearer $TA"
 is "… and so does the stored reply" \
     "$(jq -r '.messages[-1].attachments[0].path' <<<"$BODY")" /workspace/r.txt
+RID=$(jq -r '.messages[-1].id' <<<"$BODY")
+req GET "/api/v1/conversations/api:alice:c1/attachments/$RID/0" \
+    -H "Authorization: Bearer $TA"
+is "GET …/attachments/REPLY/0 gives the file from the sandbox" \
+    "$CODE $BODY" "200 report"
+req GET "/api/v1/conversations/api:alice:c1/attachments/$RID/1" \
+    -H "Authorization: Bearer $TA"
+is "… only files the reply named" "$CODE" 404
+req GET "/api/v1/conversations/api:alice:c1/attachments/$RID/0" \
+    -H "Authorization: Bearer $TB"
+is "… and only for the conversation's owner" "$CODE" 404
 
 # --- memory across conversations, after the sandbox slept -----------------------
 script '[{"tool": "memory_write", "args": {"text": "the boat is called Saltire"}},
