@@ -27,9 +27,9 @@ struct chat {
 	struct dispatch_sub	*sub;
 	struct buf		 out;
 	size_t			 off;
-	bool			 done;		/* the last event is in */
+	bool			 done;		/* the end is in */
 	bool			 parked;
-	bool			 gone;		/* the response is gone */
+	bool			 gone;		/* response freed */
 };
 
 static pthread_mutex_t	 chat_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,7 +78,8 @@ api_chat(struct http_req *r)
 	if (text == NULL || *text == '\0' || strlen(text) > TEXT_MAX ||
 	    (att != NULL && !json_is_array(att))) {
 		http_error(r, 400, "bad_request", "send {\"text\": "
-		    "\"...\"} (up to %d bytes), with \"conversation\" and \"attachments\" "
+		    "\"...\"} (up to %d bytes), with \"conversation\" and "
+		    "\"attachments\" "
 		    "(an array) if you like", TEXT_MAX);
 		json_decref(in);
 		return;

@@ -54,7 +54,7 @@ struct turn {
 	struct buf	 line;		/* the agent's stdout, a line */
 	struct buf	 err;		/* its stderr, the start */
 	char		*reply;
-	json_t		*attachments;	/* [{path, name, size, …}] */
+	json_t		*attachments;	/* [{path, name, …}] */
 	char		 ecode[32];
 	char		*emsg;
 	int		 exit_code;

@@ -72,7 +72,7 @@ struct upcall {
 	size_t			 len;		/* of the body */
 	char			 err[CURL_ERROR_SIZE];
 	struct upcall		*prev, *next;	/* awaiting a head */
-	struct upcall		*aprev, *anext;	/* every call in it */
+	struct upcall		*aprev, *anext;	/* all its calls */
 };
 
 struct upcall_job {
@@ -103,8 +103,8 @@ struct loop {
 	CURL			*pool[POOL_MAX];
 	size_t			 npool;
 	/* atomic: */
-	bool			 mhd_kick;	/* a resume from elsewhere */
-	struct MHD_Daemon	*mhd;		/* set once, on the loop */
+	bool			 mhd_kick;	/* resumed elsewhere */
+	struct MHD_Daemon	*mhd;		/* set once */
 	/* loop thread: */
 	bool			 mhd_run;
 	uint64_t		 mhd_due;	/* ms; 0: none */
@@ -966,7 +966,8 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	struct upcall	*u = arg;
 
 	n *= size;
-	if (!u->head_seen) {	/* a head with no blank line: HTTP/0.9-ish */
+	/* A head with no blank line: HTTP/0.9-ish. */
+	if (!u->head_seen) {
 		u->head_seen = true;
 		waiting_unlink(u);
 		u->ops->head(u->arg, &u->head);

@@ -135,8 +135,8 @@ history_append(const struct agent *ag, json_t *messages, size_t from,
 
 	if ((db = agent_db(ag, why, whysz)) == NULL)
 		return -1;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
-	    insert_all(db, ag, messages, from) == 0 &&
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	    SQLITE_OK && insert_all(db, ag, messages, from) == 0 &&
 	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
 		rc = 0;
 	if (rc == -1) {
@@ -170,7 +170,8 @@ history_replace(const struct agent *ag, const char *summary,
 		return -1;
 	}
 	/* The delete and the inserts: one transaction. */
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	    SQLITE_OK) {
 		sqlite3_stmt	*st = NULL;
 
 		sqlite3_prepare_v2(db, "DELETE FROM messages WHERE "

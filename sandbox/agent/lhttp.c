@@ -30,7 +30,8 @@ struct conn {
 };
 
 static int	 dial(const char *host, const char *port, char *, size_t);
-static int	 send_all(struct conn *, const char *, size_t, char *, size_t);
+static int	 send_all(struct conn *, const char *, size_t, char *,
+		    size_t);
 static ssize_t	 fill(struct conn *, char *, size_t);
 static int	 read_line(struct conn *, char *, size_t, char *, size_t);
 static int	 body_length(struct conn *, long long, lhttp_body_fn, void *,

@@ -114,7 +114,8 @@ word_char(unsigned char c)
 bool
 memory_write(const struct agent *ag, json_t *args, struct buf *out)
 {
-	const char	*text = json_string_value(json_object_get(args, "text"));
+	const char	*text = json_string_value(json_object_get(args,
+			    "text"));
 	const char	*where = json_string_value(json_object_get(args,
 			    "where"));
 	char		 rel[64], path[PATH_MAX], stamp[32];
@@ -165,7 +166,8 @@ memory_write(const struct agent *ag, json_t *args, struct buf *out)
 bool
 memory_search(const struct agent *ag, json_t *args, struct buf *out)
 {
-	const char	*q = json_string_value(json_object_get(args, "query"));
+	const char	*q = json_string_value(json_object_get(args,
+			    "query"));
 	json_int_t	 limit = json_integer_value(json_object_get(args,
 			    "limit"));
 	sqlite3		*db;
@@ -300,7 +302,8 @@ sync_index(const struct agent *ag, sqlite3 *db)
 	sqlite3_prepare_v2(db, "SELECT path FROM memory_files", -1, &all,
 	    NULL);
 	while (sqlite3_step(all) == SQLITE_ROW) {
-		const char	*p = (const char *)sqlite3_column_text(all, 0);
+		const char	*p = (const char *)
+				    sqlite3_column_text(all, 0);
 
 		snprintf(full, sizeof(full), "%s/%s", ag->data_dir, p);
 		if (access(full, F_OK) == 0)

@@ -25,57 +25,72 @@
 #define SKILLS_MAX	200
 #define DESC_MAX	400
 
+struct seen;
+static void	 list_folder(const char *, struct seen *, struct buf *);
 static json_t	*front_matter(const char *path);
 static json_t	*node_json(yaml_document_t *, yaml_node_t *, int depth);
 static bool	 eligible(json_t *fm);
 static bool	 on_path(const char *bin);
 
+static const char skills_head[] = "\n\n## Skills\nWhen a task matches a "
+	"skill, read its SKILL.md (read_file) and follow it.\n";
+
+/* The names listed so far: a name found again is skipped. */
+struct seen {
+	char	 names[SKILLS_MAX][64];
+	size_t	 n;
+};
+
 void
 skills_context(const struct agent *ag, struct buf *b)
 {
-	const char	*dirs[2];
-	char		 dir[PATH_MAX], path[PATH_MAX * 2], seen[SKILLS_MAX][64];
-	size_t		 nseen = 0, i, k;
+	struct seen	 seen = { .n = 0 };
+	char		 dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/skills", ag->data_dir);
+	list_folder(dir, &seen, b);
+	if (ag->skills_dir != NULL)
+		list_folder(ag->skills_dir, &seen, b);
+}
+
+/* The eligible skills of one folder, as lines of the prompt. */
+static void
+list_folder(const char *dir, struct seen *seen, struct buf *b)
+{
+	char		 path[PATH_MAX * 2];
 	DIR		*d;
 	struct dirent	*e;
 	json_t		*fm;
 	const char	*name, *desc;
+	size_t		 k;
 	bool		 dup;
 
-	snprintf(dir, sizeof(dir), "%s/skills", ag->data_dir);
-	dirs[0] = dir;
-	dirs[1] = ag->skills_dir;
-	for (i = 0; i < 2; i++) {
-		if (dirs[i] == NULL || (d = opendir(dirs[i])) == NULL)
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && seen->n < SKILLS_MAX) {
+		if (e->d_name[0] == '.')
 			continue;
-		while ((e = readdir(d)) != NULL && nseen < SKILLS_MAX) {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s/SKILL.md", dirs[i],
-			    e->d_name);
-			if ((fm = front_matter(path)) == NULL)
-				continue;
-			name = json_string_value(json_object_get(fm, "name"));
-			if (name == NULL || *name == '\0')
-				name = e->d_name;
-			desc = json_string_value(json_object_get(fm,
-			    "description"));
-			for (dup = false, k = 0; k < nseen && !dup; k++)
-				dup = !strncmp(seen[k], name, sizeof(seen[0]) - 1);
-			if (!dup && eligible(fm)) {
-				snprintf(seen[nseen++], sizeof(seen[0]), "%.63s",
-				    name);
-				if (nseen == 1)
-					buf_puts(b, "\n\n## Skills\nWhen a task "
-					    "matches a skill, read its SKILL.md "
-					    "(read_file) and follow it.\n");
-				buf_printf(b, "- %s: %.*s (%s)\n", name, DESC_MAX,
-				    desc != NULL ? desc : "", path);
-			}
-			json_decref(fm);
+		snprintf(path, sizeof(path), "%s/%s/SKILL.md", dir, e->d_name);
+		if ((fm = front_matter(path)) == NULL)
+			continue;
+		name = json_string_value(json_object_get(fm, "name"));
+		if (name == NULL || *name == '\0')
+			name = e->d_name;
+		desc = json_string_value(json_object_get(fm, "description"));
+		for (dup = false, k = 0; k < seen->n && !dup; k++)
+			dup = !strncmp(seen->names[k], name,
+			    sizeof(seen->names[0]) - 1);
+		if (!dup && eligible(fm)) {
+			snprintf(seen->names[seen->n++],
+			    sizeof(seen->names[0]), "%.63s", name);
+			if (seen->n == 1)
+				buf_puts(b, skills_head);
+			buf_printf(b, "- %s: %.*s (%s)\n", name, DESC_MAX,
+			    desc != NULL ? desc : "", path);
 		}
-		closedir(d);
+		json_decref(fm);
 	}
+	closedir(d);
 }
 
 /* The front matter as JSON, or NULL (no file, none, or not YAML). */
@@ -180,7 +195,8 @@ all_of(json_t *list, bool (*check)(const char *), bool any)
 	if (!json_is_array(list))
 		return true;
 	json_array_foreach(list, i, v) {
-		bool	 ok = json_is_string(v) && check(json_string_value(v));
+		bool	 ok = json_is_string(v) &&
+			    check(json_string_value(v));
 
 		if (!ok && !any)
 			return false;

@@ -224,7 +224,8 @@ static bool
 t_read(const struct agent *ag, json_t *args, struct buf *out)
 {
 	const char	*path = arg(args, "path", out);
-	char		 full[PATH_MAX], why[PATH_MAX + 128], src[PATH_MAX + 8];
+	char		 full[PATH_MAX], why[PATH_MAX + 128];
+	char		 src[PATH_MAX + 8];
 	struct buf	 text;
 	struct stat	 sb;
 	bool		 ok = false;
@@ -341,7 +342,8 @@ by_name(const void *a, const void *b)
 static bool
 t_list(const struct agent *ag, json_t *args, struct buf *out)
 {
-	const char	*path = json_string_value(json_object_get(args, "path"));
+	const char	*path = json_string_value(json_object_get(args,
+			    "path"));
 	char		 full[PATH_MAX], sub[PATH_MAX * 2], **names = NULL;
 	DIR		*d;
 	struct dirent	*e;
@@ -452,7 +454,8 @@ t_fetch(const struct agent *ag, json_t *args, struct buf *out)
 	(void)ag;
 	if (url == NULL)
 		return false;
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+	if (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) {
 		buf_printf(out, "error: only http:// and https:// URLs can be "
 		    "fetched");
 		return false;

@@ -15,7 +15,7 @@
 
 #define EVENT_MAX	(4L << 20)	/* one SSE event from the proxy */
 #define ANSWER_MAX	(32L << 20)	/* a whole (not streamed) answer */
-#define TOOL_EVENT_MAX	2000		/* output shown in a tool_end */
+#define TOOL_EVENT_MAX	2000		/* a tool_end's output */
 
 /* What a turn's calls cost. */
 struct usage {
@@ -28,16 +28,17 @@ struct call {
 	int		 status;
 	char		 ctype[128];
 	struct sse	*sse;
-	struct buf	 body;		/* an error, or an answer not streamed */
+	struct buf	 body;		/* an error, or all of it */
 	struct buf	 text;		/* the assistant's text */
-	json_t		*calls;		/* [{id, name, arguments (string)}] */
-	struct buf	*args;		/* per call: arguments as they come */
+	json_t		*calls;		/* [{id, name}] */
+	struct buf	*args;		/* per call: its arguments */
 	size_t		 nargs;
 	long long	 in, out;	/* tokens */
 	bool		 done;
 };
 
 static char	*system_prompt(const struct agent *);
+static void	 run_tool(struct agent *, json_t *call, json_t *messages);
 static int	 llm(const struct agent *, json_t *messages, bool tools,
 		    struct call *, char *, size_t);
 static int	 load(const struct agent *, json_t *, char *, size_t);
@@ -45,6 +46,7 @@ static long	 estimate(json_t *);
 static int	 compact(struct agent *, json_t **, char *, size_t);
 static int	 on_body(void *, const char *, size_t);
 static int	 on_event(void *, const struct sse_event *);
+static int	 new_call(struct call *);
 static void	 take_delta(struct call *, json_t *delta);
 static void	 take_message(struct call *, json_t *msg);
 static json_t	*assistant_message(struct call *);
@@ -59,11 +61,9 @@ static int
 run_loop(struct agent *ag, json_t *messages, int max_steps, char **reply,
     struct usage *u, char *why, size_t whysz)
 {
-	json_t		*am, *tc, *args;
-	char		*result;
+	json_t		*am, *tc;
 	size_t		 i;
 	struct call	 c;
-	bool		 ok;
 
 	for (u->steps = 1; ; u->steps++) {
 		if (u->steps > max_steps) {
@@ -84,40 +84,43 @@ run_loop(struct agent *ag, json_t *messages, int max_steps, char **reply,
 			return 0;
 		}
 		call_free(&c);
-		for (i = 0; i < json_array_size(tc); i++) {
-			json_t		*f = json_object_get(json_array_get(tc,
-					    i), "function");
-			const char	*id = json_string_value(json_object_get(
-					    json_array_get(tc, i), "id"));
-			const char	*name = json_string_value(
-					    json_object_get(f, "name"));
-			json_error_t	 je;
-
-			args = json_loads(json_string_value(json_object_get(f,
-			    "arguments")), 0, &je);
-			emit("tool_start", json_pack("{s:s, s:s, s:O}", "id", id,
-			    "name", name, "input", args != NULL ? args :
-			    json_null()));
-			if (args == NULL) {
-				ok = false;
-				if (asprintf(&result, "error: the arguments "
-				    "are not valid JSON (%s)", je.text) == -1)
-					result = NULL;
-			} else
-				ok = tools_run(ag, name, args, &result);
-			json_decref(args);
-			emit("tool_end", json_pack("{s:s, s:s, s:b, s:s%}",
-			    "id", id, "name", name, "ok", ok, "output",
-			    result ? result : "", result && strlen(result) >
-			    TOOL_EVENT_MAX ? (size_t)TOOL_EVENT_MAX :
-			    result ? strlen(result) : 0));
-			json_array_append_new(messages, json_pack("{s:s, s:s, "
-			    "s:s}", "role", "tool", "tool_call_id", id,
-			    "content", result ? result : "error: out of "
-			    "memory"));
-			free(result);
-		}
+		for (i = 0; i < json_array_size(tc); i++)
+			run_tool(ag, json_array_get(tc, i), messages);
 	}
+}
+
+/* One tool call: its events, and its result added to the messages. */
+static void
+run_tool(struct agent *ag, json_t *call, json_t *messages)
+{
+	json_t		*f = json_object_get(call, "function"), *args;
+	const char	*id = json_string_value(json_object_get(call, "id"));
+	const char	*name = json_string_value(json_object_get(f, "name"));
+	json_error_t	 je;
+	char		*result;
+	size_t		 n;
+	bool		 ok;
+
+	args = json_loads(json_string_value(json_object_get(f, "arguments")),
+	    0, &je);
+	emit("tool_start", json_pack("{s:s, s:s, s:O}", "id", id, "name",
+	    name, "input", args != NULL ? args : json_null()));
+	if (args == NULL) {
+		ok = false;
+		if (asprintf(&result, "error: the arguments are not valid "
+		    "JSON (%s)", je.text) == -1)
+			result = NULL;
+	} else
+		ok = tools_run(ag, name, args, &result);
+	json_decref(args);
+	n = result != NULL ? strlen(result) : 0;
+	emit("tool_end", json_pack("{s:s, s:s, s:b, s:s%}", "id", id, "name",
+	    name, "ok", ok, "output", result ? result : "",
+	    n > TOOL_EVENT_MAX ? (size_t)TOOL_EVENT_MAX : n));
+	json_array_append_new(messages, json_pack("{s:s, s:s, s:s}", "role",
+	    "tool", "tool_call_id", id, "content", result ? result :
+	    "error: out of memory"));
+	free(result);
 }
 
 int
@@ -417,6 +420,21 @@ on_event(void *arg, const struct sse_event *ev)
 	return 0;
 }
 
+/* One more tool call being put together. */
+static int
+new_call(struct call *c)
+{
+	struct buf	*na = realloc(c->args, (c->nargs + 1) * sizeof(*na));
+
+	if (na == NULL)
+		return -1;
+	c->args = na;
+	buf_init(&c->args[c->nargs++], ANSWER_MAX);
+	json_array_append_new(c->calls, json_pack("{s:s, s:s}", "id", "",
+	    "name", ""));
+	return 0;
+}
+
 /* A chunk: text is passed on at once; tool calls are put together. */
 static void
 take_delta(struct call *c, json_t *delta)
@@ -436,17 +454,9 @@ take_delta(struct call *c, json_t *delta)
 		    i;
 		if (k > 64)
 			continue;
-		while (json_array_size(c->calls) <= k) {
-			struct buf	*na = realloc(c->args, (c->nargs + 1) *
-					    sizeof(*na));
-
-			if (na == NULL)
+		while (json_array_size(c->calls) <= k)
+			if (new_call(c) == -1)
 				return;
-			c->args = na;
-			buf_init(&c->args[c->nargs++], ANSWER_MAX);
-			json_array_append_new(c->calls, json_pack("{s:s, s:s}",
-			    "id", "", "name", ""));
-		}
 		slot = json_array_get(c->calls, k);
 		if (json_is_string(json_object_get(tc, "id")))
 			json_object_set(slot, "id", json_object_get(tc, "id"));
