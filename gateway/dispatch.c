@@ -611,7 +611,7 @@ finish(struct turn *t, const char *why)
 	json_t		*ev;
 	char		*evs, *att;
 	size_t		 i;
-	bool		 again = false, stopping;
+	bool		 again = false, stopping, stored = true;
 
 	pthread_mutex_lock(&lock);
 	stopping = quit;
@@ -651,8 +651,13 @@ finish(struct turn *t, const char *why)
 			    "stderr=%.*s", t->conv, (int)t->err.len,
 			    t->err.data);
 	}
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	/* A turn's outcome that cannot be stored is not lost: its messages
+	 * stay "running" and the next start runs the turn again. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("cannot record an agent turn", "conversation=%s %s",
+		    t->conv, sqlite3_errmsg(db));
 		return;
+	}
 	att = json_dumps(t->reply != NULL ? t->attachments : NULL,
 	    JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!again && (st = store_stmt("INSERT INTO outbox (conversation, "
@@ -666,9 +671,10 @@ finish(struct turn *t, const char *why)
 		sqlite3_bind_text(st, 5, t->reply != NULL && att != NULL ? att :
 		    "[]", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 6, wall_ms());
-		sqlite3_step(st);
+		stored = sqlite3_step(st) == SQLITE_DONE;
 		sqlite3_reset(st);
-	}
+	} else if (!again)
+		stored = false;
 	free(att);
 	if ((st = store_stmt("UPDATE inbox SET state = ? WHERE id = ?")) !=
 	    NULL)
@@ -676,10 +682,13 @@ finish(struct turn *t, const char *why)
 			sqlite3_bind_text(st, 1, again ? "queued" : state, -1,
 			    SQLITE_STATIC);
 			sqlite3_bind_int64(st, 2, t->ids[i]);
-			sqlite3_step(st);
+			stored = stored && sqlite3_step(st) == SQLITE_DONE;
 			sqlite3_reset(st);
 		}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	else
+		stored = false;
+	if (!stored ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		log_error("cannot record an agent turn", "%s",
 		    sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

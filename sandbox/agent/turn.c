@@ -35,6 +35,7 @@ struct call {
 	size_t		 nargs;
 	long long	 in, out;	/* tokens */
 	bool		 done;
+	bool		 stream_error;	/* body holds its message */
 };
 
 static char	*system_prompt(const struct agent *);
@@ -347,6 +348,9 @@ llm(const struct agent *ag, json_t *messages, bool tools, struct call *c,
 	rc = lhttp_post(ag->llm_url, body, strlen(body), ag->llm_timeout_s,
 	    &c->status, c->ctype, sizeof(c->ctype), on_body, c, why, whysz);
 	free(body);
+	if (rc == -1 && c->stream_error)
+		snprintf(why, whysz, "the provider's stream failed: %.*s",
+		    (int)c->body.len, c->body.data ? c->body.data : "");
 	if (rc == -1)
 		return -1;
 	if (c->status != 200) {
@@ -395,7 +399,7 @@ static int
 on_event(void *arg, const struct sse_event *ev)
 {
 	struct call	*c = arg;
-	json_t		*j, *ch, *u;
+	json_t		*j, *ch, *u, *err;
 
 	if (!strcmp(ev->data, "[DONE]")) {
 		c->done = true;
@@ -403,8 +407,14 @@ on_event(void *arg, const struct sse_event *ev)
 	}
 	if ((j = json_loads(ev->data, 0, NULL)) == NULL)
 		return 0;
-	if (json_object_get(j, "error") != NULL) {
-		/* An error event in the stream: the call failed. */
+	if ((err = json_object_get(j, "error")) != NULL) {
+		/* An error event in the stream: the call failed; its
+		 * message is what the turn's error says. */
+		buf_reset(&c->body);
+		buf_puts(&c->body, json_is_string(json_object_get(err,
+		    "message")) ? json_string_value(json_object_get(err,
+		    "message")) : "an error event in the stream");
+		c->stream_error = true;
 		json_decref(j);
 		return -1;
 	}

@@ -75,6 +75,16 @@ chat "$TA" '{"conversation": "c1"}'
 like "a message without text is refused" "$OUT" "bad_request"
 chat "$TA" '{"conversation": "no spaces", "text": "x"}'
 like "… as is a conversation name with spaces" "$OUT" "bad_request"
+chat "$TA" '{"conversation": "c1", "text": '
+like "malformed JSON is refused with a clear error" "$OUT" \
+    '"code":"bad_json"'
+chat "$TA" "{\"text\": \"$(head -c 70000 /dev/zero | tr '\0' x)\"}"
+like "… and a text over 64 KiB" "$OUT" "up to 65536 bytes"
+chat "not-a-token" '{"text": "hi"}'
+like "a bad token is refused, no message stored" "$OUT" '"code":"invalid_credentials"'
+req GET /api/v1/conversations/api:alice:c1/messages -H "Authorization: Bearer $TA"
+is "… none of the refused messages was stored" \
+    "$(jq '.messages | length' <<<"$BODY")" 2
 
 # --- an attachment goes with the reply ---------------------------------------
 script '[{"tool": "exec", "args": {"command": "echo report > /workspace/r.txt"}},

@@ -363,6 +363,12 @@ script '[{"fake": "cut-stream-after=2", "text": "a b c d e f g"}]'
 turn '{"conversation": "c2", "text": "cut"}'
 is "a stream cut mid-way is an llm error" "$(last | jq -r .code)" llm
 is "… and the history is still as it was" "$(rows c2)" "$BEFORE"
+reset
+script '[{"fake": "stream-error=overloaded", "text": "a b c d"}]'
+turn '{"conversation": "c2", "text": "error mid-stream"}'
+like "an error event in the stream is an llm error with the provider's words" \
+    "$(last | jq -r .message)" "the provider's stream failed: ."
+is "… and the history is still as it was" "$(rows c2)" "$BEFORE"
 PINCER_LLM_URL=http://127.0.0.1:1/v1/chat/completions \
     turn '{"conversation": "c2", "text": "nobody there"}'
 like "an unreachable proxy is an llm error that says so" \
