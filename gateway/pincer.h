@@ -510,6 +510,10 @@ void	 ws_pause(struct ws_session *, bool);
 void	 ws_close(struct ws_session *, int code, const char *reason);
 struct ws_session *ws_connect(const char *unix_path, const char *uri,
 	    const struct ws_ops *, void *user);
+/* The same to a ws:// or wss:// URL (a platform's socket); TLS checked
+ * against the system's CAs. */
+struct ws_session *ws_connect_url(const char *url, const struct ws_ops *,
+	    void *user);
 /* Work handed to the service thread from another (caller owns it). */
 struct ws_job {
 	void		(*fn)(void *);
@@ -952,6 +956,167 @@ void	 api_conversation_messages(struct http_req *);
 void	 api_conversation_attachment(struct http_req *);
 /* Percent-encodes s into b, but for unreserved bytes and those in keep. */
 int	 url_encode(struct buf *, const char *s, const char *keep);
+
+/* channel.c: chat platforms in, replies out (README, Channels) */
+/*
+ * A channel is one configured platform account (config "channels": [{name,
+ * kind, …}]): its webhook or socket brings messages in, normalized to
+ * chan_msg; channel.c decides who may talk (dm_policy, pairing), puts
+ * the message in the inbox (dispatch_submit, deduplicated by event id)
+ * and only then lets the platform's request be acknowledged. Replies are
+ * sent from the outbox by the channel's delivery thread, which calls the
+ * kind's ops; a part sent is recorded at once, so a restart sends the
+ * rest and nothing twice. One file per kind: channel_KIND.c.
+ */
+struct channel;
+#define CHAN_ID_MAX	160
+/* A message from a platform, normalized by a kind's parser. */
+struct chan_msg {
+	char	 event_id[CHAN_ID_MAX];	/* the platform's, unique */
+	char	 sender[CHAN_ID_MAX];	/* the platform's user id */
+	char	 sender_name[128];	/* for the owner's eyes; may be "" */
+	char	 chat[CHAN_ID_MAX];	/* where the reply goes */
+	char	 thread[CHAN_ID_MAX];	/* a thread in it; "" none */
+	char	 ref[CHAN_ID_MAX];	/* the message's own id; "" none */
+	char	*text;			/* owned; "" for a file alone */
+	json_t	*attachments;		/* owned; [{id|url, name, mime,
+					 * size}] as the kind fetches them */
+	bool	 direct;		/* a DM or private chat */
+	bool	 mention;		/* the bot was named (groups) */
+};
+/* What a webhook request carried. */
+#define CHAN_BATCH_MAX	100
+struct chan_batch {
+	struct chan_msg	 msgs[CHAN_BATCH_MAX];
+	size_t		 n;
+	/* An answer of the kind's own (a challenge, a ping): sent as is
+	 * once every message above is stored. 0: 200 {"ok":true}. */
+	int		 status;
+	char		*body;		/* owned */
+	const char	*ctype;		/* static; NULL: application/json */
+};
+/* Where a reply goes, and the message it answers. */
+struct chan_out {
+	const char	*conversation;
+	const char	*chat;
+	const char	*thread;	/* "" none */
+	const char	*ref;		/* the last message answered; "" */
+	const char	*event_id;	/* its event id (kind's own); "" */
+	long long	 outbox_id;	/* unique: a nonce where platforms
+					 * take one */
+	int		 part;		/* which part of the reply, from 0 */
+};
+/* A file to send, read from the sandbox into memory. */
+struct chan_file {
+	const char	*name;		/* base name */
+	const char	*mime;		/* guessed from the name */
+	const char	*caption;	/* "" none */
+	const char	*data;
+	size_t		 len;
+};
+/* How a send went. */
+enum chan_status { CHAN_SENT, CHAN_RETRY, CHAN_FAILED };
+struct chan_result {
+	char		 message_id[CHAN_ID_MAX];	/* the platform's */
+	long		 retry_after_ms;	/* 429: as the platform said */
+	char		 error[256];		/* no secret in it */
+};
+struct channel_ops {
+	const char	*kind;		/* "slack": config's kind, /hooks/KIND */
+	size_t		 max_text;	/* one message, in characters */
+	/* The kind's config keys (json), its secrets loaded; err for the
+	 * config check. ch's kind data is channel_data(). */
+	int	(*init)(struct channel *, const json_t *conf, char *err,
+		    size_t);
+	void	(*free)(struct channel *);
+	/* Socket and polling channels: their own thread or ws session. */
+	int	(*start)(struct channel *);
+	void	(*stop)(struct channel *);
+	/* Webhooks: any method on /hooks/KIND[/…]. -1 with why: 401. */
+	int	(*verify)(struct channel *, struct http_req *, char *why,
+		    size_t);
+	/* -1 with why: 400 (malformed). Events to ignore add nothing. */
+	int	(*parse)(struct channel *, struct http_req *,
+		    struct chan_batch *, char *why, size_t);
+	/* The delivery thread; text is within max_text. */
+	enum chan_status (*send_text)(struct channel *,
+		    const struct chan_out *, const char *text,
+		    struct chan_result *);
+	enum chan_status (*send_file)(struct channel *,
+		    const struct chan_out *, const struct chan_file *,
+		    struct chan_result *);
+	/* While a turn runs (typing, a reaction); on=false when it ends.
+	 * Best effort. NULL: none. */
+	void	(*working)(struct channel *, const struct chan_out *,
+		    bool on);
+	long	 working_every_ms;	/* repeat while on; 0: once */
+	/* An inbound attachment's bytes (the kind holds the token). */
+	int	(*fetch)(struct channel *, const json_t *att, struct buf *out,
+		    char *why, size_t);
+};
+extern const struct channel_ops channel_slack_ops;
+extern const struct channel_ops channel_telegram_ops;
+extern const struct channel_ops channel_whatsapp_ops;
+extern const struct channel_ops channel_discord_ops;
+extern const struct channel_ops channel_generic_ops;
+int	 channel_check(const json_t *, char *err, size_t);  /* config.c */
+int	 channel_start(const struct config *);
+void	 channel_stop(void);
+void	 channel_notify(void);		/* the outbox has a new row */
+void	 channel_turn(const char *conversation, bool start);
+void	 api_hook(struct http_req *);	/* /hooks/… */
+const char *channel_name(const struct channel *);
+const char *channel_base_url(const struct channel *);	/* api_base */
+void	*channel_data(const struct channel *);
+void	 channel_set_data(struct channel *, void *);
+/*
+ * From a socket or poller: the messages are in the inbox (or refused by
+ * policy) when this returns 0; -1: not stored, do not acknowledge.
+ */
+int	 channel_ingest(struct channel *, struct chan_msg *, size_t);
+void	 chan_msg_clear(struct chan_msg *);
+/* A secret named by the channel's config key (e.g. "token"), loaded at
+ * start; NULL if not configured. Never log it. */
+const char *channel_secret(const struct channel *, const char *key);
+/* channel_state: a kind's small durable values (offsets, sessions). */
+int	 channel_state_get(const struct channel *, const char *key,
+	    char *, size_t);
+int	 channel_state_set(const struct channel *, const char *key,
+	    const char *value);
+
+/* chan_http.c: the blocking HTTP client of channels (libcurl easy) */
+struct chan_part {			/* one multipart/form-data field */
+	const char	*name;
+	const char	*data;		/* a value, or a file's bytes */
+	size_t		 len;		/* (size_t)-1: strlen */
+	const char	*filename;	/* a file: set */
+	const char	*mime;
+};
+struct chan_http {
+	const char		*method;	/* NULL: POST if a body */
+	const char		*url;
+	const char *const	*headers;	/* "Name: value"; NULL-ended */
+	const char		*body;
+	size_t			 len;
+	const struct chan_part	*parts;		/* multipart instead */
+	size_t			 nparts;
+	long			 timeout_ms;	/* 0: 30 s */
+	/* The answer. */
+	int			 status;	/* 0: none (error says why) */
+	struct buf		 answer;	/* chan_http_free frees it */
+	long			 retry_after_ms;	/* -1: none */
+	char			 error[256];
+};
+int	 chan_http_do(struct chan_http *);	/* 0: an HTTP answer */
+void	 chan_http_free(struct chan_http *);
+/* 2xx: sent; 429 (retry_after), 5xx, 408, no answer: retry; else failed. */
+enum chan_status chan_http_status(const struct chan_http *,
+	    struct chan_result *);
+json_t	*chan_http_json(const struct chan_http *);	/* NULL: not JSON */
+/* HMAC-SHA256 of data with key, lowercase hex (65 bytes). */
+void	 chan_hmac_hex(const void *key, size_t, const void *, size_t,
+	    char out[65]);
+bool	 chan_hex_equal(const char *, const char *);	/* constant time */
 
 /* daemon.c */
 int	 daemon_serve(const struct config_overrides *);

@@ -296,3 +296,19 @@ llm_fake_start() {
 	FAKE="http://127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$T_TMP/fake.out")"
 }
 _llm_fake_up() { grep -q port "$T_TMP/fake.out"; }
+
+# platform_fake_start: the fake chat platforms (tests/fakes/platforms.mjs)
+# on loopback; PLAT is its base URL. Killed at exit.
+platform_fake_start() {
+	node "$TOP_SRCDIR/tests/fakes/platforms.mjs" --port 0 \
+	    >"$T_TMP/plat.out" 2>"$T_TMP/plat.err" &
+	T_PIDS="$T_PIDS $!"
+	disown
+	wait_until 10 _plat_fake_up || return 1
+	PLAT="http://127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$T_TMP/plat.out")"
+}
+_plat_fake_up() { grep -q port "$T_TMP/plat.out"; }
+# plat_calls PLATFORM: the recorded API calls of one platform (JSON array).
+plat_calls() { curl -s "$PLAT/_fake/calls?platform=$1"; }
+plat_script() { curl -s -o /dev/null -X POST "$PLAT/_fake/script" \
+    -H 'Content-Type: application/json' --data-binary "$1"; }
