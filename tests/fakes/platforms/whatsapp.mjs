@@ -9,7 +9,8 @@
 //        file_size, id, messaging_product}
 //   GET  /whatsapp/media-file/MEDIA_ID         the bytes (Bearer too)
 //
-// Every call needs "Authorization: Bearer TOKEN" (else Graph's 190
+// A call answered with success records its answer (call.answer: the
+// message or media id given). Every call needs "Authorization: Bearer TOKEN" (else Graph's 190
 // OAuthException). Errors are Graph's {"error": {message, type, code,
 // error_subcode, fbtrace_id}}. Scripted faults (POST /_fake/script
 // {"platform": "whatsapp", ...}), one per coming call; read receipts
@@ -92,7 +93,7 @@ export default function create(ctx) {
 		return false;
 	}
 
-	function message(req, res, body) {
+	function message(req, res, body, call) {
 		let m;
 		try { m = JSON.parse(body.toString()); } catch {
 			return badParam(res, "Invalid JSON in the request body");
@@ -133,9 +134,10 @@ export default function create(ctx) {
 			return badParam(res, `Param type must be one of `
 			    + "{text, image, document, audio, video, sticker}");
 		}
-		ctx.json(res, 200, { messaging_product: "whatsapp",
+		call.answer = { messaging_product: "whatsapp",
 		    contacts: [{ input: m.to, wa_id: m.to }],
-		    messages: [{ id: wamid() }] });
+		    messages: [{ id: wamid() }] };
+		ctx.json(res, 200, call.answer);
 	}
 
 	function upload(req, res, call) {
@@ -148,7 +150,8 @@ export default function create(ctx) {
 		const id = String(1000000000000000 + ++seq);
 		media.set(id, { mime: f.type || f.file.mime,
 		    data: Buffer.from(f.file.text), name: f.file.filename });
-		ctx.json(res, 200, { id });
+		call.answer = { id };
+		ctx.json(res, 200, call.answer);
 	}
 
 	function mediaInfo(req, res, id) {
@@ -194,7 +197,7 @@ export default function create(ctx) {
 			}
 			if (p.length === 3 && p[2] === "messages" &&
 			    req.method === "POST")
-				message(req, res, body);
+				message(req, res, body, call);
 			else if (p.length === 3 && p[2] === "media" &&
 			    req.method === "POST")
 				upload(req, res, call);
