@@ -320,7 +320,7 @@ parse_message(const json_t *m, const json_t *contacts, struct chan_msg *o,
     char *why, size_t n)
 {
 	const json_t	*c;
-	const char	*id, *from, *type, *name = NULL;
+	const char	*id, *from, *type, *name, *wa;
 	size_t		 i;
 
 	memset(o, 0, sizeof(*o));
@@ -333,17 +333,14 @@ parse_message(const json_t *m, const json_t *contacts, struct chan_msg *o,
 		snprintf(why, n, "a message without id, from or type");
 		return -1;
 	}
-	json_array_foreach(contacts, i, c) {
-		const char *wa = json_string_value(json_object_get(c,
-		    "wa_id"));
-
-		if (wa == NULL || strcmp(wa, from) == 0 ||
-		    json_array_size(contacts) == 1)
-			name = json_string_value(json_object_get(
-			    json_object_get(c, "profile"), "name"));
-		if (wa != NULL && strcmp(wa, from) == 0)
+	json_array_foreach(contacts, i, c)
+		if ((wa = json_string_value(json_object_get(c, "wa_id"))) !=
+		    NULL && strcmp(wa, from) == 0)
 			break;
-	}
+	if (i == json_array_size(contacts) && i == 1)
+		i = 0;	/* a single contact is the sender */
+	name = json_string_value(json_object_get(json_object_get(
+	    json_array_get(contacts, i), "profile"), "name"));
 	snprintf(o->event_id, sizeof(o->event_id), "%s", id);
 	snprintf(o->ref, sizeof(o->ref), "%s", id);
 	snprintf(o->sender, sizeof(o->sender), "%s", from);
