@@ -297,6 +297,8 @@ like "… it gets a pairing code" "$(sent $E | jq -r '.[0].text.body')" \
     "[A-Z0-9]{8}"
 is "… and no turn" "$(inbox)" "$N"
 
+pincer_stop
+is "pincerd stops cleanly" "$PINCER_EXIT" 0
 unlike "no secret in the log" "$(cat "$PINCER_LOG")" \
     "$WA_TOKEN|$APP_SECRET|$VERIFY"
 done_testing
