@@ -21,7 +21,8 @@
 // until one is queued or `timeout` seconds pass. A second getUpdates
 // while one is held ends the held one with 409 Conflict ("terminated by
 // other getUpdates request", as Telegram does); with a webhook set it is
-// 409 too ("can't use getUpdates method while webhook is active").
+// 409 too ("can't use getUpdates method while webhook is active"), and
+// setWebhook ends a held poll so.
 //
 // Scripted faults (POST /_fake/script {"platform": "telegram", faults}),
 // one per coming send (sendMessage, sendPhoto, sendDocument: other
@@ -317,6 +318,14 @@ export default function create(ctx) {
 		getUpdates,
 		setWebhook: (res, p) => {
 			webhook = { url: p.url, secret_token: p.secret_token };
+			if (held) {
+				const h = held;
+				held = null;
+				clearTimeout(h.timer);
+				fail(h.res, 409, "Conflict: can't use getUpdates "
+				    + "method while webhook is active; use "
+				    + "deleteWebhook to delete the webhook first");
+			}
 			ctx.json(res, 200, { ok: true, result: true,
 			    description: "Webhook was set" });
 		},
