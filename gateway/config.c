@@ -55,6 +55,8 @@ static int	check_url(const char *, char *, size_t);
 static int	check_jwt_alg(const char *, char *, size_t);
 static int	check_abs_path(const char *, char *, size_t);
 static void	check_llm(const struct config *, const char *, struct buf *);
+static void	check_channels(const struct config *, const char *,
+		    struct buf *);
 static struct config *config_defaults(void);
 static void	free_list(char **);
 
@@ -264,6 +266,11 @@ static const struct option options[] = {
 	  .help = "token and dollar caps: [{caller: all|each|user:NAME|"
 	  "sandbox:NAME, period: day|month, tokens, usd}]; over one, calls "
 	  "get 429 until the period ends (UTC)" },
+	{ .name = "channels", .type = OPT_JSON, .offset = O(channels),
+	  .def = "[]", .restart = true,
+	  .help = "chat channels: [{name, kind: slack|telegram|whatsapp|"
+	  "discord|generic, owner, dm_policy: pairing|allowlist|open|"
+	  "disabled, allow, api_base, …}] (see README, Channels)" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "
@@ -381,6 +388,8 @@ config_load(const struct config_overrides *ov, char **err)
 		add_error(&errs, "--listen: %s", msg);
 	if (errs.len == 0)
 		check_llm(c, path, &errs);
+	if (errs.len == 0)
+		check_channels(c, path, &errs);
 
 	if (errs.len > 0) {
 		config_free(c);
@@ -416,6 +425,8 @@ config_parse(const char *text, size_t len, const char *origin, char **err)
 	json_decref(root);
 	if (errs.len == 0)
 		check_llm(c, origin, &errs);
+	if (errs.len == 0)
+		check_channels(c, origin, &errs);
 	if (errs.len > 0) {
 		config_free(c);
 		*err = buf_steal(&errs);
@@ -549,6 +560,15 @@ check_llm(const struct config *c, const char *origin, struct buf *errs)
 	if ((lc = llm_conf_build(c, msg, sizeof(msg))) == NULL)
 		add_error(errs, "%s: %s", origin, msg);
 	llm_conf_free(lc);
+}
+
+static void
+check_channels(const struct config *c, const char *origin, struct buf *errs)
+{
+	char	 msg[512];
+
+	if (channel_check(c->channels, msg, sizeof(msg)) == -1)
+		add_error(errs, "%s: %s", origin, msg);
 }
 
 static struct config *

@@ -79,7 +79,7 @@ daemon_serve(const struct config_overrides *ov)
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
 	    relay_start() == -1 || sbx_init(c) == -1 ||
 	    dispatch_start(c) == -1 || ws_start(c) == -1 ||
-	    http_start(c) == -1 || door_start(c, bound, sizeof(bound)) == -1 ||
+	    channel_start(c) == -1 || http_start(c) == -1 || door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1)
 		goto stop;
 	if (log_begin(&l, LOG_INFO, "listening")) {
@@ -120,6 +120,8 @@ stop:
 	dispatch_stop();
 	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);
+	/* No webhook is in flight now; sockets close before ws.c goes. */
+	channel_stop();
 	relay_end_all(false);
 	/* LLM calls still open end now (a stream gets an error event). */
 	upcall_stop();

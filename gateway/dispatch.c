@@ -179,7 +179,9 @@ dispatch_submit(const struct dispatch_msg *m, dispatch_fn fn, void *arg,
 	if ((st = store_stmt("INSERT INTO conversations (id, channel, peer, "
 	    "thread, owner, sandbox, created_ms, updated_ms) VALUES (?, ?, ?, "
 	    "?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET updated_ms = "
-	    "excluded.updated_ms")) == NULL)
+	    "excluded.updated_ms, owner = CASE owner WHEN '' THEN "
+	    "excluded.owner ELSE owner END, sandbox = CASE sandbox WHEN '' "
+	    "THEN excluded.sandbox ELSE sandbox END")) == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, m->conversation, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, m->channel, -1, SQLITE_STATIC);
@@ -195,8 +197,8 @@ dispatch_submit(const struct dispatch_msg *m, dispatch_fn fn, void *arg,
 	}
 	sqlite3_reset(st);
 	if ((st = store_stmt("INSERT INTO inbox (conversation, event_id, "
-	    "sender, text, attachments, received_ms) VALUES (?, ?, ?, ?, ?, "
-	    "?)")) == NULL)
+	    "sender, text, attachments, received_ms, ref) VALUES (?, ?, ?, "
+	    "?, ?, ?, ?)")) == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, m->conversation, -1, SQLITE_STATIC);
 	if (m->event_id != NULL)
@@ -207,6 +209,8 @@ dispatch_submit(const struct dispatch_msg *m, dispatch_fn fn, void *arg,
 	sqlite3_bind_text(st, 4, m->text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, att, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_text(st, 7, m->ref != NULL ? m->ref : "", -1,
+	    SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_reset(st);
 		goto fail;
@@ -429,6 +433,7 @@ out:
 				s->taken = s->taken || s->msg == t->ids[i];
 		pthread_mutex_unlock(&lock);
 		publish(t, "{\"type\":\"turn_start\"}", false);
+		channel_turn(t->conv, true);
 	}
 	return rc;
 }
@@ -660,9 +665,13 @@ finish(struct turn *t, const char *why)
 	}
 	att = json_dumps(t->reply != NULL ? t->attachments : NULL,
 	    JSON_COMPACT | JSON_ENCODE_ANY);
+	/* A chat channel's reply waits for its delivery thread; the API's
+	 * is read where it is ("local"). */
 	if (!again && (st = store_stmt("INSERT INTO outbox (conversation, "
-	    "inbox_id, kind, text, attachments, created_ms) VALUES (?, ?, ?, "
-	    "?, ?, ?)")) != NULL) {
+	    "inbox_id, kind, text, attachments, created_ms, state) VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, CASE (SELECT channel FROM conversations "
+	    "WHERE id = ?1) WHEN 'api' THEN 'local' ELSE 'pending' END)")) !=
+	    NULL) {
 		sqlite3_bind_text(st, 1, t->conv, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, t->ids[t->nids - 1]);
 		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
@@ -693,6 +702,10 @@ finish(struct turn *t, const char *why)
 		    sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return;
+	}
+	if (!again) {
+		channel_turn(t->conv, false);
+		channel_notify();
 	}
 	if (again) {
 		log_warn("agent turn failed; running it again",

@@ -31,6 +31,8 @@ static const struct command {
 	  "--user NAME --scope llm,read --name LABEL [--ttl 30d]" },
 	{ "secret", cli_secret, "set|list|rm", "provider keys and bot tokens, "
 	  "encrypted in the store: set NAME (value on stdin)" },
+	{ "pairing", cli_pairing, "list|approve", "who may talk on a chat "
+	  "channel: approve CHANNEL CODE (the code a stranger was sent)" },
 	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm",
 	  "the agent's computers, through the running pincerd: exec NAME "
 	  "-- CMD..., shell NAME" },

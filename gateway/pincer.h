@@ -131,6 +131,7 @@ struct config {
 	long	 llm_cache_max_mb;
 	long	 llm_cache_entry_kb;
 	long	 llm_cache_max_ttl;
+	json_t	*channels;		/* owned; channel.c reads them */
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -511,7 +512,8 @@ void	 ws_close(struct ws_session *, int code, const char *reason);
 struct ws_session *ws_connect(const char *unix_path, const char *uri,
 	    const struct ws_ops *, void *user);
 /* The same to a ws:// or wss:// URL (a platform's socket); TLS checked
- * against the system's CAs. */
+ * against the system's CAs. Both: on the service thread (a ws_post job
+ * or a ws_ops callback). */
 struct ws_session *ws_connect_url(const char *url, const struct ws_ops *,
 	    void *user);
 /* Work handed to the service thread from another (caller owns it). */
@@ -941,6 +943,7 @@ struct dispatch_msg {
 	const char	*text;
 	json_t		*attachments;	/* NULL: none */
 	const char	*event_id;	/* the channel's; NULL: none */
+	const char	*ref;		/* its message id there; NULL */
 };
 struct dispatch_sub;
 /* A turn's event (one JSON object); last: the reply or the error. */
@@ -1053,6 +1056,8 @@ struct channel_ops {
 	/* An inbound attachment's bytes (the kind holds the token). */
 	int	(*fetch)(struct channel *, const json_t *att, struct buf *out,
 		    char *why, size_t);
+	const char *default_policy;	/* NULL: "pairing" */
+	bool	 hook_by_name;		/* /hooks/KIND/NAME only */
 };
 extern const struct channel_ops channel_slack_ops;
 extern const struct channel_ops channel_telegram_ops;
@@ -1083,6 +1088,58 @@ int	 channel_state_get(const struct channel *, const char *key,
 	    char *, size_t);
 int	 channel_state_set(const struct channel *, const char *key,
 	    const char *value);
+
+/*
+ * A channel's own state: channel.c, chan_out.c and chan_pair.c only (a
+ * kind's file uses the functions above).
+ */
+#define CHAN_SECRETS_MAX	8
+enum chan_policy { POLICY_PAIRING, POLICY_ALLOWLIST, POLICY_OPEN,
+	POLICY_DISABLED };
+struct chan_work;
+struct channel {
+	char			*name;		/* owned, all below too */
+	const struct channel_ops *ops;
+	json_t			*conf;
+	json_t			*allow;
+	char			*owner;		/* NULL: the first owner */
+	char			*api_base;	/* NULL: the kind's */
+	int			 policy;	/* enum chan_policy */
+	void			*data;		/* the kind's */
+	bool			 inited;
+	pthread_mutex_t		 lock;		/* secrets, owner */
+	struct {
+		char	 key[64];
+		char	*value;
+	}			 secrets[CHAN_SECRETS_MAX];
+	size_t			 nsecrets;
+	/* chan_out.c: the delivery thread, under out_lock. */
+	pthread_t		 out_thread;
+	bool			 out_running;
+	bool			 out_quit;
+	pthread_mutex_t		 out_lock;
+	pthread_cond_t		 out_wake;
+	struct chan_work	*work;		/* turns running */
+	long long		 pause_until;	/* a 429 said wait */
+};
+struct channel *channel_by_name(const char *);
+size_t	 channel_count(void);
+struct channel *channel_at(size_t);
+const char *chan_owner(struct channel *);
+/* chan_out.c */
+int	 chan_out_start(struct channel *);
+void	 chan_out_stop(struct channel *);
+/* chan_pair.c */
+int	 chan_pair_known(struct channel *, const char *sender);
+int	 chan_pair_request(struct channel *, const struct chan_msg *);
+void	 chan_pair_audit(struct channel *, const struct chan_msg *,
+	    const char *action, const char *why);
+int	 chan_pair_approve(const char *channel, const char *code,
+	    const char *by, char *err, size_t);
+json_t	*chan_pair_list(const char *channel);
+int	 cli_pairing(const struct config_overrides *, int, char **);
+void	 api_pairing_list(struct http_req *);
+void	 api_pairing_approve(struct http_req *);
 
 /* chan_http.c: the blocking HTTP client of channels (libcurl easy) */
 struct chan_part {			/* one multipart/form-data field */

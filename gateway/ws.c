@@ -9,6 +9,7 @@
  * a route uses to relay a session to a sandbox.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 #define CLIENT_MSG_MAX	((size_t)2 << 20)
 #define HDR_SLOTS	8
 #define HDR_MAX		4096
+/* Debian's (ca-certificates) */
+#define CA_BUNDLE	"/etc/ssl/certs/ca-certificates.crt"
 
 struct ws_msg {
 	struct ws_msg	*next;
@@ -100,6 +103,9 @@ static void	ws_rx(struct ws_session *, const void *, size_t);
 static int	ws_tx(struct ws_session *);
 static void	ws_keepalive(struct ws_session *);
 static void	*ws_main(void *);
+static struct ws_session *ws_client_open(struct lws_client_connect_info *,
+		    const char *, const struct ws_ops *, void *);
+static struct lws_vhost *ws_tls_vhost(void);
 static void	ws_log(int, const char *);
 static void	echo_message(struct ws_session *, const void *, size_t, bool);
 
@@ -123,6 +129,7 @@ static const struct lws_protocols client_protocols[] = {
 static struct lws_context	*ctx;
 static struct lws_vhost		*vhost;
 static struct lws_vhost		*client_vhost;
+static struct lws_vhost		*tls_vhost;	/* made when needed */
 static pthread_t		 ws_thread;
 static bool			 ws_running;
 static bool			 ws_destroying;	/* context going; no new I/O */
@@ -248,6 +255,7 @@ ws_stop(void)
 	ws_destroying = true;
 	lws_context_destroy(ctx);
 	ctx = NULL;
+	tls_vhost = NULL;
 	ws_running = false;
 	pthread_mutex_lock(&adopt_lock);
 	jobs_closed = true;
@@ -353,30 +361,77 @@ ws_connect(const char *unix_path, const char *uri, const struct ws_ops *ops,
     void *user)
 {
 	struct lws_client_connect_info	 cci;
-	struct ws_session		*s;
 	char				 addr[512];
-	struct lws			*wsi;
 
-	if (ws_destroying || (size_t)snprintf(addr, sizeof(addr), "+%s",
-	    unix_path) >= sizeof(addr) ||
-	    (s = calloc(1, sizeof(*s))) == NULL)
+	if ((size_t)snprintf(addr, sizeof(addr), "+%s", unix_path) >=
+	    sizeof(addr))
+		return NULL;
+	memset(&cci, 0, sizeof(cci));
+	cci.vhost = client_vhost;
+	cci.address = addr;		/* "+path": a Unix socket */
+	cci.path = uri;
+	cci.host = "localhost";
+	return ws_client_open(&cci, "unix", ops, user);
+}
+
+/*
+ * The same to a ws:// or wss:// URL: a chat platform's socket (Slack
+ * Socket Mode, Discord's Gateway). wss is checked against the system's
+ * CA bundle on a vhost of its own, made the first time one is needed.
+ */
+struct ws_session *
+ws_connect_url(const char *url, const struct ws_ops *ops, void *user)
+{
+	struct lws_client_connect_info	 cci;
+	const char			*proto, *host, *path;
+	char				 copy[2048], full[2050];
+	int				 port;
+	bool				 tls;
+
+	if (strlen(url) >= sizeof(copy))
+		return NULL;
+	memcpy(copy, url, strlen(url) + 1);
+	if (lws_parse_uri(copy, &proto, &host, &port, &path) != 0)
+		return NULL;
+	tls = !strcmp(proto, "wss") || !strcmp(proto, "https");
+	if (!tls && strcmp(proto, "ws") != 0 && strcmp(proto, "http") != 0)
+		return NULL;
+	if (tls && tls_vhost == NULL && (tls_vhost = ws_tls_vhost()) == NULL)
+		return NULL;
+	/* lws_parse_uri drops the path's leading '/'. */
+	snprintf(full, sizeof(full), "/%s", path);
+	memset(&cci, 0, sizeof(cci));
+	cci.vhost = tls ? tls_vhost : client_vhost;
+	cci.address = host;
+	cci.port = port;
+	cci.path = full;
+	cci.host = host;
+	cci.origin = host;
+	cci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
+	return ws_client_open(&cci, host, ops, user);
+}
+
+/* A connect of ws_connect or ws_connect_url, on the service thread. */
+static struct ws_session *
+ws_client_open(struct lws_client_connect_info *cci, const char *peer,
+    const struct ws_ops *ops, void *user)
+{
+	struct ws_session	*s;
+	struct lws		*wsi;
+
+	if (ws_destroying || (s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->client = true;
 	s->ops = ops;
 	s->user = user;
 	s->connecting = true;
 	buf_init(&s->in, CLIENT_MSG_MAX);
-	snprintf(s->ip, sizeof(s->ip), "unix");
-	memset(&cci, 0, sizeof(cci));
-	cci.context = ctx;
-	cci.vhost = client_vhost;
-	cci.address = addr;		/* "+path": a Unix socket */
-	cci.path = uri;
-	cci.host = "localhost";
-	cci.ietf_version_or_minus_one = -1;
-	cci.local_protocol_name = client_protocols[0].name;
-	cci.userdata = s;
-	wsi = lws_client_connect_via_info(&cci);
+	snprintf(s->ip, sizeof(s->ip), "%s", peer);
+	cci->context = ctx;
+	cci->ietf_version_or_minus_one = -1;
+	cci->local_protocol_name = client_protocols[0].name;
+	cci->userdata = s;
+	wsi = lws_client_connect_via_info(cci);
 	s->connecting = false;
 	/* On failure lws may have destroyed the wsi already; it is gone. */
 	if (wsi == NULL || s->destroyed) {
@@ -387,6 +442,24 @@ ws_connect(const char *unix_path, const char *uri, const struct ws_ops *ops,
 	s->wsi = wsi;
 	s->live = true;
 	return s;
+}
+
+/* The vhost of wss:// connections, with the system's CAs. */
+static struct lws_vhost *
+ws_tls_vhost(void)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = client_protocols;
+	info.vhost_name = "tls-client";
+	info.gid = (gid_t)-1;
+	info.uid = (uid_t)-1;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (access(CA_BUNDLE, R_OK) == 0)
+		info.client_ssl_ca_filepath = CA_BUNDLE;
+	return lws_create_vhost(ctx, &info);
 }
 
 void *

@@ -158,6 +158,10 @@ function responsesInput(body) {
 
 // ---- tools ----------------------------------------------------------------
 
+// FAKE_LLM_NO_TOOLS=1: tools offered are not called unless a script entry
+// says so (an agent that simply answers "echo: TEXT": the channel tests).
+const NO_TOOLS = process.env.FAKE_LLM_NO_TOOLS === "1";
+
 function toolSchema(t) {
 	// OpenAI chat: {type:"function", function:{name, parameters}}
 	// OpenAI responses: {type:"function", name, parameters}
@@ -207,7 +211,7 @@ function plan(body, input, flavour, limit, turn) {
 	}
 	if (turn && typeof turn.text === "string")
 		return { kind: "text", text: turn.text, truncated: false, completion: countTokens(turn.text) };
-	const tool = input.toolTurn ? null : pickTool(body, flavour);
+	const tool = input.toolTurn || NO_TOOLS ? null : pickTool(body, flavour);
 	if (tool) {
 		const args = JSON.stringify(toolArgs(tool, input.last));
 		return { kind: "tool", name: tool.name, args, completion: countTokens(args) };

@@ -14,11 +14,13 @@ fi
 # "channels" option; MORE, other top-level members ("k": v, …).
 chan_start() {
 	local channels=$1 more=${2:+, $2}
-	if [ -z "$PLAT" ]; then
-		ok "the fake platforms start" platform_fake_start || return 1
+	if [ -z "${PLAT:-}" ]; then
+		platform_fake_start ||
+		    { ok "the fake platforms start" false; return 1; }
 	fi
-	if [ -z "$FAKE" ]; then
-		ok "the fake LLM provider starts" llm_fake_start "" || return 1
+	if [ -z "${FAKE:-}" ]; then
+		FAKE_LLM_NO_TOOLS=1 llm_fake_start "" ||
+		    { ok "the fake LLM provider starts" false; return 1; }
 	fi
 	CHAN_CONF="{ $FAST, \"agent\": { \"skills_dir\": \"$TOP_SRCDIR/skills\" },
   \"llm\": { \"providers\": [ { \"name\": \"oa\", \"kind\": \"openai-compatible\",
@@ -26,7 +28,7 @@ chan_start() {
 	\"routes\": { \"default\": [\"oa/gpt-4o\"] }, \"rate_limit_rpm\": 0 },
   \"channels\": $channels $more }"
 	pincer_start "$CHAN_CONF" || return 1
-	if [ -z "$CHAN_OWNER" ]; then
+	if [ -z "${CHAN_OWNER:-}" ]; then
 		printf 'a long passphrase\n' | pcli user add alice --role owner \
 		    --password-stdin >/dev/null 2>&1
 		CHAN_OWNER=alice
@@ -57,6 +59,14 @@ chan_crash() {
 chan_secret() {
 	secret_register "$2"
 	printf '%s' "$2" | pcli secret set "$1" >/dev/null
+}
+# llm_script JSON: the fake LLM's next answers (tests/fakes/llm-provider.mjs),
+# by a file (a long reply is longer than an argument may be).
+llm_script() {
+	printf '%s' "$1" >"$T_TMP/llm_script.json"
+	curl -s -o /dev/null -X POST "$FAKE/_fake/script" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary @"$T_TMP/llm_script.json"
 }
 # chan_sql SQL: a query on pincerd's database (read-only use).
 chan_sql() { sqlite3 -cmd '.timeout 5000' "$PINCER_STATE_DIR/pincer.db" "$1"; }

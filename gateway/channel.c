@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * channel.c: the chat channels: their config, the webhooks that bring
+ * messages in (/hooks/KIND[/NAME]/…), who may talk, and the way into the
+ * inbox. A platform's request is answered only once what it carried is
+ * stored (or refused by policy): nothing acknowledged is lost, and the
+ * platform's own event id makes its retries harmless. Replies leave
+ * through chan_out.c; pairing lives in chan_pair.c.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+#include <sqlite3.h>
+
+#include "pincer.h"
+
+#define CHANNELS_MAX	32
+
+static const struct channel_ops *kind_ops(const char *);
+static int	 build(struct channel *, const json_t *, char *, size_t);
+static void	 destroy(struct channel *);
+static struct channel *find_hook(const char *path);
+static int	 admit(struct channel *, struct chan_msg *);
+static bool	 allowed(struct channel *, const char *sender);
+static void	 conv_id(const struct channel *, const struct chan_msg *,
+		    char *, size_t);
+static char	*group_text(const struct chan_msg *);
+
+static const struct channel_ops *const kinds[] = {
+	&channel_slack_ops, &channel_telegram_ops, &channel_whatsapp_ops,
+	&channel_discord_ops, &channel_generic_ops,
+};
+static const char *const policies[] = { "pairing", "allowlist", "open",
+	"disabled" };
+
+static struct channel	*chans[CHANNELS_MAX];
+static size_t		 nchans;
+
+/* config.c: every channel is built as it would run, then dropped. */
+int
+channel_check(const json_t *list, char *err, size_t errsz)
+{
+	struct channel	 ch;
+	const json_t	*c;
+	size_t		 i, j;
+	const char	*a, *b;
+
+	if (list == NULL)
+		return 0;
+	if (!json_is_array(list)) {
+		snprintf(err, errsz, "channels: must be an array");
+		return -1;
+	}
+	json_array_foreach(list, i, c) {
+		memset(&ch, 0, sizeof(ch));
+		if (build(&ch, c, err, errsz) == -1) {
+			destroy(&ch);
+			return -1;
+		}
+		destroy(&ch);
+		a = json_string_value(json_object_get(c, "name"));
+		for (j = 0; j < i; j++) {
+			b = json_string_value(json_object_get(
+			    json_array_get(list, j), "name"));
+			if (b != NULL && !strcmp(a, b)) {
+				snprintf(err, errsz, "channels[%zu].name: "
+				    "\"%s\" is used twice", i, a);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+channel_start(const struct config *c)
+{
+	const json_t	*item;
+	struct channel	*ch;
+	char		 err[512];
+	size_t		 i;
+
+	json_array_foreach(c->channels, i, item) {
+		if (nchans == CHANNELS_MAX)
+			break;
+		if ((ch = calloc(1, sizeof(*ch))) == NULL)
+			return -1;
+		if (build(ch, item, err, sizeof(err)) == -1) {
+			log_error("cannot set up a channel", "%s", err);
+			destroy(ch);
+			free(ch);
+			return -1;
+		}
+		if (chan_out_start(ch) == -1) {
+			destroy(ch);
+			free(ch);
+			return -1;
+		}
+		chans[nchans++] = ch;
+		if (ch->ops->start != NULL && ch->ops->start(ch) == -1) {
+			log_error("cannot start a channel", "channel=%s",
+			    ch->name);
+			return -1;
+		}
+		log_info("channel ready", "channel=%s kind=%s dm_policy=%s",
+		    ch->name, ch->ops->kind, policies[ch->policy]);
+	}
+	return 0;
+}
+
+void
+channel_stop(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nchans; i++)
+		if (chans[i]->ops->stop != NULL)
+			chans[i]->ops->stop(chans[i]);
+	for (i = 0; i < nchans; i++) {
+		chan_out_stop(chans[i]);
+		destroy(chans[i]);
+		free(chans[i]);
+	}
+	nchans = 0;
+}
+
+struct channel *
+channel_by_name(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < nchans; i++)
+		if (!strcmp(chans[i]->name, name))
+			return chans[i];
+	return NULL;
+}
+
+size_t
+channel_count(void)
+{
+	return nchans;
+}
+
+struct channel *
+channel_at(size_t i)
+{
+	return i < nchans ? chans[i] : NULL;
+}
+
+const char *
+channel_name(const struct channel *ch)
+{
+	return ch->name;
+}
+
+const char *
+channel_base_url(const struct channel *ch)
+{
+	return ch->api_base;
+}
+
+void *
+channel_data(const struct channel *ch)
+{
+	return ch->data;
+}
+
+void
+channel_set_data(struct channel *ch, void *d)
+{
+	ch->data = d;
+}
+
+/*
+ * A secret named by one of the channel's keys, read from the store the
+ * first time it is asked for and kept (SIGHUP does not re-read it: a
+ * channel changed needs a restart, as its config does). Not yet set is
+ * not kept, so `pincer secret set` after the start still takes.
+ */
+const char *
+channel_secret(const struct channel *cch, const char *key)
+{
+	struct channel	*ch = (struct channel *)cch;
+	const char	*name = json_string_value(json_object_get(ch->conf,
+			    key));
+	const char	*v = NULL;
+	struct buf	 b;
+	size_t		 i;
+
+	if (name == NULL)
+		return NULL;
+	pthread_mutex_lock(&ch->lock);
+	for (i = 0; i < ch->nsecrets && v == NULL; i++)
+		if (!strcmp(ch->secrets[i].key, key))
+			v = ch->secrets[i].value;
+	if (v == NULL && ch->nsecrets < CHAN_SECRETS_MAX) {
+		buf_init(&b, SECRETS_MAX + 64);
+		if (secrets_get(name, &b) == 0 && b.data != NULL) {
+			snprintf(ch->secrets[ch->nsecrets].key,
+			    sizeof(ch->secrets[0].key), "%s", key);
+			v = ch->secrets[ch->nsecrets++].value =
+			    strdup(b.data);
+			explicit_bzero(b.data, b.len);
+		}
+		buf_free(&b);
+	}
+	pthread_mutex_unlock(&ch->lock);
+	return v;
+}
+
+int
+channel_state_get(const struct channel *ch, const char *key, char *out,
+    size_t outsz)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	out[0] = '\0';
+	if ((st = store_stmt("SELECT value FROM channel_state WHERE channel "
+	    "= ? AND key = ?")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, ch->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(out, outsz, "%s", sqlite3_column_text(st, 0));
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int
+channel_state_set(const struct channel *ch, const char *key,
+    const char *value)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = store_stmt("INSERT INTO channel_state (channel, key, "
+	    "value) VALUES (?, ?, ?) ON CONFLICT (channel, key) DO UPDATE "
+	    "SET value = excluded.value")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, ch->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return rc;
+}
+
+void
+chan_msg_clear(struct chan_msg *m)
+{
+	free(m->text);
+	json_decref(m->attachments);
+	memset(m, 0, sizeof(*m));
+}
+
+/*
+ * /hooks/KIND[/NAME]/…: the kind checks the request is the platform's
+ * (a signature, a secret token), reads what it carries, and the answer
+ * waits until every message is in the inbox. A refusal stores nothing.
+ */
+void
+api_hook(struct http_req *req)
+{
+	struct channel		*ch;
+	struct chan_batch	*b;
+	char			 why[256];
+	size_t			 i;
+	int			 rc = 0;
+
+	if ((ch = find_hook(http_req_path(req))) == NULL) {
+		http_error(req, 404, "no_channel", "no channel is configured "
+		    "for this hook (config: channels)");
+		return;
+	}
+	why[0] = '\0';
+	if (ch->ops->verify == NULL || ch->ops->parse == NULL) {
+		http_error(req, 404, "no_hook", "channel %s takes no webhooks",
+		    ch->name);
+		return;
+	}
+	if (ch->ops->verify(ch, req, why, sizeof(why)) == -1) {
+		log_warn("webhook refused", "channel=%s ip=%s why=%s",
+		    ch->name, http_req_ip(req), why);
+		http_error(req, 401, "bad_signature", "%s", why);
+		return;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		http_error(req, 503, "no_memory", "out of memory");
+		return;
+	}
+	if (ch->ops->parse(ch, req, b, why, sizeof(why)) == -1) {
+		http_error(req, 400, "bad_event", "%s", why[0] ? why :
+		    "the event cannot be read");
+		goto out;
+	}
+	if (b->n > 0)
+		rc = channel_ingest(ch, b->msgs, b->n);
+	if (rc == -1)
+		/* Not stored: the platform sends it again. */
+		http_retry_later(req, 1, "not_stored", "the event could not "
+		    "be stored; send it again");
+	else if (b->status != 0) {
+		struct MHD_Response	*r;
+		const char		*body = b->body != NULL ? b->body : "";
+
+		r = MHD_create_response_from_buffer(strlen(body),
+		    (void *)body, MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(r, "Content-Type", b->ctype != NULL ?
+		    b->ctype : "application/json");
+		http_reply(req, b->status, r);
+	} else
+		http_json(req, 200, "{\"ok\":true}");
+out:
+	for (i = 0; i < b->n; i++)
+		chan_msg_clear(&b->msgs[i]);
+	free(b->body);
+	free(b);
+}
+
+/*
+ * Messages into the inbox, each past the channel's policy: 0 when all
+ * of them are stored or refused on purpose, -1 when one could not be
+ * stored (the caller must not acknowledge; a retry is deduplicated).
+ */
+int
+channel_ingest(struct channel *ch, struct chan_msg *msgs, size_t n)
+{
+	size_t	 i;
+	int	 rc = 0;
+
+	for (i = 0; i < n; i++)
+		if (admit(ch, &msgs[i]) == -1)
+			rc = -1;
+	return rc;
+}
+
+/* One message: refused, a pairing code, or into the inbox. */
+static int
+admit(struct channel *ch, struct chan_msg *m)
+{
+	struct dispatch_msg	 dm;
+	char			 conv[512], ev[CHAN_ID_MAX + 64], why[256];
+	char			*text = NULL;
+	int			 verdict;
+	long long		 id;
+
+	if (m->text == NULL && (m->text = strdup("")) == NULL)
+		return -1;
+	if (!m->direct && !m->mention)
+		return 0;	/* groups: only what names the bot */
+	if (m->direct && ch->policy == POLICY_DISABLED) {
+		chan_pair_audit(ch, m, "channel.refuse", "direct messages "
+		    "are disabled (dm_policy)");
+		return 0;
+	}
+	if (ch->policy != POLICY_OPEN && !allowed(ch, m->sender)) {
+		verdict = chan_pair_known(ch, m->sender);
+		if (verdict == -1)
+			return -1;
+		if (verdict == 0) {
+			if (m->direct && ch->policy == POLICY_PAIRING)
+				return chan_pair_request(ch, m);
+			chan_pair_audit(ch, m, "channel.refuse",
+			    ch->policy == POLICY_PAIRING ? "unknown sender "
+			    "in a group (pairing is by direct message)" :
+			    "not on the allow list");
+			return 0;
+		}
+	}
+	conv_id(ch, m, conv, sizeof(conv));
+	snprintf(ev, sizeof(ev), "%s:%s", ch->name, m->event_id);
+	if (!m->direct && (text = group_text(m)) == NULL)
+		return -1;
+	memset(&dm, 0, sizeof(dm));
+	dm.conversation = conv;
+	dm.channel = ch->name;
+	dm.peer = m->chat;
+	dm.thread = m->thread;
+	dm.owner = chan_owner(ch);
+	dm.sender = m->sender;
+	dm.text = text != NULL ? text : m->text;
+	dm.attachments = m->attachments;
+	dm.event_id = m->event_id[0] != '\0' ? ev : NULL;
+	dm.ref = m->ref;
+	id = dispatch_submit(&dm, NULL, NULL, NULL, why, sizeof(why));
+	free(text);
+	if (id == -1) {
+		log_error("cannot store a channel's message", "channel=%s %s",
+		    ch->name, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The config's allow list (platform user ids). */
+static bool
+allowed(struct channel *ch, const char *sender)
+{
+	const json_t	*v;
+	size_t		 i;
+
+	json_array_foreach(ch->allow, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), sender))
+			return true;
+	return false;
+}
+
+/* NAME:chat, and :thread for a thread of its own. */
+static void
+conv_id(const struct channel *ch, const struct chan_msg *m, char *out,
+    size_t outsz)
+{
+	if (m->thread[0] != '\0')
+		snprintf(out, outsz, "%s:%s:%s", ch->name, m->chat, m->thread);
+	else
+		snprintf(out, outsz, "%s:%s", ch->name, m->chat);
+}
+
+/* In a group the agent is told who speaks. */
+static char *
+group_text(const struct chan_msg *m)
+{
+	struct buf	 b;
+
+	buf_init(&b, strlen(m->text) + 512);
+	buf_printf(&b, "[%s%s%s%s]: %s", m->sender_name,
+	    m->sender_name[0] ? " (" : "", m->sender,
+	    m->sender_name[0] ? ")" : "", m->text);
+	return b.data != NULL ? buf_steal(&b) : strdup("");
+}
+
+/*
+ * The channel that owns a hook path: /hooks/KIND/NAME/… names one of
+ * several of a kind; /hooks/KIND/… is the first of its kind.
+ */
+static struct channel *
+find_hook(const char *path)
+{
+	const char	*kind, *rest, *end;
+	size_t		 klen, i;
+	struct channel	*first = NULL;
+
+	if (strncmp(path, "/hooks/", 7) != 0)
+		return NULL;
+	kind = path + 7;
+	klen = strcspn(kind, "/");
+	rest = kind[klen] == '/' ? kind + klen + 1 : "";
+	end = rest + strcspn(rest, "/");
+	for (i = 0; i < nchans; i++) {
+		if (strlen(chans[i]->ops->kind) != klen ||
+		    strncmp(chans[i]->ops->kind, kind, klen) != 0)
+			continue;
+		if (strlen(chans[i]->name) == (size_t)(end - rest) &&
+		    strncmp(chans[i]->name, rest, (size_t)(end - rest)) == 0)
+			return chans[i];
+		if (first == NULL && !chans[i]->ops->hook_by_name)
+			first = chans[i];
+	}
+	return first;
+}
+
+static const struct channel_ops *
+kind_ops(const char *kind)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kinds[i]->kind, kind))
+			return kinds[i];
+	return NULL;
+}
+
+static bool
+name_valid(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!islower((unsigned char)s[i]) &&
+		    !isdigit((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '_')
+			return false;
+	return i > 0 && i <= 32 && strcmp(s, "api") != 0;
+}
+
+/* One channel from its config object; err names the key at fault. */
+static int
+build(struct channel *ch, const json_t *c, char *err, size_t errsz)
+{
+	const char	*name, *kind, *pol, *s;
+	char		 kerr[400];
+	size_t		 i;
+
+	pthread_mutex_init(&ch->lock, NULL);
+	ch->conf = json_incref((json_t *)c);
+	name = json_string_value(json_object_get(c, "name"));
+	kind = json_string_value(json_object_get(c, "kind"));
+	if (!json_is_object(c) || name == NULL || !name_valid(name)) {
+		snprintf(err, errsz, "channels: each needs a \"name\" (1-32 "
+		    "of a-z 0-9 - _, not \"api\")");
+		return -1;
+	}
+	if (kind == NULL || (ch->ops = kind_ops(kind)) == NULL) {
+		snprintf(err, errsz, "channels.%s.kind: one of slack, "
+		    "telegram, whatsapp, discord, generic", name);
+		return -1;
+	}
+	ch->name = strdup(name);
+	pol = json_string_value(json_object_get(c, "dm_policy"));
+	for (ch->policy = -1, i = 0; i < 4; i++)
+		if (!strcmp(pol != NULL ? pol : ch->ops->default_policy !=
+		    NULL ? ch->ops->default_policy : "pairing", policies[i]))
+			ch->policy = (int)i;
+	if (ch->policy == -1) {
+		snprintf(err, errsz, "channels.%s.dm_policy: one of pairing, "
+		    "allowlist, open, disabled", name);
+		return -1;
+	}
+	ch->allow = json_incref(json_object_get(c, "allow"));
+	if (ch->allow != NULL && !json_is_array(ch->allow)) {
+		snprintf(err, errsz, "channels.%s.allow: a list of the "
+		    "platform's user ids", name);
+		return -1;
+	}
+	if ((s = json_string_value(json_object_get(c, "owner"))) != NULL)
+		ch->owner = strdup(s);
+	if ((s = json_string_value(json_object_get(c, "api_base"))) != NULL) {
+		if (strncmp(s, "https://", 8) != 0 &&
+		    strncmp(s, "http://", 7) != 0) {
+			snprintf(err, errsz, "channels.%s.api_base: an http(s) "
+			    "URL", name);
+			return -1;
+		}
+		ch->api_base = strndup(s, strlen(s) - (s[strlen(s) - 1] ==
+		    '/'));
+	}
+	if (ch->ops->init == NULL) {
+		snprintf(err, errsz, "channels.%s: the %s channel is not built "
+		    "in this version", name, kind);
+		return -1;
+	}
+	kerr[0] = '\0';
+	if (ch->ops->init(ch, c, kerr, sizeof(kerr)) == -1) {
+		snprintf(err, errsz, "channels.%s: %s", name, kerr);
+		return -1;
+	}
+	ch->inited = true;
+	return 0;
+}
+
+static void
+destroy(struct channel *ch)
+{
+	size_t	 i;
+
+	if (ch->inited && ch->ops->free != NULL)
+		ch->ops->free(ch);
+	for (i = 0; i < ch->nsecrets; i++) {
+		explicit_bzero(ch->secrets[i].value,
+		    strlen(ch->secrets[i].value));
+		free(ch->secrets[i].value);
+	}
+	json_decref(ch->conf);
+	json_decref(ch->allow);
+	free(ch->name);
+	free(ch->owner);
+	free(ch->api_base);
+	pthread_mutex_destroy(&ch->lock);
+}
+
+/* The pincer user a channel's conversations belong to. */
+const char *
+chan_owner(struct channel *ch)
+{
+	sqlite3_stmt	*st;
+
+	pthread_mutex_lock(&ch->lock);
+	if (ch->owner == NULL && (st = store_stmt("SELECT name FROM users "
+	    "WHERE role = 'owner' AND disabled = 0 ORDER BY id LIMIT 1")) !=
+	    NULL) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			ch->owner = strdup((const char *)
+			    sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+	}
+	pthread_mutex_unlock(&ch->lock);
+	return ch->owner != NULL ? ch->owner : "owner";
+}
