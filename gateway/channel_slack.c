@@ -501,7 +501,8 @@ wanted(const json_t *ev, const char *bot, bool *mention)
 	    strcmp(jstr(ev, "channel_type"), "im") != 0))
 		return false;
 	/* Edits, deletions, joins, bots: only a person's new message. */
-	if (sub != NULL && strcmp(sub, "file_share") != 0)
+	if (sub != NULL && strcmp(sub, "file_share") != 0 &&
+	    strcmp(sub, "thread_broadcast") != 0)
 		return false;
 	if (json_object_get(ev, "bot_id") != NULL &&
 	    !json_is_null(json_object_get(ev, "bot_id")))
@@ -1048,7 +1049,8 @@ slack_thread(void *arg)
 	bool		 any, conn;
 
 	pthread_mutex_lock(&sl->lock);
-	while (!sl->stopping) {
+	/* Webhooks need the thread only until auth.test has answered. */
+	while (!sl->stopping && (sl->socket || sl->need_auth)) {
 		conn = sl->want_conn && !sl->job_queued;
 		if (sl->need_auth && now_ms() >= sl->auth_at) {
 			pthread_mutex_unlock(&sl->lock);

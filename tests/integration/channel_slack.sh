@@ -16,6 +16,8 @@
 # and the envelope acknowledged; the socket dropped, an event sent
 # meanwhile, then Slack's refresh_requested → pincerd connects again
 # and every event is answered once; its webhook route is refused.
+# Crashes: pincerd killed (SIGKILL) right after acknowledging a DM, and
+# again while a reply waits out a 429 → each answered exactly once.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/channel_lib.sh"
 
@@ -85,6 +87,9 @@ posts() {
 	    select(.channel == $ch)]'
 }
 nposts() { posts "$1" | jq length; }
+# delivered CHANNEL: the texts of the messages Slack took there.
+delivered() { curl -s "$PLAT/_fake/slack/messages" | jq -c --arg ch "$1" \
+    '[.[] | select(.channel == $ch) | .text]'; }
 _nposts_ge() { [ "$(nposts "$1")" -ge "$2" ]; }
 wait_posts() { wait_until "${3:-60}" _nposts_ge "$1" "$2"; }
 calls_to() {
@@ -128,7 +133,7 @@ hook '{"type":"event_callback","event":"nope"}'
 is "… and an event_callback without an event" "$CODE" 400
 BIG=$(dm D0BAD2 "$(ts 2)" "$(head -c 1500000 /dev/zero | tr '\0' x)")
 hook "$BIG"
-like "an oversized (signed) body is refused" "$CODE" "^4[01][0-9]$"
+is "an oversized (signed) body is refused (413)" "$CODE" 413
 is "… none of them was stored" "$(inbox)" "$N0"
 
 # --- a DM and a mention -----------------------------------------------------
@@ -229,6 +234,7 @@ plat_script '{"platform": "slack", "faults": ["429=2"]}'
 hook "$(dm D0RL1 "$(ts 60)" "slow down")"
 ok "a reply answered 429 is tried again" wait_posts D0RL1 2
 is "… twice in all: one 429, one delivery" "$(sleep 1; nposts D0RL1)" 2
+is "… delivered once" "$(delivered D0RL1)" '["echo: slow down"]'
 GAP=$(plat_calls slack | jq '[.[] | select(.path ==
     "/slack/api/chat.postMessage" and .json.channel == "D0RL1") | .at] |
     .[1] - .[0]')
@@ -236,8 +242,7 @@ ok "… after the 2 s Retry-After (${GAP} ms)" [ "$GAP" -ge 1900 ]
 plat_script '{"platform": "slack", "faults": ["ratelimited"]}'
 hook "$(dm D0RL2 "$(ts 61)" "slow down again")"
 ok "a 200 {ok: false, error: ratelimited} is tried again" wait_posts D0RL2 2
-is "… and delivered once" "$(posts D0RL2 | jq -c '[.[].text]')" \
-    '["echo: slow down again","echo: slow down again"]'
+is "… and delivered once" "$(delivered D0RL2)" '["echo: slow down again"]'
 plat_script '{"platform": "slack", "faults": ["error=channel_not_found"]}'
 hook "$(dm D0GONE "$(ts 62)" "nobody here")"
 wait_until 30 eval '[ -n "$(failed sl:D0GONE)" ]'
@@ -336,6 +341,24 @@ is "every socket event answered once" "$(for c in D0SOCK1 D0SOCK2 \
     D0SOCK3 D0SOCK4; do nposts $c; done | tr -d '\n')" 1111
 like "the log tells of the reconnects" \
     "$(grep -c 'slack socket connected' "$PINCER_LOG")" "^[3-9]$"
+
+# --- crashes ------------------------------------------------------------------
+hook "$(dm D0CRASH1 "$(ts 110)" "acknowledged then killed")"
+is "a DM is acknowledged…" "$CODE" 200
+ok "… pincerd is killed (SIGKILL) and started again" chan_crash
+ok "… the DM is answered" wait_posts D0CRASH1 1
+plat_script '{"platform": "slack", "faults": ["429=30"]}'
+hook "$(dm D0CRASH2 "$(ts 111)" "pending when killed")"
+ok "a reply waiting out a 429…" wait_posts D0CRASH2 1
+ok "… pincerd is killed again and started" chan_crash
+ok "… the pending reply is sent" wait_posts D0CRASH2 2
+ENV=$(sock_send "$(dm D0CRASH3 "$(ts 112)" "to the new socket")")
+ok "the socket channel connects again after the crash" \
+    wait_posts D0CRASH3 1
+sleep 2
+is "every message answered exactly once" "$(delivered D0CRASH1)
+$(delivered D0CRASH2) $(delivered D0CRASH3)" '["echo: acknowledged then killed"]
+["echo: pending when killed"] ["echo: to the new socket"]'
 
 pincer_stop 10
 is "pincerd stops cleanly with its socket open" "$PINCER_EXIT" 0

@@ -44,6 +44,8 @@
 //   POST /_fake/slack/socket/refresh     {"type": "disconnect", "reason":
 //        "refresh_requested"} to the newest connection (?reason=warning)
 //   GET  /_fake/slack/socket/connections {"opened", "open"}
+//   GET  /_fake/slack/messages  the messages posted (answered ok),
+//        oldest first: [{channel, text, ts, thread_ts, user, bot_id…}]
 //   GET  /_fake/slack/uploads            [{file_id, filename, length,
 //        size, text, completed, channel_id, thread_ts, initial_comment}]
 import crypto from "node:crypto";
@@ -68,6 +70,7 @@ export default function create(ctx) {
 	const sockets = [];		// open, oldest first
 	let opened = 0;
 	const acks = [];
+	const posted = [];		// the messages chat.postMessage took
 	const pending = new Map();	// envelope_id → envelope (unacked)
 	const wss = new ctx.WebSocketServer({ noServer: true });
 
@@ -144,6 +147,7 @@ export default function create(ctx) {
 				message.thread_ts = p.thread_ts;
 				message.parent_user_id = "U0FAKEUSER";
 			}
+			posted.push({ channel: p.channel, ...message });
 			return ok(res, { channel: p.channel, ts, message });
 		},
 
@@ -332,6 +336,8 @@ export default function create(ctx) {
 				    `http://${req.headers.host}${path}`,
 				    mode: "hosted", is_external: false }), true;
 			}
+			if (what === "messages")
+				return ctx.json(res, 200, posted), true;
 			if (what === "uploads")
 				return ctx.json(res, 200, [...uploads.values()]), true;
 			return false;
@@ -342,6 +348,7 @@ export default function create(ctx) {
 			uploads.clear();
 			reactions.clear();
 			acks.length = 0;
+			posted.length = 0;
 			pending.clear();
 		},
 	};
