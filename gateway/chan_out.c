@@ -11,6 +11,7 @@
  * asked; other failures back off per reply, and a reply that cannot be
  * sent (the platform refuses it) is marked failed with the reason.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,9 @@ static int	 send_file(struct channel *, const struct chan_out *,
 		    struct chan_result *, enum chan_status *);
 static int	 read_sandbox_file(const char *sandbox, const char *path,
 		    struct buf *, char *, size_t);
+static void	 safe_name(const char *, size_t, char *, size_t);
+static int	 write_sandbox_file(const char *, const char *,
+		    const struct buf *, char *, size_t);
 static int	 record_part(long long id, int parts, const char *msgid);
 static void	 record_end(long long id, const char *state, const char *err);
 static void	 record_retry(long long id, int attempts, long long next,
@@ -454,6 +458,108 @@ out:
 	sbx_release(&ref);
 	buf_free(&rq);
 	buf_free(&in);
+	return rc;
+}
+
+/*
+ * A turn's inbound attachments: each fetched from the platform by its
+ * kind (which holds the token) and written to /workspace/inbox/ in the
+ * sandbox; the agent reads a line per file after the messages' text.
+ */
+void
+channel_attach(const char *conv, const char *control, const json_t *atts,
+    char **text)
+{
+	struct channel	*ch;
+	struct buf	 data, t;
+	const json_t	*a;
+	char		 name[64], path[160], why[256];
+	size_t		 i;
+
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(conv, ":"), conv);
+	if ((ch = channel_by_name(name)) == NULL)
+		return;
+	buf_init(&t, (size_t)64 << 20);
+	buf_puts(&t, *text);
+	json_array_foreach(atts, i, a) {
+		safe_name(json_string_value(json_object_get(a, "name")), i,
+		    name, sizeof(name));
+		snprintf(path, sizeof(path), "/workspace/inbox/%lld-%s",
+		    wall_ms(), name);
+		buf_init(&data, FILE_MAX);
+		why[0] = '\0';
+		if (ch->ops->fetch == NULL)
+			snprintf(why, sizeof(why), "this channel cannot fetch "
+			    "files");
+		else if (ch->ops->fetch(ch, a, &data, why, sizeof(why)) == 0)
+			write_sandbox_file(control, path, &data, why,
+			    sizeof(why));
+		else if (why[0] == '\0')
+			snprintf(why, sizeof(why), "the platform did not give "
+			    "it");
+		if (why[0] == '\0')
+			buf_printf(&t, "\n[a file came with the message: %s "
+			    "(%zu bytes)]", path, data.len);
+		else {
+			buf_printf(&t, "\n[a file came with the message, %s, "
+			    "but could not be fetched: %s]", name, why);
+			log_warn("an attachment was not fetched", "channel=%s "
+			    "why=%s", ch->name, why);
+		}
+		buf_free(&data);
+	}
+	if (t.data != NULL) {
+		free(*text);
+		*text = buf_steal(&t);
+	}
+	buf_free(&t);
+}
+
+/* A file name of the platform's, made safe for a path. */
+static void
+safe_name(const char *s, size_t i, char *out, size_t outsz)
+{
+	size_t	 n = 0;
+
+	for (; s != NULL && *s != '\0' && n + 1 < outsz; s++, n++)
+		out[n] = (isalnum((unsigned char)*s) || *s == '-' ||
+		    *s == '_' || (*s == '.' && n > 0)) ? *s : '_';
+	out[n] = '\0';
+	if (n == 0)
+		snprintf(out, outsz, "file-%zu", i);
+}
+
+/* PUT /files/PATH on a sandbox's control socket. */
+static int
+write_sandbox_file(const char *control, const char *path,
+    const struct buf *data, char *why, size_t whysz)
+{
+	struct buf	 rq;
+	char		 ans[512];
+	ssize_t		 n;
+	int		 fd, rc = -1;
+
+	buf_init(&rq, 8192);
+	buf_puts(&rq, "PUT /files");
+	url_encode(&rq, path, "/");
+	buf_printf(&rq, " HTTP/1.1\r\nHost: sandbox\r\nContent-Length: "
+	    "%zu\r\nConnection: close\r\n\r\n", data->len);
+	if ((fd = relay_connect(control)) == -1) {
+		snprintf(why, whysz, "cannot reach the sandbox");
+		buf_free(&rq);
+		return -1;
+	}
+	if (send(fd, rq.data, rq.len, MSG_NOSIGNAL) == (ssize_t)rq.len &&
+	    (data->len == 0 || send(fd, data->data, data->len,
+	    MSG_NOSIGNAL) == (ssize_t)data->len) &&
+	    (n = recv(fd, ans, sizeof(ans) - 1, 0)) > 12) {
+		ans[n] = '\0';
+		rc = atoi(ans + 9) == 201 ? 0 : -1;
+	}
+	close(fd);
+	buf_free(&rq);
+	if (rc == -1)
+		snprintf(why, whysz, "the sandbox did not take it");
 	return rc;
 }
 

@@ -3,7 +3,7 @@
  * channel_generic.c: a signed webhook, for whatever can POST JSON (Home
  * Assistant, IFTTT, a Matrix bridge, a mail-to-webhook service). In:
  * POST /hooks/generic/NAME with {"text", "id"?, "sender"?,
- * "conversation"?} and a header (default X-Pincer-Signature) holding
+ * "conversation"?, "files"?: [{"name", "base64"}]} and a header (default X-Pincer-Signature) holding
  * "sha256=" and the hex HMAC-SHA256 of the raw body keyed with the
  * hook's secret. Out: the reply POSTed as JSON to callback_url, signed
  * the same way, so the receiver can tell it came from us.
@@ -39,6 +39,9 @@ static enum chan_status g_send_text(struct channel *,
 static enum chan_status g_send_file(struct channel *,
 		    const struct chan_out *, const struct chan_file *,
 		    struct chan_result *);
+static json_t	*files_in(const json_t *);
+static int	 g_fetch(struct channel *, const json_t *, struct buf *,
+		    char *, size_t);
 static enum chan_status g_post(struct channel *, const struct chan_out *,
 		    json_t *, struct chan_result *);
 
@@ -51,6 +54,7 @@ const struct channel_ops channel_generic_ops = {
 	.parse = g_parse,
 	.send_text = g_send_text,
 	.send_file = g_send_file,
+	.fetch = g_fetch,
 	.default_policy = "open",
 	.hook_by_name = true,
 };
@@ -167,6 +171,8 @@ g_parse(struct channel *ch, struct http_req *req, struct chan_batch *b,
 	snprintf(m->ref, sizeof(m->ref), "%s", m->event_id);
 	m->text = strdup(text);
 	m->direct = true;
+	if (json_is_array(json_object_get(j, "files")))
+		m->attachments = files_in(json_object_get(j, "files"));
 	b->n = 1;
 	json_decref(j);
 	return m->text != NULL ? 0 : -1;
@@ -201,6 +207,45 @@ g_send_file(struct channel *ch, const struct chan_out *o,
 	    f->name, "mime", f->mime, "caption", f->caption, "base64", b64);
 	free(b64);
 	return g_post(ch, o, j, res);
+}
+
+/* "files": [{"name", "base64"}]: kept in the inbox as they came. */
+static json_t *
+files_in(const json_t *files)
+{
+	json_t		*a = json_array();
+	const json_t	*f;
+	size_t		 i;
+
+	json_array_foreach(files, i, f)
+		if (i < 8 && json_is_string(json_object_get(f, "base64")))
+			json_array_append_new(a, json_pack("{s:O?, s:O}",
+			    "name", json_object_get(f, "name"), "base64",
+			    json_object_get(f, "base64")));
+	return a;
+}
+
+static int
+g_fetch(struct channel *ch, const json_t *att, struct buf *out, char *why,
+    size_t whysz)
+{
+	const char	*b = json_string_value(json_object_get(att, "base64"));
+	char		*raw;
+	ssize_t		 n;
+
+	(void)ch;
+	if (b == NULL || (raw = malloc(strlen(b) / 4 * 3 + 4)) == NULL) {
+		snprintf(why, whysz, "no base64 data");
+		return -1;
+	}
+	if ((n = b64_decode(b, strlen(b), raw)) < 0) {
+		snprintf(why, whysz, "its base64 is not valid");
+		free(raw);
+		return -1;
+	}
+	buf_append(out, raw, (size_t)n);
+	free(raw);
+	return 0;
 }
 
 /* The reply, signed like the hook's requests; its id says which reply

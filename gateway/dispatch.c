@@ -51,6 +51,7 @@ struct turn {
 	size_t		 nids;
 	int		 attempts;	/* the most of any message */
 	char		*text;		/* the messages', joined */
+	json_t		*inatts;	/* their attachments, all */
 	struct buf	 line;		/* the agent's stdout, a line */
 	struct buf	 err;		/* its stderr, the start */
 	char		*reply;
@@ -66,6 +67,7 @@ struct turn {
 static void	*worker(void *);
 static bool	 pick(char *conv, size_t);
 static void	 run_turn(const char *conv);
+static void	 add_attachments(struct turn *, const char *);
 static int	 take(struct turn *);
 static void	 exec_agent(struct turn *, const char *control,
 		    const char *input, char *, size_t);
@@ -312,6 +314,21 @@ pick(char *conv, size_t convsz)
 	return found;
 }
 
+/* A message's attachments ([{…}] as its channel keeps them). */
+static void
+add_attachments(struct turn *t, const char *json)
+{
+	json_t	*a = json_loads(json != NULL ? json : "[]", 0, NULL), *v;
+	size_t	 i;
+
+	if (t->inatts == NULL)
+		t->inatts = json_array();
+	json_array_foreach(a, i, v)
+		if (json_array_size(t->inatts) < 32)
+			json_array_append(t->inatts, v);
+	json_decref(a);
+}
+
 /* This worker's slot, for the socket a stop must cut. */
 static int
 slot_of(const char *conv)
@@ -347,9 +364,6 @@ run_turn(const char *conv)
 		finish(&t, "it stopped twice without answering");
 		goto out;
 	}
-	in = json_pack("{s:s, s:s}", "conversation", conv, "text", t.text);
-	input = json_dumps(in, JSON_COMPACT);
-	json_decref(in);
 	if ((e = sbx_create(t.sandbox, "agent", &created)) != SBX_OK &&
 	    e != SBX_EXISTS)
 		snprintf(why, sizeof(why), "its sandbox %s could not be made "
@@ -358,6 +372,13 @@ run_turn(const char *conv)
 		snprintf(why, sizeof(why), "its sandbox %s could not start "
 		    "(%s)", t.sandbox, sbx_strerror(e));
 	else {
+		/* Files that came with the messages go in first. */
+		if (json_array_size(t.inatts) > 0)
+			channel_attach(conv, ref.control, t.inatts, &t.text);
+		in = json_pack("{s:s, s:s}", "conversation", conv, "text",
+		    t.text);
+		input = json_dumps(in, JSON_COMPACT);
+		json_decref(in);
 		exec_agent(&t, ref.control, input, why, sizeof(why));
 		sbx_release(&ref);
 	}
@@ -365,6 +386,7 @@ run_turn(const char *conv)
 out:
 	free(input);
 	free(t.text);
+	json_decref(t.inatts);
 	free(t.reply);
 	free(t.emsg);
 	json_decref(t.attachments);
@@ -395,8 +417,9 @@ take(struct turn *t)
 		snprintf(t->sandbox, sizeof(t->sandbox), "%s",
 		    sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
-	if ((st = store_stmt("SELECT id, text, attempts FROM inbox WHERE "
-	    "conversation = ? AND state = 'queued' ORDER BY id")) == NULL)
+	if ((st = store_stmt("SELECT id, text, attempts, attachments FROM "
+	    "inbox WHERE conversation = ? AND state = 'queued' ORDER BY id")) ==
+	    NULL)
 		goto out;
 	sqlite3_bind_text(st, 1, t->conv, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW &&
@@ -407,6 +430,7 @@ take(struct turn *t)
 		buf_puts(&text, (const char *)sqlite3_column_text(st, 1));
 		if (sqlite3_column_int(st, 2) + 1 > t->attempts)
 			t->attempts = sqlite3_column_int(st, 2) + 1;
+		add_attachments(t, (const char *)sqlite3_column_text(st, 3));
 	}
 	sqlite3_reset(st);
 	if ((st = store_stmt("UPDATE inbox SET state = 'running', attempts = "

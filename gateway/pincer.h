@@ -1069,6 +1069,10 @@ int	 channel_start(const struct config *);
 void	 channel_stop(void);
 void	 channel_notify(void);		/* the outbox has a new row */
 void	 channel_turn(const char *conversation, bool start);
+/* dispatch.c: a turn's inbound files into its sandbox; *text (owned)
+ * gets a line naming each, or why it is missing. */
+void	 channel_attach(const char *conversation, const char *control,
+	    const json_t *attachments, char **text);
 void	 api_hook(struct http_req *);	/* /hooks/… */
 const char *channel_name(const struct channel *);
 const char *channel_base_url(const struct channel *);	/* api_base */

@@ -123,6 +123,29 @@ is "… nothing lost or doubled" \
     "$(jq -r '[.[].json.text] | join(" ")' <<<"$P" | tr -s ' ' | wc -w)" 30000
 like "… cut at a space" "$(jq -r '.[0].json.text' <<<"$P" | tail -c 12)" 'w[0-9]+$'
 
+# --- files in and out ---------------------------------------------------------
+F64=$(printf 'file from the hook\n' | base64 -w0)
+hook home "{\"id\": \"f1\", \"conversation\": \"f1\", \"text\": \"see the file\",
+  \"files\": [{\"name\": \"../../note 1.txt\", \"base64\": \"$F64\"}]}"
+f1() { replies home | jq '[.[] | select(.json.conversation == "f1")]'; }
+_f1n() { [ "$(f1 | jq length)" -ge "$1" ]; }
+ok "a message with a file is answered" wait_until 30 _f1n 1
+FP=$(f1 | jq -r '.[0].json.text' | grep -o '/workspace/inbox/[^ ]*')
+like "… the agent is told where the file is, its name made safe" "$FP" \
+    '^/workspace/inbox/[0-9]+-[^/]*note_1\.txt$'
+is "… and the file is there, in the sandbox" \
+    "$(pcli sandbox exec agent-alice -- cat "$FP" 2>&1)" "file from the hook"
+llm_script '[{"tool": "exec", "args": {"command": "printf report > /workspace/r.txt"}},
+  {"tool": "send_attachment", "args": {"path": "r.txt", "caption": "the report"}},
+  {"text": "here it is"}]'
+hook home '{"id": "f2", "conversation": "f2", "text": "send me the report"}'
+f2() { replies home | jq '[.[] | select(.json.conversation == "f2")]'; }
+_f2n() { [ "$(f2 | jq length)" -ge "$1" ]; }
+ok "a reply with a file is sent: its text, then the file" wait_until 30 _f2n 2
+is "… the file's name, caption and bytes" \
+    "$(f2 | jq -r '.[1].json.file | "\(.name) \(.caption) \(.base64 | @base64d)"')" \
+    "r.txt the report report"
+
 # --- pairing ------------------------------------------------------------------
 N0=$(inbox)
 hook strict '{"id": "p1", "sender": "stranger", "conversation": "s1", "text": "let me in"}'
