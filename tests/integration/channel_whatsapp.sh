@@ -11,7 +11,9 @@
 # a 429 → delivered after Retry-After; 131056 and 500 → tried again;
 # 131047 (24-hour window) and a revoked token (190) → failed with a clear
 # error; a reply over 4096 characters → in parts, in order; with the
-# default policy an unknown number gets a pairing code and no turn.
+# default policy an unknown number gets a pairing code and no turn;
+# pincerd killed right after an acknowledgement, and while a reply is
+# pending: each message answered exactly once.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/channel_lib.sh"
 
@@ -296,6 +298,31 @@ poll 30 _nsent_ge $E 1
 like "… it gets a pairing code" "$(sent $E | jq -r '.[0].text.body')" \
     "[A-Z0-9]{8}"
 is "… and no turn" "$(inbox)" "$N"
+
+# --- crashes ------------------------------------------------------------------
+K=15551230009
+llm '[{"text": "after the crash"}]'
+hook "$(text wamid.CR1 $K "are you still there")"
+is "a message acknowledged (200) …" "$CODE" 200
+ok "… pincerd killed (SIGKILL) right after, and started again" chan_crash
+poll 60 _nsent_ge $K 1
+sleep 2
+# (the killed turn may have taken the scripted answer: the fake's own)
+like "… the message is answered exactly once" \
+    "$(sent $K | jq -r '[.[].text.body] | join(",")')" \
+    "^(after the crash|echo: are you still there)$"
+L=15551230010
+plat_script '{"platform": "whatsapp", "faults": ["429=3"]}'
+llm '[{"text": "pending then sent"}]'
+hook "$(text wamid.CR2 $L "again")"
+poll 60 _nsent_ge $L 1
+ok "a reply pending after a 429, pincerd killed, started again" chan_crash
+poll 60 _nsent_ge $L 2
+sleep 2
+is "… it is delivered once (the 429, then one send)" \
+    "$(sent $L | jq -r '[.[].text.body] | join(",")')" \
+    "pending then sent,pending then sent"
+is "… and marked sent" "$(state wa:$L)" sent
 
 pincer_stop
 is "pincerd stops cleanly" "$PINCER_EXIT" 0
