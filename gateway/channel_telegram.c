@@ -43,6 +43,9 @@ struct tg {
 	pthread_cond_t	 wake;
 	bool		 stop;		/* lock */
 	long long	 bot_id;	/* lock; 0: getMe not answered */
+	long long	 resume_id;	/* lock: a part cut short, its */
+	int		 resume_part;	/* outbox id, part and the */
+	size_t		 resume_at;	/* bytes of it sent */
 	char		 username[64];	/* lock; without '@'; "" unknown */
 };
 
@@ -97,6 +100,10 @@ static enum chan_status api_parts(struct channel *, const char *,
 		    json_t **);
 static enum chan_status api_status(const struct chan_http *,
 		    struct chan_result *, json_t **);
+static enum chan_status send_piece(struct channel *,
+		    const struct chan_out *, const char *, size_t, bool,
+		    struct chan_result *);
+static size_t	text_piece(const char *);
 static enum chan_status send_upload(struct channel *,
 		    const struct chan_out *, const struct chan_file *, bool,
 		    struct chan_result *);
@@ -308,40 +315,39 @@ tg_parse(struct channel *ch, struct http_req *req, struct chan_batch *b,
 }
 
 /*
- * sendMessage in HTML parse mode: the agent's text is plain, so & < >
- * are escaped, and nothing else needs to be (Bot API, HTML style). The
- * 4096 limit counts the text after entity parsing, so the split made
- * before escaping holds.
+ * Telegram's 4096 counts UTF-16 code units, channel.c's parts count
+ * characters: a part with characters beyond the BMP (an emoji counts
+ * two) may be longer, and goes as two messages. A retry resumes after
+ * the pieces already sent (one delivery thread per channel: one part
+ * to remember).
  */
 static enum chan_status
 tg_send_text(struct channel *ch, const struct chan_out *out,
     const char *text, struct chan_result *res)
 {
-	json_t			*req, *result = NULL;
-	char			*html;
-	enum chan_status	 st;
+	struct tg		*t = channel_data(ch);
+	size_t			 at = 0, len = strlen(text), n;
+	size_t			 lead = strspn(text, " \t\r\n");
+	enum chan_status	 st = CHAN_SENT;
 
-	if (text[strspn(text, " \t\r\n")] == '\0')
-		return CHAN_SENT;	/* Telegram refuses an empty text */
-	if ((req = out_target(out)) == NULL ||
-	    (html = html_escape(text, strlen(text))) == NULL) {
-		json_decref(req);
-		snprintf(res->error, sizeof(res->error), "out of memory");
-		return CHAN_RETRY;
+	pthread_mutex_lock(&t->lock);
+	if (t->resume_id == out->outbox_id && t->resume_part == out->part)
+		at = t->resume_at;
+	pthread_mutex_unlock(&t->lock);
+	while (st == CHAN_SENT && at < len) {
+		at += strspn(text + at, " \t\r\n");
+		if (at == len)
+			break;	/* Telegram refuses an empty text */
+		n = text_piece(text + at);
+		st = send_piece(ch, out, text + at, n, at == lead, res);
+		if (st == CHAN_SENT)
+			at += n;
 	}
-	json_object_set_new(req, "text", json_string(html));
-	json_object_set_new(req, "parse_mode", json_string("HTML"));
-	/* In a group, the first part answers the message it replies to. */
-	if (out_group(out) && out->part == 0 && *out->ref != '\0')
-		json_object_set_new(req, "reply_parameters", json_pack(
-		    "{s:I, s:b}", "message_id", (json_int_t)strtoll(out->ref,
-		    NULL, 10), "allow_sending_without_reply", 1));
-	free(html);
-	st = api_json(ch, "sendMessage", req, 0, res, &result);
-	json_decref(req);
-	if (st == CHAN_SENT)
-		message_id(result, res);
-	json_decref(result);
+	pthread_mutex_lock(&t->lock);
+	t->resume_id = st == CHAN_RETRY ? out->outbox_id : 0;
+	t->resume_part = out->part;
+	t->resume_at = at;
+	pthread_mutex_unlock(&t->lock);
 	return st;
 }
 
@@ -1031,6 +1037,56 @@ api_status(const struct chan_http *h, struct chan_result *res,
 		st = CHAN_FAILED;
 	json_decref(j);
 	return st;
+}
+
+/*
+ * sendMessage in HTML parse mode: the agent's text is plain, so & < >
+ * are escaped, and nothing else needs to be (Bot API, HTML style). The
+ * limit counts the text after entity parsing, so a piece cut before
+ * escaping holds. In a group the first piece replies to the message.
+ */
+static enum chan_status
+send_piece(struct channel *ch, const struct chan_out *out, const char *s,
+    size_t n, bool first, struct chan_result *res)
+{
+	json_t			*req, *result = NULL;
+	char			*html;
+	enum chan_status	 st;
+
+	if ((req = out_target(out)) == NULL ||
+	    (html = html_escape(s, n)) == NULL) {
+		json_decref(req);
+		snprintf(res->error, sizeof(res->error), "out of memory");
+		return CHAN_RETRY;
+	}
+	json_object_set_new(req, "text", json_string(html));
+	json_object_set_new(req, "parse_mode", json_string("HTML"));
+	if (out_group(out) && out->part == 0 && first && *out->ref != '\0')
+		json_object_set_new(req, "reply_parameters", json_pack(
+		    "{s:I, s:b}", "message_id", (json_int_t)strtoll(out->ref,
+		    NULL, 10), "allow_sending_without_reply", 1));
+	free(html);
+	st = api_json(ch, "sendMessage", req, 0, res, &result);
+	json_decref(req);
+	if (st == CHAN_SENT)
+		message_id(result, res);
+	json_decref(result);
+	return st;
+}
+
+/* The bytes of s that fit one message: at a line or a space in its
+ * second half when s is longer. */
+static size_t
+text_piece(const char *s)
+{
+	size_t	 n = u16_prefix(s, TG_MAX_TEXT), i;
+
+	if (s[n] == '\0')
+		return n;
+	for (i = n; i > n / 2; i--)
+		if (s[i] == '\n' || s[i] == ' ')
+			return i;
+	return n;
 }
 
 /* sendPhoto or sendDocument, multipart (Bot API, Sending files). */

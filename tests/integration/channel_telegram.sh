@@ -213,6 +213,25 @@ is "… in order, nothing lost" \
 wait_until 10 _outbox_is tg:$D sent
 is "… and Telegram took every part (one outbox row)" "$(outbox tg:$D)" sent
 
+U=119
+WIDE=$(for i in $(seq 1 800); do printf '\360\237\246\200\360\237\246\200\360\237\246\200 '; done)
+WIDE=${WIDE% }
+llm "[{\"text\": \"$WIDE\"}]"
+plat_script '{"platform": "telegram", "faults": ["", "429=1"]}'
+hook "$(upd 1022 $U "emoji please")"
+ok "a part within 4096 characters but over 4096 UTF-16 units (emoji) is sent" \
+    wait_until 60 _nsent_ge $U 3
+sleep 1
+U16='[.[].text | [explode[] | if . > 65535 then 2 else 1 end] | add]'
+ok "… as two messages, each within 4096 UTF-16 units, as Telegram counts" \
+    test "$(sent $U | jq "$U16 | if length == 3 then max else 9999 end")" \
+    -le 4096
+is "… the second, answered 429, sent again alone: in order, nothing lost" \
+    "$(sent $U | jq -r 'if .[1].text == .[2].text then
+    "\(.[0].text) \(.[2].text)" else "" end')" "$WIDE"
+wait_until 10 _outbox_is tg:$U sent
+is "… and Telegram took both" "$(outbox tg:$U)" sent
+
 # --- files out, files in ------------------------------------------------------------
 E=114
 llm '[{"tool": "exec", "args": {"command":
