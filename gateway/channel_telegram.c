@@ -419,8 +419,12 @@ tg_fetch(struct channel *ch, const json_t *att, struct buf *out, char *why,
 	h.url = url;
 	h.timeout_ms = 120000;
 	if (chan_http_do(&h) == -1 || h.status != 200) {
-		snprintf(why, whysz, "the file download failed: %s",
-		    h.status != 0 ? "HTTP error" : h.error);
+		if (h.status != 0)
+			snprintf(why, whysz, "the file download failed: "
+			    "HTTP %d", h.status);
+		else
+			snprintf(why, whysz, "the file download failed: %s",
+			    h.error);
 		goto done;
 	}
 	if (buf_append(out, h.answer.data, h.answer.len) == -1) {
@@ -751,6 +755,9 @@ poll_once(struct channel *ch)
 		    "error=\"%s\"", channel_name(ch), res.error);
 		goto done;
 	}
+	if (t->conflict)
+		log_info("telegram: getUpdates works again; the conflict is "
+		    "over", "channel=%s", channel_name(ch));
 	t->conflict = false;
 	rc = poll_ingest(ch, list);
 done:
