@@ -213,9 +213,16 @@ is "… and no turn" "$(inbox)" "$N0"
 # --- a file in, escapes in and out ------------------------------------------
 F=$(curl -s -X POST "$PLAT/_fake/slack/files" \
     --data-binary '{"name": "notes.txt", "text": "some notes\n"}')
+llm '[{"tool": "exec", "args": {"command": "cat /workspace/inbox/*notes.txt"}}]'
 hook "$(dm D0FILE1 "$(ts 50)" "read this" "\"subtype\":\"file_share\",
     \"files\":[$F]")"
 ok "a file_share message is answered" wait_posts D0FILE1 1
+like "… the agent read the file in its sandbox" \
+    "$(posts D0FILE1 | jq -r '.[0].text')" "some notes"
+is "… downloaded once from url_private, with the bot token" \
+    "$(plat_calls slack | jq -r '[.[] | select(.path |
+    startswith("/slack/files-pri/")) | "\(.method) \(.headers.authorization)"]
+    | join(",")')" "GET Bearer $BOT_TOKEN"
 is "… its file is in the inbox as an attachment" \
     "$(chan_sql "select attachments from inbox where event_id =
     'sl:D0FILE1:$(ts 50)'" | jq -c '.[0] | [.id, .name, .mime, .size,
@@ -343,6 +350,9 @@ like "the log tells of the reconnects" \
     "$(grep -c 'slack socket connected' "$PINCER_LOG")" "^[3-9]$"
 
 # --- crashes ------------------------------------------------------------------
+# The turn is slowed so the kill lands inside it, not in the one window
+# left (a reply Slack took, killed before it is recorded: sent again).
+llm '["slow-first-byte=3000"]'
 hook "$(dm D0CRASH1 "$(ts 110)" "acknowledged then killed")"
 is "a DM is acknowledged…" "$CODE" 200
 ok "… pincerd is killed (SIGKILL) and started again" chan_crash
