@@ -248,7 +248,7 @@ dc_init(struct channel *ch, const json_t *conf, char *err, size_t errsz)
 	if ((size_t)snprintf(d->api, sizeof(d->api), "%s", base != NULL ?
 	    base : DC_API) >= sizeof(d->api)) {
 		snprintf(err, errsz, "discord: \"api_base\" is too long");
-		return -1;
+		goto fail;
 	}
 	n = strlen(d->api);
 	while (n > 0 && d->api[n - 1] == '/')
@@ -257,19 +257,22 @@ dc_init(struct channel *ch, const json_t *conf, char *err, size_t errsz)
 	    sizeof(d->app_id), err, errsz) == -1 ||
 	    dc_conf_str(conf, "gateway_url", d->gw_conf, sizeof(d->gw_conf),
 	    err, errsz) == -1 || dc_conf_key(d, conf, err, errsz) == -1)
-		return -1;
+		goto fail;
 	if (d->app_id[0] != '\0' && !dc_snowflake(d->app_id)) {
 		snprintf(err, errsz, "discord: \"application_id\" must be the "
 		    "application's id (digits)");
-		return -1;
+		goto fail;
 	}
 	if (d->gw_conf[0] != '\0' && strncmp(d->gw_conf, "ws://", 5) != 0 &&
 	    strncmp(d->gw_conf, "wss://", 6) != 0) {
 		snprintf(err, errsz, "discord: \"gateway_url\" must be a ws:// "
 		    "or wss:// URL");
-		return -1;
+		goto fail;
 	}
 	return 0;
+fail:
+	dc_free(ch);
+	return -1;
 }
 
 static void
@@ -774,8 +777,10 @@ dc_parse(struct channel *ch, struct http_req *req, struct chan_batch *b,
 		    json_integer_value(json_object_get(ix, "type")));
 		goto done;
 	}
-	if ((b->body = strdup(answer)) != NULL)
+	if ((b->body = strdup(answer)) != NULL) {
+		b->status = 200;
 		rc = 0;
+	}
 done:
 	json_decref(ix);
 	return rc;
@@ -825,7 +830,7 @@ dc_job_close(void *arg)
 
 static void	dc_ws_message(struct ws_session *, const void *, size_t, bool);
 static void	dc_ws_close(struct ws_session *, int, const char *);
-static void	dc_conn_end(struct dc_conn *, int);
+static void	dc_conn_end(struct dc_conn *, int, const char *);
 
 static const struct ws_ops dc_ws_ops = {
 	.on_message = dc_ws_message,
@@ -848,7 +853,7 @@ dc_job_connect(void *arg)
 		d->nlive++;
 		pthread_mutex_unlock(&d->lock);
 		if ((s = ws_connect_url(j->data, &dc_ws_ops, c)) == NULL)
-			dc_conn_end(c, 1006);
+			dc_conn_end(c, 1006, "cannot connect");
 		else {
 			d->ws = s;
 			d->ws_gen = j->gen;
@@ -934,20 +939,19 @@ dc_ws_close(struct ws_session *s, int code, const char *reason)
 {
 	struct dc_conn	*c = ws_user(s);
 
-	(void)reason;
 	if (c->d->ws == s)
 		c->d->ws = NULL;
-	dc_conn_end(c, code);
+	dc_conn_end(c, code, reason);
 }
 
 /* A connection is over: the gateway thread hears it, stop waits for it. */
 static void
-dc_conn_end(struct dc_conn *c, int code)
+dc_conn_end(struct dc_conn *c, int code, const char *reason)
 {
 	struct discord	*d = c->d;
 	struct dc_frame	*f;
 
-	if ((f = dc_frame_new(c->gen, "", 0)) != NULL) {
+	if ((f = dc_frame_new(c->gen, reason, strlen(reason))) != NULL) {
 		f->closed = true;
 		f->code = code;
 		dc_enqueue(d, f);
@@ -1051,7 +1055,10 @@ dc_gw_fetch(struct discord *d)
 	h.timeout_ms = 3000;	/* stop() waits for this thread */
 	dc_call(d, &h, true, &res);
 	j = chan_http_json(&h);
-	if (h.status == 200 && strncmp(dc_str(j, "url"), "ws", 2) == 0 &&
+	if (h.status == 0 && channel_secret(d->ch, "bot_token") == NULL)
+		log_warn("discord gateway", "channel=%s: the bot_token secret "
+		    "is not set (pincer secret set …)", channel_name(d->ch));
+	else if (h.status == 200 && strncmp(dc_str(j, "url"), "ws", 2) == 0 &&
 	    strlen(dc_str(j, "url")) < sizeof(d->gw_url)) {
 		snprintf(d->gw_url, sizeof(d->gw_url), "%s", dc_str(j, "url"));
 		rc = 0;
@@ -1122,7 +1129,7 @@ dc_gw_restart(struct discord *d, long delay_ms, bool resume)
 
 /* Gateway Close Event Codes: some are the owner's to fix. */
 static void
-dc_gw_closed(struct discord *d, int code)
+dc_gw_closed(struct discord *d, int code, const char *reason)
 {
 	d->gen++;
 	d->state = GW_DOWN;
@@ -1150,9 +1157,9 @@ dc_gw_closed(struct discord *d, int code)
 		d->seq = 0;
 		break;
 	}
-	log_warn("discord gateway closed", "channel=%s code=%d: %s",
-	    channel_name(d->ch), code, d->session[0] != '\0' ? "resuming" :
-	    "identifying");
+	log_warn("discord gateway closed", "channel=%s code=%d (%.100s): "
+	    "%s", channel_name(d->ch), code, reason, d->session[0] != '\0' ?
+	    "resuming" : "identifying");
 	d->t_next = now_ms() + (uint64_t)dc_gw_backoff(d);
 }
 
@@ -1169,7 +1176,9 @@ dc_gw_hello(struct discord *d, const json_t *data)
 	/* The first beat after interval * jitter ("Sending Heartbeats"). */
 	d->t_next = now_ms() + (uint64_t)(d->hb_ms * dc_rand());
 	if (tok == NULL) {
-		dc_gw_dead(d, "the bot_token secret is not set");
+		log_warn("discord gateway", "channel=%s: the bot_token secret "
+		    "is not set (pincer secret set …)", channel_name(d->ch));
+		dc_gw_restart(d, dc_gw_backoff(d), true);
 		return;
 	}
 	if (d->resuming)
@@ -1355,7 +1364,7 @@ dc_gw_frame(struct discord *d, const struct dc_frame *f)
 	if (f->gen != d->gen || d->state != GW_UP)
 		return;
 	if (f->closed) {
-		dc_gw_closed(d, f->code);
+		dc_gw_closed(d, f->code, f->data);
 		return;
 	}
 	if (f->len == 0 || (j = json_loadb(f->data, f->len, 0, NULL)) ==
