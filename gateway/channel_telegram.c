@@ -43,10 +43,11 @@ struct tg {
 	pthread_cond_t	 wake;
 	bool		 stop;		/* lock */
 	long long	 bot_id;	/* lock; 0: getMe not answered */
-	long long	 resume_id;	/* lock: a part cut short, its */
-	int		 resume_part;	/* outbox id, part and the */
-	size_t		 resume_at;	/* bytes of it sent */
 	char		 username[64];	/* lock; without '@'; "" unknown */
+	/* lock: a text part cut short: its outbox id, part, bytes sent. */
+	long long	 resume_id;
+	int		 resume_part;
+	size_t		 resume_at;
 };
 
 /* A file kind of a message: its key, and a name and type if it has none. */
@@ -125,7 +126,7 @@ static const struct tg_filekind tg_filekinds[] = {
 	{ "audio",	"audio.mp3",	"audio/mpeg" },
 	{ "voice",	"voice.ogg",	"audio/ogg" },
 	{ "video",	"video.mp4",	"video/mp4" },
-	{ "animation",	"animation.mp4", "video/mp4" },
+	/* An animation (GIF) comes with a "document" too: that one is it. */
 };
 
 const struct channel_ops channel_telegram_ops = {
@@ -351,8 +352,11 @@ tg_send_text(struct channel *ch, const struct chan_out *out,
 	return st;
 }
 
-/* A picture Telegram can show (jpeg/png/gif/webp up to 10 MB) as a photo;
- * any other file, or a photo Telegram refuses, as a document. */
+/*
+ * A picture Telegram can show (JPEG, PNG, WebP up to 10 MB) as a photo;
+ * any other file, or a picture sendPhoto refuses as such
+ * (PHOTO_INVALID_DIMENSIONS, IMAGE_PROCESS_FAILED …), as a document.
+ */
 static enum chan_status
 tg_send_file(struct channel *ch, const struct chan_out *out,
     const struct chan_file *f, struct chan_result *res)
@@ -362,7 +366,8 @@ tg_send_file(struct channel *ch, const struct chan_out *out,
 	if (!is_photo(f))
 		return send_upload(ch, out, f, false, res);
 	st = send_upload(ch, out, f, true, res);
-	if (st != CHAN_FAILED)
+	if (st != CHAN_FAILED || (strstr(res->error, "PHOTO") == NULL &&
+	    strstr(res->error, "IMAGE") == NULL))
 		return st;
 	log_info("telegram: sendPhoto refused the picture; sending it as a "
 	    "document", "channel=%s error=\"%s\"", channel_name(ch),
@@ -607,7 +612,8 @@ entity_names_bot(const json_t *e, const char *text, const char *user,
 
 /*
  * The text without "@username" (the model needs no reminder of its
- * name): each whole occurrence goes, with one space next to it.
+ * name): each whole occurrence goes, with one space next to it, and the
+ * comma or colon after it when it opens the text ("@bot, what …").
  */
 static char *
 strip_mention(const char *text, const char *user)
@@ -623,6 +629,8 @@ strip_mention(const char *text, const char *user)
 		if (*p == '@' && strncasecmp(p + 1, user, ulen) == 0 &&
 		    !word_char(p[1 + ulen])) {
 			p += 1 + ulen;
+			if (b.len == 0 && (*p == ',' || *p == ':'))
+				p++;
 			if (*p == ' ' && (b.len == 0 || b.data[b.len - 1] ==
 			    ' '))
 				p++;

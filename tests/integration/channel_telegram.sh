@@ -145,7 +145,7 @@ hook "$(upd 1010 $G "just chatting")"
 is "a group message without a mention is acknowledged" "$CODE" 200
 is "… and makes no turn" "$(inbox)" "$N"
 llm '[{"text": "It is noon"}]'
-hook "$(upd 1011 $G "@pincer_bot what time is it?" '.message.entities =
+hook "$(upd 1011 $G "@pincer_bot, what time is it?" '.message.entities =
     [{type: "mention", offset: 0, length: 11}]')"
 is "a group message with @pincer_bot is accepted" "$CODE" 200
 ok "… and answered" wait_until 60 _nsent_ge $G 1
