@@ -75,7 +75,7 @@ struct discord {
 	bool		 q_lost;
 	int		 nlive;			/* sessions not closed */
 	char		 dms[DC_DMS][24];
-	size_t		 ndms;
+	size_t		 ndms, dm_next;
 	/* Service thread only. */
 	struct ws_session *ws;
 	unsigned	 ws_gen;
@@ -381,9 +381,10 @@ dc_note_dm(struct discord *d, const char *chat)
 	if (dc_is_dm(d, chat) || strlen(chat) >= sizeof(d->dms[0]))
 		return;
 	pthread_mutex_lock(&d->lock);
-	snprintf(d->dms[d->ndms++ % DC_DMS], sizeof(d->dms[0]), "%s", chat);
-	if (d->ndms > DC_DMS)
-		d->ndms = DC_DMS;
+	snprintf(d->dms[d->dm_next], sizeof(d->dms[0]), "%s", chat);
+	d->dm_next = (d->dm_next + 1) % DC_DMS;
+	if (d->ndms < DC_DMS)
+		d->ndms++;
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -1339,6 +1340,7 @@ dc_gw_dispatch(struct discord *d, const char *t, const json_t *data,
 		snprintf(d->bot_id, sizeof(d->bot_id), "%s",
 		    dc_str(json_object_get(data, "user"), "id"));
 		d->attempts = 0;
+		d->seq_saved = -1;	/* a new session: saved below */
 		log_info("discord gateway ready", "channel=%s bot=%s",
 		    channel_name(d->ch), d->bot_id);
 	} else if (strcmp(t, "RESUMED") == 0) {

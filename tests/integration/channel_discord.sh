@@ -288,6 +288,28 @@ like "… it says the code" "$(msgs $C8 | jq -r '.[0].content')" \
     "pairing code is [A-Z0-9]{8}"
 is "… and no turn" "$(inbox)" "$N"
 
+# --- a restart resumes the session it kept ----------------------------
+R=$(gw resumes)
+I=$(gw identifies)
+ALL=$(curl -s "$PLAT/_fake/discord/messages" | jq length)
+ok "pincerd killed (SIGKILL) and started again" chan_crash
+ok "… resumes the session kept in channel_state" \
+    wait_until 30 _gw_ge resumes $((R + 1))
+is "… without a new identify" "$(gw identifies)" "$I"
+C9=2000000000000000009
+llm '[{"text": "back again"}]'
+dm 4000000000000000011 $C9 "after the restart"
+ok "… and answers" wait_until 60 _nmsgs_ge $C9 1
+sleep 2
+is "… nothing replayed is answered twice" \
+    "$(curl -s "$PLAT/_fake/discord/messages" | jq length)" $((ALL + 1))
+
+# --- op 9 Invalid Session ------------------------------------------------
+curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/invalidate" \
+    --data-binary '{"resumable": false}'
+ok "op 9 (not resumable) → pincerd identifies anew after 1-5 s" \
+    wait_until 30 _gw_ge identifies $((I + 1))
+
 # --- close 4004: no more reconnecting ---------------------------------------------
 CONNS=$(gw connections)
 curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/close" \
