@@ -28,7 +28,8 @@ TG="\"kind\": \"telegram\", \"owner\": \"alice\",
 chan_start "[ { \"name\": \"tg\", $TG, \"webhook_secret\": \"tg_hook\",
 	\"dm_policy\": \"open\" },
   { \"name\": \"tg2\", $TG, \"webhook_secret\": \"tg_hook\" },
-  { \"name\": \"tgp\", $TG, \"mode\": \"polling\", \"dm_policy\": \"open\" } ]" ||
+  { \"name\": \"tgp\", $TG, \"mode\": \"polling\",
+	\"dm_policy\": \"open\" } ]" ||
     { ok "pincerd starts" false; done_testing; }
 chan_secret tg_token "$TG_TOKEN"
 chan_secret tg_hook "$HOOK_SECRET"
@@ -79,7 +80,7 @@ last_poll() { plat_calls telegram | jq -c '[.[] |
     select(.api == "getUpdates")][-1].params'; }
 _polled_from() { [ "$(last_poll | jq -r .offset)" = "$1" ]; }
 
-# --- a private message, one reply ------------------------------------------------
+# --- a private message, one reply ---------------------------------------------
 ok "the bot's identity is asked with getMe at start" \
     wait_until 15 _calls_ge getMe 3
 A=111
@@ -107,7 +108,7 @@ CALL=$(plat_calls telegram | jq -c '[.[] | select(.api == "sendMessage")][0]')
 is "… to /bot<TOKEN>/sendMessage" "$(jq -r .path <<<"$CALL")" \
     "/telegram/bot$TG_TOKEN/sendMessage"
 
-# --- refused: no turn ------------------------------------------------------------
+# --- refused: no turn ---------------------------------------------------------
 N=$(inbox)
 hook "$(upd 1002 $A "forged")" "hs_wrong"
 is "a wrong secret token is refused" "$CODE" 401
@@ -125,7 +126,7 @@ hook "$(printf '{"update_id":1006,"message":{"message_id":1,"from":{"id":%s},
 like "an oversized body is refused" "$CODE" "^4[0-9][0-9]$"
 is "… none of them made a turn" "$(inbox)" "$N"
 
-# --- retries and updates that are not messages to us ------------------------------
+# --- retries and updates that are not messages to us --------------------------
 hook "$(upd 1001 $A "hello there")"
 is "the same update_id again (Telegram's retry) is acknowledged" "$CODE" 200
 hook "$(upd 1007 $A "edited" '{update_id, edited_message: .message}')"
@@ -139,7 +140,7 @@ is "… none of them made a turn" "$(inbox)" "$N"
 sleep 1
 is "… and the first message still has one reply" "$(nsent $A)" 1
 
-# --- groups -----------------------------------------------------------------------
+# --- groups -------------------------------------------------------------------
 G=-100200
 hook "$(upd 1010 $G "just chatting")"
 is "a group message without a mention is acknowledged" "$CODE" 200
@@ -149,9 +150,10 @@ hook "$(upd 1011 $G "@pincer_bot, what time is it?" '.message.entities =
     [{type: "mention", offset: 0, length: 11}]')"
 is "a group message with @pincer_bot is accepted" "$CODE" 200
 ok "… and answered" wait_until 60 _nsent_ge $G 1
+RP='{"message_id":1021,"allow_sending_without_reply":true}'
 is "… in the group, replying to that message" \
     "$(sent $G | jq -c '.[0] | [.chat_id, .text, .reply_parameters]')" \
-    "[$G,\"It is noon\",{\"message_id\":1021,\"allow_sending_without_reply\":true}]"
+    "[$G,\"It is noon\",$RP]"
 like "… the agent read it without the mention, knowing who spoke" \
     "$(chan_sql "select text from inbox where conversation = 'tg:$G'")" \
     "^\\[Ann \\(222\\)\\]: what time is it\\?$"
@@ -179,13 +181,15 @@ hook "$(upd 1016 $F "🦀 @pincer_bot hi" '.message.chat.is_forum = true |
     .message.entities = [{type: "mention", offset: 3, length: 11}]')"
 ok "a mention in a forum topic (after an emoji: UTF-16 offsets) is answered" \
     wait_until 60 _nsent_ge $F 1
-is "… in that topic" "$(sent $F | jq -c '.[0] | [.message_thread_id, .text]')" \
+is "… in that topic" \
+    "$(sent $F | jq -c '.[0] | [.message_thread_id, .text]')" \
     '[77,"In the topic"]'
 is "… its own conversation" \
-    "$(chan_sql "select conversation from inbox where conversation like 'tg:$F%'")" \
+    "$(chan_sql "select conversation from inbox
+    where conversation like 'tg:$F%'")" \
     "tg:$F:77"
 
-# --- escaping, long replies --------------------------------------------------------
+# --- escaping, long replies ---------------------------------------------------
 C=112
 llm '[{"text": "a < b & c > d"}]'
 hook "$(upd 1020 $C "compare")"
@@ -214,7 +218,8 @@ wait_until 10 _outbox_is tg:$D sent
 is "… and Telegram took every part (one outbox row)" "$(outbox tg:$D)" sent
 
 U=119
-WIDE=$(for i in $(seq 1 800); do printf '\360\237\246\200\360\237\246\200\360\237\246\200 '; done)
+CRAB=$(printf '\360\237\246\200')
+WIDE=$(for i in $(seq 1 800); do printf '%s%s%s ' $CRAB $CRAB $CRAB; done)
 WIDE=${WIDE% }
 llm "[{\"text\": \"$WIDE\"}]"
 plat_script '{"platform": "telegram", "faults": ["", "429=1"]}'
@@ -232,7 +237,7 @@ is "… the second, answered 429, sent again alone: in order, nothing lost" \
 wait_until 10 _outbox_is tg:$U sent
 is "… and Telegram took both" "$(outbox tg:$U)" sent
 
-# --- files out, files in ------------------------------------------------------------
+# --- files out, files in ------------------------------------------------------
 E=114
 llm '[{"tool": "exec", "args": {"command":
     "echo report > /workspace/r.txt; echo png > /workspace/p.png"}},
@@ -275,7 +280,7 @@ else
 	skip "… the dispatcher fetched it" "the dispatcher fetches no files"
 fi
 
-# --- 429, a blocked bot ---------------------------------------------------------------
+# --- 429, a blocked bot -------------------------------------------------------
 H=115
 plat_script '{"platform": "telegram", "faults": ["429=2"]}'
 llm '[{"text": "after the wait"}]'
@@ -299,7 +304,7 @@ like "a blocked bot (403) fails the reply with Telegram's words" \
     'tg:$K'")" "^failed\|.*bot was blocked by the user"
 is "… tried once" "$(nsent $K)" 1
 
-# --- pairing (the default policy) ------------------------------------------------------
+# --- pairing (the default policy) ---------------------------------------------
 N=$(inbox)
 P=117
 hook "$(upd 1050 $P "let me in")" "" /tg2
@@ -309,7 +314,7 @@ ok "… it gets a pairing code" wait_until 30 _nsent_ge $P 1
 like "… in its text" "$(sent $P | jq -r '.[0].text')" "[A-Z0-9]{8}"
 is "… and no turn" "$(inbox)" "$N"
 
-# --- long polling -------------------------------------------------------------------------
+# --- long polling -------------------------------------------------------------
 hook "$(upd 1060 $A "to the poller")" "" /tgp
 is "in polling mode the webhook refuses updates" "$CODE" 401
 Q=118
