@@ -1109,6 +1109,8 @@ slack_connect_job(void *arg)
 		}
 		sl->cur = s;
 		sl->sessions++;
+		/* stop() came meanwhile and found nothing to close. */
+		stopping = sl->stopping;
 	} else if (!stopping) {
 		want_connection(sl, jitter(sl->backoff));
 		sl->backoff = next_backoff(sl->backoff);
@@ -1124,6 +1126,8 @@ slack_connect_job(void *arg)
 		    channel_name(ch));
 	if (older != NULL)
 		ws_close(older, 1000, "replaced");
+	if (s != NULL && stopping)
+		ws_close(s, 1001, "pincerd stops");
 }
 
 static void

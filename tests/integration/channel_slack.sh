@@ -58,9 +58,9 @@ hook() {
 # callback EVENT: an event_callback carrying EVENT (a JSON object).
 callback() {
 	printf '{"token":"fakeverificationtoken","team_id":"T0FAKETEAM",'
-	printf '"api_app_id":"A0FAKEAPP","event":%s,"type":"event_callback",' "$1"
-	printf '"event_id":"Ev%s","event_time":%s,' "$(random_token | head -c 9)" \
-	    "$(date +%s)"
+	printf '"api_app_id":"A0FAKEAPP","event":%s,' "$1"
+	printf '"type":"event_callback","event_id":"Ev%s","event_time":%s,' \
+	    "$(random_token | head -c 9)" "$(date +%s)"
 	printf '"authorizations":[{"enterprise_id":null,"team_id":"T0FAKETEAM",'
 	printf '"user_id":"%s","is_bot":true,"is_enterprise_install":false}],' \
 	    "$BOT"
@@ -77,7 +77,8 @@ dm() {
 mention() {
 	callback "{\"type\":\"app_mention\",\"user\":\"U0ANN\",
 	    \"text\":\"<@$BOT> $3\",\"ts\":\"$2\",\"channel\":\"$1\",
-	    \"event_ts\":\"$2\",\"team\":\"T0FAKETEAM\"${4:+,\"thread_ts\":\"$4\"}}"
+	    \"event_ts\":\"$2\",\"team\":\"T0FAKETEAM\"
+	    ${4:+,\"thread_ts\":\"$4\"}}"
 }
 # posts CHANNEL: the chat.postMessage bodies to CHANNEL, oldest first
 # (those answered 429 too).
@@ -104,10 +105,11 @@ TS0=$(date +%s)
 ts() { printf '%s.%06d' "$TS0" "$1"; }
 
 # --- the URL check and refusals ---------------------------------------------
-hook '{"token":"fakeverificationtoken","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}'
+CH=3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P
+hook "{\"token\":\"fakeverificationtoken\",\"challenge\":\"$CH\",
+    \"type\":\"url_verification\"}"
 is "url_verification is answered with its challenge" \
-    "$CODE $(jq -r .challenge <<<"$BODY")" \
-    "200 3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    "$CODE $(jq -r .challenge <<<"$BODY")" "200 $CH"
 
 N0=$(inbox)
 E=$(dm D0BAD1 "$(ts 1)" "forged")
@@ -144,8 +146,8 @@ is "… exactly one, in the DM, not in a thread" \
     "$(posts D0DM1 | jq -c '[.[] | {text, thread_ts}]')" \
     '[{"text":"echo: hello there","thread_ts":null}]'
 is "… with the bot token" "$(plat_calls slack | jq -r '[.[] |
-    select(.path == "/slack/api/chat.postMessage")][0].headers.authorization')" \
-    "Bearer $BOT_TOKEN"
+    select(.path == "/slack/api/chat.postMessage")][0] |
+    .headers.authorization')" "Bearer $BOT_TOKEN"
 is "… an eyes reaction was put on the message while it ran" \
     "$(calls_to reactions.add | jq -c --arg ts "$(ts 10)" \
     '[.[] | select(.timestamp == $ts) | [.channel, .name]]')" \

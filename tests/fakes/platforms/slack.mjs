@@ -105,7 +105,8 @@ export default function create(ctx) {
 		} else if (f === "ratelimited") {
 			err(res, "ratelimited");
 		} else if (f === "500" || f === "503") {
-			res.writeHead(Number(f), { "content-type": "text/html" });
+			res.writeHead(Number(f),
+			    { "content-type": "text/html" });
 			res.end("<html><body>Slack is having trouble" +
 			    "</body></html>");
 		} else if (f === "hang") {
@@ -155,29 +156,33 @@ export default function create(ctx) {
 			if (!p.channel || !p.timestamp || !p.name)
 				return err(res, "invalid_arguments");
 			const k = `${p.channel}/${p.timestamp}/${p.name}`;
-			if (reactions.has(k)) return err(res, "already_reacted");
+			if (reactions.has(k))
+				return err(res, "already_reacted");
 			reactions.add(k);
 			return ok(res);
 		},
 
 		"reactions.remove": (p, res) => {
 			const k = `${p.channel}/${p.timestamp}/${p.name}`;
-			if (!reactions.delete(k)) return err(res, "no_reaction");
+			if (!reactions.delete(k))
+				return err(res, "no_reaction");
 			return ok(res);
 		},
 
 		"files.getUploadURLExternal": (p, res, req) => {
 			const length = Number(p.length);
-			if (!p.filename || !Number.isInteger(length) || length < 1)
+			if (!p.filename || !Number.isInteger(length) ||
+			    length < 1)
 				return err(res, "invalid_arguments", {
-				    response_metadata: { messages: [
-				    "[ERROR] missing required field: length"] } });
+				    response_metadata: { messages: ["[ERROR] "
+				    + "missing required field: length"] } });
 			const ticket = crypto.randomBytes(12).toString("hex");
 			const file_id = id("F");
 			uploads.set(ticket, { file_id, filename: p.filename,
 			    length, size: null, text: null, completed: false });
-			return ok(res, { upload_url: `http://${req.headers.host}` +
-			    `/slack/upload/v1/${ticket}`, file_id });
+			return ok(res, { upload_url:
+			    `http://${req.headers.host}/slack/upload/v1/` +
+			    ticket, file_id });
 		},
 
 		"files.completeUploadExternal": (p, res) => {
@@ -199,14 +204,16 @@ export default function create(ctx) {
 				    title: f.title ?? u.filename,
 				    channel_id: p.channel_id ?? null,
 				    thread_ts: p.thread_ts ?? null,
-				    initial_comment: p.initial_comment ?? null });
+				    initial_comment: p.initial_comment ??
+				    null });
 				out.push({ id: u.file_id, created:
 				    Math.floor(Date.now() / 1000),
 				    name: u.filename, title: u.title,
 				    mimetype: "text/plain", filetype: "text",
 				    user: BOT_USER, size: u.size,
-				    url_private: `https://files.slack.com/files-pri/` +
-				    `${TEAM}-${u.file_id}/${u.filename}` });
+				    url_private: "https://files.slack.com/" +
+				    `files-pri/${TEAM}-${u.file_id}/` +
+				    u.filename });
 			}
 			return ok(res, { files: out });
 		},
@@ -227,7 +234,8 @@ export default function create(ctx) {
 		ws.on("error", () => { });
 		ws.on("message", (data) => {
 			let m;
-			try { m = JSON.parse(data.toString()); } catch { return; }
+			try { m = JSON.parse(data.toString()); }
+			catch { return; }
 			if (m && typeof m.envelope_id === "string") {
 				acks.push({ envelope_id: m.envelope_id,
 				    at: Date.now() });
@@ -249,12 +257,16 @@ export default function create(ctx) {
 	function socketControl(req, res, url, body) {
 		const what = url.pathname.split("/")[4];
 		if (what === "connections")
-			return ctx.json(res, 200, { opened, open: sockets.length });
+			return ctx.json(res, 200,
+			    { opened, open: sockets.length });
 		if (what === "acks") return ctx.json(res, 200, acks);
 		if (what === "send") {
 			let p;
 			try { p = JSON.parse(body.toString()); }
-			catch { return ctx.json(res, 400, { error: "bad json" }); }
+			catch {
+				return ctx.json(res, 400,
+				    { error: "bad json" });
+			}
 			const env = { envelope_id: crypto.randomUUID(),
 			    payload: p.payload ?? p, type: "events_api",
 			    accepts_response_payload: false, retry_attempt: 0,
@@ -262,8 +274,8 @@ export default function create(ctx) {
 			pending.set(env.envelope_id, env);
 			const ws = sockets[sockets.length - 1];
 			if (ws) send(ws, env);
-			return ctx.json(res, 200, { envelope_id: env.envelope_id,
-			    sent: !!ws });
+			return ctx.json(res, 200,
+			    { envelope_id: env.envelope_id, sent: !!ws });
 		}
 		if (what === "drop") {
 			const clean = url.searchParams.get("clean");
@@ -274,9 +286,12 @@ export default function create(ctx) {
 		}
 		if (what === "refresh") {
 			const ws = sockets[sockets.length - 1];
-			if (!ws) return ctx.json(res, 409, { error: "no socket" });
-			send(ws, { type: "disconnect", reason:
-			    url.searchParams.get("reason") || "refresh_requested",
+			if (!ws)
+				return ctx.json(res, 409,
+				    { error: "no socket" });
+			const reason = url.searchParams.get("reason") ||
+			    "refresh_requested";
+			send(ws, { type: "disconnect", reason,
 			    debug_info: { host: "applink-fake" } });
 			return ctx.json(res, 200, { ok: true });
 		}
@@ -297,7 +312,8 @@ export default function create(ctx) {
 
 		upgrade(req, socket, head, url) {
 			const t = url.searchParams.get("ticket");
-			if (url.pathname !== "/slack/socket" || !tickets.delete(t))
+			if (url.pathname !== "/slack/socket" ||
+			    !tickets.delete(t))
 				return false;
 			wss.handleUpgrade(req, socket, head, onConnection);
 			return true;
@@ -306,8 +322,9 @@ export default function create(ctx) {
 		control(req, res, url, body) {
 			const what = url.pathname.split("/")[3];
 			const p = () => JSON.parse(body.toString() || "{}");
-			if (what === "socket") return socketControl(req, res, url,
-			    body) !== false;
+			if (what === "socket")
+				return socketControl(req, res, url, body)
+				    !== false;
 			if (what === "tokens") {
 				const t = p();
 				bot = t.bot ?? bot;
@@ -316,30 +333,32 @@ export default function create(ctx) {
 			}
 			if (what === "fault") {
 				const f = p();
-				methodFaults.set(f.method, [...(methodFaults.get(
-				    f.method) || []), ...f.faults]);
+				const list = methodFaults.get(f.method) || [];
+				methodFaults.set(f.method,
+				    [...list, ...f.faults]);
 				return ctx.json(res, 200, { ok: true }), true;
 			}
 			if (what === "files") {
 				const f = p();
 				const fid = id("F");
-				const path = `/slack/files-pri/${TEAM}-${fid}/` +
-				    encodeURIComponent(f.name);
-				files.set(path, { data: Buffer.from(f.text ?? ""),
-				    mimetype: f.mimetype || "text/plain" });
-				return ctx.json(res, 200, { id: fid, name: f.name,
-				    title: f.name, mimetype: f.mimetype ||
-				    "text/plain", filetype: "text",
-				    size: Buffer.byteLength(f.text ?? ""),
-				    url_private: `http://${req.headers.host}${path}`,
-				    url_private_download:
-				    `http://${req.headers.host}${path}`,
-				    mode: "hosted", is_external: false }), true;
+				const path = `/slack/files-pri/${TEAM}-` +
+				    `${fid}/${encodeURIComponent(f.name)}`;
+				const data = Buffer.from(f.text ?? "");
+				const mimetype = f.mimetype || "text/plain";
+				const url = `http://${req.headers.host}${path}`;
+				files.set(path, { data, mimetype });
+				ctx.json(res, 200, { id: fid, name: f.name,
+				    title: f.name, mimetype, filetype: "text",
+				    size: data.length, url_private: url,
+				    url_private_download: url, mode: "hosted",
+				    is_external: false });
+				return true;
 			}
 			if (what === "messages")
 				return ctx.json(res, 200, posted), true;
 			if (what === "uploads")
-				return ctx.json(res, 200, [...uploads.values()]), true;
+				return ctx.json(res, 200,
+				    [...uploads.values()]), true;
 			return false;
 		},
 
@@ -362,7 +381,8 @@ export default function create(ctx) {
 		if (!m) return err(res, "unknown_method"), true;
 		const tok = bearer(req);
 		if (!tok) return err(res, "not_authed"), true;
-		if (tok === app) return err(res, "not_allowed_token_type"), true;
+		if (tok === app)
+			return err(res, "not_allowed_token_type"), true;
 		if (tok !== bot) return err(res, "invalid_auth"), true;
 		if (fault(req, res, takeFault(method))) return true;
 		const p = params(req, body);
@@ -374,7 +394,8 @@ export default function create(ctx) {
 	function connectionsOpen(req, res) {
 		const tok = bearer(req);
 		if (!tok) return err(res, "not_authed"), true;
-		if (tok === bot) return err(res, "not_allowed_token_type"), true;
+		if (tok === bot)
+			return err(res, "not_allowed_token_type"), true;
 		if (tok !== app) return err(res, "invalid_auth"), true;
 		if (fault(req, res, takeFault("apps.connections.open")))
 			return true;
