@@ -144,8 +144,12 @@ chan_pair_audit(struct channel *ch, const struct chan_msg *m,
 
 	snprintf(target, sizeof(target), "%s:%s", ch->name, m->sender);
 	audit_add("channel", "", action, target, why);
-	log_info("channel decision", "channel=%s action=%s sender=%s why=%s",
-	    ch->name, action, m->sender, why);
+	/* A code is for the owner's eyes (the audit log), not the log's. */
+	log_info("channel decision", "channel=%s action=%s sender=%s%s%s",
+	    ch->name, action, m->sender, strncmp(action, "pairing.", 8) ||
+	    !strcmp(action, "pairing.ignored") ? " why=" : "",
+	    strncmp(action, "pairing.", 8) || !strcmp(action,
+	    "pairing.ignored") ? why : "");
 }
 
 /* The owner's yes: the code's sender may talk from now on. */

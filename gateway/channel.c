@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * channel.c: the chat channels: their config, the webhooks that bring
- * messages in (/hooks/KIND[/NAME]/…), who may talk, and the way into the
- * inbox. A platform's request is answered only once what it carried is
- * stored (or refused by policy): nothing acknowledged is lost, and the
- * platform's own event id makes its retries harmless. Replies leave
- * through chan_out.c; pairing lives in chan_pair.c.
+ * channel.c: the chat channels: their config, their secrets and state,
+ * and which one a hook path names. Messages come in through chan_in.c, replies leave through
+ * chan_out.c, pairing lives in chan_pair.c.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -22,12 +19,6 @@
 static const struct channel_ops *kind_ops(const char *);
 static int	 build(struct channel *, const json_t *, char *, size_t);
 static void	 destroy(struct channel *);
-static struct channel *find_hook(const char *path);
-static int	 admit(struct channel *, struct chan_msg *);
-static bool	 allowed(struct channel *, const char *sender);
-static void	 conv_id(const struct channel *, const struct chan_msg *,
-		    char *, size_t);
-static char	*group_text(const struct chan_msg *);
 
 static const struct channel_ops *const kinds[] = {
 	&channel_slack_ops, &channel_telegram_ops, &channel_whatsapp_ops,
@@ -83,6 +74,8 @@ channel_start(const struct config *c)
 	char		 err[512];
 	size_t		 i;
 
+	if (json_array_size(c->channels) > 0 && chan_in_start() == -1)
+		return -1;
 	json_array_foreach(c->channels, i, item) {
 		if (nchans == CHANNELS_MAX)
 			break;
@@ -125,6 +118,7 @@ channel_stop(void)
 		free(chans[i]);
 	}
 	nchans = 0;
+	chan_in_stop();
 }
 
 struct channel *
@@ -260,187 +254,11 @@ chan_msg_clear(struct chan_msg *m)
 }
 
 /*
- * /hooks/KIND[/NAME]/…: the kind checks the request is the platform's
- * (a signature, a secret token), reads what it carries, and the answer
- * waits until every message is in the inbox. A refusal stores nothing.
- */
-void
-api_hook(struct http_req *req)
-{
-	struct channel		*ch;
-	struct chan_batch	*b;
-	char			 why[256];
-	size_t			 i;
-	int			 rc = 0;
-
-	if ((ch = find_hook(http_req_path(req))) == NULL) {
-		http_error(req, 404, "no_channel", "no channel is configured "
-		    "for this hook (config: channels)");
-		return;
-	}
-	why[0] = '\0';
-	if (ch->ops->verify == NULL || ch->ops->parse == NULL) {
-		http_error(req, 404, "no_hook", "channel %s takes no webhooks",
-		    ch->name);
-		return;
-	}
-	if (ch->ops->verify(ch, req, why, sizeof(why)) == -1) {
-		log_warn("webhook refused", "channel=%s ip=%s why=%s",
-		    ch->name, http_req_ip(req), why);
-		http_error(req, 401, "bad_signature", "%s", why);
-		return;
-	}
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		http_error(req, 503, "no_memory", "out of memory");
-		return;
-	}
-	if (ch->ops->parse(ch, req, b, why, sizeof(why)) == -1) {
-		http_error(req, 400, "bad_event", "%s", why[0] ? why :
-		    "the event cannot be read");
-		goto out;
-	}
-	if (b->n > 0)
-		rc = channel_ingest(ch, b->msgs, b->n);
-	if (rc == -1)
-		/* Not stored: the platform sends it again. */
-		http_retry_later(req, 1, "not_stored", "the event could not "
-		    "be stored; send it again");
-	else if (b->status != 0) {
-		struct MHD_Response	*r;
-		const char		*body = b->body != NULL ? b->body : "";
-
-		r = MHD_create_response_from_buffer(strlen(body),
-		    (void *)body, MHD_RESPMEM_MUST_COPY);
-		MHD_add_response_header(r, "Content-Type", b->ctype != NULL ?
-		    b->ctype : "application/json");
-		http_reply(req, b->status, r);
-	} else
-		http_json(req, 200, "{\"ok\":true}");
-out:
-	for (i = 0; i < b->n; i++)
-		chan_msg_clear(&b->msgs[i]);
-	free(b->body);
-	free(b);
-}
-
-/*
- * Messages into the inbox, each past the channel's policy: 0 when all
- * of them are stored or refused on purpose, -1 when one could not be
- * stored (the caller must not acknowledge; a retry is deduplicated).
- */
-int
-channel_ingest(struct channel *ch, struct chan_msg *msgs, size_t n)
-{
-	size_t	 i;
-	int	 rc = 0;
-
-	for (i = 0; i < n; i++)
-		if (admit(ch, &msgs[i]) == -1)
-			rc = -1;
-	return rc;
-}
-
-/* One message: refused, a pairing code, or into the inbox. */
-static int
-admit(struct channel *ch, struct chan_msg *m)
-{
-	struct dispatch_msg	 dm;
-	char			 conv[512], ev[CHAN_ID_MAX + 64], why[256];
-	char			*text = NULL;
-	int			 verdict;
-	long long		 id;
-
-	if (m->text == NULL && (m->text = strdup("")) == NULL)
-		return -1;
-	if (!m->direct && !m->mention)
-		return 0;	/* groups: only what names the bot */
-	if (m->direct && ch->policy == POLICY_DISABLED) {
-		chan_pair_audit(ch, m, "channel.refuse", "direct messages "
-		    "are disabled (dm_policy)");
-		return 0;
-	}
-	if (ch->policy != POLICY_OPEN && !allowed(ch, m->sender)) {
-		verdict = chan_pair_known(ch, m->sender);
-		if (verdict == -1)
-			return -1;
-		if (verdict == 0) {
-			if (m->direct && ch->policy == POLICY_PAIRING)
-				return chan_pair_request(ch, m);
-			chan_pair_audit(ch, m, "channel.refuse",
-			    ch->policy == POLICY_PAIRING ? "unknown sender "
-			    "in a group (pairing is by direct message)" :
-			    "not on the allow list");
-			return 0;
-		}
-	}
-	conv_id(ch, m, conv, sizeof(conv));
-	snprintf(ev, sizeof(ev), "%s:%s", ch->name, m->event_id);
-	if (!m->direct && (text = group_text(m)) == NULL)
-		return -1;
-	memset(&dm, 0, sizeof(dm));
-	dm.conversation = conv;
-	dm.channel = ch->name;
-	dm.peer = m->chat;
-	dm.thread = m->thread;
-	dm.owner = chan_owner(ch);
-	dm.sender = m->sender;
-	dm.text = text != NULL ? text : m->text;
-	dm.attachments = m->attachments;
-	dm.event_id = m->event_id[0] != '\0' ? ev : NULL;
-	dm.ref = m->ref;
-	id = dispatch_submit(&dm, NULL, NULL, NULL, why, sizeof(why));
-	free(text);
-	if (id == -1) {
-		log_error("cannot store a channel's message", "channel=%s %s",
-		    ch->name, why);
-		return -1;
-	}
-	return 0;
-}
-
-/* The config's allow list (platform user ids). */
-static bool
-allowed(struct channel *ch, const char *sender)
-{
-	const json_t	*v;
-	size_t		 i;
-
-	json_array_foreach(ch->allow, i, v)
-		if (json_is_string(v) && !strcmp(json_string_value(v), sender))
-			return true;
-	return false;
-}
-
-/* NAME:chat, and :thread for a thread of its own. */
-static void
-conv_id(const struct channel *ch, const struct chan_msg *m, char *out,
-    size_t outsz)
-{
-	if (m->thread[0] != '\0')
-		snprintf(out, outsz, "%s:%s:%s", ch->name, m->chat, m->thread);
-	else
-		snprintf(out, outsz, "%s:%s", ch->name, m->chat);
-}
-
-/* In a group the agent is told who speaks. */
-static char *
-group_text(const struct chan_msg *m)
-{
-	struct buf	 b;
-
-	buf_init(&b, strlen(m->text) + 512);
-	buf_printf(&b, "[%s%s%s%s]: %s", m->sender_name,
-	    m->sender_name[0] ? " (" : "", m->sender,
-	    m->sender_name[0] ? ")" : "", m->text);
-	return b.data != NULL ? buf_steal(&b) : strdup("");
-}
-
-/*
  * The channel that owns a hook path: /hooks/KIND/NAME/… names one of
  * several of a kind; /hooks/KIND/… is the first of its kind.
  */
-static struct channel *
-find_hook(const char *path)
+struct channel *
+channel_find_hook(const char *path)
 {
 	const char	*kind, *rest, *end;
 	size_t		 klen, i;

@@ -151,77 +151,18 @@ long long
 dispatch_submit(const struct dispatch_msg *m, dispatch_fn fn, void *arg,
     struct dispatch_sub **subp, char *why, size_t whysz)
 {
-	const struct config	*c = config_current();
-	sqlite3			*db = store_db();
-	sqlite3_stmt		*st;
-	char			 sbx[SBX_NAME_MAX + 1], *att;
-	long long		 id = -1, now = wall_ms();
-	struct sub		*s = NULL;
+	sqlite3		*db = store_db();
+	long long	 id;
+	bool		 dup = false;
+	struct sub	*s = NULL;
 
-	sandbox_name(c, m->conversation, m->owner, m->channel, sbx,
-	    sizeof(sbx));
-	att = m->attachments != NULL ? json_dumps(m->attachments,
-	    JSON_COMPACT) : strdup("[]");
-	if (att == NULL ||
-	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	if (m->event_id != NULL &&
-	    (st = store_stmt("SELECT id FROM inbox WHERE event_id = ?")) !=
-	    NULL) {
-		sqlite3_bind_text(st, 1, m->event_id, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			id = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if (id != -1) {
-			sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-			free(att);
-			return id;
-		}
-	}
-	if ((st = store_stmt("INSERT INTO conversations (id, channel, peer, "
-	    "thread, owner, sandbox, created_ms, updated_ms) VALUES (?, ?, ?, "
-	    "?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET updated_ms = "
-	    "excluded.updated_ms, owner = CASE owner WHEN '' THEN "
-	    "excluded.owner ELSE owner END, sandbox = CASE sandbox WHEN '' "
-	    "THEN excluded.sandbox ELSE sandbox END")) == NULL)
+	if ((id = dispatch_store(m, &dup)) == -1 ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	sqlite3_bind_text(st, 1, m->conversation, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, m->channel, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, m->peer, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, m->thread ? m->thread : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, m->owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, sbx, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	sqlite3_bind_int64(st, 8, now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
-		goto fail;
-	}
-	sqlite3_reset(st);
-	if ((st = store_stmt("INSERT INTO inbox (conversation, event_id, "
-	    "sender, text, attachments, received_ms, ref) VALUES (?, ?, ?, "
-	    "?, ?, ?, ?)")) == NULL)
-		goto fail;
-	sqlite3_bind_text(st, 1, m->conversation, -1, SQLITE_STATIC);
-	if (m->event_id != NULL)
-		sqlite3_bind_text(st, 2, m->event_id, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 2);
-	sqlite3_bind_text(st, 3, m->sender, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, m->text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, att, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now);
-	sqlite3_bind_text(st, 7, m->ref != NULL ? m->ref : "", -1,
-	    SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
-		goto fail;
-	}
-	sqlite3_reset(st);
-	id = sqlite3_last_insert_rowid(db);
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto fail;
-	free(att);
+	if (dup)
+		return id;
 	/* Listening before a worker can see it: no event is missed. */
 	pthread_mutex_lock(&lock);
 	if (fn != NULL && (s = calloc(1, sizeof(*s))) != NULL) {
@@ -240,8 +181,89 @@ fail:
 	snprintf(why, whysz, "the message could not be stored: %s",
 	    sqlite3_errmsg(db));
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	free(att);
 	return -1;
+}
+
+/*
+ * Inside the caller's transaction: the message into the inbox (its id),
+ * or the id it had when its event_id was seen before (*dup set); -1 if
+ * the store failed. dispatch_wake after the commit.
+ */
+long long
+dispatch_store(const struct dispatch_msg *m, bool *dup)
+{
+	const struct config	*c = config_current();
+	sqlite3			*db = store_db();
+	sqlite3_stmt		*st;
+	char			 sbx[SBX_NAME_MAX + 1], *att;
+	long long		 id = -1, now = wall_ms();
+
+	*dup = false;
+	if (m->event_id != NULL &&
+	    (st = store_stmt("SELECT id FROM inbox WHERE event_id = ?")) !=
+	    NULL) {
+		sqlite3_bind_text(st, 1, m->event_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (id != -1) {
+			*dup = true;
+			return id;
+		}
+	}
+	sandbox_name(c, m->conversation, m->owner, m->channel, sbx,
+	    sizeof(sbx));
+	if ((st = store_stmt("INSERT INTO conversations (id, channel, peer, "
+	    "thread, owner, sandbox, created_ms, updated_ms) VALUES (?, ?, ?, "
+	    "?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET updated_ms = "
+	    "excluded.updated_ms, owner = CASE owner WHEN '' THEN "
+	    "excluded.owner ELSE owner END, sandbox = CASE sandbox WHEN '' "
+	    "THEN excluded.sandbox ELSE sandbox END")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, m->conversation, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->thread ? m->thread : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, m->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, sbx, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	sqlite3_bind_int64(st, 8, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	if ((st = store_stmt("INSERT INTO inbox (conversation, event_id, "
+	    "sender, text, attachments, received_ms, ref) VALUES (?, ?, ?, "
+	    "?, ?, ?, ?)")) == NULL)
+		return -1;
+	att = m->attachments != NULL ? json_dumps(m->attachments,
+	    JSON_COMPACT) : NULL;
+	sqlite3_bind_text(st, 1, m->conversation, -1, SQLITE_STATIC);
+	if (m->event_id != NULL)
+		sqlite3_bind_text(st, 2, m->event_id, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_text(st, 3, m->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, att != NULL ? att : "[]", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_text(st, 7, m->ref != NULL ? m->ref : "", -1,
+	    SQLITE_STATIC);
+	id = sqlite3_step(st) == SQLITE_DONE ? sqlite3_last_insert_rowid(db) :
+	    -1;
+	sqlite3_reset(st);
+	free(att);
+	return id;
+}
+
+/* After the commit of dispatch_store's messages: a worker looks. */
+void
+dispatch_wake(void)
+{
+	pthread_mutex_lock(&lock);
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
 }
 
 /* The listener goes; its fn is not called after this returns. */

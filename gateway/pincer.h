@@ -953,6 +953,8 @@ void	 dispatch_stop(void);
 long long dispatch_submit(const struct dispatch_msg *, dispatch_fn, void *,
 	    struct dispatch_sub **, char *why, size_t);
 void	 dispatch_unsubscribe(struct dispatch_sub *);
+long long dispatch_store(const struct dispatch_msg *, bool *dup);
+void	 dispatch_wake(void);
 void	 api_chat(struct http_req *);
 void	 api_conversations(struct http_req *);
 void	 api_conversation_messages(struct http_req *);
@@ -1130,6 +1132,10 @@ struct channel *channel_by_name(const char *);
 size_t	 channel_count(void);
 struct channel *channel_at(size_t);
 const char *chan_owner(struct channel *);
+struct channel *channel_find_hook(const char *path);
+/* chan_in.c */
+int	 chan_in_start(void);
+void	 chan_in_stop(void);
 /* chan_out.c */
 int	 chan_out_start(struct channel *);
 void	 chan_out_stop(struct channel *);
