@@ -347,9 +347,25 @@ ok "an event after the refresh is answered" wait_posts D0SOCK4 1
 ok "… and acknowledged" wait_until 10 acked "$ENV"
 sleep 1
 is "every socket event answered once" "$(for c in D0SOCK1 D0SOCK2 \
-    D0SOCK3 D0SOCK4; do nposts $c; done | tr -d '\n')" 1111
+    D0SOCK3 D0SOCK4; do delivered $c | jq length; done | tr -d '\n')" 1111
 like "the log tells of the reconnects" \
     "$(grep -c 'slack socket connected' "$PINCER_LOG")" "^[3-9]$"
+
+N=$(conns | jq .opened)
+curl -s -o /dev/null -X POST "$PLAT/_fake/slack/fault" --data-binary \
+    '{"method": "apps.connections.open", "faults": ["500", "500"]}'
+B0=$(calls_to apps.connections.open | jq length)
+curl -s -o /dev/null -X POST "$PLAT/_fake/slack/socket/drop"
+ok "when apps.connections.open fails, pincerd tries again until it connects" \
+    wait_until 30 _opened_ge $((N + 1))
+G=$(plat_calls slack | jq -c --argjson n "$B0" '[.[] | select(.path ==
+    "/slack/api/apps.connections.open") | .at] | .[$n:] |
+    [.[1] - .[0], .[2] - .[1]]')
+ok "… after 1-2 s, then 2-4 s (backoff with jitter: $G ms)" \
+    jq -e '.[0] >= 900 and .[0] <= 2300 and .[1] >= 1900 and .[1] <= 4300' \
+    <<<"$G"
+ENV=$(sock_send "$(dm D0SOCK5 "$(ts 105)" "after the backoff")")
+ok "… and answers" wait_posts D0SOCK5 1
 
 # --- crashes ------------------------------------------------------------------
 # The turn is slowed so the kill lands inside it, not in the one window
