@@ -539,6 +539,11 @@ config_carry_restart(struct config *next, const struct config *prev)
 				free(*(char **)nf);
 				*(char **)nf = strdup(*(char *const *)pf);
 			}
+		} else if (o->type == OPT_JSON) {
+			/* Each config holds its own reference. */
+			same = json_equal(*(json_t **)nf, *(json_t *const *)pf);
+			json_decref(*(json_t **)nf);
+			*(json_t **)nf = json_incref(*(json_t *const *)pf);
 		} else {
 			same = *(long *)nf == *(const long *)pf;
 			*(long *)nf = *(const long *)pf;

@@ -216,4 +216,15 @@ is "every message has its reply sent" \
 is "… and no message waits" \
     "$(chan_sql "select count(*) from inbox where state != 'done'")" 0
 
+# --- SIGHUP: channels need a restart ---------------------------------------
+jq '.channels[0].callback_url = "http://127.0.0.1:9/nowhere"' "$PINCER_CONF" \
+    >"$T_TMP/conf" && cp "$T_TMP/conf" "$PINCER_CONF"
+kill -HUP "$PINCER_PID"
+ok "SIGHUP with other channels warns that they need a restart" \
+    wait_until 10 grep -q 'needs a restart.*channels changed' "$PINCER_LOG"
+hook home '{"id": "h1", "conversation": "h1", "text": "after the reload"}'
+h1() { replies home | jq '[.[] | select(.json.conversation == "h1")] | length'; }
+_h1() { [ "$(h1)" -ge 1 ]; }
+ok "… and the running channels go on as they were" wait_until 30 _h1
+
 done_testing
