@@ -230,6 +230,14 @@ is "… its file is in the inbox as an attachment" \
     'sl:D0FILE1:$(ts 50)'" | jq -c '.[0] | [.id, .name, .mime, .size,
     (.url | test("/slack/files-pri/"))]')" \
     "$(jq -c '[.id, "notes.txt", "text/plain", 11, true]' <<<"$F")"
+hook "$(dm D0FILE3 "$(ts 52)" "and this" "\"subtype\":\"file_share\",
+    \"files\":[{\"id\":\"F0EVIL\",\"name\":\"x.txt\",
+    \"mimetype\":\"text/plain\",\"size\":3,
+    \"url_private\":\"${PLAT/127.0.0.1/localhost}/slack/files-pri/x\"}]")"
+ok "a file whose URL is not Slack's (nor api_base's)…" wait_posts D0FILE3 1
+like "… is not fetched: the bot token goes only to Slack" \
+    "$(posts D0FILE3 | jq -r '.[0].text')" \
+    "could not be fetched: not a Slack file URL"
 hook "$(dm D0ESC1 "$(ts 55)" "a &lt; b &amp;&amp; c &gt; d")"
 ok "a message with Slack's escapes is answered" wait_posts D0ESC1 1
 is "… unescaped for the agent, escaped again in the reply" \
