@@ -180,6 +180,8 @@ deliver_loop(void *arg)
 	struct timespec	 ts;
 	long long	 now, due, wake_at;
 
+	/* A part's record lost to a power cut: sent again (the window). */
+	store_lazy_commits();
 	pthread_mutex_lock(&ch->out_lock);
 	while (!ch->out_quit) {
 		pthread_mutex_unlock(&ch->out_lock);

@@ -79,8 +79,9 @@ chan_pair_request(struct channel *ch, const struct chan_msg *m)
 		/* Pending: the same code, not too often. */
 		snprintf(code, sizeof(code), "%s", old);
 		if (now - sent < RESEND_MS) {
-			rc = 0;
-			goto out;
+			/* Told already: nothing to do, nothing to audit. */
+			sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+			return 0;
 		}
 	} else {
 		if ((st = store_stmt("SELECT count(*) FROM channel_peers WHERE "

@@ -78,9 +78,13 @@ daemon_serve(const struct config_overrides *ov)
 
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
 	    relay_start() == -1 || sbx_init(c) == -1 ||
-	    dispatch_start(c) == -1 || ws_start(c) == -1 ||
-	    channel_start(c) == -1 || http_start(c) == -1 || door_start(c, bound, sizeof(bound)) == -1 ||
-	    local_socket(c) == -1)
+	    ws_start(c) == -1 || channel_start(c) == -1 ||
+	    http_start(c) == -1 ||
+	    door_start(c, bound, sizeof(bound)) == -1 ||
+	    local_socket(c) == -1 ||
+	    /* Last: a turn left from the last run starts a sandbox, whose
+	     * calls come in through the door. */
+	    dispatch_start(c) == -1)
 		goto stop;
 	if (log_begin(&l, LOG_INFO, "listening")) {
 		log_str(&l, "addr", bound);

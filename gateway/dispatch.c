@@ -290,6 +290,8 @@ worker(void *arg)
 	int	 me = (int)(intptr_t)arg;
 	char	 conv[256];
 
+	/* A turn whose outcome a power cut loses runs again. */
+	store_lazy_commits();
 	pthread_mutex_lock(&lock);
 	while (!quit) {
 		if (!pick(conv, sizeof(conv))) {

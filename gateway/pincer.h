@@ -929,6 +929,7 @@ int	 store_schema_version(struct sqlite3 *);
 int	 store_latest_version(void);
 int	 store_migrate(struct sqlite3 *, char **err);
 struct sqlite3_stmt *store_stmt(const char *sql);
+void	 store_lazy_commits(void);
 void	 store_close(void);
 bool	 store_ready(void);
 

@@ -639,7 +639,10 @@ start(struct sbx *s)
 	}
 	ev.data.ptr = (char *)s + 1;	/* odd pointer: its output */
 	epoll_ctl(ep, EPOLL_CTL_ADD, s->out_fd, &ev);
-	door_unix_add(s->gw_fd);
+	/* The door is up before anything starts a sandbox (daemon.c). */
+	if (door_unix_add(s->gw_fd) == -1)
+		log_error("a sandbox's gateway.sock is not served", "name=%s",
+		    s->name);
 	s->state = S_RUNNING;
 	s->stop_wanted = false;
 	s->started_ms = wall_ms();

@@ -57,6 +57,23 @@ store_open(const char *path, long busy_timeout_ms, char **err)
 	return store_migrate(db, err);
 }
 
+/*
+ * This thread's commits need not reach the disk before they return
+ * (synchronous=NORMAL): for threads whose writes a power cut may lose
+ * because they are done again (a turn's state, a part's delivery record:
+ * README, Channels). WAL keeps the order, so the next full commit of any
+ * thread (an inbox write) makes them durable too.
+ */
+void
+store_lazy_commits(void)
+{
+	sqlite3	*db = store_db();
+
+	if (db != NULL)
+		sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+		    NULL);
+}
+
 /* This thread's connection, opened on first use. */
 sqlite3 *
 store_db(void)
