@@ -15,7 +15,8 @@
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/channel_lib.sh"
 
-FAKE=${FAKE:-} CHAN_OWNER=${CHAN_OWNER:-}	# channel_lib.sh reads them (set -u)
+# channel_lib.sh reads these (set -u)
+FAKE=${FAKE:-} CHAN_OWNER=${CHAN_OWNER:-}
 BOT=1100000000000000001		# the fake's bot user
 APP=1100000000000000002		# and its application
 GUILD=1200000000000000001
@@ -61,7 +62,7 @@ posts() { plat_calls discord | jq -c --arg p \
     "/discord/api/channels/$1/messages" '[.[] | select(.path == $p)]'; }
 inbox() { chan_sql "select count(*) from inbox"; }
 
-# --- identify ---------------------------------------------------------------
+# --- identify -------------------------------------------------------------
 ok "pincerd connects to the Gateway and identifies" wait_until 30 \
     _gw_ge identifies 1
 ok "… READY is taken (pincerd says so)" wait_log 'discord gateway ready' 20
@@ -70,7 +71,7 @@ is "… the URL came from GET /gateway/bot, with v=10 and JSON" \
     "/discord/api/gateway/bot")][0].headers.authorization') $(gw last_query)" \
     "Bot $DC_TOKEN ?v=10&encoding=json"
 
-# --- a DM, a reply ------------------------------------------------------------
+# --- a DM, a reply --------------------------------------------------------
 C1=2000000000000000001
 N=$(inbox)
 llm '[{"text": "Hello Ann"}]'
@@ -102,7 +103,7 @@ is "… the outbox row is sent with Discord's message id" \
     "$(chan_sql "select state, platform_id from outbox where
     conversation = 'dc:$C1'")" "sent|$(msgs $C1 | jq -r '.[0].id')"
 
-# --- guilds: only a mention -------------------------------------------------------
+# --- guilds: only a mention -----------------------------------------------
 C2=2000000000000000002
 N=$(inbox)
 llm '[{"text": "all is well"}]'
@@ -124,7 +125,7 @@ is "… quoting the message (message_reference)" \
 is "… one turn: no mention, no turn; the bot's own, none" \
     "$(chan_sql "select count(*) from inbox where id > $N")" 1
 
-# --- the socket dropped: resume, nothing lost -------------------------------------
+# --- the socket dropped: resume, nothing lost -----------------------------
 C3=2000000000000000003
 C3B=2000000000000000013
 llm '[{"text": "got it"}, {"text": "got it"}]'
@@ -142,7 +143,7 @@ is "… each stored once" "$(chan_sql "select count(*) from inbox where
 is "… by one resume, no new identify" "$(gw resumes) $(gw identifies)" "1 1"
 like "… and it said so" "$(cat "$PINCER_LOG")" "discord gateway resumed"
 
-# --- op 7 Reconnect --------------------------------------------------------------
+# --- op 7 Reconnect -------------------------------------------------------
 curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/reconnect"
 ok "op 7 (Reconnect) → pincerd resumes" wait_until 30 _gw_ge resumes 2
 C4=2000000000000000004
@@ -152,7 +153,7 @@ ok "… and still answers" wait_until 60 _nmsgs_ge $C4 1
 ok "… heartbeats were sent and acknowledged" _gw_ge heartbeats 2
 is "… still one identify" "$(gw identifies)" 1
 
-# --- 429, then delivered ------------------------------------------------------------
+# --- 429, then delivered --------------------------------------------------
 C5=2000000000000000005
 plat_script '{"platform": "discord", "faults": ["429=2.5"]}'
 llm '[{"text": "after the wait"}]'
@@ -166,7 +167,7 @@ ok "… after retry_after (2.5 s)" \
 is "… with the same nonce" "$(jq -r '.[0].json.nonce == .[1].json.nonce' \
     <<<"$T")" true
 
-# --- a long reply in parts --------------------------------------------------------
+# --- a long reply in parts ------------------------------------------------
 C6=2000000000000000006
 LONG=$(for i in $(seq 1 600); do printf 'word%04d ' "$i"; done)
 LONG=${LONG% }
@@ -182,10 +183,11 @@ is "… in order, nothing lost" \
 like "… each part its own nonce" "$(msgs $C6 | jq -r '[.[].nonce |
     sub("^[0-9]+-"; "")] | join(",")')" "^0,1,2"
 
-# --- a file -----------------------------------------------------------------------
+# --- a file ---------------------------------------------------------------
 C7=2000000000000000007
 llm '[{"tool": "exec", "args": {"command": "echo report > /workspace/r.txt"}},
-  {"tool": "send_attachment", "args": {"path": "r.txt"}}, {"text": "here it is"}]'
+  {"tool": "send_attachment", "args": {"path": "r.txt"}},
+  {"text": "here it is"}]'
 dm 4000000000000000010 $C7 "send me the report"
 ok "a file reply is sent" wait_until 90 _nmsgs_ge $C7 2
 sleep 1
@@ -198,7 +200,7 @@ is "… once, with the text" "$(msgs $C7 | jq -r '[.[] | if
     (.attachments | length) > 0 then .attachments[0].filename else
     .content end] | sort | join(",")')" "here it is,r.txt"
 
-# --- interactions ---------------------------------------------------------------------
+# --- interactions ---------------------------------------------------------
 # sign TS BODY: Ed25519 over timestamp + body, hex.
 sign() {
 	printf '%s%s' "$1" "$2" >"$T_TMP/sig.in"
@@ -233,7 +235,8 @@ ask() {
 	fi
 }
 N=$(inbox)
-PING='{"type":1,"id":"5000000000000000001","application_id":"'$APP'","token":"t","version":1}'
+PING='{"type":1,"id":"5000000000000000001","application_id":"'$APP'",
+  "token":"t","version":1}'
 ix "$PING"
 is "a signed PING is answered PONG" "$CODE $BODY" '200 {"type":1}'
 ix "$PING" "$(printf '%0128d' 0)"
@@ -276,7 +279,7 @@ is "… one turn, in conversation dc:$C8" \
     "$(chan_sql "select conversation, sender, text from inbox
     where id > $N")" "dc:$C8|$ANN|what time is it"
 
-# --- pairing (the default policy) ------------------------------------------------------
+# --- pairing (the default policy) -----------------------------------------
 N=$(inbox)
 TOK2="tok-$(random_token)"
 ix "$(ask 5000000000000000008 "$TOK2" "let me in" 3000000000000000009)" \
@@ -288,7 +291,7 @@ like "… it says the code" "$(msgs $C8 | jq -r '.[0].content')" \
     "pairing code is [A-Z0-9]{8}"
 is "… and no turn" "$(inbox)" "$N"
 
-# --- a restart resumes the session it kept ----------------------------
+# --- a restart resumes the session it kept --------------------------------
 R=$(gw resumes)
 I=$(gw identifies)
 ALL=$(curl -s "$PLAT/_fake/discord/messages" | jq length)
@@ -310,7 +313,7 @@ curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/invalidate" \
 ok "op 9 (not resumable) → pincerd identifies anew after 1-5 s" \
     wait_until 30 _gw_ge identifies $((I + 1))
 
-# --- close 4004: no more reconnecting ---------------------------------------------
+# --- close 4004: no more reconnecting -------------------------------------
 CONNS=$(gw connections)
 curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/close" \
     --data-binary '{"code": 4004, "reason": "Authentication failed."}'

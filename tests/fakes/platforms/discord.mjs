@@ -120,10 +120,10 @@ export default function create(ctx) {
 		    channel_id: channel, author: BOT, content: p.content || "",
 		    timestamp: new Date().toISOString(), edited_timestamp: null,
 		    tts: false, mention_everyone: false, mentions: [],
-		    mention_roles: [], attachments: (p.files || []).map((f, i) =>
-		    ({ id: nextId(), filename: f.filename, size: f.size,
-		    content_type: f.mime, url: `https://cdn.example/${i}/` +
-		    f.filename })), embeds: [], pinned: false, flags: 0 };
+		    mention_roles: [], embeds: [], pinned: false, flags: 0 };
+		m.attachments = (p.files || []).map((f, i) => ({ id: nextId(),
+		    filename: f.filename, size: f.size, content_type: f.mime,
+		    url: `https://cdn.example/${i}/${f.filename}` }));
 		if (p.nonce !== undefined) m.nonce = p.nonce;
 		if (p.message_reference)
 			m.message_reference = { channel_id: channel,
@@ -191,13 +191,14 @@ export default function create(ctx) {
 
 	function http(req, res, url, body) {
 		const call = ctx.record("discord", req, url, body);
-		const m = /^\/discord\/api(?:\/v\d+)?\/(.*)$/.exec(url.pathname);
+		const m = /^\/discord\/api(?:\/v\d+)?\/(.*)$/
+		    .exec(url.pathname);
 		if (!m) return false;
 		const path = m[1];
 		let w;
 		if ((w = /^webhooks\/(\d+)\/([^/]+)(\/messages\/@original)?$/
 		    .exec(path))) {
-			if (w[3] ? req.method !== "PATCH" : req.method !== "POST")
+			if (req.method !== (w[3] ? "PATCH" : "POST"))
 				return err(res, 405, "405: Method Not Allowed",
 				    0), true;
 			webhook(req, res, call, w[1], w[2], !!w[3]);
@@ -207,10 +208,10 @@ export default function create(ctx) {
 			return err(res, 401, "401: Unauthorized", 0), true;
 		if (path === "gateway/bot" && req.method === "GET") {
 			const host = req.headers.host;
-			ctx.json(res, 200, { url: `ws://${host}/discord/gateway`,
-			    shards: 1, session_start_limit: { total: 1000,
-			    remaining: 999, reset_after: 14400000,
-			    max_concurrency: 1 } });
+			ctx.json(res, 200, { url:
+			    `ws://${host}/discord/gateway`, shards: 1,
+			    session_start_limit: { total: 1000, remaining: 999,
+			    reset_after: 14400000, max_concurrency: 1 } });
 			return true;
 		}
 		let c;
@@ -243,7 +244,9 @@ export default function create(ctx) {
 	function onFrame(ws, conn, raw) {
 		let f;
 		try { f = JSON.parse(raw.toString()); }
-		catch { return ws.close(4002, "Error while decoding payload."); }
+		catch {
+			return ws.close(4002, "Error while decoding payload.");
+		}
 		if (f.op === 1) {
 			st.heartbeats++;
 			return send(ws, { op: 11 });
@@ -327,8 +330,9 @@ export default function create(ctx) {
 		if (p === "/messages")
 			return ctx.json(res, 200, messages), true;
 		if (p === "/gateway/state")
-			return ctx.json(res, 200, { ...st, open: [...wss.clients]
-			    .filter((w) => w.readyState === 1).length,
+			return ctx.json(res, 200, { ...st, open:
+			    [...wss.clients].filter((w) => w.readyState === 1)
+			    .length,
 			    seq: current?.seq ?? 0, session_id:
 			    current?.id ?? null }), true;
 		if (p === "/gateway/dispatch") {
