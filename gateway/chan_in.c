@@ -182,8 +182,18 @@ writer(void *arg)
 {
 	struct job	*group, *j, *next;
 	size_t		 n;
+	uint64_t	 ckpt = now_ms();
 
 	(void)arg;
+	/*
+	 * A checkpoint (WAL into the database, with its own fsyncs) is not
+	 * run inside a group's commit, where every parked request would
+	 * wait for it, but between groups: when none is waiting, or at
+	 * least every 5 s.
+	 */
+	pthread_setname_np(pthread_self(), "chan-inbox");
+	sqlite3_exec(store_db(), "PRAGMA wal_autocheckpoint=0", NULL, NULL,
+	    NULL);
 	pthread_mutex_lock(&lock);
 	for (;;) {
 		while (queue == NULL && !quit)
@@ -210,6 +220,14 @@ writer(void *arg)
 				http_resume(j->req);
 		}
 		pthread_cond_broadcast(&stored);
+		if ((queue == NULL && now_ms() - ckpt > 1000) ||
+		    now_ms() - ckpt > 5000) {
+			pthread_mutex_unlock(&lock);
+			sqlite3_wal_checkpoint_v2(store_db(), NULL,
+			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+			ckpt = now_ms();
+			pthread_mutex_lock(&lock);
+		}
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;

@@ -40,7 +40,7 @@ cat >"$tmp/pincer.json" <<JSON
 { "log": { "requests": false },
   "http": { "rate_limit_rps": 0, "max_connections": 512 },
   "auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 },
-  "agent": { "skills_dir": "$top/skills" },
+  "agent": { "skills_dir": "$top/skills" ${BENCH_AGENT_EXTRA:-} },
   "channels": [ { "name": "slack", "kind": "slack", "dm_policy": "open",
     "signing_secret": "slack_signing", "bot_token": "slack_bot",
     "api_base": "$PLAT/slack/api" } ] }
@@ -69,7 +69,7 @@ echo "webhooks: signed Slack events, ${secs}s per rate, 64 connections"
 "$BENCH_BIN" "$URL" "$secret" 500 1 16 >/dev/null	# warm up
 for r in $rates; do
 	printf '  %5s/s offered: ' "$r"
-	"$BENCH_BIN" "$URL" "$secret" "$r" "$secs" 64
+	"$BENCH_BIN" "$URL" "$secret" "$r" "$secs" ${BENCH_CONNS:-64}
 	sleep 2
 done
 n=$(sqlite3 "$st/pincer.db" "select count(*) from inbox" 2>/dev/null)
