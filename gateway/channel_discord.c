@@ -24,6 +24,9 @@
 #define DC_URL_MAX	1024
 #define DC_DMS		64	/* DM channels remembered (no reply quote) */
 #define DC_QUEUE_MAX	((size_t)16 << 20)	/* frames not yet handled */
+#define DC_IX_SLOTS	256	/* interaction tokens kept */
+#define DC_TOKEN_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+			"0123456789-_.+=~"
 /*
  * Gateway Intents: GUILD_MESSAGES, DIRECT_MESSAGES and MESSAGE_CONTENT
  * (privileged: without it guild messages arrive with empty content).
@@ -389,23 +392,36 @@ dc_note_dm(struct discord *d, const char *chat)
 }
 
 /*
- * An interaction's reply goes through its webhook: "ix:ID" names the
- * token parse kept in channel_state (the token is too long for a ref).
- * url gets …/webhooks/APP/TOKEN; -1: unknown (expired and forgotten).
+ * An interaction's webhook token (good for 15 minutes, longer than a ref
+ * holds) is kept in channel_state for the reply, in one of DC_IX_SLOTS
+ * slots by its id, so the tokens kept stay bounded: "ID APP TOKEN".
  */
+static void
+dc_ix_key(const char *id, char *key, size_t keysz)
+{
+	snprintf(key, keysz, "interaction:%llu",
+	    strtoull(id, NULL, 10) % DC_IX_SLOTS);
+}
+
+/* "ix:ID" → url …/webhooks/APP/TOKEN; -1: unknown or overwritten. */
 static int
 dc_ix_url(struct discord *d, const char *ref, char *url, size_t urlsz)
 {
-	char	 v[512], *sep;
+	char	 key[64], v[512], *app, *tok;
+	int	 rc = -1;
 
-	if (channel_state_get(d->ch, ref, v, sizeof(v)) != 0 || v[0] == '\0' ||
-	    (sep = strchr(v, ' ')) == NULL)
-		return -1;
-	*sep = '\0';
-	if ((size_t)snprintf(url, urlsz, "%s/webhooks/%s/%s", d->api, v,
-	    sep + 1) >= urlsz)
-		return -1;
-	return 0;
+	dc_ix_key(ref + 3, key, sizeof(key));
+	if (channel_state_get(d->ch, key, v, sizeof(v)) == 0 &&
+	    (app = strchr(v, ' ')) != NULL &&
+	    (tok = strchr(app + 1, ' ')) != NULL) {
+		*app++ = '\0';
+		*tok++ = '\0';
+		if (strcmp(v, ref + 3) == 0 && (size_t)snprintf(url, urlsz,
+		    "%s/webhooks/%s/%s", d->api, app, tok) < urlsz)
+			rc = 0;
+	}
+	explicit_bzero(v, sizeof(v));
+	return rc;
 }
 
 /*
@@ -466,74 +482,82 @@ dc_target(struct discord *d, const struct chan_out *out, bool file,
 }
 
 /*
- * A reply part, or a file (multipart: payload_json and files[0], Discord
- * "Uploading Files"). An interaction's webhook that is gone (its token
- * lives 15 minutes: 401 Invalid Webhook Token, 404 Unknown Webhook)
- * gives way to a plain message in its channel.
+ * One attempt at a reply part or a file (multipart: payload_json and
+ * files[0], Discord "Uploading Files"); ix: through the interaction's
+ * webhook if there is one. *hooked: the webhook's HTTP status, or 0.
  */
 static enum chan_status
-dc_post(struct discord *d, const struct chan_out *out, const char *text,
-    const struct chan_file *file, struct chan_result *res)
+dc_post_one(struct discord *d, const struct chan_out *out, const char *text,
+    const struct chan_file *file, bool ix, struct chan_result *res,
+    int *hooked)
 {
 	struct chan_part	 parts[2];
 	struct chan_http	 h;
 	char			 url[DC_URL_MAX], *body = NULL;
 	const char		*method;
 	enum chan_status	 st = CHAN_FAILED;
-	json_t			*m = NULL;
-	int			 ix, hook;
+	json_t			*m;
+	int			 hook;
 
-	for (ix = 1; ix >= 0; ix--) {
-		memset(&h, 0, sizeof(h));
-		if ((hook = dc_target(d, out, file != NULL, ix, url,
-		    sizeof(url), &method)) == -1) {
-			snprintf(res->error, sizeof(res->error),
-			    "discord: not a channel id: %.64s", out->chat);
-			return CHAN_FAILED;
-		}
-		if (!hook && ix)
-			ix = 0;
-		if ((m = dc_message(d, out, text, hook, file ? "f" : "")) ==
-		    NULL)
-			break;
-		if (file != NULL)
-			json_object_set_new(m, "attachments", json_pack(
-			    "[{s:i, s:s}]", "id", 0, "filename", file->name));
-		if ((body = json_dumps(m, JSON_COMPACT)) == NULL)
-			break;
-		h.method = method;
-		h.url = url;
-		if (file != NULL) {
-			parts[0] = (struct chan_part){ .name = "payload_json",
-			    .data = body, .len = (size_t)-1,
-			    .mime = "application/json" };
-			parts[1] = (struct chan_part){ .name = "files[0]",
-			    .data = file->data, .len = file->len,
-			    .filename = file->name, .mime = file->mime };
-			h.parts = parts;
-			h.nparts = 2;
-		} else {
-			h.body = body;
-			h.len = strlen(body);
-		}
-		st = dc_call(d, &h, !hook, res);
-		chan_http_free(&h);
-		free(body);
-		body = NULL;
-		json_decref(m);
-		m = NULL;
-		if (!hook || st != CHAN_FAILED ||
-		    (h.status != 401 && h.status != 404))
-			return st;
-		log_warn("discord interaction expired", "channel=%s: the "
-		    "reply goes to its channel instead", channel_name(d->ch));
+	*hooked = 0;
+	if ((hook = dc_target(d, out, file != NULL, ix, url, sizeof(url),
+	    &method)) == -1) {
+		snprintf(res->error, sizeof(res->error), "discord: not a "
+		    "channel id: %.64s", out->chat);
+		return CHAN_FAILED;
 	}
-	free(body);
-	json_decref(m);
-	if (res->error[0] == '\0')
+	if ((m = dc_message(d, out, text, hook, file ? "f" : "")) != NULL &&
+	    file != NULL)
+		json_object_set_new(m, "attachments", json_pack("[{s:i, s:s}]",
+		    "id", 0, "filename", file->name));
+	if (m == NULL || (body = json_dumps(m, JSON_COMPACT)) == NULL) {
 		snprintf(res->error, sizeof(res->error), "discord: out of "
 		    "memory");
+		goto done;
+	}
+	memset(&h, 0, sizeof(h));
+	h.method = method;
+	h.url = url;
+	if (file != NULL) {
+		parts[0] = (struct chan_part){ .name = "payload_json",
+		    .data = body, .len = (size_t)-1,
+		    .mime = "application/json" };
+		parts[1] = (struct chan_part){ .name = "files[0]",
+		    .data = file->data, .len = file->len,
+		    .filename = file->name, .mime = file->mime };
+		h.parts = parts;
+		h.nparts = 2;
+	} else {
+		h.body = body;
+		h.len = strlen(body);
+	}
+	st = dc_call(d, &h, !hook, res);
+	*hooked = hook ? h.status : 0;
+	chan_http_free(&h);
+done:
+	free(body);
+	json_decref(m);
 	return st;
+}
+
+/*
+ * An interaction's webhook that is gone (its token lives 15 minutes:
+ * 401 Invalid Webhook Token, 404 Unknown Webhook) gives way to a plain
+ * message in its channel.
+ */
+static enum chan_status
+dc_post(struct discord *d, const struct chan_out *out, const char *text,
+    const struct chan_file *file, struct chan_result *res)
+{
+	enum chan_status	 st;
+	int			 hooked;
+
+	st = dc_post_one(d, out, text, file, true, res, &hooked);
+	if (st != CHAN_FAILED || (hooked != 401 && hooked != 404))
+		return st;
+	log_warn("discord interaction expired", "channel=%s: the reply goes "
+	    "to its channel instead", channel_name(d->ch));
+	return dc_post_one(d, out, text, file, false, res, &hooked);
 }
 
 static enum chan_status
@@ -689,9 +713,8 @@ dc_name(const json_t *user, char *out, size_t outsz)
 }
 
 /*
- * APPLICATION_COMMAND "/ask text:…": one message. Its token (a webhook
- * token good for 15 minutes, longer than a ref holds) is kept in
- * channel_state under "ix:ID", the message's ref, for the reply.
+ * APPLICATION_COMMAND "/ask text:…": one message, its ref "ix:ID"; its
+ * token is kept for the reply (dc_ix_url).
  */
 static int
 dc_ask(struct discord *d, const json_t *ix, struct chan_msg *m, char *why,
@@ -701,7 +724,7 @@ dc_ask(struct discord *d, const json_t *ix, struct chan_msg *m, char *why,
 	const char	*id = dc_str(ix, "id"), *tok = dc_str(ix, "token");
 	const char	*app = d->app_id[0] != '\0' ? d->app_id :
 	    dc_str(ix, "application_id"), *text = NULL, *chat;
-	char		 key[CHAN_ID_MAX], val[512];
+	char		 key[64], val[512];
 	size_t		 i;
 
 	chat = dc_str(ix, "channel_id");
@@ -710,16 +733,18 @@ dc_ask(struct discord *d, const json_t *ix, struct chan_msg *m, char *why,
 	json_array_foreach(json_object_get(data, "options"), i, o)
 		if (strcmp(dc_str(o, "name"), "text") == 0)
 			text = json_string_value(json_object_get(o, "value"));
+	/* The token goes into a URL's path: only its own characters. */
 	if (!dc_snowflake(id) || !dc_snowflake(app) || !dc_snowflake(chat) ||
-	    tok[0] == '\0' || strchr(tok, ' ') != NULL || text == NULL ||
-	    !dc_snowflake(dc_str(dc_ix_user(ix), "id"))) {
+	    tok[0] == '\0' || tok[strspn(tok, DC_TOKEN_CHARS)] != '\0' ||
+	    text == NULL || !dc_snowflake(dc_str(dc_ix_user(ix), "id"))) {
 		snprintf(why, whysz, "an /ask without id, token, channel, "
 		    "user or text");
 		return -1;
 	}
-	snprintf(key, sizeof(key), "ix:%s", id);
-	if ((size_t)snprintf(val, sizeof(val), "%s %s", app, tok) >=
+	dc_ix_key(id, key, sizeof(key));
+	if ((size_t)snprintf(val, sizeof(val), "%s %s %s", id, app, tok) >=
 	    sizeof(val) || channel_state_set(d->ch, key, val) == -1) {
+		explicit_bzero(val, sizeof(val));
 		snprintf(why, whysz, "cannot keep the interaction's token");
 		return -1;
 	}
@@ -729,7 +754,7 @@ dc_ask(struct discord *d, const json_t *ix, struct chan_msg *m, char *why,
 	    dc_str(dc_ix_user(ix), "id"));
 	dc_name(dc_ix_user(ix), m->sender_name, sizeof(m->sender_name));
 	snprintf(m->chat, sizeof(m->chat), "%s", chat);
-	snprintf(m->ref, sizeof(m->ref), "%s", key);
+	snprintf(m->ref, sizeof(m->ref), "ix:%s", id);
 	m->direct = json_object_get(ix, "guild_id") == NULL;
 	m->mention = true;
 	return (m->text = strdup(text)) != NULL ? 0 : -1;

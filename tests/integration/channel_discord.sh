@@ -279,8 +279,16 @@ is "… one turn, in conversation dc:$C8" \
     "$(chan_sql "select conversation, sender, text from inbox
     where id > $N")" "dc:$C8|$ANN|what time is it"
 
+llm '[{"text": "too late"}]'
+ix "$(ask 5000000000000000009 "expired-$(random_token)" "are you slow")"
+ok "an interaction token no longer taken: the answer goes to the channel" \
+    wait_until 60 _nmsgs_ge $C8 1
+is "… as a plain message, once" "$(msgs $C8 | jq -r '.[].content')" \
+    "too late"
+
 # --- pairing (the default policy) -----------------------------------------
 N=$(inbox)
+C8=2000000000000000010
 TOK2="tok-$(random_token)"
 ix "$(ask 5000000000000000008 "$TOK2" "let me in" 3000000000000000009)" \
     "" "" /dc2
