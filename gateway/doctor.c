@@ -33,6 +33,7 @@ static void	check_seccomp(void);
 static void	check_chromium(void);
 static void	check_sandbox(const struct config *);
 static void	check_port(const struct config *);
+static void	check_channels(const struct config *);
 static int	in_child(int (*)(void));
 static int	child_unshare(void);
 static int	child_seccomp(void);
@@ -66,6 +67,7 @@ doctor_run(const struct config_overrides *ov)
 	check_seccomp();
 	check_sandbox(c);
 	check_chromium();
+	check_channels(c);
 	config_free(c);
 	printf("%s\n", nfail ? "some checks failed" : "all checks passed");
 	return nfail ? 1 : 0;
@@ -84,6 +86,62 @@ report(enum verdict v, const char *what, const char *fmt, ...)
 	printf("\n");
 	if (v == FAIL)
 		nfail++;
+}
+
+/*
+ * Each channel's secrets are set: a name in the config with no value
+ * behind it is a channel that refuses every webhook. Only the names are
+ * read (the values stay sealed).
+ */
+static void
+check_channels(const struct config *c)
+{
+	static const char *const keys[] = { "bot_token", "signing_secret",
+	    "app_token", "webhook_secret", "access_token", "app_secret",
+	    "verify_token", "secret" };
+	const json_t	*ch;
+	sqlite3		*db = NULL;
+	sqlite3_stmt	*st = NULL;
+	const char	*name, *sec;
+	char		 path[4096];
+	size_t		 i, k;
+	int		 missing;
+
+	if (json_array_size(c->channels) == 0)
+		return;
+	snprintf(path, sizeof(path), "%s/pincer.db", c->state_dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT 1 FROM secrets WHERE "
+	    "name = ?", -1, &st, NULL) != SQLITE_OK) {
+		report(WARN, "channels", "cannot read the secrets' names yet");
+		sqlite3_close(db);
+		return;
+	}
+	json_array_foreach(c->channels, i, ch) {
+		name = json_string_value(json_object_get(ch, "name"));
+		for (missing = 0, k = 0; k < sizeof(keys) / sizeof(keys[0]);
+		    k++) {
+			if ((sec = json_string_value(json_object_get(ch,
+			    keys[k]))) == NULL)
+				continue;
+			sqlite3_bind_text(st, 1, sec, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) != SQLITE_ROW) {
+				report(FAIL, "channels", "%s: %s names the "
+				    "secret %s, which is not set", name,
+				    keys[k], sec);
+				printf("      fix: pincer secret set %s (the "
+				    "value on stdin)\n", sec);
+				missing++;
+			}
+			sqlite3_reset(st);
+		}
+		if (missing == 0)
+			report(OK, "channels", "%s (%s): its secrets are set",
+			    name, json_string_value(json_object_get(ch,
+			    "kind")));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 static void

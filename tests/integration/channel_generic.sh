@@ -21,7 +21,10 @@ CH='[{ "name": "home", "kind": "generic", "secret": "home_hook",
       { "name": "strict", "kind": "generic", "secret": "home_hook",
 	"dm_policy": "pairing", "callback_url": "'"$PLAT"'/generic/strict" }]'
 chan_start "$CH" || { ok "pincerd starts" false; done_testing; }
+like "pincer doctor: a channel's secret not set is a failure, with the fix" \
+    "$(pcli doctor 2>&1)" "FAIL +channels +home: secret names the secret home_hook, which is not set"
 chan_secret home_hook "$HOOK_SECRET"
+like "… and once set, OK" "$(pcli doctor 2>&1)" "OK +channels +home \(generic\): its secrets are set"
 
 sign() {
 	printf '%s' "$1" | openssl dgst -sha256 -hmac "$HOOK_SECRET" -r |
