@@ -1004,16 +1004,19 @@ dc_gw_send(struct discord *d, json_t *frame)
 	free(s);
 }
 
-/* The session survives a restart: "SESSION SEQ RESUME_URL". */
+/*
+ * The session survives a restart: "SESSION SEQ BOT_ID RESUME_URL" (a
+ * resume brings no READY, so the bot's id is kept with it).
+ */
 static void
 dc_gw_save(struct discord *d)
 {
-	char	 v[sizeof(d->session) + sizeof(d->resume_url) + 32];
+	char	 v[sizeof(d->session) + sizeof(d->resume_url) + 64];
 
 	if (d->seq == d->seq_saved && d->seq != 0)
 		return;
-	snprintf(v, sizeof(v), "%s %lld %s", d->session, d->seq,
-	    d->resume_url);
+	snprintf(v, sizeof(v), "%s %lld %s %s", d->session, d->seq,
+	    d->bot_id, d->resume_url);
 	if (channel_state_set(d->ch, "gateway_session", d->session[0] != '\0'
 	    ? v : "") == 0)
 		d->seq_saved = d->seq;
@@ -1022,24 +1025,25 @@ dc_gw_save(struct discord *d)
 static void
 dc_gw_load(struct discord *d)
 {
-	char	 v[sizeof(d->session) + sizeof(d->resume_url) + 32];
-	char	*seq, *url, *end;
+	char	 v[sizeof(d->session) + sizeof(d->resume_url) + 64];
+	char	*seq, *bot, *url, *end;
 
 	d->session[0] = d->resume_url[0] = '\0';
 	d->seq = d->seq_saved = 0;
 	if (channel_state_get(d->ch, "gateway_session", v, sizeof(v)) != 0 ||
 	    (seq = strchr(v, ' ')) == NULL ||
-	    (url = strchr(seq + 1, ' ')) == NULL)
+	    (bot = strchr(seq + 1, ' ')) == NULL ||
+	    (url = strchr(bot + 1, ' ')) == NULL)
 		return;
-	*seq++ = '\0';
-	*url++ = '\0';
+	*seq++ = *bot++ = *url++ = '\0';
 	d->seq = strtoll(seq, &end, 10);
 	if (*end != '\0' || d->seq < 0 || strlen(v) >= sizeof(d->session) ||
-	    strncmp(url, "ws", 2) != 0) {
+	    !dc_snowflake(bot) || strncmp(url, "ws", 2) != 0) {
 		d->seq = 0;
 		return;
 	}
 	snprintf(d->session, sizeof(d->session), "%s", v);
+	snprintf(d->bot_id, sizeof(d->bot_id), "%s", bot);
 	snprintf(d->resume_url, sizeof(d->resume_url), "%s", url);
 	d->seq_saved = d->seq;
 }

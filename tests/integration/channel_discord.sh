@@ -311,9 +311,14 @@ C9=2000000000000000009
 llm '[{"text": "back again"}]'
 dm 4000000000000000011 $C9 "after the restart"
 ok "… and answers" wait_until 60 _nmsgs_ge $C9 1
+C10=2000000000000000011
+llm '[{"text": "still mentioned"}]'
+gm 4000000000000000012 $C10 "<@!$BOT> hi again" "[{\"id\": \"$BOT\"}]"
+ok "… a mention too (the bot's id kept with the session)" \
+    wait_until 60 _nmsgs_ge $C10 1
 sleep 2
 is "… nothing replayed is answered twice" \
-    "$(curl -s "$PLAT/_fake/discord/messages" | jq length)" $((ALL + 1))
+    "$(curl -s "$PLAT/_fake/discord/messages" | jq length)" $((ALL + 2))
 
 # --- op 9 Invalid Session ------------------------------------------------
 curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/invalidate" \
