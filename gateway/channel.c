@@ -121,6 +121,31 @@ channel_stop(void)
 	chan_in_stop();
 }
 
+/* A channel built from its config but not started (fuzz targets). */
+struct channel *
+channel_build(const json_t *conf, char *err, size_t errsz)
+{
+	struct channel	*ch;
+
+	if ((ch = calloc(1, sizeof(*ch))) == NULL)
+		return NULL;
+	if (build(ch, conf, err, errsz) == -1) {
+		destroy(ch);
+		free(ch);
+		return NULL;
+	}
+	return ch;
+}
+
+void
+channel_free(struct channel *ch)
+{
+	if (ch == NULL)
+		return;
+	destroy(ch);
+	free(ch);
+}
+
 struct channel *
 channel_by_name(const char *name)
 {

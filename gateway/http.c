@@ -46,6 +46,9 @@ struct http_req {
 	http_resume_fn		 resume;	/* suspended: called again */
 	http_done_fn		 done;		/* at the end, in any case */
 	void			 *defer_arg;
+	/* http_req_fake: no connection; these instead. */
+	const char *const	*fake_headers;	/* "Name: value" */
+	const char *const	*fake_query;	/* "name=value" */
 };
 
 static enum MHD_Result on_request(void *, struct MHD_Connection *,
@@ -57,6 +60,7 @@ static void	on_connection(void *, struct MHD_Connection *, void **,
 		    enum MHD_ConnectionNotificationCode);
 static size_t	unescape(void *, struct MHD_Connection *, char *);
 static int	hexval(char);
+static const char *fake_lookup(const char *const *, const char *, char);
 static void	on_mhd_log(void *, const char *, va_list)
 		    __attribute__((format(printf, 2, 0)));
 static bool	req_begin(struct http_req *);
@@ -254,6 +258,8 @@ http_in_flight(void)
 const char *
 http_req_header(struct http_req *r, const char *name)
 {
+	if (r->conn == NULL)
+		return fake_lookup(r->fake_headers, name, ':');
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -310,8 +316,59 @@ http_req_param(struct http_req *r)
 const char *
 http_req_query(struct http_req *r, const char *name)
 {
+	if (r->conn == NULL)
+		return fake_lookup(r->fake_query, name, '=');
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
 	    name);
+}
+
+/*
+ * A request with no connection, for tests and fuzz targets that drive a
+ * handler's parsing (a webhook's) directly. Only the accessors work;
+ * nothing may be answered on it. The arrays must outlive it.
+ */
+struct http_req *
+http_req_fake(const char *method, const char *url,
+    const char *const *headers, const char *const *query, const void *body,
+    size_t len)
+{
+	struct http_req	*r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->method = method;
+	r->url = url;
+	r->fake_headers = headers;
+	r->fake_query = query;
+	snprintf(r->ipstr, sizeof(r->ipstr), "fake");
+	buf_init(&r->body, len + 1);
+	if (buf_append(&r->body, body, len) == -1) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+http_req_fake_free(struct http_req *r)
+{
+	if (r == NULL)
+		return;
+	buf_free(&r->body);
+	free(r);
+}
+
+/* A fake request's header or query value (case-insensitive names). */
+static const char *
+fake_lookup(const char *const *list, const char *name, char sep)
+{
+	size_t	 n = strlen(name);
+
+	for (; list != NULL && *list != NULL; list++)
+		if (strncasecmp(*list, name, n) == 0 && (*list)[n] == sep)
+			return *list + n + 1 + (sep == ':' && (*list)[n + 1] ==
+			    ' ');
+	return NULL;
 }
 
 /*

@@ -228,6 +228,10 @@ void	 http_suspend(struct http_req *, http_resume_fn, http_done_fn,
 void	 http_resume(struct http_req *);
 void	 http_conn_resume(struct MHD_Connection *);
 struct MHD_Connection *http_req_conn(struct http_req *);
+struct http_req *http_req_fake(const char *method, const char *url,
+	    const char *const *headers, const char *const *query,
+	    const void *body, size_t);
+void	 http_req_fake_free(struct http_req *);
 bool	 http_req_by_socket(struct http_req *);
 void	 http_json(struct http_req *, int status, const char *json);
 void	 http_reply_json(struct http_req *, int status, json_t *);
@@ -1134,6 +1138,8 @@ size_t	 channel_count(void);
 struct channel *channel_at(size_t);
 const char *chan_owner(struct channel *);
 struct channel *channel_find_hook(const char *path);
+struct channel *channel_build(const json_t *, char *err, size_t);
+void	 channel_free(struct channel *);
 /* chan_in.c */
 int	 chan_in_start(void);
 void	 chan_in_stop(void);

@@ -39,4 +39,5 @@ replay fuzz_head head
 replay fuzz_config config
 replay fuzz_sse sse
 replay fuzz_xlate xlate
+replay fuzz_hooks hooks
 echo "1..$n"
