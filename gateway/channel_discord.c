@@ -214,6 +214,25 @@ bad:
 	return -1;
 }
 
+/* The gateway thread's clock is monotonic, as now_ms() is. */
+static struct discord *
+dc_new(struct channel *ch)
+{
+	struct discord		*d;
+	pthread_condattr_t	 a;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->ch = ch;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &a);
+	pthread_condattr_destroy(&a);
+	channel_set_data(ch, d);
+	return d;
+}
+
 static int
 dc_init(struct channel *ch, const json_t *conf, char *err, size_t errsz)
 {
@@ -232,22 +251,11 @@ dc_init(struct channel *ch, const json_t *conf, char *err, size_t errsz)
 		    "false");
 		return -1;
 	}
-	if ((d = calloc(1, sizeof(*d))) == NULL) {
+	if ((d = dc_new(ch)) == NULL) {
 		snprintf(err, errsz, "discord: out of memory");
 		return -1;
 	}
-	d->ch = ch;
 	d->gateway = gw == NULL || json_is_true(gw);
-	pthread_mutex_init(&d->lock, NULL);
-	{
-		pthread_condattr_t a;
-
-		pthread_condattr_init(&a);
-		pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-		pthread_cond_init(&d->cond, &a);
-		pthread_condattr_destroy(&a);
-	}
-	channel_set_data(ch, d);
 	if ((size_t)snprintf(d->api, sizeof(d->api), "%s", base != NULL ?
 	    base : DC_API) >= sizeof(d->api)) {
 		snprintf(err, errsz, "discord: \"api_base\" is too long");

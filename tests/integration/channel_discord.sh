@@ -22,6 +22,26 @@ APP=1100000000000000002		# and its application
 GUILD=1200000000000000001
 ANN=3000000000000000001
 DC_TOKEN="MTE.fake.$(random_token)"
+
+# --- config errors name the key ------------------------------------------
+# confcheck KEYS: `pincer config check` on one discord channel with KEYS.
+confcheck() {
+	printf '{ "channels": [ { "name": "d", "kind": "discord"%s } ] }' \
+	    "$1" >"$T_TMP/conf.json"
+	"$PINCER_BIN" config check --config "$T_TMP/conf.json" 2>&1
+}
+like "a channel without bot_token is refused, naming it" \
+    "$(confcheck '')" '"bot_token" must name the secret'
+like "… a public_key that is not 64 hex digits" \
+    "$(confcheck ', "bot_token": "x", "public_key": "zz"')" \
+    '"public_key" must be'
+like "… a gateway_url that is not ws(s)://" \
+    "$(confcheck ', "bot_token": "x", "gateway_url": "http://x"')" \
+    '"gateway_url" must be'
+like "… gateway that is not a boolean" \
+    "$(confcheck ', "bot_token": "x", "gateway": "no"')" \
+    '"gateway" must be true or false'
+
 ok "the fake platforms start" platform_fake_start
 curl -s -o /dev/null -X POST "$PLAT/_fake/discord/token" \
     --data-binary "{\"bot\": \"$DC_TOKEN\"}"
