@@ -59,6 +59,35 @@ like "a wrong type: names http.max_body_bytes and says it expects an integer" \
 check float '{"http":{"max_body_bytes":1.5}}'
 fails "a number that is not an integer is refused" 'http\.max_body_bytes: expected an integer'
 
+# --- channels --------------------------------------------------------------------
+check ch_ok '{"channels": [{"name": "tg", "kind": "telegram", "bot_token": "t",
+  "webhook_secret": "w"}, {"name": "home", "kind": "generic", "secret": "s",
+  "callback_url": "https://ha.example/hook"}]}'
+is "channels: a valid list" "$RC:$OUT" "0:$F: OK"
+check ch_obj '{"channels": {"name": "x"}}'
+fails "channels: not a list" 'channels: expected JSON: an array'
+check ch_name '{"channels": [{"kind": "telegram"}]}'
+fails "channels: a channel without a name" 'channels: each needs a "name"'
+check ch_api '{"channels": [{"name": "api", "kind": "generic"}]}'
+fails "channels: the name api is the API channel's" 'not "api"'
+check ch_kind '{"channels": [{"name": "x", "kind": "irc"}]}'
+fails "channels: an unknown kind, with the known ones" 'channels\.x\.kind: one of slack, telegram, whatsapp, discord, generic'
+check ch_pol '{"channels": [{"name": "x", "kind": "generic", "secret": "s",
+  "callback_url": "http://h/", "dm_policy": "anyone"}]}'
+fails "channels: an unknown dm_policy" 'channels\.x\.dm_policy: one of pairing, allowlist, open, disabled'
+check ch_allow '{"channels": [{"name": "x", "kind": "generic", "secret": "s",
+  "callback_url": "http://h/", "allow": "U1"}]}'
+fails "channels: allow must be a list" 'channels\.x\.allow: a list'
+check ch_base '{"channels": [{"name": "x", "kind": "generic", "secret": "s",
+  "callback_url": "http://h/", "api_base": "ftp://h"}]}'
+fails "channels: api_base must be http(s)" 'channels\.x\.api_base: an http\(s\) URL'
+check ch_dup '{"channels": [{"name": "x", "kind": "generic", "secret": "s",
+  "callback_url": "http://h/"}, {"name": "x", "kind": "generic", "secret": "s",
+  "callback_url": "http://h/"}]}'
+fails "channels: a name used twice" '"x" is used twice'
+check ch_own '{"channels": [{"name": "x", "kind": "generic", "secret": "s"}]}'
+fails "channels: the kind's own keys are checked (generic: callback_url)" 'channels\.x: callback_url'
+
 check bool '{"log":{"requests":"yes"}}'
 fails "a string for a boolean is refused" 'log\.requests: expected true or false'
 
