@@ -163,15 +163,51 @@ is "… each stored once" "$(chan_sql "select count(*) from inbox where
 is "… by one resume, no new identify" "$(gw resumes) $(gw identifies)" "1 1"
 like "… and it said so" "$(cat "$PINCER_LOG")" "discord gateway resumed"
 
+# --- a zombied connection --------------------------------------------------
+R=$(gw resumes)
+curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/acks" \
+    --data-binary '{"on": false}'
+ok "heartbeats not acknowledged: pincerd gives the connection up, resumes" \
+    wait_until 30 _gw_ge resumes $((R + 1))
+curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/acks" \
+    --data-binary '{"on": true}'
+like "… saying why" "$(cat "$PINCER_LOG")" "no heartbeat ack"
+sleep 3		# a beat sent while acks were off may cost one more resume
+
 # --- op 7 Reconnect -------------------------------------------------------
+wait_until 10 _gw_ge open 1
+R=$(gw resumes)
 curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/reconnect"
-ok "op 7 (Reconnect) → pincerd resumes" wait_until 30 _gw_ge resumes 2
+ok "op 7 (Reconnect) → pincerd resumes" wait_until 30 _gw_ge resumes $((R + 1))
 C4=2000000000000000004
 llm '[{"text": "still here"}]'
 dm 4000000000000000007 $C4 "after op 7"
 ok "… and still answers" wait_until 60 _nmsgs_ge $C4 1
 ok "… heartbeats were sent and acknowledged" _gw_ge heartbeats 2
 is "… still one identify" "$(gw identifies)" 1
+
+# --- an attachment in ---------------------------------------------------------
+C11=2000000000000000012
+N=$(inbox)
+llm '[{"text": "got the file"}]'
+dispatch "{\"id\": \"4000000000000000013\", \"channel_id\": \"$C11\", $author,
+    \"content\": \"look\", \"attachments\": [{\"id\": \"600\",
+    \"filename\": \"notes.txt\", \"content_type\": \"text/plain\",
+    \"size\": 17, \"url\":
+    \"$PLAT/discord/cdn/attachments/$C11/600/notes.txt?ex=1&hm=ab\"}]}"
+ok "a DM with an attachment is answered" wait_until 60 _nmsgs_ge $C11 1
+is "… the attachment is in the inbox (url, name, mime, size)" \
+    "$(chan_sql "select attachments from inbox where id > $N" |
+    jq -r '.[0] | "\(.name) \(.mime) \(.size) \(.url | test("cdn"))"')" \
+    "notes.txt text/plain 17 true"
+CDN=$(plat_calls discord | jq -c '[.[] | select(.path | contains("/cdn/"))]')
+if [ "$(jq length <<<"$CDN")" -gt 0 ]; then
+	is "… fetched from its URL, without the bot token" \
+	    "$(jq -r '.[0] | "\(.method) \(.headers.authorization)"' \
+	    <<<"$CDN")" "GET null"
+else
+	skip "… fetched from its URL" "the dispatcher does not fetch"
+fi
 
 # --- 429, then delivered --------------------------------------------------
 C5=2000000000000000005
@@ -305,6 +341,18 @@ ok "an interaction token no longer taken: the answer goes to the channel" \
     wait_until 60 _nmsgs_ge $C8 1
 is "… as a plain message, once" "$(msgs $C8 | jq -r '.[].content')" \
     "too late"
+
+N=$(inbox)
+TOK3="tok-$(random_token)"
+llm '[{"text": "in the server"}]'
+ix "$(ask 5000000000000000010 "$TOK3" "and here" $ANN $GUILD)"
+is "/ask in a server is deferred too" "$CODE $BODY" '200 {"type":5}'
+_edited3() { plat_calls discord | jq -e --arg t "$TOK3" \
+    '.[] | select(.path | contains($t))' >/dev/null; }
+ok "… answered by editing its response" wait_until 60 _edited3
+is "… a mention in a server: the turn is told who asked" \
+    "$(chan_sql "select text from inbox where id > $N")" \
+    "[ann ($ANN)]: and here"
 
 # --- pairing (the default policy) -----------------------------------------
 N=$(inbox)

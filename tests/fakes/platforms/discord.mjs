@@ -11,6 +11,8 @@
 //   PATCH /discord/api/webhooks/APP/TOKEN/messages/@original   Edit
 //         Original Interaction Response
 //   POST  /discord/api/webhooks/APP/TOKEN     a follow-up message
+//   GET   /discord/cdn/attachments/C/ID/NAME  an attachment's bytes
+//         ("attachment NAME\n"; CDN URLs are signed: no token)
 // "Authorization: Bot TOKEN" on all but webhooks (their token is in the
 // path; one starting "expired" is refused 401 50027). Errors are
 // Discord's: {"message", "code"} (401 "401: Unauthorized" code 0, 404
@@ -41,6 +43,7 @@
 //   POST /_fake/discord/gateway/drop      the socket destroyed (no close
 //        frame)
 //   POST /_fake/discord/gateway/reconnect op 7 to the open connection
+//   POST /_fake/discord/gateway/acks {"on"}  heartbeats acked or not
 //   POST /_fake/discord/gateway/invalidate {"resumable"}  op 9
 //   POST /_fake/discord/gateway/close {"code"}  a close frame (4004 …)
 //   GET  /_fake/discord/gateway/state     {connections, open,
@@ -64,6 +67,7 @@ export default function create(ctx) {
 	const nonces = new Map();	// channel/nonce → {msg, at}
 	const sessions = new Map();	// session_id → session
 	let current = null;		// the newest session
+	let acks = true;		// heartbeats acknowledged
 	const st = { connections: 0, identifies: 0, resumes: 0,
 	    heartbeats: 0, last_query: null };
 
@@ -191,6 +195,13 @@ export default function create(ctx) {
 
 	function http(req, res, url, body) {
 		const call = ctx.record("discord", req, url, body);
+		const cdn = /^\/discord\/cdn\/attachments\/\d+\/\d+\/([^/]+)$/
+		    .exec(url.pathname);
+		if (cdn && req.method === "GET") {
+			res.writeHead(200, { "content-type": "text/plain" });
+			res.end(`attachment ${cdn[1]}\n`);
+			return true;
+		}
 		const m = /^\/discord\/api(?:\/v\d+)?\/(.*)$/
 		    .exec(url.pathname);
 		if (!m) return false;
@@ -249,7 +260,7 @@ export default function create(ctx) {
 		}
 		if (f.op === 1) {
 			st.heartbeats++;
-			return send(ws, { op: 11 });
+			return acks && send(ws, { op: 11 });
 		}
 		if (f.op === 2) {
 			st.identifies++;
@@ -343,6 +354,10 @@ export default function create(ctx) {
 			const d = t === "MESSAGE_CREATE" ? filled(b.d) : b.d;
 			const s = dispatch(current, t, d);
 			return ctx.json(res, 200, { s, id: d.id }), true;
+		}
+		if (p === "/gateway/acks") {
+			acks = b.on !== false;
+			return ctx.json(res, 200, { ok: true }), true;
 		}
 		if (p === "/gateway/drop") {
 			for (const w of wss.clients) w.terminate();
