@@ -116,6 +116,12 @@ static enum chan_status dc_send_file(struct channel *,
 static void	dc_working(struct channel *, const struct chan_out *, bool);
 static int	dc_fetch(struct channel *, const json_t *, struct buf *,
 		    char *, size_t);
+static void	dc_ws_message(struct ws_session *, const void *, size_t,
+		    bool);
+static void	dc_ws_close(struct ws_session *, int, const char *);
+static void	dc_conn_end(struct dc_conn *, int, const char *);
+static void	dc_gw_connect(struct discord *);
+static void	dc_gw_restart(struct discord *, long delay_ms, bool resume);
 
 const struct channel_ops channel_discord_ops = {
 	.kind = "discord",
@@ -132,6 +138,12 @@ const struct channel_ops channel_discord_ops = {
 	/* Trigger Typing Indicator: it shows for about 10 seconds. */
 	.working_every_ms = 8000,
 	.fetch = dc_fetch,
+};
+
+/* The Gateway's connections (ws.c's client sessions). */
+static const struct ws_ops dc_ws_ops = {
+	.on_message = dc_ws_message,
+	.on_close = dc_ws_close,
 };
 
 static double
@@ -829,8 +841,6 @@ done:
  * frames of a connection given up are dropped unread, so after a close
  * nothing is handled twice or out of order.
  */
-static void	dc_gw_connect(struct discord *);
-static void	dc_gw_restart(struct discord *, long delay_ms, bool resume);
 
 /* Service thread: the job's connection, if it is still the current one. */
 static struct ws_session *
@@ -861,15 +871,6 @@ dc_job_close(void *arg)
 		ws_close(s, j->code, j->data);
 	free(j);
 }
-
-static void	dc_ws_message(struct ws_session *, const void *, size_t, bool);
-static void	dc_ws_close(struct ws_session *, int, const char *);
-static void	dc_conn_end(struct dc_conn *, int, const char *);
-
-static const struct ws_ops dc_ws_ops = {
-	.on_message = dc_ws_message,
-	.on_close = dc_ws_close,
-};
 
 static void
 dc_job_connect(void *arg)
