@@ -385,6 +385,7 @@ ws_connect_url(const char *url, const struct ws_ops *ops, void *user)
 	struct lws_client_connect_info	 cci;
 	const char			*proto, *host, *path;
 	char				 copy[2048], full[2050];
+	char				 hosthdr[300];
 	int				 port;
 	bool				 tls;
 
@@ -400,13 +401,18 @@ ws_connect_url(const char *url, const struct ws_ops *ops, void *user)
 		return NULL;
 	/* lws_parse_uri drops the path's leading '/'. */
 	snprintf(full, sizeof(full), "/%s", path);
+	/* Host carries the port unless it is the scheme's (RFC 6455 §4.1). */
+	if (port != (tls ? 443 : 80))
+		snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
+	else
+		snprintf(hosthdr, sizeof(hosthdr), "%s", host);
 	memset(&cci, 0, sizeof(cci));
 	cci.vhost = tls ? tls_vhost : client_vhost;
 	cci.address = host;
 	cci.port = port;
 	cci.path = full;
-	cci.host = host;
-	cci.origin = host;
+	cci.host = hosthdr;
+	cci.origin = hosthdr;
 	cci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
 	return ws_client_open(&cci, host, ops, user);
 }
