@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <microhttpd.h>
 #include <sqlite3.h>
@@ -23,6 +24,11 @@
 #include "pincer.h"
 
 #define GROUP_MAX	512	/* jobs in one transaction */
+/*
+ * Checkpoints often and small: a large one makes the disk flush many
+ * pages at once, and the next commit's fsync waits behind them.
+ */
+#define CKPT_NS		100000000L	/* 100 ms */
 
 /* What one message becomes. */
 enum verdict { V_DROP, V_STORE, V_PAIR };
@@ -41,8 +47,10 @@ struct job {
 };
 
 static void	*writer(void *);
+static void	*checkpointer(void *);
 static void	 write_group(struct job *);
 static enum verdict decide(struct channel *, struct chan_msg *);
+static void	 note(const struct channel *, const struct chan_msg *);
 static int	 store(struct channel *, struct chan_msg *);
 static bool	 allowed(struct channel *, const char *sender);
 static void	 conv_id(const struct channel *, const struct chan_msg *,
@@ -56,8 +64,10 @@ static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t	 stored = PTHREAD_COND_INITIALIZER;
 static struct job	*queue, **queue_tail = &queue;
-static pthread_t	 thread;
-static bool		 running, quit;
+static pthread_t	 thread, ckpt_thread;
+static bool		 running, ckpt_running, quit;
+static pthread_cond_t	 ckpt_wake = PTHREAD_COND_INITIALIZER;
+static unsigned long	 ngroups;	/* written so far */
 
 int
 chan_in_start(void)
@@ -66,6 +76,11 @@ chan_in_start(void)
 	if (pthread_create(&thread, NULL, writer, NULL) != 0)
 		return -1;
 	running = true;
+	if (pthread_create(&ckpt_thread, NULL, checkpointer, NULL) != 0) {
+		chan_in_stop();
+		return -1;
+	}
+	ckpt_running = true;
 	return 0;
 }
 
@@ -78,9 +93,46 @@ chan_in_stop(void)
 	pthread_mutex_lock(&lock);
 	quit = true;
 	pthread_cond_signal(&wake);
+	pthread_cond_signal(&ckpt_wake);
 	pthread_mutex_unlock(&lock);
 	pthread_join(thread, NULL);
 	running = false;
+	if (ckpt_running)
+		pthread_join(ckpt_thread, NULL);
+	ckpt_running = false;
+}
+
+/*
+ * The WAL copied into the database every CKPT_NS while the writer has
+ * written (PASSIVE: it waits for nobody and nobody waits for it).
+ */
+static void *
+checkpointer(void *arg)
+{
+	struct timespec	 ts;
+	unsigned long	 seen = 0;
+
+	(void)arg;
+	pthread_setname_np(pthread_self(), "chan-ckpt");
+	pthread_mutex_lock(&lock);
+	while (!quit) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += CKPT_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ckpt_wake, &lock, &ts);
+		if (quit || ngroups == seen)
+			continue;
+		seen = ngroups;
+		pthread_mutex_unlock(&lock);
+		sqlite3_wal_checkpoint_v2(store_db(), NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&lock);
+	}
+	pthread_mutex_unlock(&lock);
+	return NULL;
 }
 
 /*
@@ -182,14 +234,13 @@ writer(void *arg)
 {
 	struct job	*group, *j, *next;
 	size_t		 n;
-	uint64_t	 ckpt = now_ms();
 
 	(void)arg;
 	/*
 	 * A checkpoint (WAL into the database, with its own fsyncs) is not
 	 * run inside a group's commit, where every parked request would
-	 * wait for it, but between groups: when none is waiting, or at
-	 * least every 5 s.
+	 * wait for it, but by a thread of its own (checkpointer), beside
+	 * the commits.
 	 */
 	pthread_setname_np(pthread_self(), "chan-inbox");
 	sqlite3_exec(store_db(), "PRAGMA wal_autocheckpoint=0", NULL, NULL,
@@ -220,14 +271,7 @@ writer(void *arg)
 				http_resume(j->req);
 		}
 		pthread_cond_broadcast(&stored);
-		if ((queue == NULL && now_ms() - ckpt > 1000) ||
-		    now_ms() - ckpt > 5000) {
-			pthread_mutex_unlock(&lock);
-			sqlite3_wal_checkpoint_v2(store_db(), NULL,
-			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-			ckpt = now_ms();
-			pthread_mutex_lock(&lock);
-		}
+		ngroups++;
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;
@@ -278,7 +322,20 @@ write_group(struct job *group)
 				j->rc = -1;
 	}
 	if (any && rc == 0)
-		dispatch_wake();
+		for (j = group; j != NULL; j = j->next)
+			for (i = 0; i < j->n; i++)
+				if (j->verdict[i] == V_STORE)
+					note(j->ch, &j->msgs[i]);
+}
+
+/* After the commit: the dispatcher learns the conversation has work. */
+static void
+note(const struct channel *ch, const struct chan_msg *m)
+{
+	char	 conv[512];
+
+	conv_id(ch, m, conv, sizeof(conv));
+	dispatch_note(conv);
 }
 
 /* Who may talk: a message is stored, refused, or answered with a code. */

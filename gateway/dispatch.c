@@ -66,6 +66,7 @@ struct turn {
 
 static void	*worker(void *);
 static bool	 pick(char *conv, size_t);
+static void	 pend_add(const char *);
 static void	 run_turn(const char *conv);
 static void	 add_attachments(struct turn *, const char *);
 static int	 take(struct turn *);
@@ -88,11 +89,18 @@ static bool		 quit;
 static char		 busy[WORKERS_MAX][256];
 static int		 busy_fd[WORKERS_MAX];
 static struct sub	*subs;
+/* Conversations that may have queued messages, oldest first. */
+struct pend {
+	struct pend	*next;
+	char		 conv[256];
+};
+static struct pend	*pending, **pending_tail = &pending;
 
 int
 dispatch_start(const struct config *c)
 {
-	int	 i;
+	sqlite3_stmt	*st;
+	int		 i;
 
 	/* Turns cut by the last stop run again (attempts tell how often). */
 	if (sqlite3_exec(store_db(), "UPDATE inbox SET state = 'queued' "
@@ -100,6 +108,12 @@ dispatch_start(const struct config *c)
 		log_warn("cannot queue again the turns of the last run", "%s",
 		    sqlite3_errmsg(store_db()));
 	quit = false;
+	if ((st = store_stmt("SELECT conversation FROM inbox WHERE state = "
+	    "'queued' GROUP BY conversation ORDER BY min(id)")) != NULL) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			pend_add((const char *)sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+	}
 	for (i = 0; i < (int)c->agent_max_turns && i < WORKERS_MAX; i++) {
 		busy_fd[i] = -1;
 		if (pthread_create(&workers[i], NULL, worker,
@@ -117,9 +131,9 @@ dispatch_start(const struct config *c)
 void
 dispatch_stop(void)
 {
-	int	 i;
-
 	struct sub	*s;
+	struct pend	*p;
+	int		 i;
 
 	pthread_mutex_lock(&lock);
 	quit = true;
@@ -139,6 +153,11 @@ dispatch_stop(void)
 	for (i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
 	nworkers = 0;
+	while ((p = pending) != NULL) {
+		pending = p->next;
+		free(p);
+	}
+	pending_tail = &pending;
 }
 
 /*
@@ -174,6 +193,7 @@ dispatch_submit(const struct dispatch_msg *m, dispatch_fn fn, void *arg,
 	}
 	if (subp != NULL)
 		*subp = (struct dispatch_sub *)s;
+	pend_add(m->conversation);
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
 	return id;
@@ -187,7 +207,7 @@ fail:
 /*
  * Inside the caller's transaction: the message into the inbox (its id),
  * or the id it had when its event_id was seen before (*dup set); -1 if
- * the store failed. dispatch_wake after the commit.
+ * the store failed. dispatch_note after the commit.
  */
 long long
 dispatch_store(const struct dispatch_msg *m, bool *dup)
@@ -257,15 +277,6 @@ dispatch_store(const struct dispatch_msg *m, bool *dup)
 	return id;
 }
 
-/* After the commit of dispatch_store's messages: a worker looks. */
-void
-dispatch_wake(void)
-{
-	pthread_mutex_lock(&lock);
-	pthread_cond_signal(&wake);
-	pthread_mutex_unlock(&lock);
-}
-
 /* The listener goes; its fn is not called after this returns. */
 void
 dispatch_unsubscribe(struct dispatch_sub *ds)
@@ -313,29 +324,61 @@ worker(void *arg)
 	return NULL;
 }
 
-/* Lock held: the oldest conversation with queued messages and no turn. */
+/*
+ * Lock held: the first conversation that may have queued messages and
+ * has no turn running; it leaves the list (take puts it back when it
+ * could not take everything, a commit of a new message puts it back).
+ */
 static bool
 pick(char *conv, size_t convsz)
 {
-	sqlite3_stmt	*st;
-	const char	*c;
-	bool		 found = false, taken;
+	struct pend	**pp, *p;
+	bool		 taken;
 	int		 i;
 
-	if ((st = store_stmt("SELECT conversation FROM inbox WHERE state = "
-	    "'queued' GROUP BY conversation ORDER BY min(id)")) == NULL)
-		return false;
-	while (!found && sqlite3_step(st) == SQLITE_ROW) {
-		c = (const char *)sqlite3_column_text(st, 0);
+	for (pp = &pending; (p = *pp) != NULL; pp = &p->next) {
 		for (taken = false, i = 0; i < nworkers && !taken; i++)
-			taken = !strcmp(busy[i], c);
-		if (!taken) {
-			snprintf(conv, convsz, "%s", c);
-			found = true;
-		}
+			taken = !strcmp(busy[i], p->conv);
+		if (taken)
+			continue;
+		snprintf(conv, convsz, "%s", p->conv);
+		*pp = p->next;
+		if (pending_tail == &p->next)
+			pending_tail = pp;
+		free(p);
+		return true;
 	}
-	sqlite3_reset(st);
-	return found;
+	return false;
+}
+
+/* Lock held: conv at the end of the list, unless it is in it. */
+static void
+pend_add(const char *conv)
+{
+	struct pend	*p;
+
+	for (p = pending; p != NULL; p = p->next)
+		if (!strcmp(p->conv, conv))
+			return;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return;
+	snprintf(p->conv, sizeof(p->conv), "%s", conv);
+	*pending_tail = p;
+	pending_tail = &p->next;
+}
+
+/*
+ * After a commit that queued messages for conv (dispatch_store's): a
+ * worker takes it. Kept in memory so that finding work costs no query
+ * (with a backlog of thousands, a scan per wake-up was the bottleneck).
+ */
+void
+dispatch_note(const char *conv)
+{
+	pthread_mutex_lock(&lock);
+	pend_add(conv);
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
 }
 
 /* A message's attachments ([{…}] as its channel keeps them). */
@@ -431,8 +474,13 @@ take(struct turn *t)
 	int		 rc = -1;
 
 	buf_init(&text, (size_t)64 << 20);
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		/* Its messages are still queued: it is looked at again. */
+		log_error("cannot take a conversation's messages",
+		    "conversation=%s %s", t->conv, sqlite3_errmsg(db));
+		dispatch_note(t->conv);
 		return -1;
+	}
 	if ((st = store_stmt("SELECT sandbox FROM conversations WHERE id = "
 	    "?")) == NULL)
 		goto out;
@@ -470,6 +518,10 @@ take(struct turn *t)
 out:
 	if (rc == -1)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	/* More than a turn takes, or not taken for a failure: again. */
+	if ((rc == 0 && t->nids == sizeof(t->ids) / sizeof(t->ids[0])) ||
+	    (rc == -1 && t->nids > 0))
+		dispatch_note(t->conv);
 	t->text = rc == 0 ? strdup(text.data ? text.data : "") : NULL;
 	if (rc == 0 && t->text == NULL)
 		rc = -1;
@@ -756,6 +808,7 @@ finish(struct turn *t, const char *why)
 		channel_notify();
 	}
 	if (again) {
+		dispatch_note(t->conv);
 		log_warn("agent turn failed; running it again",
 		    "conversation=%s %s", t->conv, text);
 		publish(t, "{\"type\":\"retry\"}", false);

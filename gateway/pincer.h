@@ -959,7 +959,7 @@ long long dispatch_submit(const struct dispatch_msg *, dispatch_fn, void *,
 	    struct dispatch_sub **, char *why, size_t);
 void	 dispatch_unsubscribe(struct dispatch_sub *);
 long long dispatch_store(const struct dispatch_msg *, bool *dup);
-void	 dispatch_wake(void);
+void	 dispatch_note(const char *conversation);
 void	 api_chat(struct http_req *);
 void	 api_conversations(struct http_req *);
 void	 api_conversation_messages(struct http_req *);

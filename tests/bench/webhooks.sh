@@ -23,6 +23,7 @@ cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	[ -n "${BENCH_KEEP:-}" ] && cp "$tmp/pincerd.log" "$BENCH_KEEP"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -49,7 +50,7 @@ pin() { "$PINCER_BIN" --config "$tmp/pincer.json" --state "$st" "$@"; }
 head -c 18 /dev/urandom | base64 | pin user add bench --role owner \
     --password-stdin >/dev/null 2>&1
 printf '%s' "$secret" | pin secret set slack_signing >/dev/null
-printf 'xoxb-bench' | pin secret set slack_bot >/dev/null
+printf xoxb-fake-bot-token | pin secret set slack_bot >/dev/null
 "$PINCER_BIN" --config "$tmp/pincer.json" --state "$st" serve \
     --listen 127.0.0.1:0 2>"$tmp/pincerd.log" &
 pid=$!
