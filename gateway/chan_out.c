@@ -31,6 +31,7 @@
 #define BACKOFF_MAX_MS	(10 * 60 * 1000)
 #define PARTS_MAX	64	/* a reply longer than this many parts is cut */
 #define FILE_MAX	(50L << 20)
+#define PLACEHOLDER	"\xe2\x80\xa6"	/* U+2026, "…" */
 
 /* A turn running in one of this channel's conversations. */
 struct chan_work {
@@ -59,6 +60,10 @@ struct reply {
 };
 
 static void	*deliver_loop(void *);
+static void	 placeholder(struct channel *, const struct chan_out *);
+static enum chan_status first_part(struct channel *,
+		    const struct chan_out *, const char *,
+		    struct chan_result *);
 static void	 working(struct channel *, long long now);
 static long long next_reply(struct channel *, struct reply *);
 static void	 deliver(struct channel *, struct reply *);
@@ -136,7 +141,8 @@ channel_turn(const char *conv, bool start)
 	char			 name[64];
 
 	snprintf(name, sizeof(name), "%.*s", (int)strcspn(conv, ":"), conv);
-	if ((ch = channel_by_name(name)) == NULL || ch->ops->working == NULL)
+	if ((ch = channel_by_name(name)) == NULL ||
+	    (ch->ops->working == NULL && !ch->progress_msg))
 		return;
 	pthread_mutex_lock(&ch->out_lock);
 	for (wp = &ch->work; (w = *wp) != NULL; wp = &w->next)
@@ -247,8 +253,55 @@ working(struct channel *ch, long long now)
 		o.thread = cur.thread;
 		o.ref = cur.ref;
 		o.event_id = "";
-		ch->ops->working(ch, &o, cur.on);
+		if (cur.on && ch->progress_msg)
+			placeholder(ch, &o);
+		if (ch->ops->working != NULL)
+			ch->ops->working(ch, &o, cur.on);
 	}
+}
+
+/*
+ * "progress": "message": a message says the agent is at work, and the
+ * reply's first part replaces it (ops->update). Its id is kept in the
+ * store, so a turn run again after a restart reuses it.
+ */
+static void
+placeholder(struct channel *ch, const struct chan_out *o)
+{
+	struct chan_result	 res;
+	char			 key[600], id[CHAN_ID_MAX];
+
+	snprintf(key, sizeof(key), "placeholder:%s", o->conversation);
+	if (channel_state_get(ch, key, id, sizeof(id)) == 0)
+		return;
+	memset(&res, 0, sizeof(res));
+	if (ch->ops->send_text(ch, o, PLACEHOLDER, &res) == CHAN_SENT &&
+	    res.message_id[0] != '\0')
+		channel_state_set(ch, key, res.message_id);
+}
+
+/* The reply's first part, over the placeholder if there is one. */
+static enum chan_status
+first_part(struct channel *ch, const struct chan_out *o, const char *text,
+    struct chan_result *res)
+{
+	enum chan_status	 s;
+	char			 key[600], id[CHAN_ID_MAX];
+
+	snprintf(key, sizeof(key), "placeholder:%s", o->conversation);
+	if (!ch->progress_msg || channel_state_get(ch, key, id,
+	    sizeof(id)) == -1)
+		return ch->ops->send_text(ch, o, text, res);
+	s = ch->ops->update(ch, o, id, text, res);
+	if (s == CHAN_FAILED) {
+		/* Gone (deleted, too old to edit): a message of its own. */
+		memset(res, 0, sizeof(*res));
+		s = ch->ops->send_text(ch, o, text, res);
+	} else if (s == CHAN_SENT && res->message_id[0] == '\0')
+		snprintf(res->message_id, sizeof(res->message_id), "%s", id);
+	if (s == CHAN_SENT)
+		channel_state_del(ch, key);
+	return s;
 }
 
 /* The oldest pending reply of a conversation of this channel: when it
@@ -331,7 +384,8 @@ deliver(struct channel *ch, struct reply *r)
 			if ((part = strndup(r->text + offs[i], lens[i])) ==
 			    NULL)
 				return;
-			s = ch->ops->send_text(ch, &o, part, &res);
+			s = i == 0 ? first_part(ch, &o, part, &res) :
+			    ch->ops->send_text(ch, &o, part, &res);
 			free(part);
 		} else if (send_file(ch, &o, r, json_array_get(r->files, i -
 		    n), &res, &s) == -1)
@@ -341,6 +395,9 @@ deliver(struct channel *ch, struct reply *r)
 			return;
 	}
 	if (s == CHAN_SENT) {
+		/* No text to put over the placeholder: it says so. */
+		if (n == 0 && (size_t)r->parts_sent == 0 && ch->progress_msg)
+			first_part(ch, &o, "(done)", &res);
 		record_end(r->id, "sent", NULL);
 		return;
 	}

@@ -252,6 +252,22 @@ channel_state_get(const struct channel *ch, const char *key, char *out,
 }
 
 int
+channel_state_del(const struct channel *ch, const char *key)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = store_stmt("DELETE FROM channel_state WHERE channel = ? "
+	    "AND key = ?")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, ch->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return rc;
+}
+
+int
 channel_state_set(const struct channel *ch, const char *key,
     const char *value)
 {
@@ -363,6 +379,18 @@ build(struct channel *ch, const json_t *c, char *err, size_t errsz)
 	if (ch->policy == -1) {
 		snprintf(err, errsz, "channels.%s.dm_policy: one of pairing, "
 		    "allowlist, open, disabled", name);
+		return -1;
+	}
+	if ((s = json_string_value(json_object_get(c, "progress"))) != NULL &&
+	    strcmp(s, "typing") != 0 && strcmp(s, "message") != 0) {
+		snprintf(err, errsz, "channels.%s.progress: typing or message",
+		    name);
+		return -1;
+	}
+	ch->progress_msg = s != NULL && !strcmp(s, "message");
+	if (ch->progress_msg && ch->ops->update == NULL) {
+		snprintf(err, errsz, "channels.%s.progress: %s cannot edit a "
+		    "message; use typing", name, kind);
 		return -1;
 	}
 	ch->allow = json_incref(json_object_get(c, "allow"));

@@ -68,6 +68,9 @@ static int	tg_parse(struct channel *, struct http_req *,
 static enum chan_status tg_send_text(struct channel *,
 		    const struct chan_out *, const char *,
 		    struct chan_result *);
+static enum chan_status tg_update(struct channel *,
+		    const struct chan_out *, const char *, const char *,
+		    struct chan_result *);
 static enum chan_status tg_send_file(struct channel *,
 		    const struct chan_out *, const struct chan_file *,
 		    struct chan_result *);
@@ -144,6 +147,7 @@ const struct channel_ops channel_telegram_ops = {
 	/* Telegram shows "typing" for 5 s, or until the bot's next message. */
 	.working_every_ms = 4000,
 	.fetch = tg_fetch,
+	.update = tg_update,
 };
 
 /* Config keys: bot_token, webhook_secret, mode, bot_username. */
@@ -1082,6 +1086,40 @@ send_piece(struct channel *ch, const struct chan_out *out, const char *s,
 		    NULL, 10), "allow_sending_without_reply", 1));
 	free(html);
 	st = api_json(ch, "sendMessage", req, 0, res, &result);
+	json_decref(req);
+	if (st == CHAN_SENT)
+		message_id(result, res);
+	json_decref(result);
+	return st;
+}
+
+/*
+ * editMessageText (Bot API, Updating messages): the placeholder of
+ * "progress": "message" becomes the reply's first part. Text over the
+ * limit in UTF-16 units is refused by Telegram (a 400): the core then
+ * sends the part as a message of its own.
+ */
+static enum chan_status
+tg_update(struct channel *ch, const struct chan_out *out, const char *id,
+    const char *text, struct chan_result *res)
+{
+	json_t			*req, *result = NULL;
+	char			*html;
+	enum chan_status	 st;
+
+	if ((req = json_object()) == NULL ||
+	    (html = html_escape(text, strlen(text))) == NULL) {
+		json_decref(req);
+		snprintf(res->error, sizeof(res->error), "out of memory");
+		return CHAN_RETRY;
+	}
+	json_object_set_new(req, "chat_id", chat_id_json(out->chat));
+	json_object_set_new(req, "message_id", json_integer(strtoll(id, NULL,
+	    10)));
+	json_object_set_new(req, "text", json_string(html));
+	json_object_set_new(req, "parse_mode", json_string("HTML"));
+	free(html);
+	st = api_json(ch, "editMessageText", req, 0, res, &result);
 	json_decref(req);
 	if (st == CHAN_SENT)
 		message_id(result, res);

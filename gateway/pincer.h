@@ -1060,6 +1060,11 @@ struct channel_ops {
 	void	(*working)(struct channel *, const struct chan_out *,
 		    bool on);
 	long	 working_every_ms;	/* repeat while on; 0: once */
+	/* Edit a message sent earlier (message_id: the platform's) to
+	 * text, within max_text. NULL: the platform cannot. */
+	enum chan_status (*update)(struct channel *, const struct chan_out *,
+		    const char *message_id, const char *text,
+		    struct chan_result *);
 	/* An inbound attachment's bytes (the kind holds the token). */
 	int	(*fetch)(struct channel *, const json_t *att, struct buf *out,
 		    char *why, size_t);
@@ -1099,6 +1104,7 @@ int	 channel_state_get(const struct channel *, const char *key,
 	    char *, size_t);
 int	 channel_state_set(const struct channel *, const char *key,
 	    const char *value);
+int	 channel_state_del(const struct channel *, const char *key);
 
 /*
  * A channel's own state: channel.c, chan_out.c and chan_pair.c only (a
@@ -1116,6 +1122,7 @@ struct channel {
 	char			*owner;		/* NULL: the first owner */
 	char			*api_base;	/* NULL: the kind's */
 	int			 policy;	/* enum chan_policy */
+	bool			 progress_msg;	/* "progress": "message" */
 	void			*data;		/* the kind's */
 	bool			 inited;
 	pthread_mutex_t		 lock;		/* secrets, owner */

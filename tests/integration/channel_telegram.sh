@@ -31,7 +31,9 @@ chan_start "[ { \"name\": \"tg\", $TG, \"webhook_secret\": \"tg_hook\",
 	\"dm_policy\": \"open\" },
   { \"name\": \"tg2\", $TG, \"webhook_secret\": \"tg_hook\" },
   { \"name\": \"tgp\", $TG, \"mode\": \"polling\",
-	\"dm_policy\": \"open\" } ]" ||
+	\"dm_policy\": \"open\" },
+  { \"name\": \"tgm\", $TG, \"webhook_secret\": \"tg_hook\",
+	\"dm_policy\": \"open\", \"progress\": \"message\" } ]" ||
     { ok "pincerd starts" false; done_testing; }
 chan_secret tg_token "$TG_TOKEN"
 chan_secret tg_hook "$HOOK_SECRET"
@@ -343,6 +345,24 @@ is "… once (the 429, then one send)" \
     "pending then sent,pending then sent"
 wait_until 10 _outbox_is tg:$S sent
 is "… and marked sent" "$(outbox tg:$S)" sent
+
+# --- "progress": "message": a placeholder, edited into the reply ---------------
+M=555
+llm '[{"fake": "slow-first-byte=1500", "text": "the answer"}]'
+hook "$(upd 5901 $M "edit me")" "" /tgm
+ok "with progress \"message\", the reply arrives" \
+    wait_until 30 _nsent_ge $M 1 editMessageText
+is "… a placeholder was sent while the turn ran" \
+    "$(sent $M | jq -r '[.[].text] | join(" / ")')" "…"
+wait_until 10 _outbox_is tgm:$M sent
+is "… and edited into the reply, once" \
+    "$(sent $M editMessageText | jq -r '.[] | .text')" "the answer"
+is "… the placeholder's message is the reply's" \
+    "$(sent $M editMessageText | jq -r '.[0].message_id')" \
+    "$(chan_sql "select platform_id from outbox where conversation = 'tgm:$M'")"
+is "… the outbox row is sent" "$(outbox tgm:$M)" sent
+is "… and the placeholder is forgotten" \
+    "$(chan_sql "select count(*) from channel_state where key like 'placeholder:%'")" 0
 
 # --- long polling -------------------------------------------------------------
 hook "$(upd 1060 $A "to the poller")" "" /tgp

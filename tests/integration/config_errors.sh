@@ -85,6 +85,12 @@ check ch_dup '{"channels": [{"name": "x", "kind": "generic", "secret": "s",
   "callback_url": "http://h/"}, {"name": "x", "kind": "generic", "secret": "s",
   "callback_url": "http://h/"}]}'
 fails "channels: a name used twice" '"x" is used twice'
+check ch_prog '{"channels": [{"name": "x", "kind": "generic", "secret": "s",
+  "callback_url": "http://h/", "progress": "message"}]}'
+fails "channels: progress message needs a kind that edits" 'channels\.x\.progress: generic cannot edit a message'
+check ch_prog2 '{"channels": [{"name": "x", "kind": "generic", "secret": "s",
+  "callback_url": "http://h/", "progress": "dots"}]}'
+fails "channels: progress is typing or message" 'channels\.x\.progress: typing or message'
 check ch_own '{"channels": [{"name": "x", "kind": "generic", "secret": "s"}]}'
 fails "channels: the kind's own keys are checked (generic: callback_url)" 'channels\.x: callback_url'
 

@@ -3,7 +3,7 @@
 // /telegram/ (a channel's api_base is $PLAT/telegram):
 //
 //   /telegram/bot<TOKEN>/<method>        getMe, sendMessage, sendPhoto,
-//        sendDocument, sendChatAction, getFile, getUpdates, setWebhook,
+//        editMessageText, sendDocument, sendChatAction, getFile, getUpdates, setWebhook,
 //        deleteWebhook, getWebhookInfo; parameters in the query string,
 //        a JSON or urlencoded body, or multipart/form-data (as Telegram)
 //   /telegram/file/bot<TOKEN>/<file_path>  a file's bytes (after getFile)
@@ -305,6 +305,22 @@ export default function create(ctx) {
 		    can_join_groups: true, can_read_all_group_messages: false,
 		    supports_inline_queries: false }),
 		sendMessage,
+		// editMessageText: a message of the bot's, in that chat.
+		editMessageText: (res, p) => {
+			const chat = chatOf(res, p);
+			if (chat === null) return;
+			if (!Number.isInteger(Number(p.message_id)))
+				return badRequest(res, "message to edit not "
+				    + "found");
+			if (p.text === undefined || String(p.text).trim() === "")
+				return badRequest(res, "message text is empty");
+			const text = shown(res, String(p.text), p.parse_mode,
+			    MAX_TEXT, "message");
+			if (text === null) return;
+			ok(res, { ...message(chat, p, { text }),
+			    message_id: Number(p.message_id),
+			    edit_date: Math.floor(Date.now() / 1000) });
+		},
 		sendPhoto: (res, p) => sendFile(res, p, "photo"),
 		sendDocument: (res, p) => sendFile(res, p, "document"),
 		sendChatAction: (res, p) => {
