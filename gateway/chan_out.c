@@ -313,7 +313,7 @@ next_reply(struct channel *ch, struct reply *r)
 	long long	 due = -1;
 
 	if ((st = store_stmt("SELECT o.id, o.conversation, c.peer, "
-	    "c.thread, coalesce(i.ref, ''), coalesce(i.event_id, ''), "
+	    "c.thread, coalesce(o.ref, i.ref, ''), coalesce(i.event_id, ''), "
 	    "c.sandbox, o.text, o.attachments, o.parts_sent, o.attempts, "
 	    "o.next_ms FROM outbox o JOIN conversations c ON c.id = "
 	    "o.conversation LEFT JOIN inbox i ON i.id = o.inbox_id WHERE "

@@ -23,7 +23,7 @@
 #define RESEND_MS	(10LL * 60 * 1000)	/* the same code, again */
 
 static int	 pair_reply(const char *channel, const char *owner,
-		    const char *chat, const char *text);
+		    const char *chat, const char *ref, const char *text);
 static void	 new_code(char out[CODE_LEN + 1]);
 static long long wall_ms(void);
 
@@ -124,7 +124,8 @@ chan_pair_request(struct channel *ch, const struct chan_msg *m)
 	    "Ask my owner to run: pincer pairing approve %s %s", code,
 	    ch->name, code);
 	if (rc == 0)
-		rc = pair_reply(ch->name, chan_owner(ch), m->chat, text);
+		rc = pair_reply(ch->name, chan_owner(ch), m->chat, m->ref,
+		    text);
 out:
 	if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) ==
 	    SQLITE_OK) {
@@ -194,8 +195,8 @@ chan_pair_approve(const char *channel, const char *code, const char *by,
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	if (rc == 0)
-		rc = pair_reply(channel, "", chat, "You are approved: I will "
-		    "answer your messages from now on.");
+		rc = pair_reply(channel, "", chat, NULL, "You are approved: I "
+		    "will answer your messages from now on.");
 	if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) ==
 	    SQLITE_OK) {
 		snprintf(target, sizeof(target), "%s:%s", channel, peer);
@@ -315,7 +316,7 @@ api_pairing_approve(struct http_req *req)
 /* A message to a peer outside any turn (in the caller's transaction). */
 static int
 pair_reply(const char *channel, const char *owner, const char *chat,
-    const char *text)
+    const char *ref, const char *text)
 {
 	sqlite3_stmt	*st;
 	char		 conv[512];
@@ -334,13 +335,16 @@ pair_reply(const char *channel, const char *owner, const char *chat,
 	sqlite3_bind_text(st, 5, owner, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
+	/* ref: the stranger's message, so a kind can answer it there (a
+	 * Discord /ask gets its code as the interaction's response). */
 	if (rc == -1 || (st = store_stmt("INSERT INTO outbox (conversation, "
-	    "inbox_id, kind, text, created_ms, state) VALUES (?, 0, "
-	    "'notice', ?, ?, 'pending')")) == NULL)
+	    "inbox_id, kind, text, created_ms, state, ref) VALUES (?, 0, "
+	    "'notice', ?, ?, 'pending', nullif(?, ''))")) == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_text(st, 4, ref != NULL ? ref : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	return rc;

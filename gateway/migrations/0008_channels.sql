@@ -12,6 +12,7 @@ ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN next_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN platform_id TEXT;
 ALTER TABLE outbox ADD COLUMN error TEXT;
+ALTER TABLE outbox ADD COLUMN ref TEXT;		-- a notice's message (pairing)
 UPDATE outbox SET state = 'local';
 CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending';
 ALTER TABLE inbox ADD COLUMN ref TEXT NOT NULL DEFAULT '';

@@ -362,8 +362,14 @@ ix "$(ask 5000000000000000008 "$TOK2" "let me in" 3000000000000000009)" \
     "" "" /dc2
 is "with the default policy an unknown user's /ask is deferred" \
     "$CODE $BODY" '200 {"type":5}'
-ok "… a pairing code is sent to that channel" wait_until 30 _nmsgs_ge $C8 1
-like "… it says the code" "$(msgs $C8 | jq -r '.[0].content')" \
+_paired() { plat_calls discord | jq -e --arg p \
+    "/discord/api/webhooks/$APP/$TOK2/messages/@original" \
+    '.[] | select(.path == $p and .method == "PATCH")' >/dev/null; }
+ok "… its pairing code is the interaction's answer (it edits @original)" \
+    wait_until 30 _paired
+like "… it says the code" "$(plat_calls discord | jq -r --arg p \
+    "/discord/api/webhooks/$APP/$TOK2/messages/@original" \
+    '[.[] | select(.path == $p)][0].json.content')" \
     "pairing code is [A-Z0-9]{8}"
 is "… and no turn" "$(inbox)" "$N"
 
