@@ -314,6 +314,17 @@ like "… with a pairing code" "$(posts D0PAIR | jq -r '.[0].text')" \
 is "… and no turn" "$(inbox)" "$N0"
 unlike "… nothing of what they said reached the agent" \
     "$(posts D0PAIR | jq -r '.[].text')" "echo: let me in"
+CODE8=$(posts D0PAIR | jq -r '.[0].text' | grep -oE '\b[A-Z0-9]{8}\b' |
+    head -1)
+ok "the owner approves the code" pcli pairing approve slp "$CODE8"
+HOOK=/hooks/slack/slp/events hook "$(callback "{\"type\":\"message\",
+    \"channel\":\"D0PAIR\",\"user\":\"U0STRANGER\",\"text\":\"now?\",
+    \"ts\":\"$(ts 91)\",\"channel_type\":\"im\"}")"
+_answered() { delivered "$1" | jq -e --arg t "$2" 'index($t) != null'; }
+ok "… then their next DM is answered by the agent" \
+    wait_until 60 _answered D0PAIR "echo: now?"
+is "… once, after the approval's notice" "$(delivered D0PAIR |
+    jq -c '.[1:] | map(select(startswith("echo:")))')" '["echo: now?"]'
 
 # --- Socket Mode --------------------------------------------------------------
 conns() { curl -s "$PLAT/_fake/slack/socket/connections"; }
@@ -376,25 +387,37 @@ ENV=$(sock_send "$(dm D0SOCK5 "$(ts 105)" "after the backoff")")
 ok "… and answers" wait_posts D0SOCK5 1
 
 # --- crashes ------------------------------------------------------------------
-# The turn is slowed so the kill lands inside it, not in the one window
-# left (a reply Slack took, killed before it is recorded: sent again).
-llm '["slow-first-byte=3000"]'
-hook "$(dm D0CRASH1 "$(ts 110)" "acknowledged then killed")"
-is "a DM is acknowledged…" "$CODE" 200
-ok "… pincerd is killed (SIGKILL) and started again" chan_crash
-ok "… the DM is answered" wait_posts D0CRASH1 1
+# Earlier turns finished and the owner's sandbox stopped first.
+_settled() { [ "$(chan_sql "select count(*) from inbox where state in
+    ('queued', 'running')")" = 0 ]; }
+ok "no turn is running before the crashes" wait_until 60 _settled
+ok "… the owner's sandbox is stopped" pcli sandbox stop agent-alice
 plat_script '{"platform": "slack", "faults": ["429=30"]}'
 hook "$(dm D0CRASH2 "$(ts 111)" "pending when killed")"
 ok "a reply waiting out a 429…" wait_posts D0CRASH2 1
-ok "… pincerd is killed again and started" chan_crash
+ok "… pincerd is killed (SIGKILL) and started again" chan_crash
 ok "… the pending reply is sent" wait_posts D0CRASH2 2
+is "… once" "$(delivered D0CRASH2)" '["echo: pending when killed"]'
 ENV=$(sock_send "$(dm D0CRASH3 "$(ts 112)" "to the new socket")")
 ok "the socket channel connects again after the crash" \
     wait_posts D0CRASH3 1
+is "… and answers once" "$(delivered D0CRASH3)" '["echo: to the new socket"]'
+# The turn's model call is slowed so the kill lands before its reply
+# can be sent: not in the one window left (a reply Slack took, killed
+# before it is recorded: sent again). NB: a pincerd killed while the
+# agent's turn runs sometimes leaves the next daemon's rerun of it stuck
+# (dispatcher/sandbox restart, not the channel: reported); this part
+# comes last so such a failure shows alone.
+ok "… no turn is running" wait_until 60 _settled
+llm '["slow-first-byte=3000"]'
+hook "$(dm D0CRASH1 "$(ts 110)" "acknowledged then killed")"
+is "a DM is acknowledged…" "$CODE" 200
+ok "… pincerd is killed right after, and started again" chan_crash
+is "… the DM was stored before the acknowledgement" "$(chan_sql "select
+    count(*) from inbox where event_id = 'sl:D0CRASH1:$(ts 110)'")" 1
+ok "… it is answered" wait_posts D0CRASH1 1
 sleep 2
-is "every message answered exactly once" "$(delivered D0CRASH1)
-$(delivered D0CRASH2) $(delivered D0CRASH3)" '["echo: acknowledged then killed"]
-["echo: pending when killed"] ["echo: to the new socket"]'
+is "… once" "$(delivered D0CRASH1)" '["echo: acknowledged then killed"]'
 
 pincer_stop 10
 is "pincerd stops cleanly with its socket open" "$PINCER_EXIT" 0
