@@ -29,6 +29,7 @@
  * pages at once, and the next commit's fsync waits behind them.
  */
 #define CKPT_NS		100000000L	/* 100 ms */
+#define RESTART_FRAMES	1000		/* SQLite's own autocheckpoint */
 
 /* What one message becomes. */
 enum verdict { V_DROP, V_STORE, V_PAIR };
@@ -48,6 +49,8 @@ struct job {
 
 static void	*writer(void *);
 static void	*checkpointer(void *);
+static int	 on_wal(void *, sqlite3 *, const char *, int);
+static void	 restart_wal(void);
 static void	 write_group(struct job *);
 static enum verdict decide(struct channel *, struct chan_msg *);
 static void	 note(const struct channel *, const struct chan_msg *);
@@ -68,6 +71,7 @@ static pthread_t	 thread, ckpt_thread;
 static bool		 running, ckpt_running, quit;
 static pthread_cond_t	 ckpt_wake = PTHREAD_COND_INITIALIZER;
 static unsigned long	 ngroups;	/* written so far */
+static int		 wal_frames;	/* the writer's: the WAL's length */
 
 int
 chan_in_start(void)
@@ -100,6 +104,46 @@ chan_in_stop(void)
 	if (ckpt_running)
 		pthread_join(ckpt_thread, NULL);
 	ckpt_running = false;
+}
+
+/*
+ * Under a steady stream of commits a PASSIVE checkpoint never catches up
+ * with the last frame, so SQLite never starts the WAL over: it grows
+ * without end, and a commit that grows a file costs the disk more than
+ * one that overwrites (the file's size is journaled too). So when it is
+ * long, the writer, between two groups, has it restarted: the
+ * checkpointer has copied most of it already, what is left is short,
+ * and the next commit writes from the WAL's start.
+ */
+static int
+on_wal(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)arg;
+	(void)db;
+	(void)name;
+	wal_frames = frames;
+	return SQLITE_OK;
+}
+
+/*
+ * Not waiting for readers (SQLite's busy handler sleeps 1, 2, 5, 10 …
+ * 100 ms at a time, and every parked request would sleep with it): if
+ * one is reading an old frame, the next group tries again.
+ */
+static void
+restart_wal(void)
+{
+	sqlite3	*db = store_db();
+	int	 rc;
+
+	sqlite3_busy_timeout(db, 0);
+	rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART,
+	    NULL, NULL);
+	sqlite3_busy_timeout(db, (int)config_current()->busy_timeout_ms);
+	if (rc == SQLITE_OK)
+		wal_frames = 0;
+	else if (rc != SQLITE_BUSY)
+		log_warn("cannot restart the WAL", "%s", sqlite3_errmsg(db));
 }
 
 /*
@@ -245,6 +289,7 @@ writer(void *arg)
 	pthread_setname_np(pthread_self(), "chan-inbox");
 	sqlite3_exec(store_db(), "PRAGMA wal_autocheckpoint=0", NULL, NULL,
 	    NULL);
+	sqlite3_wal_hook(store_db(), on_wal, NULL);
 	pthread_mutex_lock(&lock);
 	for (;;) {
 		while (queue == NULL && !quit)
@@ -272,6 +317,11 @@ writer(void *arg)
 		}
 		pthread_cond_broadcast(&stored);
 		ngroups++;
+		if (wal_frames > RESTART_FRAMES) {
+			pthread_mutex_unlock(&lock);
+			restart_wal();
+			pthread_mutex_lock(&lock);
+		}
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;

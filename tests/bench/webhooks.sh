@@ -76,6 +76,7 @@ for r in $rates; do
 	"$BENCH_BIN" "$URL" "$secret" "$r" "$secs" ${BENCH_CONNS:-64}
 	sleep 2
 done
+printf '  WAL after the runs: %s bytes\n' "$(stat -c %s "$st/pincer.db-wal" 2>/dev/null)"
 n=$(sqlite3 "$st/pincer.db" "select count(*) from inbox" 2>/dev/null)
 printf '  inbox rows after the runs: %s\n' "$n"
 printf '  pincerd RSS after the runs: %s kB\n' \
