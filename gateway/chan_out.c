@@ -488,7 +488,8 @@ read_sandbox_file(const char *sandbox, const char *path, struct buf *out,
 	buf_init(&in, FILE_MAX + 65536);
 	buf_puts(&rq, "GET /files");
 	url_encode(&rq, path, "/");
-	buf_puts(&rq, " HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n");
+	buf_puts(&rq, " HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n"
+	    "\r\n");
 	if ((fd = relay_connect(ref.control)) == -1) {
 		snprintf(why, whysz, "cannot reach its sandbox");
 		goto out;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * channel.c: the chat channels: their config, their secrets and state,
- * and which one a hook path names. Messages come in through chan_in.c, replies leave through
- * chan_out.c, pairing lives in chan_pair.c.
+ * and which one a hook path names. Messages come in through chan_in.c,
+ * replies leave through chan_out.c, pairing lives in chan_pair.c.
  */
 #include <ctype.h>
 #include <stdio.h>

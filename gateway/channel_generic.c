@@ -3,10 +3,11 @@
  * channel_generic.c: a signed webhook, for whatever can POST JSON (Home
  * Assistant, IFTTT, a Matrix bridge, a mail-to-webhook service). In:
  * POST /hooks/generic/NAME with {"text", "id"?, "sender"?,
- * "conversation"?, "files"?: [{"name", "base64"}]} and a header (default X-Pincer-Signature) holding
- * "sha256=" and the hex HMAC-SHA256 of the raw body keyed with the
- * hook's secret. Out: the reply POSTed as JSON to callback_url, signed
- * the same way, so the receiver can tell it came from us.
+ * "conversation"?, "files"?: [{"name", "base64"}]} and a header
+ * (default X-Pincer-Signature) holding "sha256=" and the hex
+ * HMAC-SHA256 of the raw body keyed with the hook's secret. Out: the
+ * reply POSTed as JSON to callback_url, signed the same way, so the
+ * receiver can tell it came from us.
  *
  * Only the secret's holder can send, so the hook's messages count as the
  * owner's (dm_policy "open" unless set). A body without an "id" is

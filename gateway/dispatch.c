@@ -474,7 +474,8 @@ take(struct turn *t)
 	int		 rc = -1;
 
 	buf_init(&text, (size_t)64 << 20);
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
 		/* Its messages are still queued: it is looked at again. */
 		log_error("cannot take a conversation's messages",
 		    "conversation=%s %s", t->conv, sqlite3_errmsg(db));
@@ -758,7 +759,8 @@ finish(struct turn *t, const char *why)
 	}
 	/* A turn's outcome that cannot be stored is not lost: its messages
 	 * stay "running" and the next start runs the turn again. */
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
 		log_error("cannot record an agent turn", "conversation=%s %s",
 		    t->conv, sqlite3_errmsg(db));
 		return;

@@ -34,7 +34,7 @@ struct http_req {
 	bool			 replied;
 	bool			 too_large;
 	bool			 via_proxy;	/* peer is a trusted proxy */
-	bool			 close;		/* answer with Connection: close */
+	bool			 close;		/* answer, then close */
 	struct ipaddr		 ip;
 	char			 ipstr[64];
 	const char		*param;		/* the route's {x}, in url */

@@ -1032,7 +1032,7 @@ struct chan_result {
 	char		 error[256];		/* no secret in it */
 };
 struct channel_ops {
-	const char	*kind;		/* "slack": config's kind, /hooks/KIND */
+	const char	*kind;		/* "slack": config's, /hooks/KIND */
 	size_t		 max_text;	/* one message, in characters */
 	/* The kind's config keys (json), its secrets loaded; err for the
 	 * config check. ch's kind data is channel_data(). */
