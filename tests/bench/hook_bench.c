@@ -28,6 +28,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "bench.h"
+
 #define BUFSZ	16384
 
 struct conn {
@@ -44,21 +46,7 @@ static const char		*secret;
 static long			 seq;
 static long			 run_id;
 
-static double
-now(void)
-{
-	struct timespec	 ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void __attribute__((noreturn))
-die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static void
 parse_url(const char *url)
@@ -90,24 +78,6 @@ dial(void)
 	return fd;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	 w;
-
-	while (n > 0) {
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && (errno == EINTR || errno == EAGAIN)) {
-			usleep(20);
-			continue;
-		}
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* One signed event: Slack's signing (api.slack.com/authentication/
  * verifying-requests-from-slack): v0=HMAC-SHA256("v0:ts:body"). */
@@ -162,13 +132,6 @@ answer_done(struct conn *c, int *status)
 	return true;
 }
 
-static int
-cmp(const void *a, const void *b)
-{
-	double	 x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static int
 load(double rate, double secs, int nconn)

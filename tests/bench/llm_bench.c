@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define BUFSZ	65536
 
 struct conn {
@@ -62,42 +64,8 @@ static const char	*body_plain = "{\"model\":\"bench-model\",\"messages\":"
 static const char	*body_stream = "{\"model\":\"bench-model\",\"stream\":"
 	"true,\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}";
 
-static double
-now(void)
-{
-	struct timespec	 ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static void __attribute__((noreturn))
-die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	 w;
-
-	while (n > 0) {
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			usleep(50);
-			continue;
-		}
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* One SSE event as one HTTP chunk. */
 static int
@@ -323,13 +291,6 @@ answer_done(struct conn *c, int *status)
 	return 0;
 }
 
-static int
-cmp(const void *a, const void *b)
-{
-	double	 x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void
 report(const char *what, double *lat, size_t n, double secs, long errors)

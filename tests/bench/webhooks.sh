@@ -11,7 +11,11 @@
 # figures include that work, as a real gateway's would.
 # Target (issue 7): >= 5,000 events/s with p99 <= 10 ms, on 2 cores.
 # Figures only. Env: PINCER_BIN, BENCH_BIN (hook_bench), BENCH_SECONDS (10),
-# BENCH_RATES ("1000 5000 8000").
+# BENCH_RATES ("1000 5000 8000"), BENCH_CONNS (64), BENCH_STATE_PARENT (a
+# folder for the state; /dev/shm puts it on tmpfs, where an fsync costs
+# nothing: what the software costs without the disk), BENCH_AGENT_EXTRA
+# (more "agent" keys, e.g. ', "max_turns": 1'), BENCH_KEEP (a file to keep
+# pincerd's log in).
 set -uo pipefail
 : "${PINCER_BIN:?}" "${BENCH_BIN:?}"
 secs=${BENCH_SECONDS:-10}
@@ -24,7 +28,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	[ -n "${BENCH_KEEP:-}" ] && cp "$tmp/pincerd.log" "$BENCH_KEEP"
-	rm -rf "$tmp"
+	rm -rf "$tmp" ${st:+"$st"}
 }
 trap cleanup EXIT
 
@@ -35,11 +39,14 @@ for i in $(seq 100); do grep -q port "$tmp/plat.out" && break; sleep 0.05; done
 PLAT="http://127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$tmp/plat.out")"
 
 secret=$(head -c 18 /dev/urandom | base64)
-# BENCH_STATE_PARENT=/dev/shm: the state on tmpfs, where an fsync costs
-# nothing: what the software costs without the disk.
-st=$(mktemp -d "${BENCH_STATE_PARENT:-$tmp}/state.XXXXXX")
+st=""
+if ! st=$(mktemp -d "${BENCH_STATE_PARENT:-$tmp}/state.XXXXXX"); then
+	echo "webhooks: cannot make a state folder in" \
+	    "${BENCH_STATE_PARENT:-$tmp} (BENCH_STATE_PARENT)" >&2
+	st=""
+	exit 1
+fi
 chmod 700 "$st"
-trap 'cleanup; rm -rf "$st"' EXIT
 cat >"$tmp/pincer.json" <<JSON
 { "log": { "requests": false },
   "http": { "rate_limit_rps": 0, "max_connections": 512 },
@@ -69,7 +76,8 @@ if [ -z "$addr" ]; then
 	exit 1
 fi
 URL="http://$addr/hooks/slack/events"
-echo "webhooks: signed Slack events, ${secs}s per rate, 64 connections"
+echo "webhooks: signed Slack events, ${secs}s per rate," \
+    "${BENCH_CONNS:-64} connections, state in ${BENCH_STATE_PARENT:-a temporary folder}"
 "$BENCH_BIN" "$URL" "$secret" 500 1 16 >/dev/null	# warm up
 for r in $rates; do
 	printf '  %5s/s offered: ' "$r"
