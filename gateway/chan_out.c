@@ -77,7 +77,7 @@ static int	 write_sandbox_file(const char *, const char *,
 		    const struct buf *, char *, size_t);
 static int	 record_part(long long id, int parts, const char *msgid);
 static void	 record_end(long long id, const char *state, const char *err);
-static void	 record_retry(long long id, int attempts, long long next,
+static int	 record_retry(long long id, int attempts, long long next,
 		    const char *err);
 static size_t	 split(const char *, size_t max, size_t *offs, size_t *lens,
 		    size_t n);
@@ -418,7 +418,10 @@ deliver(struct channel *ch, struct reply *r)
 	}
 	log_info("a reply will be sent again", "channel=%s conversation=%s "
 	    "in_ms=%lld error=%s", ch->name, r->conv, wait, res.error);
-	record_retry(r->id, r->attempts + 1, wall_ms() + wait, res.error);
+	/* Not recorded: the wait is kept in memory, not tried at once. */
+	if (record_retry(r->id, r->attempts + 1, wall_ms() + wait,
+	    res.error) == -1)
+		ch->pause_until = wall_ms() + wait;
 }
 
 /* One file of the reply, read from the conversation's sandbox. -1: it
@@ -663,20 +666,25 @@ record_end(long long id, const char *state, const char *err)
 	sqlite3_reset(st);
 }
 
-static void
+static int
 record_retry(long long id, int attempts, long long next, const char *err)
 {
 	sqlite3_stmt	*st;
+	int		 rc;
 
 	if ((st = store_stmt("UPDATE outbox SET attempts = ?, next_ms = ?, "
 	    "error = ? WHERE id = ?")) == NULL)
-		return;
+		return -1;
 	sqlite3_bind_int(st, 1, attempts);
 	sqlite3_bind_int64(st, 2, next);
 	sqlite3_bind_text(st, 3, err, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, id);
-	sqlite3_step(st);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
+	if (rc == -1)
+		log_error("cannot record a delivery's retry", "outbox=%lld %s",
+		    id, sqlite3_errmsg(store_db()));
+	return rc;
 }
 
 /* Bytes of the first max characters of s (UTF-8), at most len. */
