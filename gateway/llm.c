@@ -392,8 +392,11 @@ on_resume(struct http_req *r, void *arg)
 		x->reader = true;
 		x->refs++;
 		pthread_mutex_unlock(&llm_lock);
+		/* The block is used only for an HTTP/1.0 client (chunked
+		 * answers are written into the connection's own buffer);
+		 * each open stream holds it, so it is small. */
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-		    4096, reader, x, reader_free);
+		    512, reader, x, reader_free);
 		if (resp == NULL) {
 			reader_free(x);
 			http_error(r, 500, "internal", "out of memory");

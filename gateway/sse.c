@@ -94,6 +94,13 @@ sse_feed(struct sse *s, const char *p, size_t n, sse_fn fn, void *arg)
 	if (buf_append(&s->line, p + start, n - start) == -1 ||
 	    buf_append(&s->raw, p + start, n - start) == -1)
 		return -1;
+	/* Between events nothing is kept: a stream waiting on a slow model
+	 * holds no buffers (1,000 open streams, 2 kB each). */
+	if (s->raw.len == 0 && s->line.len == 0) {
+		buf_free(&s->raw);
+		buf_free(&s->line);
+		buf_free(&s->data);
+	}
 	return 0;
 }
 
