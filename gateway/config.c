@@ -63,6 +63,9 @@ static void	free_list(char **);
 static const char *const log_levels[] = { "debug", "info", "warn", "error",
 	NULL };
 static const char *const log_formats[] = { "logfmt", "json", NULL };
+/* In the order of enum browser_backend. */
+static const char *const browser_backends[] = { "auto", "local", "remote",
+	"off", NULL };
 static const char *const sandbox_scopes[] = { "owner", "conversation",
 	"channel", NULL };
 static const char *const provision_roles[] = { "none", "member", "admin",
@@ -271,6 +274,19 @@ static const struct option options[] = {
 	  .help = "chat channels: [{name, kind: slack|telegram|whatsapp|"
 	  "discord|generic, owner, dm_policy: pairing|allowlist|open|"
 	  "disabled, allow, api_base, …}] (see README, Channels)" },
+	{ .name = "browser.backend", .type = OPT_ENUM,
+	  .offset = O(browser_backend), .def = "auto",
+	  .values = browser_backends, .restart = true,
+	  .help = "the browser behind the CDP bridge: local (pincerd runs "
+	  "Chromium headless), remote (browser.remote_url), off; auto: "
+	  "remote when a URL is set, else local when Chromium is installed" },
+	{ .name = "browser.chromium", .type = OPT_STR,
+	  .offset = O(browser_chromium), .def = "/usr/bin/chromium",
+	  .restart = true, .help = "the Chromium a local backend runs" },
+	{ .name = "browser.remote_url", .type = OPT_STR,
+	  .offset = O(browser_remote_url), .def = "", .restart = true,
+	  .help = "a CDP endpoint for the remote backend: http://HOST:9222 "
+	  "of a Chromium, or a ws(s):// URL of a hosted browser" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "

@@ -79,6 +79,7 @@ daemon_serve(const struct config_overrides *ov)
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
 	    relay_start() == -1 || sbx_init(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
+	    browser_start(c) == -1 ||
 	    http_start(c) == -1 ||
 	    door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1 ||
@@ -133,6 +134,7 @@ stop:
 	door_stop();
 	ws_stop();
 	sbx_shutdown();
+	browser_stop();
 	http_stop();
 	relay_stop();
 	usage_stop();

@@ -30,7 +30,7 @@ static void	check_store(const struct config *);
 static void	check_namespaces(void);
 static void	check_cgroups(void);
 static void	check_seccomp(void);
-static void	check_chromium(void);
+static void	check_browser(const struct config *);
 static void	check_sandbox(const struct config *);
 static void	check_port(const struct config *);
 static void	check_channels(const struct config *);
@@ -66,7 +66,7 @@ doctor_run(const struct config_overrides *ov)
 	check_cgroups();
 	check_seccomp();
 	check_sandbox(c);
-	check_chromium();
+	check_browser(c);
 	check_channels(c);
 	config_free(c);
 	printf("%s\n", nfail ? "some checks failed" : "all checks passed");
@@ -334,21 +334,42 @@ check_sandbox(const struct config *c)
 	}
 }
 
+/* The backend browser.backend picks (browser.c), and what it needs. */
 static void
-check_chromium(void)
+check_browser(const struct config *c)
 {
-	static const char *const paths[] = { "/usr/bin/chromium",
-		"/usr/bin/chromium-browser", "/usr/bin/google-chrome", NULL };
-	size_t	 i;
-
-	for (i = 0; paths[i] != NULL; i++)
-		if (access(paths[i], X_OK) == 0) {
-			report(OK, "chromium", "%s", paths[i]);
+	switch (browser_backend(c)) {
+	case BROWSER_OFF:
+		if (c->browser_backend == BROWSER_OFF) {
+			report(OK, "browser", "off (browser.backend)");
 			return;
 		}
-	report(WARN, "chromium", "no local Chromium; the browser tool needs "
-	    "it or a remote CDP endpoint");
-	printf("      fix: apt-get install chromium\n");
+		report(WARN, "browser", "off: no Chromium at %s and no "
+		    "browser.remote_url; agents cannot browse",
+		    c->browser_chromium);
+		printf("      fix: apt-get install chromium, or set "
+		    "browser.remote_url\n");
+		return;
+	case BROWSER_REMOTE:
+		if (!*c->browser_remote_url) {
+			report(FAIL, "browser", "browser.backend is remote "
+			    "but browser.remote_url is empty");
+			printf("      fix: set browser.remote_url\n");
+		} else
+			report(OK, "browser", "remote %s",
+			    c->browser_remote_url);
+		return;
+	default:
+		break;
+	}
+	if (access(c->browser_chromium, X_OK) == 0)
+		report(OK, "browser", "local Chromium %s", c->browser_chromium);
+	else {
+		report(FAIL, "browser", "browser.backend is local but %s "
+		    "cannot be run", c->browser_chromium);
+		printf("      fix: apt-get install chromium, or set "
+		    "browser.chromium\n");
+	}
 }
 
 static void

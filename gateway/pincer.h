@@ -132,6 +132,9 @@ struct config {
 	long	 llm_cache_entry_kb;
 	long	 llm_cache_max_ttl;
 	json_t	*channels;		/* owned; channel.c reads them */
+	int	 browser_backend;	/* enum browser_backend */
+	char	*browser_chromium;
+	char	*browser_remote_url;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -1201,6 +1204,18 @@ bool	 chan_hex_equal(const char *, const char *);	/* constant time */
 
 /* daemon.c */
 int	 daemon_serve(const struct config_overrides *);
+
+/* browser.c: the browser backend the CDP bridge talks to */
+enum browser_backend { BROWSER_AUTO, BROWSER_LOCAL, BROWSER_REMOTE,
+	BROWSER_OFF };
+enum browser_backend browser_backend(const struct config *);
+int	 browser_start(const struct config *);
+void	 browser_stop(void);
+int	 browser_endpoint(char *, size_t, char *err, size_t);
+pid_t	 browser_pid(long *restarts);
+json_t	*browser_status(void);
+void	 api_browser(struct http_req *);
+void	 api_browser_start(struct http_req *);
 
 /* doctor.c */
 int	 doctor_run(const struct config_overrides *);

@@ -39,7 +39,7 @@ well_formed() {
 
 # --- a fresh state folder, not created yet --------------------------------------
 doctor --config "$T_TMP/good.json" --state "$STATE" --listen 127.0.0.1:0
-for c in config port state database namespaces cgroups seccomp sandbox chromium; do
+for c in config port state database namespaces cgroups seccomp sandbox browser; do
 	is "doctor prints one OK/WARN/FAIL line for $c" "$(line "$c" | wc -l)" 1
 done
 ok "every doctor line is a verdict, a fix, the title or the summary" well_formed
