@@ -221,30 +221,17 @@ api_browser(struct http_req *req)
 void
 api_browser_start(struct http_req *req)
 {
-	char	 url[512], err[256];
-
 	if (!local) {
 		http_error(req, 409, "not_local", "the browser backend is "
 		    "not a local Chromium (browser.backend)");
 		return;
 	}
-	(void)browser_endpoint(url, sizeof(url), err, sizeof(err));
+	if (start_local() == -1) {
+		http_error(req, 500, "internal", "cannot start the browser "
+		    "supervisor (out of threads)");
+		return;
+	}
 	http_reply_json(req, 202, browser_status());
-}
-
-/* The local Chromium's process (0: none) and how often it was started
- * again. */
-pid_t
-browser_pid(long *nrestarts)
-{
-	pid_t	 p;
-
-	pthread_mutex_lock(&lock);
-	p = child_pid;
-	if (nrestarts != NULL)
-		*nrestarts = restarts;
-	pthread_mutex_unlock(&lock);
-	return p;
 }
 
 static void *

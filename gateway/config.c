@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -49,6 +50,7 @@ static void	walk_object(struct config *, json_t *, const char *,
 		    const char *, struct buf *);
 static void	add_error(struct buf *, const char *, ...) PINCER_PRINTF(2, 3);
 static int	check_listen(const char *, char *, size_t);
+static int	check_cdp_url(const char *, char *, size_t);
 static int	check_cidr(const char *, char *, size_t);
 static int	check_origin(const char *, char *, size_t);
 static int	check_url(const char *, char *, size_t);
@@ -285,6 +287,7 @@ static const struct option options[] = {
 	  .restart = true, .help = "the Chromium a local backend runs" },
 	{ .name = "browser.remote_url", .type = OPT_STR,
 	  .offset = O(browser_remote_url), .def = "", .restart = true,
+	  .check = check_cdp_url,
 	  .help = "a CDP endpoint for the remote backend: http://HOST:9222 "
 	  "of a Chromium, or a ws(s):// URL of a hosted browser" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
@@ -905,6 +908,28 @@ check_listen(const char *s, char *msg, size_t msgsz)
 		return 0;
 	snprintf(msg, msgsz, "expected ADDRESS:PORT with a numeric IPv4 "
 	    "address, [IPv6] or localhost, and a port from 0 to 65535");
+	return -1;
+}
+
+/* A CDP endpoint: empty (none), or http(s):// or ws(s):// and a host. */
+static int
+check_cdp_url(const char *s, char *msg, size_t msgsz)
+{
+	static const char *const schemes[] = { "http://", "https://", "ws://",
+		"wss://", NULL };
+	size_t	 i, n;
+
+	if (*s == '\0')
+		return 0;
+	for (i = 0; schemes[i] != NULL; i++) {
+		n = strlen(schemes[i]);
+		if (!strncasecmp(s, schemes[i], n) && s[n] != '\0' &&
+		    s[n] != '/' && strpbrk(s, " \t\r\n") == NULL)
+			return 0;
+	}
+	snprintf(msg, msgsz, "expected an http://, https://, ws:// or wss:// "
+	    "URL with a host (a Chromium's http://HOST:9222, or a hosted "
+	    "browser's WebSocket URL)");
 	return -1;
 }
 

@@ -1212,7 +1212,6 @@ enum browser_backend browser_backend(const struct config *);
 int	 browser_start(const struct config *);
 void	 browser_stop(void);
 int	 browser_endpoint(char *, size_t, char *err, size_t);
-pid_t	 browser_pid(long *restarts);
 json_t	*browser_status(void);
 void	 api_browser(struct http_req *);
 void	 api_browser_start(struct http_req *);

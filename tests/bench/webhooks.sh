@@ -39,11 +39,12 @@ for i in $(seq 100); do grep -q port "$tmp/plat.out" && break; sleep 0.05; done
 PLAT="http://127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$tmp/plat.out")"
 
 secret=$(head -c 18 /dev/urandom | base64)
+# The state folder: under BENCH_STATE_PARENT when set (another disk or
+# tmpfs); cleanup removes it, so it is set (empty) before it exists.
 st=""
 if ! st=$(mktemp -d "${BENCH_STATE_PARENT:-$tmp}/state.XXXXXX"); then
 	echo "webhooks: cannot make a state folder in" \
 	    "${BENCH_STATE_PARENT:-$tmp} (BENCH_STATE_PARENT)" >&2
-	st=""
 	exit 1
 fi
 chmod 700 "$st"

@@ -69,6 +69,18 @@ isnt_zero() { [ "$H_EXIT" -ne 0 ] && [ "$H_EXIT" -ne 124 ]; }
 ok "browser.backend local with no Chromium: pincerd exits non-zero ($H_EXIT)" isnt_zero
 like "… and says what to install" "$(cat "$H_LOG")" 'Chromium cannot be run.*apt-get install chromium'
 
+# --- a remote_url that is not a CDP URL: refused with what is expected ------------
+for u in 'ftp://h:9222' 'http://' 'chromium:9222'; do
+	printf '{ "browser": { "remote_url": "%s" } }\n' "$u" >"$T_TMP/badurl.json"
+	OUT=$("$PINCER_BIN" config check --config "$T_TMP/badurl.json" 2>&1)
+	is "remote_url $u: config check exits 1" "$?" 1
+	like "… naming the key and the schemes" "$OUT" \
+	    'browser\.remote_url: expected an http://, https://, ws:// or wss:// URL'
+done
+printf '{ "browser": { "remote_url": "wss://browser.example/?x=1" } }\n' >"$T_TMP/okurl.json"
+"$PINCER_BIN" config check --config "$T_TMP/okurl.json" >/dev/null 2>&1
+is "remote_url wss://…: valid" "$?" 0
+
 # --- local: started on first use, restarted, stopped with its group --------------
 if [ ! -x "$CHROMIUM" ]; then
 	skip "local Chromium: started on use, restarted, stopped" \
