@@ -118,7 +118,8 @@ auth_socket_identity(int fd, struct identity *id)
  * Identity by socket (DESIGN.md §3): nothing on these sockets carries a
  * credential. pincerd.sock is 0600 in the 0700 state folder: whoever
  * reaches it is the host account running pincerd, so the owner. A
- * gateway.sock is its sandbox and may use the LLM proxy, nothing else.
+ * gateway.sock is its sandbox and may use the LLM proxy and the browser
+ * bridge, nothing else.
  */
 int
 auth_path_identity(const char *path, struct identity *id)
@@ -138,7 +139,7 @@ auth_path_identity(const char *path, struct identity *id)
 	if (sbx_by_socket(path, name, sizeof(name))) {
 		id->kind = ID_SANDBOX;
 		id->role = ROLE_MEMBER;
-		id->scopes = SCOPE_LLM;
+		id->scopes = SCOPE_LLM | SCOPE_BROWSER;
 		snprintf(id->user, sizeof(id->user), "%s", name);
 		return 1;
 	}

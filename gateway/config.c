@@ -290,6 +290,18 @@ static const struct option options[] = {
 	  .check = check_cdp_url,
 	  .help = "a CDP endpoint for the remote backend: http://HOST:9222 "
 	  "of a Chromium, or a ws(s):// URL of a hosted browser" },
+	{ .name = "browser.max_message_bytes", .type = OPT_INT,
+	  .offset = O(browser_max_message), .def = "67108864",
+	  .min = 1048576, .max = 1073741824,
+	  .help = "largest CDP message either way (a full-page screenshot "
+	  "is one message); larger closes the session with 1009" },
+	{ .name = "browser.max_sessions", .type = OPT_INT,
+	  .offset = O(browser_max_sessions), .def = "16", .min = 1,
+	  .max = 1000, .help = "CDP connections one sandbox may hold at once" },
+	{ .name = "browser.context_idle_s", .type = OPT_INT,
+	  .offset = O(browser_context_idle_s), .def = "600", .min = 10,
+	  .max = 604800, .help = "seconds a sandbox's browser context (its "
+	  "tabs, cookies, storage) is kept with no CDP connection" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "

@@ -79,7 +79,7 @@ daemon_serve(const struct config_overrides *ov)
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
 	    relay_start() == -1 || sbx_init(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
-	    browser_start(c) == -1 ||
+	    browser_start(c) == -1 || cdp_start(c) == -1 ||
 	    http_start(c) == -1 ||
 	    door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1 ||
@@ -123,6 +123,8 @@ stop:
 	/* Turns are cut (their messages run again at the next start) and
 	 * chat streams told, so the drain does not wait for them. */
 	dispatch_stop();
+	/* Requests parked for the browser are answered; sessions told. */
+	cdp_stop();
 	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);
 	/* No webhook is in flight now; sockets close before ws.c goes. */

@@ -322,6 +322,38 @@ http_req_query(struct http_req *r, const char *name)
 	    name);
 }
 
+static enum MHD_Result
+query_part(void *arg, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct buf	*b = arg;
+
+	(void)kind;
+	if (buf_printf(b, "%s%s%s%s", b->len > 0 ? "&" : "", key,
+	    value != NULL ? "=" : "", value != NULL ? value : "") == -1)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+/*
+ * The whole query, put together again from its decoded parts: for
+ * routes whose query is one value, not key=value pairs (/json/new?URL).
+ * Caller frees; NULL: none, or over max bytes.
+ */
+char *
+http_req_query_string(struct http_req *r, size_t max)
+{
+	struct buf	 b;
+
+	buf_init(&b, max);
+	if (r->conn == NULL || MHD_get_connection_values(r->conn,
+	    MHD_GET_ARGUMENT_KIND, query_part, &b) < 0 || b.len == 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}
+
 /*
  * A request with no connection, for tests and fuzz targets that drive a
  * handler's parsing (a webhook's) directly. Only the accessors work;
@@ -485,6 +517,20 @@ http_json(struct http_req *r, int status, const char *json)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 		    "no-store");
 	}
+	http_reply(r, status, resp);
+}
+
+/* A plain-text answer (what Chromium's /json/close says, say). */
+void
+http_text(struct http_req *r, int status, const char *text)
+{
+	struct MHD_Response	*resp;
+
+	resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "text/plain; charset=utf-8");
 	http_reply(r, status, resp);
 }
 

@@ -135,6 +135,9 @@ struct config {
 	int	 browser_backend;	/* enum browser_backend */
 	char	*browser_chromium;
 	char	*browser_remote_url;
+	long	 browser_max_message;
+	long	 browser_max_sessions;
+	long	 browser_context_idle_s;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -237,6 +240,8 @@ struct http_req *http_req_fake(const char *method, const char *url,
 void	 http_req_fake_free(struct http_req *);
 bool	 http_req_by_socket(struct http_req *);
 void	 http_json(struct http_req *, int status, const char *json);
+void	 http_text(struct http_req *, int status, const char *text);
+char	*http_req_query_string(struct http_req *, size_t max);
 void	 http_reply_json(struct http_req *, int status, json_t *);
 void	 http_error(struct http_req *, int status, const char *code,
 	    const char *fmt, ...) PINCER_PRINTF(4, 5);
@@ -267,6 +272,7 @@ struct route {
 	long			 body_max;	/* over http.max_body_bytes */
 };
 #define ROUTE_BODY_LLM	(-1L)	/* llm.max_body_bytes */
+#define ROUTE_BODY_BROWSER (-2L)	/* WebSocket: browser.max_message_bytes */
 enum route_match { ROUTE_FOUND, ROUTE_NO_METHOD, ROUTE_NONE };
 enum route_match route_find(const char *method, const char *path,
 	    const struct route **, const char **param);
@@ -366,6 +372,8 @@ json_t	*users_list(void);
 #define SCOPE_SANDBOX	0x4u
 #define SCOPE_ADMIN	0x8u
 #define SCOPE_CHAT	0x10u
+/* The CDP bridge: a sandbox's alone so far (no token can name it). */
+#define SCOPE_BROWSER	0x20u
 /*
  * ID_LOCAL: a connection on $state/pincerd.sock (0600: the host account
  * that runs pincerd), the owner with every scope; ID_SANDBOX: one on a
@@ -523,6 +531,12 @@ struct ws_session *ws_connect(const char *unix_path, const char *uri,
  * or a ws_ops callback). */
 struct ws_session *ws_connect_url(const char *url, const struct ws_ops *,
 	    void *user);
+struct ws_dial {
+	size_t	 msg_max;	/* 0: ws.c's own limit for its connections */
+	bool	 no_origin;
+};
+struct ws_session *ws_dial_url(const char *url, const struct ws_dial *,
+	    const struct ws_ops *, void *user);
 /* Work handed to the service thread from another (caller owns it). */
 struct ws_job {
 	void		(*fn)(void *);
@@ -1204,6 +1218,99 @@ bool	 chan_hex_equal(const char *, const char *);	/* constant time */
 
 /* daemon.c */
 int	 daemon_serve(const struct config_overrides *);
+
+/* cdp_policy.c: what the CDP bridge lets through (no sockets) */
+#define CDP_ID_MAX	64	/* target, session and context ids */
+/* What one client connection may touch; the callbacks read cdp.c's. */
+struct cdp_scope {
+	const char	*ctx;		/* the sandbox's own context */
+	const char	*page;		/* a page connection: its target */
+	const char	*downloads;	/* the sandbox's download folder */
+	bool		(*ctx_owned)(void *, const char *ctx);
+	const char	*(*target_ctx)(void *, const char *target);
+	/* A session of this connection: its target; else NULL. */
+	const char	*(*session_target)(void *, const char *session);
+	bool		(*seen)(void *, const char *target);
+	bool		(*window_known)(void *, json_int_t);
+	json_t		*(*contexts)(void *);	/* new reference */
+	void		*arg;
+};
+enum cdp_act { CDP_FORWARD, CDP_ANSWER, CDP_REFUSE, CDP_COOKIES,
+	CDP_CLOSE };
+/* What the bridge learns from the browser's answer. */
+enum cdp_note { CDP_NOTE_NONE, CDP_NOTE_CONTEXT, CDP_NOTE_DISPOSE,
+	CDP_NOTE_TARGET, CDP_NOTE_ATTACH, CDP_NOTE_TARGETS, CDP_NOTE_WINDOW };
+struct cdp_verdict {
+	enum cdp_act	 act;
+	enum cdp_note	 note;
+	json_t		*result;	/* CDP_ANSWER, CDP_CLOSE: owned */
+	char		 why[200];	/* CDP_REFUSE */
+	char		 id[CDP_ID_MAX];	/* the context or target */
+};
+enum cdp_ev { CDP_EV_DROP, CDP_EV_ATTACHED, CDP_EV_DETACH,
+	CDP_EV_DETACHED, CDP_EV_SEEN, CDP_EV_GONE };
+struct cdp_event {
+	enum cdp_ev	 act;	/* DETACH: dropped, and detached from */
+	const char	*session;	/* attached or detached */
+	const char	*parent;	/* the session it came on */
+	const char	*target;
+	const char	*ctx;
+	bool		 waiting;	/* paused for a debugger */
+};
+int	 cdp_policy_check(const struct cdp_scope *, json_t *,
+	    struct cdp_verdict *);
+int	 cdp_policy_event(const struct cdp_scope *, json_t *,
+	    struct cdp_event *);
+void	 cdp_policy_filter_targets(const struct cdp_scope *, json_t *);
+bool	 cdp_policy_url_ok(const char *);
+
+/*
+ * cdp.c: the CDP bridge's shared side, on ws.c's service thread alone:
+ * the control connection, each sandbox's browser context, the targets.
+ */
+typedef void (*cdp_call_fn)(json_t *result, const char *why, void *);
+typedef void (*cdp_ready_fn)(void *, const char *why);
+struct cdp_wait {
+	cdp_ready_fn	 fn;
+	void		*arg;
+	uint64_t	 deadline;
+	struct cdp_wait	*next;
+};
+/* A sandbox's side of the browser. */
+struct cdp_box {
+	char		 name[SBX_NAME_MAX + 1];
+	char		 ctx[CDP_ID_MAX];	/* its context; "" none yet */
+	char		(*extra)[CDP_ID_MAX];	/* ones its clients made */
+	size_t		 nextra;
+	bool		 making;
+	long		 nconns;	/* WebSocket sessions open */
+	uint64_t	 idle_since;
+	struct cdp_wait	*waiters;
+	char		 downloads[4200];	/* Chromium's folder for it */
+	struct cdp_box	*next;
+};
+int	 cdp_start(const struct config *);
+void	 cdp_stop(void);
+void	 cdp_ready(cdp_ready_fn, void *);
+struct cdp_box *cdp_box_get(const char *name);
+void	 cdp_box_ready(struct cdp_box *, cdp_ready_fn, void *);
+bool	 cdp_box_owns(const struct cdp_box *, const char *ctx);
+void	 cdp_box_add_ctx(struct cdp_box *, const char *);
+void	 cdp_box_drop_ctx(struct cdp_box *, const char *);
+json_t	*cdp_box_contexts(const struct cdp_box *);
+void	 cdp_box_reset(struct cdp_box *);
+const char *cdp_target_ctx(const char *target);
+void	 cdp_target_add(const char *target, const char *ctx);
+int	 cdp_upstream_url(const char *path, char *, size_t);
+int	 cdp_call(const char *method, json_t *params, cdp_call_fn, void *);
+void	 cdp_call_forget(void *);
+const char *cdp_bridge_id(void);
+void	 api_cdp_json(struct http_req *);
+
+/* cdp_relay.c: the bridge's WebSocket sessions */
+extern const struct ws_ops cdp_browser_ops;
+extern const struct ws_ops cdp_page_ops;
+void	 cdp_relay_close_all(void);
 
 /* browser.c: the browser backend the CDP bridge talks to */
 enum browser_backend { BROWSER_AUTO, BROWSER_LOCAL, BROWSER_REMOTE,

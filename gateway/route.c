@@ -27,6 +27,11 @@ static bool	path_match(const char *, const char *, const char **);
 	{ .method = "GET", .path = P "/models", LLM_AUTH, \
 	  .handler = api_llm_models, .name = N "models" }
 
+#define CDP_AUTH	.auth = AUTH_USER, .scopes = SCOPE_BROWSER
+#define CDP_JSON(M, P) \
+	{ .method = M, .path = P, .handler = api_cdp_json, CDP_AUTH, \
+	  .name = "cdp_json" }
+
 static const struct route routes[] = {
 	{ .method = "GET", .path = "/healthz", .handler = api_healthz,
 	  .auth = AUTH_PUBLIC, .name = "healthz" },
@@ -137,6 +142,25 @@ static const struct route routes[] = {
 	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_terminals_get" },
 	{ .method = "DELETE", .path = "/api/v1/sandboxes/{name}/terminals/*",
 	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_terminals_item_delete" },
+	/*
+	 * The CDP bridge: Chromium's debugging port as a sandbox sees it
+	 * on 127.0.0.1:9222 (through gateway.sock); the handlers refuse
+	 * any other caller.
+	 */
+	CDP_JSON("GET", "/json/version"), CDP_JSON("GET", "/json/version/"),
+	CDP_JSON("GET", "/json"), CDP_JSON("GET", "/json/"),
+	CDP_JSON("GET", "/json/list"), CDP_JSON("GET", "/json/list/"),
+	CDP_JSON("PUT", "/json/new"), CDP_JSON("GET", "/json/new"),
+	CDP_JSON("PUT", "/json/activate/{id}"),
+	CDP_JSON("GET", "/json/activate/{id}"),
+	CDP_JSON("PUT", "/json/close/{id}"),
+	CDP_JSON("GET", "/json/close/{id}"),
+	{ .method = "WS", .path = "/devtools/browser/{id}",
+	  .kind = ROUTE_WS, .ws = &cdp_browser_ops, CDP_AUTH,
+	  .body_max = ROUTE_BODY_BROWSER, .name = "cdp_browser" },
+	{ .method = "WS", .path = "/devtools/page/{id}",
+	  .kind = ROUTE_WS, .ws = &cdp_page_ops, CDP_AUTH,
+	  .body_max = ROUTE_BODY_BROWSER, .name = "cdp_page" },
 	{ .method = "WS", .path = "/api/v1/sandboxes/{name}/terminal",
 	  .kind = ROUTE_WS, .ws = &sandbox_terminal_ops, SBX_AUTH,
 	  .name = "sandbox_terminal" },

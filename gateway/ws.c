@@ -27,6 +27,7 @@
  * follow ws.max_message_bytes, which is about what clients send.
  */
 #define CLIENT_MSG_MAX	((size_t)2 << 20)
+#define IN_KEEP_MAX	((size_t)64 << 10)
 #define HDR_SLOTS	8
 #define HDR_MAX		4096
 /* Debian's (ca-certificates) */
@@ -382,6 +383,18 @@ ws_connect(const char *unix_path, const char *uri, const struct ws_ops *ops,
 struct ws_session *
 ws_connect_url(const char *url, const struct ws_ops *ops, void *user)
 {
+	return ws_dial_url(url, NULL, ops, user);
+}
+
+/*
+ * ws_connect_url with options: a larger message limit, no Origin (which
+ * Chromium's debugging port refuses with 403 unless told otherwise).
+ */
+struct ws_session *
+ws_dial_url(const char *url, const struct ws_dial *d,
+    const struct ws_ops *ops, void *user)
+{
+	struct ws_session		*s;
 	struct lws_client_connect_info	 cci;
 	const char			*proto, *host, *path;
 	char				 copy[2048], full[2050];
@@ -412,9 +425,12 @@ ws_connect_url(const char *url, const struct ws_ops *ops, void *user)
 	cci.port = port;
 	cci.path = full;
 	cci.host = hosthdr;
-	cci.origin = hosthdr;
+	cci.origin = d != NULL && d->no_origin ? NULL : hosthdr;
 	cci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
-	return ws_client_open(&cci, host, ops, user);
+	if ((s = ws_client_open(&cci, host, ops, user)) != NULL &&
+	    d != NULL && d->msg_max > 0)
+		s->in.max = d->msg_max;
+	return s;
 }
 
 /* A connect of ws_connect or ws_connect_url, on the service thread. */
@@ -981,7 +997,8 @@ ws_established(struct ws_session *s)
 
 	s->open = true;
 	s->live = true;
-	buf_init(&s->in, (size_t)c->ws_max_message_bytes);
+	buf_init(&s->in, s->route->body_max == ROUTE_BODY_BROWSER ?
+	    (size_t)c->browser_max_message : (size_t)c->ws_max_message_bytes);
 	ws_link(&sessions, s);
 	__atomic_add_fetch(&nsessions, 1, __ATOMIC_RELAXED);
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
@@ -1078,7 +1095,11 @@ ws_rx(struct ws_session *s, const void *p, size_t n)
 	if (s->ops->on_message != NULL)
 		s->ops->on_message(s, s->in.data != NULL ? s->in.data : "",
 		    s->in.len, s->in_binary);
-	buf_reset(&s->in);
+	/* A large message's room is not kept for the next small one. */
+	if (s->in.cap > IN_KEEP_MAX)
+		buf_free(&s->in);
+	else
+		buf_reset(&s->in);
 }
 
 /*

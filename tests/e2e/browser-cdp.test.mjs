@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+// The CDP bridge (issue 8): real puppeteer-core and playwright-core run in
+// a real sandbox's network namespace, where 127.0.0.1:9222 is pincer-init's
+// forwarder to pincerd, and drive Debian's Chromium through the bridge: a
+// form typed, clicked and read, screenshots, cookies, contexts. A second
+// sandbox tries every way into the first's tabs and is refused; 10 MiB
+// messages pass intact both ways; a page connection works on its own page
+// only; Chromium killed mid-session ends the session, and the next works.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startPincer } from "./lib/daemon.mjs";
+
+const bin = process.env.PINCER_BIN;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const client = path.join(here, "lib", "cdp-client.mjs");
+const PW = "a long passphrase for alice";
+let gw, tok, site, siteUrl, skip = false;
+const marker = {};	// sandbox name → host pid of its marker process
+
+function cli(conf, state, args, input) {
+	return execFileSync(bin, [...args, "--config", conf, "--state", state],
+		{ input, stdio: ["pipe", "pipe", "pipe"] }).toString().trim();
+}
+
+async function api(method, p, body) {
+	const r = await fetch(gw.url + "/api/v1/sandboxes" + p, { method,
+		headers: { Authorization: `Bearer ${tok}`,
+		"Content-Type": "application/json" },
+		body: body ? JSON.stringify(body) : undefined });
+	return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+// The host pid of a process whose command line is exactly argv.
+function hostPid(argv) {
+	const want = argv.join("\0") + "\0";
+	for (const d of fs.readdirSync("/proc")) {
+		if (!/^\d+$/.test(d)) continue;
+		try {
+			if (fs.readFileSync(`/proc/${d}/cmdline`, "latin1") === want)
+				return Number(d);
+		} catch { /* gone */ }
+	}
+	return 0;
+}
+
+// scenario in NAME's network namespace; its JSON answer. onLine sees
+// each line of output as it comes.
+function run(name, scenario, arg = "", onLine = () => {}) {
+	return new Promise((resolve, reject) => {
+		const p = spawn("nsenter", ["-t", String(marker[name]), "-n", "--",
+			process.execPath, client, scenario, arg],
+			{ stdio: ["ignore", "pipe", "pipe"] });
+		let out = "", err = "";
+		const timer = setTimeout(() => p.kill("SIGKILL"), 90000);
+		p.stdout.on("data", (d) => {
+			out += d;
+			for (const l of d.toString().split("\n")) if (l) onLine(l);
+		});
+		p.stderr.on("data", (d) => { err += d; });
+		p.on("exit", () => {
+			clearTimeout(timer);
+			const last = out.trim().split("\n").pop();
+			try { resolve(JSON.parse(last)); }
+			catch { reject(new Error(`${scenario}: ${out}\n${err}`)); }
+		});
+	});
+}
+
+before(async () => {
+	const why = process.getuid() !== 0 ? "not root (nsenter -n)" :
+		!fs.existsSync("/usr/bin/chromium") ? "no /usr/bin/chromium" : "";
+	if (why) { skip = why; return; }
+	site = http.createServer((req, res) => {
+		res.setHeader("Content-Type", "text/html");
+		res.end(`<!doctype html><title>form</title>
+<input id=name><button id=go onclick="document.getElementById('out')
+.textContent = 'hello ' + document.getElementById('name').value">go</button>
+<div id=out></div>`);
+	});
+	await new Promise((r) => site.listen(0, "127.0.0.1", r));
+	siteUrl = `http://127.0.0.1:${site.address().port}`;
+	gw = await startPincer("browser-cdp", { auth: { argon2_memory_kib:
+		1024, argon2_iterations: 1 } }, {
+		beforeStart: ({ conf, state }) => {
+			cli(conf, state, ["user", "add", "alice", "--role", "owner",
+				"--password-stdin"], PW + "\n");
+			tok = cli(conf, state, ["token", "create", "--user", "alice",
+				"--scope", "sandbox", "--name", "t"]);
+		} });
+	for (const [name, n] of [["a", "86401"], ["b", "86402"]]) {
+		const c = await api("POST", "", { name });
+		if (c.status !== 201) { skip = `cannot make sandboxes: ${c.status}`; return; }
+		await api("POST", `/${name}/processes`, { id: "m",
+			cmd: ["sleep", n] });
+		for (let i = 0; i < 100 && !marker[name]; i++) {
+			marker[name] = hostPid(["sleep", n]);
+			await new Promise((r) => setTimeout(r, 50));
+		}
+		assert.ok(marker[name], `sandbox ${name}'s marker process`);
+	}
+});
+
+after(async () => {
+	if (gw) assert.equal(await gw.stop(), 0, "pincerd exits 0");
+	site?.close();
+});
+
+let pageOfA;
+
+test("puppeteer-core in sandbox a: form, screenshot, cookies", async (t) => {
+	if (skip) return t.skip(skip);
+	const r = await run("a", "puppeteer", siteUrl);
+	assert.ok(r.ok, r.error);
+	assert.match(r.version, /Chrome\/\d+/);
+	assert.equal(r.out, "hello pincer");
+	assert.ok(r.png > 1000, `a PNG of ${r.png} bytes`);
+	assert.deepEqual(r.cookies, ["who"]);
+	assert.ok(r.pages.includes(siteUrl + "/form"), JSON.stringify(r.pages));
+	assert.match(r.file, /only http\(s\), about: and data: URLs/);
+	pageOfA = r.target;
+});
+
+test("sandbox b cannot see or touch a's tabs, cookies or browser",
+    async (t) => {
+	if (skip) return t.skip(skip);
+	const r = await run("b", "hostile", pageOfA);
+	assert.ok(r.ok, r.error);
+	assert.ok(!r.listed.includes(pageOfA), "/json/list shows a's page");
+	assert.ok(!r.targets.includes(pageOfA), "getTargets shows a's page");
+	assert.match(r.attach, /No target with given id/);
+	assert.match(r.close, /No target with given id/);
+	assert.equal(r.activate, 404);
+	assert.equal(r.jsonClose, 404);
+	assert.deepEqual(r.contexts, { browserContextIds: [] });
+	assert.match(r.system, /not allowed/);
+	assert.match(r.crash, /not allowed/);
+	assert.deepEqual(r.cookies, [], "b reads no cookie of a");
+	assert.match(r.foreignCtx, /Failed to find browser context/);
+	assert.match(r.fileUrl, /only http\(s\)/);
+	assert.match(r.badSession, /Session with given id not found/);
+	assert.match(r.badJson, /valid JSON/);
+	assert.ok(!r.sessionTargets.includes(pageOfA));
+	assert.match(r.sessionAttach, /No target with given id/);
+	assert.match(r.sessionNavigate, /only http\(s\)/);
+	assert.match(r.sessionUpload, /not allowed/);
+	assert.match(r.sessionClose, /not allowed/);
+	assert.deepEqual(r.sessionCookies, []);
+	assert.equal(r.eval, 42, "b's own page works");
+	assert.equal(r.page, 404, "/devtools/page/{a's id} from b");
+	assert.deepEqual(r.browserClose, {}, "Browser.close is answered");
+	assert.equal(r.closedWith, 1000);
+	// a's page outlived b's Browser.close.
+	const again = await run("a", "page", "0000");
+	assert.ok(again.ok, again.error);
+	assert.ok(again.list.includes(pageOfA), "a's page is still there");
+});
+
+test("playwright-core in sandbox a: default context, a new context",
+    async (t) => {
+	if (skip) return t.skip(skip);
+	const r = await run("a", "playwright", siteUrl);
+	assert.ok(r.ok, r.error);
+	assert.equal(r.out, "hello playwright");
+	assert.ok(r.png > 1000);
+	assert.deepEqual(r.cookies.sort(), ["pw", "who"],
+	    "the sandbox's context keeps puppeteer's cookie");
+	assert.deepEqual(r.other, [], "a new context starts empty");
+});
+
+test("10 MiB messages pass intact both ways", async (t) => {
+	if (skip) return t.skip(skip);
+	const r = await run("b", "large", "10");
+	assert.ok(r.ok, r.error);
+	assert.equal(r.back, 10 << 20);
+	assert.ok(r.intact);
+	assert.equal(r.sent, 10 << 20);
+});
+
+test("a page connection: its own page only", async (t) => {
+	if (skip) return t.skip(skip);
+	const r = await run("b", "page", pageOfA);
+	assert.ok(r.ok, r.error);
+	assert.equal(r.eval, 2);
+	assert.match(r.attach, /No target with given id/);
+	assert.ok(r.list.includes(r.made));
+	assert.equal(r.closed, 200);
+});
+
+test("Chromium killed mid-session: the session ends, the next works",
+    async (t) => {
+	if (skip) return t.skip(skip);
+	let killed = false;
+	const r = await run("a", "killed", "", (line) => {
+		if (line !== "READY" || killed) return;
+		killed = true;
+		execFileSync("pkill", ["-KILL", "-f", "--",
+			`--user-data-dir=${gw.state}/browser`]);
+	});
+	assert.ok(r.ok, r.error);
+	assert.equal(r.how, "disconnected");
+	const again = await run("a", "puppeteer", siteUrl);
+	assert.ok(again.ok, again.error);
+	assert.equal(again.out, "hello pincer");
+	assert.match(gw.log(), /msg="browser bridge disconnected"/);
+});
