@@ -299,11 +299,11 @@ static json_t *
 scopes_json(unsigned m)
 {
 	static const char *const names[] = { "read", "llm", "sandbox",
-		"admin" };
+		"admin", "chat", "browser" };
 	json_t	*a = json_array();
 	size_t	 i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (m & (1u << i))
 			json_array_append_new(a, json_string(names[i]));
 	return a;

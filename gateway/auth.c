@@ -64,7 +64,7 @@ static bool		 have_key;
 static char		 local_sock[108];	/* $state/pincerd.sock */
 
 static const char *const scope_names[] = { "read", "llm", "sandbox",
-	"admin", "chat" };
+	"admin", "chat", "browser" };
 
 /*
  * The session key is made once, kept in the state folder (0600), and
@@ -131,7 +131,7 @@ auth_path_identity(const char *path, struct identity *id)
 		id->kind = ID_LOCAL;
 		id->role = ROLE_OWNER;
 		id->scopes = SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX |
-		    SCOPE_ADMIN | SCOPE_CHAT;
+		    SCOPE_ADMIN | SCOPE_CHAT | SCOPE_BROWSER;
 		/* Not a user name: those cannot hold a colon. */
 		snprintf(id->user, sizeof(id->user), "local:owner");
 		return 1;
@@ -214,9 +214,10 @@ unsigned
 auth_role_scopes(enum role r)
 {
 	if (r == ROLE_MEMBER)
-		return SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX | SCOPE_CHAT;
+		return SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX | SCOPE_CHAT |
+		    SCOPE_BROWSER;
 	return SCOPE_READ | SCOPE_LLM | SCOPE_SANDBOX | SCOPE_ADMIN |
-	    SCOPE_CHAT;
+	    SCOPE_CHAT | SCOPE_BROWSER;
 }
 
 /*

@@ -40,27 +40,7 @@ struct call {
 	struct call	*next;
 };
 
-struct target {
-	char		 id[CDP_ID_MAX];
-	char		 ctx[CDP_ID_MAX];
-	char		 type[24];
-	char		*url;		/* owned */
-	char		*title;		/* owned */
-	uint64_t	 dead_at;	/* destroyed: forgotten later */
-};
 
-/* A parked /json/… request. */
-struct hreq {
-	struct http_req	*req;
-	enum { H_VERSION, H_LIST, H_NEW, H_ACTIVATE, H_CLOSE } op;
-	char		 box[SBX_NAME_MAX + 1];
-	char		 host[128];	/* the sandbox's, for URLs */
-	char		*arg;		/* a URL or a target id; owned */
-	int		 status;
-	char		*body;		/* owned */
-	bool		 json;
-	struct ws_job	 job;
-};
 
 static void	*resolver(void *);
 static int	 resolve(char *, size_t, char *, size_t);
@@ -74,20 +54,11 @@ static void	 ctl_fail(const char *);
 static void	 waiters_run(struct cdp_wait **, const char *);
 static void	 box_made(json_t *, const char *, void *);
 static void	 box_gone(struct cdp_box *);
-static struct target *target_find(const char *);
+static struct cdp_target *target_find(const char *);
 static void	 target_note(json_t *);
 static void	 targets_purge(bool);
 static void	*ticker(void *);
 static void	 tick(void *);
-static void	 h_run(void *);
-static void	 h_go(void *, const char *);
-static void	 h_answered(json_t *, const char *, void *);
-static void	 h_done(struct hreq *, int, char *, bool);
-static void	 h_resume(struct http_req *, void *);
-static void	 h_free(void *);
-static json_t	*descriptor(const struct target *, const char *);
-static bool	 host_ok(const char *);
-static char	*dump(json_t *, size_t);
 
 static const struct ws_ops ctl_ops = {
 	.on_open = ctl_open,
@@ -106,7 +77,7 @@ static struct call	*calls;
 static size_t		 ncalls;
 static struct cdp_wait	*ctl_waiters;
 static struct cdp_box	*boxes;
-static struct target	*targets;
+static struct cdp_target	*targets;
 static size_t		 ntargets, targets_cap;
 static char		 bridge_id[37];	/* in the URLs sandboxes see */
 static char		 downloads_root[4096];
@@ -202,9 +173,36 @@ cdp_ready(void (*fn)(void *, const char *), void *arg)
 	pthread_attr_destroy(&attr);
 }
 
-/* The sandbox's side of the browser, made on first use. */
+/*
+ * Who may use the bridge where: a sandbox on its own socket (9222 inside
+ * it), anyone else with the browser scope under /cdp/. NULL: allowed.
+ */
+const char *
+cdp_refusal(const struct identity *id, bool public_path)
+{
+	if (!tick_running)
+		return "the browser is off (browser.backend)";
+	if (public_path && id->kind == ID_SANDBOX)
+		return "a sandbox reaches the browser on 127.0.0.1:9222";
+	if (!public_path && id->kind != ID_SANDBOX)
+		return "the browser bridge answers inside a sandbox, on "
+		    "127.0.0.1:9222; from outside, under /cdp/";
+	return NULL;
+}
+
+/* The box of a caller: its sandbox, or "user:NAME" for the rest. */
+void
+cdp_box_name(const struct identity *id, char *out, size_t outsz)
+{
+	if (id->kind == ID_SANDBOX)
+		snprintf(out, outsz, "%.*s", SBX_NAME_MAX, id->user);
+	else
+		snprintf(out, outsz, "user:%.*s", SBX_NAME_MAX, id->user);
+}
+
+/* The side of the browser called name, made on first use. */
 struct cdp_box *
-cdp_box_get(const char *name)
+cdp_box_get(const char *name, bool sandbox)
 {
 	struct cdp_box	*b;
 
@@ -214,6 +212,7 @@ cdp_box_get(const char *name)
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->sandbox = sandbox;
 	snprintf(b->downloads, sizeof(b->downloads), "%s/%s",
 	    downloads_root, name);
 	b->idle_since = now_ms();
@@ -371,7 +370,7 @@ cdp_box_reset(struct cdp_box *b)
 const char *
 cdp_target_ctx(const char *id)
 {
-	struct target	*t = target_find(id);
+	struct cdp_target	*t = target_find(id);
 
 	return t != NULL ? t->ctx : NULL;
 }
@@ -457,58 +456,31 @@ cdp_bridge_id(void)
 	return bridge_id;
 }
 
-/* GET /json/version, /json/list, …: from a sandbox only. */
-void
-api_cdp_json(struct http_req *req)
+bool
+cdp_running(void)
 {
-	const struct identity	*id = http_req_identity(req);
-	const char		*path = http_req_path(req), *host;
-	struct hreq		*h;
+	return tick_running;
+}
 
-	if (id->kind != ID_SANDBOX || !tick_running) {
-		http_error(req, 404, "not_found", tick_running ? "the browser "
-		    "bridge answers inside a sandbox, on 127.0.0.1:9222" :
-		    "the browser is off (browser.backend)");
-		return;
-	}
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		http_error(req, 503, "no_memory", "out of memory");
-		return;
-	}
-	h->req = req;
-	snprintf(h->box, sizeof(h->box), "%.*s", SBX_NAME_MAX, id->user);
-	host = http_req_header(req, "Host");
-	snprintf(h->host, sizeof(h->host), "%s", host != NULL &&
-	    host_ok(host) ? host : "127.0.0.1:9222");
-	if (!strncmp(path, "/json/version", 13))
-		h->op = H_VERSION;
-	else if (!strncmp(path, "/json/new", 9)) {
-		h->op = H_NEW;
-		/* /json/new?URL: the query is the URL, not key=value. */
-		if ((h->arg = http_req_query_string(req, 8192)) == NULL)
-			h->arg = strdup("about:blank");
-	} else if (!strncmp(path, "/json/activate/", 15) ||
-	    !strncmp(path, "/json/close/", 12)) {
-		h->op = path[6] == 'a' ? H_ACTIVATE : H_CLOSE;
-		h->arg = strdup(http_req_param(req));
-	} else
-		h->op = H_LIST;
-	if ((h->op == H_NEW || h->op == H_ACTIVATE || h->op == H_CLOSE) &&
-	    h->arg == NULL) {
-		free(h);
-		http_error(req, 503, "no_memory", "out of memory");
-		return;
-	}
-	if (h->op == H_NEW && !cdp_policy_url_ok(h->arg)) {
-		http_error(req, 403, "url_refused", "only http(s), about: and "
-		    "data: URLs may be opened through pincer's browser bridge");
-		h_free(h);
-		return;
-	}
-	http_suspend(req, h_resume, h_free, h);
-	h->job.fn = h_run;
-	h->job.arg = h;
-	ws_post(&h->job);
+/* The targets the bridge knows (destroyed ones too, dead_at set). */
+size_t
+cdp_targets(const struct cdp_target **out)
+{
+	*out = targets;
+	return ntargets;
+}
+
+/* Browser.getVersion's answer; NULL while the browser is not there. */
+json_t *
+cdp_version(void)
+{
+	return version;
+}
+
+struct cdp_target *
+cdp_target_find(const char *id)
+{
+	return target_find(id);
 }
 
 /* --- the control connection ------------------------------------------- */
@@ -666,7 +638,7 @@ ctl_event(json_t *m)
 	const char	*method = json_string_value(json_object_get(m,
 			    "method"));
 	json_t		*p = json_object_get(m, "params");
-	struct target	*t;
+	struct cdp_target	*t;
 
 	if (method == NULL)
 		return;
@@ -744,7 +716,7 @@ waiters_run(struct cdp_wait **head, const char *why)
 
 /* --- targets ---------------------------------------------------------- */
 
-static struct target *
+static struct cdp_target *
 target_find(const char *id)
 {
 	size_t	 i;
@@ -765,7 +737,7 @@ target_note(json_t *ti)
 	const char	*ctx = json_string_value(json_object_get(ti,
 			    "browserContextId"));
 	const char	*s;
-	struct target	*t, *n;
+	struct cdp_target	*t, *n;
 
 	if (id == NULL || strlen(id) >= CDP_ID_MAX)
 		return;
@@ -844,6 +816,7 @@ tick(void *unused)
 	bool			 quit = __atomic_load_n(&tick_quit,
 				    __ATOMIC_ACQUIRE);
 	json_t			*info;
+	bool			 stopped;
 
 	(void)unused;
 	__atomic_store_n(&tick_queued, false, __ATOMIC_RELEASE);
@@ -853,17 +826,24 @@ tick(void *unused)
 	}
 	expire(&ctl_waiters, now);
 	targets_purge(false);
+	cdp_relay_tick(now);
 	for (pp = &boxes; (b = *pp) != NULL; ) {
 		expire(&b->waiters, now);
-		info = b->nconns == 0 ? sbx_info(b->name) : NULL;
-		if (b->nconns == 0 && b->waiters == NULL && !b->making &&
-		    (info == NULL || quit || now - b->idle_since >
+		info = b->sandbox ? sbx_info(b->name) : NULL;
+		stopped = b->sandbox && (info == NULL || strcmp(
+		    json_string_value(json_object_get(info, "state")),
+		    "running") != 0);
+		json_decref(info);
+		/* A sandbox put to sleep loses its tabs; its cookies too. */
+		if (stopped && b->nconns > 0)
+			cdp_relay_box_gone(b);
+		if (b->users == 0 && b->waiters == NULL && !b->making &&
+		    (stopped || quit || now - b->idle_since >
 		    (uint64_t)c->browser_context_idle_s * 1000)) {
 			*pp = b->next;
 			box_gone(b);
 		} else
 			pp = &b->next;
-		json_decref(info);
 	}
 }
 
@@ -892,182 +872,4 @@ box_gone(struct cdp_box *b)
 		cdp_box_reset(b);
 	free(b->extra);
 	free(b);
-}
-
-/* --- /json/… ---------------------------------------------------------- */
-
-static void
-h_run(void *arg)
-{
-	struct hreq	*h = arg;
-	struct cdp_box	*b = cdp_box_get(h->box);
-
-	if (b == NULL) {
-		h_done(h, 503, strdup("out of memory"), false);
-		return;
-	}
-	b->idle_since = now_ms();
-	if (h->op == H_VERSION)
-		cdp_ready(h_go, h);
-	else
-		cdp_box_ready(b, h_go, h);
-}
-
-static void
-h_go(void *arg, const char *why)
-{
-	struct hreq	*h = arg;
-	struct cdp_box	*b = cdp_box_get(h->box);
-	json_t		*o;
-	char		 url[300];
-	size_t		 i;
-
-	if (why != NULL || b == NULL) {
-		h_done(h, 503, dump(json_pack("{s:{s:s,s:s}}", "error",
-		    "code", "browser_unavailable", "message", why != NULL ?
-		    why : "out of memory"), JSON_COMPACT),
-		    true);
-		return;
-	}
-	switch (h->op) {
-	case H_VERSION:
-		snprintf(url, sizeof(url), "ws://%s/devtools/browser/%s",
-		    h->host, bridge_id);
-		o = json_pack("{s:O?,s:O?,s:O?,s:O?,s:s,s:s}",
-		    "Browser", json_object_get(version, "product"),
-		    "Protocol-Version", json_object_get(version,
-		    "protocolVersion"),
-		    "User-Agent", json_object_get(version, "userAgent"),
-		    "V8-Version", json_object_get(version, "jsVersion"),
-		    "WebKit-Version", "537.36",
-		    "webSocketDebuggerUrl", url);
-		h_done(h, 200, dump(o, JSON_INDENT(3)), true);
-		return;
-	case H_LIST:
-		o = json_array();
-		for (i = 0; i < ntargets; i++)
-			if (targets[i].dead_at == 0 && strcmp(targets[i].type,
-			    "browser") != 0 && cdp_box_owns(b, targets[i].ctx))
-				json_array_append_new(o, descriptor(
-				    &targets[i], h->host));
-		h_done(h, 200, dump(o, JSON_INDENT(3)), true);
-		return;
-	case H_NEW:
-		o = json_pack("{s:s,s:s}", "url", h->arg, "browserContextId",
-		    b->ctx);
-		break;
-	default:
-		if (cdp_target_ctx(h->arg) == NULL || !cdp_box_owns(b,
-		    cdp_target_ctx(h->arg))) {
-			h_done(h, 404, NULL, false);
-			return;
-		}
-		o = json_pack("{s:s}", "targetId", h->arg);
-		break;
-	}
-	if (cdp_call(h->op == H_NEW ? "Target.createTarget" : h->op ==
-	    H_ACTIVATE ? "Target.activateTarget" : "Target.closeTarget", o,
-	    h_answered, h) == -1)
-		h_done(h, 503, strdup("the browser is not reachable"), false);
-}
-
-static void
-h_answered(json_t *res, const char *why, void *arg)
-{
-	struct hreq	*h = arg;
-	struct target	*t;
-	const char	*id;
-	char		*s;
-
-	if (why != NULL) {
-		h_done(h, 500, strdup(why), false);
-		return;
-	}
-	if (h->op == H_ACTIVATE || h->op == H_CLOSE) {
-		h_done(h, 200, strdup(h->op == H_ACTIVATE ? "Target activated" :
-		    "Target is closing"), false);
-		return;
-	}
-	if ((id = json_string_value(json_object_get(res, "targetId"))) ==
-	    NULL) {
-		h_done(h, 500, strdup("the browser made no target"), false);
-		return;
-	}
-	cdp_target_add(id, cdp_box_get(h->box)->ctx);
-	t = target_find(id);
-	if (t->url == NULL)
-		t->url = strdup(h->arg);
-	s = dump(descriptor(t, h->host), JSON_INDENT(3));
-	h_done(h, 200, s, true);
-}
-
-/* Back to the HTTP thread with the answer (body NULL: not found). */
-static void
-h_done(struct hreq *h, int status, char *body, bool json)
-{
-	h->status = status;
-	h->body = body;
-	h->json = json;
-	if (status == 404 && body == NULL) {
-		if (asprintf(&h->body, "No such target id: %s", h->arg) == -1)
-			h->body = NULL;
-	}
-	http_resume(h->req);
-}
-
-static void
-h_resume(struct http_req *req, void *arg)
-{
-	struct hreq	*h = arg;
-
-	if (h->body == NULL)
-		http_error(req, 503, "no_memory", "out of memory");
-	else if (h->json)
-		http_json(req, h->status, h->body);
-	else
-		http_text(req, h->status, h->body);
-}
-
-static void
-h_free(void *arg)
-{
-	struct hreq	*h = arg;
-
-	free(h->arg);
-	free(h->body);
-	free(h);
-}
-
-/* A target as /json/list shows it, with the sandbox's address. */
-static json_t *
-descriptor(const struct target *t, const char *host)
-{
-	char	 ws[300], fe[400];
-
-	snprintf(ws, sizeof(ws), "ws://%s/devtools/page/%s", host, t->id);
-	snprintf(fe, sizeof(fe), "/devtools/inspector.html?ws=%s/devtools/"
-	    "page/%s", host, t->id);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "description", "",
-	    "devtoolsFrontendUrl", fe, "id", t->id, "title", t->title != NULL ?
-	    t->title : "", "type", t->type[0] != '\0' ? t->type : "page",
-	    "url", t->url != NULL ? t->url : "", "webSocketDebuggerUrl", ws);
-}
-
-/* A Host header fit to put in a URL: an address or name, and a port. */
-static bool
-host_ok(const char *h)
-{
-	return *h != '\0' && strlen(h) < 100 && strspn(h,
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-:[]") == strlen(h);
-}
-
-/* The text of o, which is taken. */
-static char *
-dump(json_t *o, size_t flags)
-{
-	char	*s = json_dumps(o, flags);
-
-	json_decref(o);
-	return s;
 }

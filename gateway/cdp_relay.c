@@ -30,7 +30,7 @@ struct pend {
 	json_t		*client_id;	/* owned */
 	enum cdp_note	 note;
 	bool		 internal;	/* the bridge's own: answer dropped */
-	char		 id[CDP_ID_MAX];	/* the verdict's context/target */
+	char		 id[CDP_ID_MAX];	/* verdict's context/target */
 	struct pend	*next;
 };
 
@@ -47,6 +47,12 @@ struct conn {
 	char			 page[CDP_ID_MAX];
 	bool			 up_open;
 	bool			 waiting;	/* on cdp_box_ready */
+	bool			 queued;	/* over a limit: waits */
+	bool			 admitted;	/* counted in the limits */
+	uint64_t		 since;		/* queued at */
+	uint64_t		 last;		/* a message either way */
+	char			(*made)[CDP_ID_MAX];	/* closed at the end */
+	size_t			 nmade;
 	long			 refs;		/* control calls for us */
 	json_t			*held;		/* read before up_open */
 	struct sess		*sess;
@@ -105,6 +111,10 @@ static bool	 sc_seen(void *, const char *);
 static bool	 sc_window(void *, json_int_t);
 static json_t	*sc_contexts(void *);
 static bool	 page_of(const char *, char *, size_t);
+static const char *bare(const char *);
+static bool	 admit(struct conn *);
+static void	 admit_queued(void);
+static void	 made_add(struct conn *, const char *);
 
 const struct ws_ops cdp_browser_ops = {
 	.on_upgrade = pub_upgrade,
@@ -130,6 +140,7 @@ static const struct ws_ops up_ops = {
 };
 
 static struct conn	*conns;		/* service thread only */
+static long		 active;	/* admitted sessions, all sandboxes */
 
 /* Shutting down: every session is told 1001. */
 void
@@ -143,72 +154,158 @@ cdp_relay_close_all(void)
 }
 
 /*
- * Before the upgrade: a sandbox only, within browser.max_sessions, and
- * a page its own (Chromium too answers an unknown page with 404).
+ * Once a second: sessions queued too long are refused, idle ones ended,
+ * and those of a sandbox no longer running cut.
+ */
+void
+cdp_relay_tick(uint64_t now)
+{
+	const struct config	*cf = config_current();
+	struct conn		*c;
+	char			 why[120];
+
+	for (c = conns; c != NULL; c = c->next) {
+		if (c->pub == NULL)
+			continue;
+		if (c->queued && now - c->since >
+		    (uint64_t)cf->browser_queue_timeout_s * 1000) {
+			c->queued = false;
+			snprintf(why, sizeof(why), "too many browser sessions "
+			    "(browser.max_sessions%s): waited %ld s",
+			    c->box->nconns >= cf->browser_max_sessions ? "" :
+			    "_total", cf->browser_queue_timeout_s);
+			ws_close(c->pub, 1013, why);
+		} else if (c->admitted && now - c->last >
+		    (uint64_t)cf->browser_session_idle_s * 1000) {
+			snprintf(why, sizeof(why), "idle for %ld s "
+			    "(browser.session_idle_s)",
+			    cf->browser_session_idle_s);
+			ws_close(c->pub, 1001, why);
+		}
+	}
+}
+
+/* The sandbox went to sleep or away: its sessions end with it. */
+void
+cdp_relay_box_gone(struct cdp_box *b)
+{
+	struct conn	*c;
+
+	for (c = conns; c != NULL; c = c->next)
+		if (c->box == b && c->pub != NULL)
+			ws_close(c->pub, 1001, "the sandbox stopped");
+}
+
+/*
+ * Before the upgrade: a sandbox only, and a page its own (Chromium too
+ * answers an unknown page with 404).
  */
 static bool
 pub_upgrade(struct ws_session *s, struct ws_refusal *no)
 {
 	const struct identity	*id = ws_identity(s);
 	struct cdp_box		*b;
-	char			 page[CDP_ID_MAX];
-	const char		*ctx;
+	char			 page[CDP_ID_MAX], name[CDP_BOX_NAME];
+	const char		*ctx, *why, *path = bare(ws_path(s));
 
-	if (id->kind != ID_SANDBOX) {
+	if ((why = cdp_refusal(id, path != ws_path(s))) != NULL) {
 		*no = (struct ws_refusal){ .status = 404, .code = "not_found" };
-		snprintf(no->msg, sizeof(no->msg), "the browser bridge answers "
-		    "inside a sandbox, on 127.0.0.1:9222");
+		snprintf(no->msg, sizeof(no->msg), "%s", why);
 		return false;
 	}
-	b = cdp_box_get(id->user);
-	if (b != NULL && b->nconns >= config_current()->browser_max_sessions) {
-		*no = (struct ws_refusal){ .status = 429,
-		    .code = "too_many_sessions" };
-		snprintf(no->msg, sizeof(no->msg), "this sandbox has %ld "
-		    "browser connections open (browser.max_sessions)",
-		    b->nconns);
-		return false;
-	}
-	if (strncmp(ws_path(s), "/devtools/page/", 15) == 0 &&
-	    (!page_of(ws_path(s), page, sizeof(page)) || b == NULL ||
+	cdp_box_name(id, name, sizeof(name));
+	b = cdp_box_get(name, id->kind == ID_SANDBOX);
+	if (strncmp(path, "/devtools/page/", 15) == 0 &&
+	    (!page_of(path, page, sizeof(page)) || b == NULL ||
 	    (ctx = cdp_target_ctx(page)) == NULL || !cdp_box_owns(b, ctx))) {
 		*no = (struct ws_refusal){ .status = 404, .code = "not_found" };
 		snprintf(no->msg, sizeof(no->msg), "No such target id: %s",
-		    ws_path(s) + 15);
+		    path + 15);
 		return false;
 	}
 	return b != NULL;
 }
 
-/* Nothing is read from the client until the browser side is up. */
+/* The path without /cdp, the prefix of the public port's bridge. */
+static const char *
+bare(const char *path)
+{
+	return strncmp(path, "/cdp/", 5) == 0 ? path + 4 : path;
+}
+
+/*
+ * Nothing is read from the client until the browser side is up. Over
+ * browser.max_sessions (this sandbox's) or browser.max_sessions_total,
+ * the session waits for a slot, browser.queue_timeout_s at most.
+ */
 static int
 pub_open(struct ws_session *s)
 {
 	const struct identity	*id = ws_identity(s);
 	struct conn		*c;
+	char			 name[CDP_BOX_NAME];
 
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->box = cdp_box_get(id->user)) == NULL) {
+	cdp_box_name(id, name, sizeof(name));
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->box = cdp_box_get(name,
+	    id->kind == ID_SANDBOX)) == NULL) {
 		free(c);
 		return -1;
 	}
 	c->pub = s;
 	c->next_id = 1;
-	c->page_conn = page_of(ws_path(s), c->page, sizeof(c->page));
+	c->page_conn = page_of(bare(ws_path(s)), c->page, sizeof(c->page));
 	c->scope = (struct cdp_scope){ .ctx = c->box->ctx,
 	    .page = c->page_conn ? c->page : NULL,
 	    .downloads = c->box->downloads, .ctx_owned = sc_owned,
 	    .target_ctx = sc_target_ctx, .session_target = sc_session,
 	    .seen = sc_seen, .window_known = sc_window,
 	    .contexts = sc_contexts, .arg = c };
-	c->box->nconns++;
+	c->box->users++;
 	c->next = conns;
 	conns = c;
+	c->since = c->last = now_ms();
 	ws_set_user(s, c);
 	ws_pause(s, true);
+	if (!admit(c)) {
+		c->queued = true;
+		log_info("browser session queued", "sandbox=%s", c->box->name);
+	}
+	return 0;
+}
+
+/* Room under both limits: counted, and on its way to the browser. */
+static bool
+admit(struct conn *c)
+{
+	const struct config	*cf = config_current();
+
+	if (c->box->nconns >= cf->browser_max_sessions ||
+	    active >= cf->browser_max_sessions_total)
+		return false;
+	c->queued = false;
+	c->admitted = true;
+	c->box->nconns++;
+	active++;
 	c->waiting = true;
 	cdp_box_ready(c->box, conn_go, c);
-	return 0;
+	return true;
+}
+
+/* A slot came free: the longest-waiting sessions that fit go. */
+static void
+admit_queued(void)
+{
+	struct conn	*c, *oldest;
+
+	do {
+		oldest = NULL;
+		for (c = conns; c != NULL; c = c->next)
+			if (c->queued && c->pub != NULL && (oldest == NULL ||
+			    c->since < oldest->since) &&
+			    c->box->nconns < config_current()->
+			    browser_max_sessions)
+				oldest = c;
+	} while (oldest != NULL && admit(oldest));
 }
 
 static void
@@ -248,6 +345,7 @@ pub_message(struct ws_session *s, const void *p, size_t n, bool binary)
 	json_t		*m;
 
 	(void)binary;
+	c->last = now_ms();
 	if ((m = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
 		reply(c, NULL, NULL, NULL, "Message must be a valid JSON");
 		return;
@@ -424,11 +522,24 @@ pub_close(struct ws_session *s, int code, const char *reason)
 {
 	struct conn	*c = ws_user(s);
 
+	size_t		 i;
+
 	(void)code;
 	(void)reason;
 	c->pub = NULL;
-	c->box->nconns--;
-	c->box->idle_since = now_ms();
+	c->queued = false;
+	/* Its tabs close with it, as with a browser that is quit. */
+	for (i = 0; i < c->nmade; i++)
+		if (cdp_target_ctx(c->made[i]) != NULL)
+			(void)cdp_call("Target.closeTarget", json_pack("{s:s}",
+			    "targetId", c->made[i]), NULL, NULL);
+	if (c->admitted) {
+		c->admitted = false;
+		c->box->nconns--;
+		active--;
+		c->box->idle_since = now_ms();
+		admit_queued();
+	}
 	if (c->up != NULL)
 		ws_close(c->up, 1000, "the client went away");
 	conn_done(c);
@@ -464,6 +575,7 @@ up_message(struct ws_session *s, const void *p, size_t n, bool binary)
 	(void)binary;
 	if (c->pub == NULL)
 		return;
+	c->last = now_ms();
 	if (n > 6 && memcmp(p, "{\"id\":", 6) == 0)
 		answer(c, p, n);
 	else if (n > 11 && memcmp(p, "{\"method\":\"", 11) == 0 &&
@@ -531,8 +643,10 @@ learn(struct conn *c, struct pend *pd, json_t *res)
 		break;
 	case CDP_NOTE_TARGET:
 		if ((s = json_string_value(json_object_get(res,
-		    "targetId"))) != NULL)
+		    "targetId"))) != NULL) {
 			cdp_target_add(s, pd->id);
+			made_add(c, s);
+		}
 		break;
 	case CDP_NOTE_ATTACH:
 		if ((s = json_string_value(json_object_get(res,
@@ -691,12 +805,15 @@ conn_done(struct conn *c)
 			*pp = c->next;
 			break;
 		}
+	c->box->users--;
+	c->box->idle_since = now_ms();
 	while ((p = c->pend) != NULL) {
 		c->pend = p->next;
 		json_decref(p->client_id);
 		free(p);
 	}
 	json_decref(c->held);
+	free(c->made);
 	free(c->sess);
 	free(c->seen);
 	free(c->win);
@@ -734,6 +851,18 @@ sess_add(struct conn *c, const char *id, const char *target)
 	snprintf(c->sess[c->nsess].id, CDP_ID_MAX, "%s", id);
 	snprintf(c->sess[c->nsess].target, CDP_ID_MAX, "%s", target);
 	c->nsess++;
+}
+
+static void
+made_add(struct conn *c, const char *id)
+{
+	char	(*n)[CDP_ID_MAX];
+
+	if (strlen(id) >= CDP_ID_MAX || (n = reallocarray(c->made,
+	    c->nmade + 1, sizeof(*n))) == NULL)
+		return;
+	c->made = n;
+	snprintf(c->made[c->nmade++], CDP_ID_MAX, "%s", id);
 }
 
 static void

@@ -296,8 +296,21 @@ static const struct option options[] = {
 	  .help = "largest CDP message either way (a full-page screenshot "
 	  "is one message); larger closes the session with 1009" },
 	{ .name = "browser.max_sessions", .type = OPT_INT,
-	  .offset = O(browser_max_sessions), .def = "16", .min = 1,
-	  .max = 1000, .help = "CDP connections one sandbox may hold at once" },
+	  .offset = O(browser_max_sessions), .def = "8", .min = 1,
+	  .max = 1000, .help = "CDP connections one sandbox may hold at "
+	  "once; more wait (browser.queue_timeout_s) for one to end" },
+	{ .name = "browser.max_sessions_total", .type = OPT_INT,
+	  .offset = O(browser_max_sessions_total), .def = "32", .min = 1,
+	  .max = 10000, .help = "CDP connections of all sandboxes at once "
+	  "(queued the same way)" },
+	{ .name = "browser.queue_timeout_s", .type = OPT_INT,
+	  .offset = O(browser_queue_timeout_s), .def = "30", .min = 1,
+	  .max = 3600, .help = "seconds a CDP connection over a limit waits "
+	  "for a slot before it is refused (1013)" },
+	{ .name = "browser.session_idle_s", .type = OPT_INT,
+	  .offset = O(browser_session_idle_s), .def = "900", .min = 1,
+	  .max = 604800, .help = "seconds a CDP connection may pass with no "
+	  "message either way before it is closed (1001)" },
 	{ .name = "browser.context_idle_s", .type = OPT_INT,
 	  .offset = O(browser_context_idle_s), .def = "600", .min = 10,
 	  .max = 604800, .help = "seconds a sandbox's browser context (its "

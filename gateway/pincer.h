@@ -137,6 +137,9 @@ struct config {
 	char	*browser_remote_url;
 	long	 browser_max_message;
 	long	 browser_max_sessions;
+	long	 browser_max_sessions_total;
+	long	 browser_session_idle_s;
+	long	 browser_queue_timeout_s;
 	long	 browser_context_idle_s;
 };
 /* Values given on the command line; they win over the file and environment. */
@@ -272,7 +275,7 @@ struct route {
 	long			 body_max;	/* over http.max_body_bytes */
 };
 #define ROUTE_BODY_LLM	(-1L)	/* llm.max_body_bytes */
-#define ROUTE_BODY_BROWSER (-2L)	/* WebSocket: browser.max_message_bytes */
+#define ROUTE_BODY_BROWSER (-2L)	/* browser.max_message_bytes */
 enum route_match { ROUTE_FOUND, ROUTE_NO_METHOD, ROUTE_NONE };
 enum route_match route_find(const char *method, const char *path,
 	    const struct route **, const char **param);
@@ -372,7 +375,7 @@ json_t	*users_list(void);
 #define SCOPE_SANDBOX	0x4u
 #define SCOPE_ADMIN	0x8u
 #define SCOPE_CHAT	0x10u
-/* The CDP bridge: a sandbox's alone so far (no token can name it). */
+/* The CDP bridge: a sandbox's own, or /cdp/ for an owner's tools. */
 #define SCOPE_BROWSER	0x20u
 /*
  * ID_LOCAL: a connection on $state/pincerd.sock (0600: the host account
@@ -1276,23 +1279,41 @@ struct cdp_wait {
 	uint64_t	 deadline;
 	struct cdp_wait	*next;
 };
-/* A sandbox's side of the browser. */
+/* A sandbox's side of the browser, or an owner's ("user:NAME"). */
+#define CDP_BOX_NAME	(SBX_NAME_MAX + 8)
 struct cdp_box {
-	char		 name[SBX_NAME_MAX + 1];
+	char		 name[CDP_BOX_NAME];
 	char		 ctx[CDP_ID_MAX];	/* its context; "" none yet */
 	char		(*extra)[CDP_ID_MAX];	/* ones its clients made */
 	size_t		 nextra;
 	bool		 making;
-	long		 nconns;	/* WebSocket sessions open */
+	long		 nconns;	/* sessions admitted (the limit) */
+	long		 users;		/* sessions holding it, queued too */
+	bool		 sandbox;	/* else an owner's (/cdp/) */
 	uint64_t	 idle_since;
 	struct cdp_wait	*waiters;
 	char		 downloads[4200];	/* Chromium's folder for it */
 	struct cdp_box	*next;
 };
+/* A target the bridge has seen, and the context it is in. */
+struct cdp_target {
+	char		 id[CDP_ID_MAX];
+	char		 ctx[CDP_ID_MAX];
+	char		 type[24];
+	char		*url;		/* owned */
+	char		*title;		/* owned */
+	uint64_t	 dead_at;	/* destroyed: forgotten later */
+};
 int	 cdp_start(const struct config *);
+bool	 cdp_running(void);
+const char *cdp_refusal(const struct identity *, bool public_path);
+void	 cdp_box_name(const struct identity *, char *, size_t);
+size_t	 cdp_targets(const struct cdp_target **);
+struct cdp_target *cdp_target_find(const char *);
+json_t	*cdp_version(void);
 void	 cdp_stop(void);
 void	 cdp_ready(cdp_ready_fn, void *);
-struct cdp_box *cdp_box_get(const char *name);
+struct cdp_box *cdp_box_get(const char *name, bool sandbox);
 void	 cdp_box_ready(struct cdp_box *, cdp_ready_fn, void *);
 bool	 cdp_box_owns(const struct cdp_box *, const char *ctx);
 void	 cdp_box_add_ctx(struct cdp_box *, const char *);
@@ -1311,6 +1332,8 @@ void	 api_cdp_json(struct http_req *);
 extern const struct ws_ops cdp_browser_ops;
 extern const struct ws_ops cdp_page_ops;
 void	 cdp_relay_close_all(void);
+void	 cdp_relay_tick(uint64_t now);
+void	 cdp_relay_box_gone(struct cdp_box *);
 
 /* browser.c: the browser backend the CDP bridge talks to */
 enum browser_backend { BROWSER_AUTO, BROWSER_LOCAL, BROWSER_REMOTE,

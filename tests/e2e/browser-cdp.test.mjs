@@ -13,13 +13,15 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
 import { startPincer } from "./lib/daemon.mjs";
+import { secret } from "./lib/llm.mjs";
 
 const bin = process.env.PINCER_BIN;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const client = path.join(here, "lib", "cdp-client.mjs");
 const PW = "a long passphrase for alice";
-let gw, tok, site, siteUrl, skip = false;
+let gw, tok, tokBrowser, site, siteUrl, skip = false;
 const marker = {};	// sandbox name → host pid of its marker process
 
 function cli(conf, state, args, input) {
@@ -50,11 +52,15 @@ function hostPid(argv) {
 
 // scenario in NAME's network namespace; its JSON answer. onLine sees
 // each line of output as it comes.
-function run(name, scenario, arg = "", onLine = () => {}) {
-	return new Promise((resolve, reject) => {
-		const p = spawn("nsenter", ["-t", String(marker[name]), "-n", "--",
-			process.execPath, client, scenario, arg],
-			{ stdio: ["ignore", "pipe", "pipe"] });
+function run(name, scenario, arg = "", onLine = () => {}, env = {}) {
+	let p;
+	const done = new Promise((resolve, reject) => {
+		const argv = [process.execPath, client, scenario, arg];
+		p = spawn(name ? "nsenter" : argv[0], name ? ["-t",
+			String(marker[name]), "-n", "--", ...argv] : argv.slice(1),
+			{ stdio: ["pipe", "pipe", "pipe"],
+			env: { ...process.env, ...env } });
+		if (!env.HOLD) p.stdin.end();
 		let out = "", err = "";
 		const timer = setTimeout(() => p.kill("SIGKILL"), 90000);
 		p.stdout.on("data", (d) => {
@@ -69,6 +75,14 @@ function run(name, scenario, arg = "", onLine = () => {}) {
 			catch { reject(new Error(`${scenario}: ${out}\n${err}`)); }
 		});
 	});
+	return env.HOLD ? { done, release: () => p.stdin.end() } : done;
+}
+
+// curl in NAME: the body of a request to its 127.0.0.1:9222.
+async function inside(name, path) {
+	const r = await api("POST", `/${name}/exec`, { cmd: ["curl", "-s",
+		`http://127.0.0.1:9222${path}`] });
+	return JSON.parse(r.body.stdout);
 }
 
 before(async () => {
@@ -91,6 +105,10 @@ before(async () => {
 				"--password-stdin"], PW + "\n");
 			tok = cli(conf, state, ["token", "create", "--user", "alice",
 				"--scope", "sandbox", "--name", "t"]);
+			tokBrowser = cli(conf, state, ["token", "create", "--user",
+				"alice", "--scope", "browser", "--name", "b"]);
+			secret(tok);
+			secret(tokBrowser);
 		} });
 	for (const [name, n] of [["a", "86401"], ["b", "86402"]]) {
 		const c = await api("POST", "", { name });
@@ -112,9 +130,15 @@ after(async () => {
 
 let pageOfA;
 
+let holder;
+
 test("puppeteer-core in sandbox a: form, screenshot, cookies", async (t) => {
 	if (skip) return t.skip(skip);
-	const r = await run("a", "puppeteer", siteUrl);
+	let first;
+	const got = new Promise((resolve) => { first = resolve; });
+	holder = run("a", "puppeteer", siteUrl, (l) => first(l),
+		{ HOLD: "1" });
+	const r = JSON.parse(await got);
 	assert.ok(r.ok, r.error);
 	assert.match(r.version, /Chrome\/\d+/);
 	assert.equal(r.out, "hello pincer");
@@ -155,9 +179,18 @@ test("sandbox b cannot see or touch a's tabs, cookies or browser",
 	assert.deepEqual(r.browserClose, {}, "Browser.close is answered");
 	assert.equal(r.closedWith, 1000);
 	// a's page outlived b's Browser.close.
-	const again = await run("a", "page", "0000");
-	assert.ok(again.ok, again.error);
-	assert.ok(again.list.includes(pageOfA), "a's page is still there");
+	const list = await inside("a", "/json/list");
+	assert.ok(list.some((x) => x.id === pageOfA), "a's page is still there");
+	// a's client goes: the tabs it opened close with it.
+	holder.release();
+	assert.ok((await holder.done).ok);
+	let left = true;
+	for (let i = 0; i < 50 && left; i++) {
+		left = (await inside("a", "/json/list")).some((x) =>
+			x.id === pageOfA);
+		if (left) await new Promise((r) => setTimeout(r, 100));
+	}
+	assert.ok(!left, "a's page closed when its connection dropped");
 });
 
 test("playwright-core in sandbox a: default context, a new context",
@@ -189,6 +222,38 @@ test("a page connection: its own page only", async (t) => {
 	assert.match(r.attach, /No target with given id/);
 	assert.ok(r.list.includes(r.made));
 	assert.equal(r.closed, 200);
+});
+
+test("an owner's tools through /cdp/ with a browser-scope token",
+    async (t) => {
+	if (skip) return t.skip(skip);
+	const r = await run("", "outside", gw.url, () => {},
+		{ CDP_TOKEN: tokBrowser, SITE: siteUrl });
+	assert.ok(r.ok, r.error);
+	assert.match(r.ws, /^ws:\/\/127\.0\.0\.1:\d+\/cdp\/devtools\/browser\//);
+	assert.equal(r.out, "hello owner");
+	assert.ok(r.png > 1000);
+	assert.ok(!r.pages.some((u) => u.includes("/form") &&
+	    u !== siteUrl + "/form"), JSON.stringify(r.pages));
+	assert.equal(r.out2, "hello pw-owner");
+	const h = (tk) => tk ? { Authorization: `Bearer ${tk}` } : {};
+	const st = async (p, tk) => (await fetch(gw.url + p,
+		{ headers: h(tk) })).status;
+	assert.equal(await st("/cdp/json/version"), 401, "no token: 401");
+	assert.equal(await st("/cdp/json/version", tok), 403,
+	    "a token without the browser scope: 403");
+	assert.equal(await st(`/cdp/json/version?access_token=${tokBrowser}`),
+	    401, "a token in the URL is not taken");
+	assert.equal(await st("/json/version", tokBrowser), 404,
+	    "the sandbox's paths are not on the public port");
+	const ws = await new Promise((resolve) => {
+		const w = new WebSocket(gw.url.replace("http", "ws") +
+			"/cdp/devtools/browser/x");
+		w.on("open", () => { resolve("open"); w.close(); });
+		w.on("unexpected-response", (q, res) => resolve(res.statusCode));
+		w.on("error", () => resolve("error"));
+	});
+	assert.equal(ws, 401, "a WebSocket without a token: 401");
 });
 
 test("Chromium killed mid-session: the session ends, the next works",

@@ -76,9 +76,46 @@ const scenarios = {
 		const target = page.target()._targetId;
 		const file = await page.goto("file:///etc/passwd").then(() =>
 			"opened", (e) => e.message);
-		browser.disconnect();
-		return { version, out, png: png.length, cookies, pages,
+		const r = { version, out, png: png.length, cookies, pages,
 			target, file };
+		if (process.env.HOLD) {
+			// Connected until the test closes stdin.
+			console.log(JSON.stringify({ ok: true, ...r }));
+			await new Promise((res) => {
+				process.stdin.on("end", res);
+				process.stdin.resume();
+			});
+		}
+		browser.disconnect();
+		return r;
+	},
+	// An owner's tool from outside, through /cdp/ with a token in the
+	// header: puppeteer by its WebSocket URL, Playwright by the HTTP one.
+	async outside() {
+		const [url, token] = [arg, process.env.CDP_TOKEN];
+		const headers = { Authorization: `Bearer ${token}` };
+		const v = await (await fetch(`${url}/cdp/json/version`,
+			{ headers })).json();
+		const browser = await puppeteer.connect({ headers,
+			browserWSEndpoint: v.webSocketDebuggerUrl });
+		const page = await browser.newPage();
+		await page.goto(process.env.SITE + "/form");
+		await page.type("#name", "owner");
+		await page.click("#go");
+		await page.waitForSelector("#out:not(:empty)");
+		const out = await page.$eval("#out", (e) => e.textContent);
+		const png = (await page.screenshot()).length;
+		const pages = (await browser.pages()).map((p) => p.url());
+		browser.disconnect();
+		const pw = await chromium.connectOverCDP(`${url}/cdp`,
+			{ headers });
+		const p2 = await pw.contexts()[0].newPage();
+		await p2.goto(process.env.SITE + "/form");
+		await p2.fill("#name", "pw-owner");
+		await p2.click("#go");
+		const out2 = await p2.textContent("#out");
+		await pw.close();
+		return { ws: v.webSocketDebuggerUrl, out, png, pages, out2 };
 	},
 	// Playwright's connectOverCDP: the default context's new page,
 	// fill, click, cookies of the context, and browser.close().
