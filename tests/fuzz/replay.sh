@@ -40,4 +40,5 @@ replay fuzz_config config
 replay fuzz_sse sse
 replay fuzz_xlate xlate
 replay fuzz_hooks hooks
+replay fuzz_cdp cdp
 echo "1..$n"
