@@ -28,6 +28,7 @@
  */
 #define CLIENT_MSG_MAX	((size_t)2 << 20)
 #define IN_KEEP_MAX	((size_t)64 << 10)
+#define TX_BURST	64	/* messages written per writable callback */
 #define HDR_SLOTS	8
 #define HDR_MAX		4096
 /* Debian's (ca-certificates) */
@@ -1111,6 +1112,7 @@ ws_tx(struct ws_session *s)
 {
 	struct ws_msg	*m = s->out_head;
 	unsigned char	 ping[LWS_PRE + 4];
+	int		 n;
 
 	if (s->ping_due && !s->closing) {
 		/* With data: lws 4.1 drops an empty pong without a callback. */
@@ -1129,14 +1131,23 @@ ws_tx(struct ws_session *s)
 		    (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	if (lws_write(s->wsi, m->data + LWS_PRE, m->len, m->binary ?
-	    LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)m->len)
-		return -1;
-	s->out_head = m->next;
-	if (s->out_head == NULL)
-		s->out_tail = NULL;
-	s->out_bytes -= m->len;
-	free(m);
+	/*
+	 * Several messages while the socket takes them: one per writable
+	 * callback would cost a trip round the event loop per message,
+	 * which caps a relay of many small ones (CDP's pipelined calls).
+	 */
+	for (n = 0; m != NULL && n < TX_BURST; n++, m = s->out_head) {
+		if (n > 0 && lws_send_pipe_choked(s->wsi))
+			break;
+		if (lws_write(s->wsi, m->data + LWS_PRE, m->len, m->binary ?
+		    LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)m->len)
+			return -1;
+		s->out_head = m->next;
+		if (s->out_head == NULL)
+			s->out_tail = NULL;
+		s->out_bytes -= m->len;
+		free(m);
+	}
 	if (s->out_head != NULL || s->closing)
 		lws_callback_on_writable(s->wsi);
 	else if (s->ops->on_drain != NULL)
