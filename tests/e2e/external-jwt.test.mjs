@@ -146,7 +146,8 @@ test("RS256 in Cf-Access-Jwt-Assertion: 200, user provisioned as member", async 
 	assert.equal(b.name, email);
 	assert.equal(b.email, email);
 	assert.equal(b.role, "member");
-	assert.deepEqual([...b.scopes].sort(), ["llm", "read", "sandbox"]);
+	assert.deepEqual([...b.scopes].sort(), ["browser", "chat", "llm",
+	    "read", "sandbox"]);
 	const u = users(gw).find((x) => x.email === email);
 	assert.ok(u, "the user row exists after the first request");
 	assert.equal(u.role, "member");

@@ -219,8 +219,8 @@ in_a() {
 }
 in_a GET /api/v1/me
 is "inside, GET 127.0.0.1:8080/api/v1/me: 200" "$ICODE" 200
-ok "… it is sandbox a: name a, auth sandbox, member, scope llm only" jok "$IBODY" \
-    'o.name === "a" && o.auth === "sandbox" && o.role === "member" && JSON.stringify(o.scopes) === "[\"llm\"]"'
+ok "… it is sandbox a: name a, auth sandbox, member, scopes llm and browser only" jok "$IBODY" \
+    'o.name === "a" && o.auth === "sandbox" && o.role === "member" && JSON.stringify(o.scopes) === "[\"llm\",\"browser\"]"'
 run b 'curl -s http://127.0.0.1:8080/api/v1/me'
 is "… and b is b" "$(jv "$OUT" o.name)" b
 in_a GET /api/v1/sandboxes
