@@ -396,7 +396,6 @@ client_command(struct conn *c, json_t *m)
 	case CDP_CLOSE:
 		/* Browser.close: the sandbox's tabs go, not the browser. */
 		reply(c, id, sid, v.result, NULL);
-		v.result = NULL;
 		cdp_box_reset(c->box);
 		ws_close(c->pub, 1000, "browser closed");
 		break;
@@ -441,7 +440,8 @@ reply(struct conn *c, json_t *id, const char *sid, json_t *result,
 	json_t	*o = json_object();
 	char	*s;
 
-	json_object_set(o, "id", id != NULL ? id : json_integer(0));
+	json_object_set_new(o, "id", id != NULL ? json_incref(id) :
+	    json_integer(0));
 	if (why != NULL)
 		json_object_set_new(o, "error", json_pack("{s:i,s:s}", "code",
 		    -32000, "message", why));
