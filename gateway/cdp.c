@@ -43,7 +43,11 @@ struct call {
 
 
 static void	*resolver(void *);
-static int	 resolve(char *, size_t, char *, size_t);
+static int	 remote_token(char **, char *, size_t);
+static bool	 token_in_query(void);
+static void	 with_token(char *, size_t, const char *);
+static void	 token_drop(void);
+static int	 resolve(char *, size_t, const char *, char *, size_t);
 static void	 resolved(void *);
 static int	 ctl_open(struct ws_session *);
 static void	 ctl_message(struct ws_session *, const void *, size_t, bool);
@@ -70,6 +74,7 @@ static const struct ws_ops ctl_ops = {
 static enum ctl_state	 state;
 static struct ws_session *ctl;
 static char		 ws_url[1024];	/* the browser's; never shown */
+static char		*token;		/* a hosted browser's; wiped */
 static char		 down_why[256];
 static json_t		*version;	/* Browser.getVersion's */
 static long long	 next_id = 1;
@@ -95,6 +100,7 @@ struct resolution {
 	struct ws_job	 job;
 	int		 rc;
 	char		 url[1024];
+	char		*token;		/* owned, wiped; NULL: none */
 	char		 why[256];
 };
 
@@ -386,23 +392,6 @@ cdp_target_add(const char *id, const char *ctx)
 	json_decref(ti);
 }
 
-/* The browser's WebSocket URL, with path instead of its own if set. */
-int
-cdp_upstream_url(const char *path, char *out, size_t outsz)
-{
-	const char	*p;
-
-	if (state != CTL_UP || (p = strstr(ws_url, "://")) == NULL ||
-	    (p = strchr(p + 3, '/')) == NULL)
-		return -1;
-	if (path == NULL)
-		path = p;
-	if ((size_t)snprintf(out, outsz, "%.*s%s", (int)(p - ws_url), ws_url,
-	    path) >= outsz)
-		return -1;
-	return 0;
-}
-
 /*
  * method on the control connection; fn(result, NULL, arg) or
  * fn(NULL, why, arg) on the service thread. params is taken. -1: not
@@ -493,7 +482,8 @@ resolver(void *unused)
 	(void)unused;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	r->rc = resolve(r->url, sizeof(r->url), r->why, sizeof(r->why));
+	r->rc = remote_token(&r->token, r->why, sizeof(r->why)) == -1 ? -1 :
+	    resolve(r->url, sizeof(r->url), r->token, r->why, sizeof(r->why));
 	r->job.fn = resolved;
 	r->job.arg = r;
 	ws_post(&r->job);
@@ -506,12 +496,41 @@ resolver(void *unused)
  * itself by the address it bound, which may not be ours to reach.
  * Chromium answers only a Host that is an address or localhost.
  */
+/*
+ * The secret named by browser.remote_token, for a remote backend that
+ * wants one; *out NULL when none is set. -1: named but not there.
+ */
 static int
-resolve(char *out, size_t outsz, char *why, size_t whysz)
+remote_token(char **out, char *why, size_t whysz)
+{
+	const struct config	*c = config_current();
+	struct buf		 b;
+	int			 rc = 0;
+
+	*out = NULL;
+	if (browser_backend(c) != BROWSER_REMOTE || !*c->browser_remote_token)
+		return 0;
+	buf_init(&b, SECRETS_MAX + 64);
+	if (secrets_get(c->browser_remote_token, &b) == -1 || b.data == NULL) {
+		snprintf(why, whysz, "the secret %s (browser.remote_token) is "
+		    "not set: pincer secret set %s", c->browser_remote_token,
+		    c->browser_remote_token);
+		rc = -1;
+	} else if ((*out = strdup(b.data)) == NULL)
+		rc = -1;
+	if (b.data != NULL)
+		explicit_bzero(b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+static int
+resolve(char *out, size_t outsz, const char *tok, char *why, size_t whysz)
 {
 	struct chan_http	 h;
 	char			 ep[1024], url[1100], hosthdr[300];
-	const char		*hdrs[] = { hosthdr, NULL }, *ws, *p, *q;
+	char			 authhdr[SECRETS_MAX / 8];
+	const char		*hdrs[] = { hosthdr, NULL, NULL }, *ws, *p, *q;
 	uint64_t		 end = now_ms() + RESOLVE_MS;
 	json_t			*j = NULL;
 	int			 rc = -1;
@@ -532,6 +551,15 @@ resolve(char *out, size_t outsz, char *why, size_t whysz)
 	    *p != '[')
 		snprintf(hosthdr, sizeof(hosthdr), "Host: localhost");
 	snprintf(url, sizeof(url), "%.*s/json/version", (int)(q - ep), ep);
+	if (tok != NULL) {
+		if (token_in_query())
+			with_token(url, sizeof(url), tok);
+		else {
+			snprintf(authhdr, sizeof(authhdr), "Authorization: "
+			    "Bearer %s", tok);
+			hdrs[1] = authhdr;
+		}
+	}
 	memset(&h, 0, sizeof(h));
 	h.method = "GET";
 	h.url = url;
@@ -553,26 +581,96 @@ resolve(char *out, size_t outsz, char *why, size_t whysz)
 	}
 	json_decref(j);
 	chan_http_free(&h);
+	explicit_bzero(url, sizeof(url));
+	explicit_bzero(authhdr, sizeof(authhdr));
 	return rc;
+}
+
+static bool
+token_in_query(void)
+{
+	return config_current()->browser_remote_token_in == 1;
+}
+
+/*
+ * url with token=TOK added to its query (browserless and the like take
+ * it so), percent-encoded: the URL is never logged.
+ */
+static void
+with_token(char *url, size_t urlsz, const char *tok)
+{
+	size_t	 n = strlen(url);
+
+	n += (size_t)snprintf(url + n, urlsz > n ? urlsz - n : 0, "%stoken=",
+	    strchr(url, '?') != NULL ? "&" : "?");
+	for (; *tok != '\0' && n + 4 < urlsz; tok++)
+		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789-._~", *tok) != NULL && *tok != '\0')
+			url[n++] = *tok;
+		else
+			n += (size_t)snprintf(url + n, urlsz - n, "%%%02X",
+			    (unsigned char)*tok);
+	url[n < urlsz ? n : urlsz - 1] = '\0';
 }
 
 static void
 resolved(void *arg)
 {
 	struct resolution	*r = arg;
-	struct ws_dial		 d = { .no_origin = true };
 
+	token_drop();
 	if (r->rc == -1) {
 		ctl_fail(r->why);
+		free(r->token);
 		free(r);
 		return;
 	}
 	snprintf(ws_url, sizeof(ws_url), "%s", r->url);
+	token = r->token;
 	free(r);
-	d.msg_max = (size_t)config_current()->browser_max_message;
 	state = CTL_CONNECTING;
-	if ((ctl = ws_dial_url(ws_url, &d, &ctl_ops, NULL)) == NULL)
+	if ((ctl = cdp_dial(NULL, &ctl_ops, NULL)) == NULL)
 		ctl_fail("cannot connect to the browser");
+}
+
+static void
+token_drop(void)
+{
+	if (token != NULL) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+		token = NULL;
+	}
+}
+
+/*
+ * A connection to the browser: its browser endpoint (path NULL) or
+ * path on it (a page's), with a hosted browser's token if it has one.
+ */
+struct ws_session *
+cdp_dial(const char *path, const struct ws_ops *ops, void *user)
+{
+	struct ws_dial		 d = { .no_origin = true };
+	struct ws_session	*s;
+	char			 url[1200], auth[SECRETS_MAX / 8];
+	const char		*p;
+
+	if ((p = strstr(ws_url, "://")) == NULL || (p = strchr(p + 3,
+	    '/')) == NULL)
+		return NULL;
+	snprintf(url, sizeof(url), "%.*s%s", (int)(p - ws_url), ws_url,
+	    path != NULL ? path : p);
+	d.msg_max = (size_t)config_current()->browser_max_message;
+	if (token != NULL && token_in_query())
+		with_token(url, sizeof(url), token);
+	else if (token != NULL) {
+		snprintf(auth, sizeof(auth), "Bearer %s", token);
+		d.auth = auth;
+	}
+	s = ws_dial_url(url, &d, ops, user);
+	explicit_bzero(url, sizeof(url));
+	explicit_bzero(auth, sizeof(auth));
+	return s;
 }
 
 static int
@@ -678,6 +776,7 @@ ctl_fail(const char *why)
 	struct cdp_box	*b;
 
 	snprintf(down_why, sizeof(down_why), "%s", why);
+	token_drop();
 	if (ctl != NULL) {
 		ws_close(ctl, 1001, "going away");
 		ctl = NULL;

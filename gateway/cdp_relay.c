@@ -312,8 +312,7 @@ static void
 conn_go(void *arg, const char *why)
 {
 	struct conn	*c = arg;
-	struct ws_dial	 d = { .no_origin = true };
-	char		 url[1200], path[CDP_ID_MAX + 20];
+	char		 path[CDP_ID_MAX + 20];
 	const char	*ctx;
 
 	c->waiting = false;
@@ -331,10 +330,8 @@ conn_go(void *arg, const char *why)
 		return;
 	}
 	snprintf(path, sizeof(path), "/devtools/page/%s", c->page);
-	d.msg_max = (size_t)config_current()->browser_max_message;
-	if (cdp_upstream_url(c->page_conn ? path : NULL, url,
-	    sizeof(url)) == -1 || (c->up = ws_dial_url(url, &d, &up_ops,
-	    c)) == NULL)
+	if ((c->up = cdp_dial(c->page_conn ? path : NULL, &up_ops, c)) ==
+	    NULL)
 		ws_close(c->pub, 1011, "cannot connect to the browser");
 }
 

@@ -68,6 +68,7 @@ static const char *const log_formats[] = { "logfmt", "json", NULL };
 /* In the order of enum browser_backend. */
 static const char *const browser_backends[] = { "auto", "local", "remote",
 	"off", NULL };
+static const char *const token_places[] = { "header", "query", NULL };
 static const char *const sandbox_scopes[] = { "owner", "conversation",
 	"channel", NULL };
 static const char *const provision_roles[] = { "none", "member", "admin",
@@ -290,6 +291,15 @@ static const struct option options[] = {
 	  .check = check_cdp_url,
 	  .help = "a CDP endpoint for the remote backend: http://HOST:9222 "
 	  "of a Chromium, or a ws(s):// URL of a hosted browser" },
+	{ .name = "browser.remote_token", .type = OPT_STR,
+	  .offset = O(browser_remote_token), .def = "", .restart = true,
+	  .help = "the name of a secret (pincer secret set) holding a hosted "
+	  "browser's token, for the remote backend" },
+	{ .name = "browser.remote_token_in", .type = OPT_ENUM,
+	  .offset = O(browser_remote_token_in), .def = "header",
+	  .values = token_places, .restart = true,
+	  .help = "how the token goes: header (Authorization: Bearer) or "
+	  "query (?token=, as browserless takes it)" },
 	{ .name = "browser.max_message_bytes", .type = OPT_INT,
 	  .offset = O(browser_max_message), .def = "67108864",
 	  .min = 1048576, .max = 1073741824,

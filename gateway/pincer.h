@@ -135,6 +135,8 @@ struct config {
 	int	 browser_backend;	/* enum browser_backend */
 	char	*browser_chromium;
 	char	*browser_remote_url;
+	char	*browser_remote_token;		/* a secret's name */
+	int	 browser_remote_token_in;	/* 0 header, 1 query */
 	long	 browser_max_message;
 	long	 browser_max_sessions;
 	long	 browser_max_sessions_total;
@@ -537,6 +539,7 @@ struct ws_session *ws_connect_url(const char *url, const struct ws_ops *,
 struct ws_dial {
 	size_t	 msg_max;	/* 0: ws.c's own limit for its connections */
 	bool	 no_origin;
+	const char *auth;	/* an Authorization value (copied, wiped) */
 };
 struct ws_session *ws_dial_url(const char *url, const struct ws_dial *,
 	    const struct ws_ops *, void *user);
@@ -1322,7 +1325,8 @@ json_t	*cdp_box_contexts(const struct cdp_box *);
 void	 cdp_box_reset(struct cdp_box *);
 const char *cdp_target_ctx(const char *target);
 void	 cdp_target_add(const char *target, const char *ctx);
-int	 cdp_upstream_url(const char *path, char *, size_t);
+struct ws_session *cdp_dial(const char *path, const struct ws_ops *,
+	    void *user);
 int	 cdp_call(const char *method, json_t *params, cdp_call_fn, void *);
 void	 cdp_call_forget(void *);
 const char *cdp_bridge_id(void);

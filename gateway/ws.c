@@ -65,6 +65,7 @@ struct ws_session {
 	char			 ip[64];
 	char			 path[512];
 	char			 query[1024];
+	char			*auth;		/* Authorization; owned, wiped */
 	struct ws_session	*prev;
 	struct ws_session	*next;
 };
@@ -106,7 +107,8 @@ static int	ws_tx(struct ws_session *);
 static void	ws_keepalive(struct ws_session *);
 static void	*ws_main(void *);
 static struct ws_session *ws_client_open(struct lws_client_connect_info *,
-		    const char *, const struct ws_ops *, void *);
+		    const char *, const char *, const struct ws_ops *, void *);
+static void	ws_free(struct ws_session *);
 static struct lws_vhost *ws_tls_vhost(void);
 static void	ws_log(int, const char *);
 static void	echo_message(struct ws_session *, const void *, size_t, bool);
@@ -373,7 +375,7 @@ ws_connect(const char *unix_path, const char *uri, const struct ws_ops *ops,
 	cci.address = addr;		/* "+path": a Unix socket */
 	cci.path = uri;
 	cci.host = "localhost";
-	return ws_client_open(&cci, "unix", ops, user);
+	return ws_client_open(&cci, "unix", NULL, ops, user);
 }
 
 /*
@@ -428,22 +430,38 @@ ws_dial_url(const char *url, const struct ws_dial *d,
 	cci.host = hosthdr;
 	cci.origin = d != NULL && d->no_origin ? NULL : hosthdr;
 	cci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
-	if ((s = ws_client_open(&cci, host, ops, user)) != NULL &&
+	if ((s = ws_client_open(&cci, host, d != NULL ? d->auth : NULL, ops,
+	    user)) != NULL &&
 	    d != NULL && d->msg_max > 0)
 		s->in.max = d->msg_max;
 	return s;
 }
 
+/* The session's memory, its credential wiped first. */
+static void
+ws_free(struct ws_session *s)
+{
+	if (s->auth != NULL) {
+		explicit_bzero(s->auth, strlen(s->auth));
+		free(s->auth);
+	}
+	free(s);
+}
+
 /* A connect of ws_connect or ws_connect_url, on the service thread. */
 static struct ws_session *
 ws_client_open(struct lws_client_connect_info *cci, const char *peer,
-    const struct ws_ops *ops, void *user)
+    const char *auth, const struct ws_ops *ops, void *user)
 {
 	struct ws_session	*s;
 	struct lws		*wsi;
 
 	if (ws_destroying || (s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
+	if (auth != NULL && (s->auth = strdup(auth)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	s->client = true;
 	s->ops = ops;
 	s->user = user;
@@ -459,7 +477,7 @@ ws_client_open(struct lws_client_connect_info *cci, const char *peer,
 	/* On failure lws may have destroyed the wsi already; it is gone. */
 	if (wsi == NULL || s->destroyed) {
 		buf_free(&s->in);
-		free(s);
+		ws_free(s);
 		return NULL;
 	}
 	s->wsi = wsi;
@@ -639,7 +657,15 @@ ws_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return 0;
 		}
 		ws_ended(s);
-		free(s);
+		ws_free(s);
+		return 0;
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		/* A hosted browser's token: in a header, never the URL. */
+		if (s->auth != NULL && lws_add_http_header_by_name(wsi,
+		    (const unsigned char *)"authorization:",
+		    (const unsigned char *)s->auth, (int)strlen(s->auth),
+		    (unsigned char **)in, *(unsigned char **)in + len) != 0)
+			return -1;
 		return 0;
 	default:
 		return 0;
