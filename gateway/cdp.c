@@ -84,6 +84,7 @@ static struct cdp_wait	*ctl_waiters;
 static struct cdp_box	*boxes;
 static struct cdp_target	*targets;
 static size_t		 ntargets, targets_cap;
+static unsigned long	 target_seq;
 static char		 bridge_id[37];	/* in the URLs sandboxes see */
 static char		 downloads_root[4096];
 
@@ -204,6 +205,17 @@ cdp_box_name(const struct identity *id, char *out, size_t outsz)
 		snprintf(out, outsz, "%.*s", SBX_NAME_MAX, id->user);
 	else
 		snprintf(out, outsz, "user:%.*s", SBX_NAME_MAX, id->user);
+}
+
+struct cdp_box *
+cdp_box_find(const char *name)
+{
+	struct cdp_box	*b;
+
+	for (b = boxes; b != NULL; b = b->next)
+		if (!strcmp(b->name, name))
+			return b;
+	return NULL;
 }
 
 /* The side of the browser called name, made on first use. */
@@ -851,6 +863,7 @@ target_note(json_t *ti)
 		t = &targets[ntargets++];
 		memset(t, 0, sizeof(*t));
 		snprintf(t->id, sizeof(t->id), "%s", id);
+		t->seq = ++target_seq;
 	}
 	if (ctx != NULL && t->ctx[0] == '\0')
 		snprintf(t->ctx, sizeof(t->ctx), "%s", ctx);

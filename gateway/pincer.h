@@ -1306,6 +1306,7 @@ struct cdp_target {
 	char		*url;		/* owned */
 	char		*title;		/* owned */
 	uint64_t	 dead_at;	/* destroyed: forgotten later */
+	unsigned long	 seq;		/* the order the bridge saw them in */
 };
 int	 cdp_start(const struct config *);
 bool	 cdp_running(void);
@@ -1317,6 +1318,7 @@ json_t	*cdp_version(void);
 void	 cdp_stop(void);
 void	 cdp_ready(cdp_ready_fn, void *);
 struct cdp_box *cdp_box_get(const char *name, bool sandbox);
+struct cdp_box *cdp_box_find(const char *name);	/* NULL: none */
 void	 cdp_box_ready(struct cdp_box *, cdp_ready_fn, void *);
 bool	 cdp_box_owns(const struct cdp_box *, const char *ctx);
 void	 cdp_box_add_ctx(struct cdp_box *, const char *);
@@ -1331,6 +1333,10 @@ int	 cdp_call(const char *method, json_t *params, cdp_call_fn, void *);
 void	 cdp_call_forget(void *);
 const char *cdp_bridge_id(void);
 void	 api_cdp_json(struct http_req *);
+
+/* cdp_live.c: watching a sandbox's browser (admin) */
+extern const struct ws_ops cdp_live_ops;
+void	 api_sandbox_browser(struct http_req *);
 
 /* cdp_relay.c: the bridge's WebSocket sessions */
 extern const struct ws_ops cdp_browser_ops;

@@ -177,6 +177,13 @@ static const struct route routes[] = {
 	{ .method = "WS", .path = "/devtools/page/{id}",
 	  .kind = ROUTE_WS, .ws = &cdp_page_ops, CDP_AUTH,
 	  .body_max = ROUTE_BODY_BROWSER, .name = "cdp_page" },
+	/* Watching a sandbox's browser (gateway/cdp_live.c). */
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}/browser",
+	  .handler = api_sandbox_browser, SBX_AUTH,
+	  .name = "sandbox_browser" },
+	{ .method = "WS", .path = "/api/v1/sandboxes/{name}/browser/live",
+	  .kind = ROUTE_WS, .ws = &cdp_live_ops, SBX_AUTH,
+	  .name = "sandbox_browser_live" },
 	{ .method = "WS", .path = "/api/v1/sandboxes/{name}/terminal",
 	  .kind = ROUTE_WS, .ws = &sandbox_terminal_ops, SBX_AUTH,
 	  .name = "sandbox_terminal" },
