@@ -40,7 +40,31 @@ int	 lhttp_post(const char *url, const char *body, size_t len,
 	    long timeout_s, int *status, char *ctype, size_t ctypesz,
 	    lhttp_body_fn, void *, char *why, size_t whysz);
 
+/* cdpc.c: a CDP client to the sandbox's 127.0.0.1:9222 */
+struct cdpc;
+/* An event while waiting; true: the wait is over (cdpc_wait). */
+typedef bool (*cdpc_event_fn)(void *, const char *method, json_t *params);
+json_t	*cdpc_http(const char *method, const char *path, int *status,
+	    char *why, size_t whysz);
+struct cdpc *cdpc_open(const char *path, char *why, size_t whysz);
+void	 cdpc_close(struct cdpc *);
+const char *cdpc_error(const struct cdpc *);
+json_t	*cdpc_call(struct cdpc *, const char *method, json_t *params,
+	    long secs, cdpc_event_fn, void *);
+bool	 cdpc_wait(struct cdpc *, long secs, cdpc_event_fn, void *);
+
+/* browser.c: the browser tools (the tools table's calls) */
+bool	 browser_navigate(const struct agent *, json_t *, struct buf *);
+bool	 browser_snapshot(const struct agent *, json_t *, struct buf *);
+bool	 browser_click(const struct agent *, json_t *, struct buf *);
+bool	 browser_type(const struct agent *, json_t *, struct buf *);
+bool	 browser_screenshot(const struct agent *, json_t *, struct buf *);
+bool	 browser_evaluate(const struct agent *, json_t *, struct buf *);
+bool	 browser_tabs(const struct agent *, json_t *, struct buf *);
+
 /* tools.c */
+void	 tools_untrusted(struct buf *, const char *source, const char *,
+	    size_t);
 int	 agent_slurp(const char *, long max, struct buf *, char *, size_t);
 json_t	*tools_schema(void);			/* the "tools" array */
 /* Runs one tool: a result text for the model (always set), ok or not. */

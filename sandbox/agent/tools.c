@@ -39,8 +39,7 @@ static bool	 t_msearch(const struct agent *, json_t *, struct buf *);
 static bool	 t_attach(const struct agent *, json_t *, struct buf *);
 static bool	 t_fetch(const struct agent *, json_t *, struct buf *);
 static void	 resolve(const struct agent *, const char *, char *, size_t);
-static void	 untrusted(struct buf *, const char *source, const char *,
-		    size_t);
+#define untrusted tools_untrusted
 static int	 write_atomic(const char *, const char *, size_t, char *,
 		    size_t);
 static int	 mkdirs(const char *, char *, size_t);
@@ -99,6 +98,39 @@ static const struct {
 	  "the owner's egress proxy.",
 	  "{\"type\":\"object\",\"properties\":{\"url\":{\"type\":"
 	  "\"string\"}},\"required\":[\"url\"]}" },
+	/* browser.c: a real Chromium, the sandbox's own context. */
+	{ "browser_navigate", browser_navigate, "Open a URL in your browser "
+	  "tab (one is opened if needed) and wait for it to load. Then read "
+	  "it with browser_snapshot.",
+	  "{\"type\":\"object\",\"properties\":{\"url\":{\"type\":"
+	  "\"string\"}},\"required\":[\"url\"]}" },
+	{ "browser_snapshot", browser_snapshot, "The page in your tab as a "
+	  "compact outline of what is on it; every link, button and field "
+	  "has a [ref=N] to use with browser_click and browser_type.",
+	  "{\"type\":\"object\",\"properties\":{}}" },
+	{ "browser_click", browser_click, "Click the element with this ref "
+	  "(from the last browser_snapshot); waits for a page it opens.",
+	  "{\"type\":\"object\",\"properties\":{\"ref\":{\"type\":"
+	  "\"string\"}},\"required\":[\"ref\"]}" },
+	{ "browser_type", browser_type, "Type text into the field with this "
+	  "ref; with submit, press Enter after.",
+	  "{\"type\":\"object\",\"properties\":{\"ref\":{\"type\":"
+	  "\"string\"},\"text\":{\"type\":\"string\"},\"submit\":"
+	  "{\"type\":\"boolean\"}},\"required\":[\"ref\",\"text\"]}" },
+	{ "browser_screenshot", browser_screenshot, "Save a PNG of your tab "
+	  "in the workspace (default screenshots/shot-TIME.png); send it "
+	  "with send_attachment.",
+	  "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
+	  "\"string\"}}}" },
+	{ "browser_evaluate", browser_evaluate, "Run a JavaScript expression "
+	  "in the page and return its value (as JSON).",
+	  "{\"type\":\"object\",\"properties\":{\"expression\":"
+	  "{\"type\":\"string\"}},\"required\":[\"expression\"]}" },
+	{ "browser_tabs", browser_tabs, "List your tabs (the default), or "
+	  "select one by id, open a new one (url), or close one (id).",
+	  "{\"type\":\"object\",\"properties\":{\"action\":{\"type\":"
+	  "\"string\",\"enum\":[\"list\",\"select\",\"new\",\"close\"]},"
+	  "\"id\":{\"type\":\"string\"},\"url\":{\"type\":\"string\"}}}" },
 };
 
 json_t *
@@ -481,8 +513,8 @@ resolve(const struct agent *ag, const char *path, char *out, size_t outsz)
  * The wrapper the system prompt describes. A closing tag inside the
  * content is broken up so the content cannot end its own wrapper.
  */
-static void
-untrusted(struct buf *out, const char *source, const char *p, size_t n)
+void
+tools_untrusted(struct buf *out, const char *source, const char *p, size_t n)
 {
 	static const char	 end[] = "</untrusted-content";
 	const char		*q;
