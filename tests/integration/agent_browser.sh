@@ -112,6 +112,15 @@ like "a file:// URL is refused" "$(tool_out 5)" '^error: "url" must be'
 like "an unknown ref says to take a new snapshot" "$(tool_out 6)" \
     '^error: no ref 9 on this page: take a new browser_snapshot'
 
+# The skill's script, as written in skills/browser/SKILL.md, works.
+awk '/^```js$/ { on = 1; next } /^```$/ { on = 0 } on' \
+    "$TOP_SRCDIR/skills/browser/SKILL.md" >"$T_TMP/shoot.mjs"
+api PUT /br1/files/workspace/shoot.mjs --data-binary "@$T_TMP/shoot.mjs"
+is "the skill's script is put in the workspace" "$CODE" 201
+run br1 "cd /workspace && node --experimental-websocket shoot.mjs http://127.0.0.1:$PORT/index.html 1 2>&1 | grep -v ExperimentalWarning; od -An -c -N4 shot.png | tr -d ' '; ls frame-0000.jpg"
+like "… it saves a screenshot and frames" "$(tr '\n' ' ' <<<"$OUT")" \
+    'shot\.png and [1-9][0-9]* frames.*211PNG frame-0000\.jpg'
+
 pincer_stop
 is "pincerd stops cleanly" "$PINCER_EXIT" 0
 done_testing
