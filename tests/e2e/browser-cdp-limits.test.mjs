@@ -3,8 +3,9 @@
 // sandbox's gateway.sock, which is what its 127.0.0.1:9222 is relayed to:
 // sessions over browser.max_sessions wait for a slot and get it when one
 // ends, or are refused with 1013 after browser.queue_timeout_s; the global
-// limit the same; an idle session is closed (1001); a sandbox put to sleep
-// ends its sessions and its browser context.
+// limit the same; a fragmented command is one message, one too large
+// closes the session (1009); an idle session is closed (1001); a sandbox
+// put to sleep ends its sessions and its browser context.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -69,7 +70,8 @@ before(async () => {
 	gw = await startPincer("browser-cdp-limits", {
 		auth: { argon2_memory_kib: 1024, argon2_iterations: 1 },
 		browser: { max_sessions: 2, max_sessions_total: 3,
-			queue_timeout_s: 2, session_idle_s: 4 } }, {
+			queue_timeout_s: 2, session_idle_s: 4,
+			max_message_bytes: 1048576 } }, {
 		beforeStart: ({ conf, state }) => {
 			cli(conf, state, ["user", "add", "alice", "--role", "owner",
 				"--password-stdin"], PW + "\n");
@@ -131,6 +133,36 @@ test("the global limit: a's two and b's one fill it, b's next waits",
 	assert.match(c.reason, /max_sessions_total/);
 	for (const s of [a1, a2, b1]) s.ws.close();
 	await b1.closed;
+});
+
+test("a command in fragments (RFC 6455 §5.4) is one message", async (t) => {
+	if (skip) return t.skip(skip);
+	const s = session("b");
+	await s.opened;
+	const text = JSON.stringify({ id: 77, method: "Target.createTarget",
+		params: { url: "data:text/plain," + "x".repeat(200000) } });
+	const cut = [0, 10, 70000, text.length];
+	for (let i = 0; i < 3; i++)
+		s.ws.send(text.slice(cut[i], cut[i + 1]), { fin: i === 2 });
+	let m;
+	for (let i = 0; i < 200 && !m; i++) {
+		m = s.msgs.find((x) => x.id === 77);
+		if (!m) await new Promise((r) => setTimeout(r, 25));
+	}
+	assert.match(m?.result?.targetId ?? "", /^[0-9A-F]{32}$/,
+	    JSON.stringify(m));
+	s.ws.close();
+	await s.closed;
+});
+
+test("a message over max_message_bytes: closed with 1009", async (t) => {
+	if (skip) return t.skip(skip);
+	const s = session("b");
+	await s.opened;
+	s.ws.send(JSON.stringify({ id: 1, method: "Target.createTarget",
+		params: { url: "data:text/plain," + "x".repeat(1100000) } }));
+	const c = await within(s.closed, 5000);
+	assert.equal(c.code, 1009, JSON.stringify(c));
 });
 
 test("an idle session is closed (1001)", async (t) => {
