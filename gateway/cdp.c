@@ -56,6 +56,7 @@ static void	 ctl_event(json_t *);
 static void	 got_version(json_t *, const char *, void *);
 static void	 ctl_fail(const char *);
 static void	 waiters_run(struct cdp_wait **, const char *);
+static int	 wait_add(struct cdp_wait **, cdp_ready_fn, void *);
 static void	 box_made(json_t *, const char *, void *);
 static void	 box_gone(struct cdp_box *);
 static struct cdp_target *target_find(const char *);
@@ -153,7 +154,6 @@ cdp_stop(void)
 void
 cdp_ready(void (*fn)(void *, const char *), void *arg)
 {
-	struct cdp_wait		*w;
 	pthread_attr_t		 attr;
 	pthread_t		 th;
 
@@ -161,16 +161,7 @@ cdp_ready(void (*fn)(void *, const char *), void *arg)
 		fn(arg, NULL);
 		return;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		fn(arg, "out of memory");
-		return;
-	}
-	w->fn = fn;
-	w->arg = arg;
-	w->deadline = now_ms() + WAIT_MS;
-	w->next = ctl_waiters;
-	ctl_waiters = w;
-	if (state != CTL_DOWN)
+	if (wait_add(&ctl_waiters, fn, arg) == -1 || state != CTL_DOWN)
 		return;
 	state = CTL_RESOLVING;
 	pthread_attr_init(&attr);
@@ -246,22 +237,11 @@ void
 cdp_box_ready(struct cdp_box *b, void (*fn)(void *, const char *),
     void *arg)
 {
-	struct cdp_wait	*w;
-
 	if (state == CTL_UP && b->ctx[0] != '\0') {
 		fn(arg, NULL);
 		return;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		fn(arg, "out of memory");
-		return;
-	}
-	w->fn = fn;
-	w->arg = arg;
-	w->deadline = now_ms() + WAIT_MS;
-	w->next = b->waiters;
-	b->waiters = w;
-	if (!b->making) {
+	if (wait_add(&b->waiters, fn, arg) == 0 && !b->making) {
 		b->making = true;
 		cdp_ready(box_ready_ctl, b);
 	}
@@ -811,6 +791,24 @@ ctl_fail(const char *why)
 		waiters_run(&b->waiters, why);
 	}
 	waiters_run(&ctl_waiters, why);
+}
+
+/* fn(arg, why) is owed later; -1: out of memory, and it was told. */
+static int
+wait_add(struct cdp_wait **head, cdp_ready_fn fn, void *arg)
+{
+	struct cdp_wait	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		fn(arg, "out of memory");
+		return -1;
+	}
+	w->fn = fn;
+	w->arg = arg;
+	w->deadline = now_ms() + WAIT_MS;
+	w->next = *head;
+	*head = w;
+	return 0;
 }
 
 static void

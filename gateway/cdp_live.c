@@ -19,7 +19,6 @@
 
 #include "pincer.h"
 
-#define PREFIX		"/api/v1/sandboxes/"
 #define LIVE_QUEUE_MAX	((size_t)1 << 20)
 
 struct live {
@@ -56,7 +55,6 @@ static void	 ack(struct live *);
 static void	 tab_info(struct live *, const char *, const char *);
 static void	 live_done(struct live *);
 static const struct cdp_target *pick(const char *box, const char *want);
-static bool	 name_of(const char *, char *, size_t);
 static void	 tabs_run(void *);
 static void	 tabs_resume(struct http_req *, void *);
 static void	 tabs_free(void *);
@@ -84,7 +82,7 @@ api_sandbox_browser(struct http_req *req)
 	char		 name[SBX_NAME_MAX + 1];
 	json_t		*info;
 
-	if (!name_of(http_req_path(req), name, sizeof(name)) ||
+	if (!sbx_path_name(http_req_path(req), name, sizeof(name)) ||
 	    (info = sbx_info(name)) == NULL) {
 		http_error(req, 404, "not_found", "%s",
 		    sbx_strerror(SBX_NOT_FOUND));
@@ -157,7 +155,7 @@ live_upgrade(struct ws_session *s, struct ws_refusal *no)
 	const char	*q = ws_query(s);
 	json_t		*info;
 
-	if (!name_of(ws_path(s), name, sizeof(name)) ||
+	if (!sbx_path_name(ws_path(s), name, sizeof(name)) ||
 	    (info = sbx_info(name)) == NULL) {
 		*no = (struct ws_refusal){ .status = 404, .code = "not_found" };
 		snprintf(no->msg, sizeof(no->msg), "%s",
@@ -188,7 +186,7 @@ live_open(struct ws_session *s)
 	char			 name[SBX_NAME_MAX + 1], want[CDP_ID_MAX];
 	const char		*q = ws_query(s);
 
-	name_of(ws_path(s), name, sizeof(name));
+	sbx_path_name(ws_path(s), name, sizeof(name));
 	want[0] = '\0';
 	if (strncmp(q, "tab=", 4) == 0)
 		snprintf(want, sizeof(want), "%.*s", (int)strcspn(q + 4, "&"),
@@ -392,21 +390,4 @@ pick(const char *box, const char *want)
 		    t[i].seq > best->seq))
 			best = &t[i];
 	return best;
-}
-
-/* The {name} of /api/v1/sandboxes/{name}/browser…. */
-static bool
-name_of(const char *path, char *out, size_t outsz)
-{
-	size_t	 n;
-
-	out[0] = '\0';
-	if (strncmp(path, PREFIX, strlen(PREFIX)) != 0)
-		return false;
-	path += strlen(PREFIX);
-	if ((n = strcspn(path, "/")) == 0 || n >= outsz)
-		return false;
-	memcpy(out, path, n);
-	out[n] = '\0';
-	return sbx_name_valid(out);
 }

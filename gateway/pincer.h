@@ -581,6 +581,7 @@ struct sbx_ref {
 int	 sbx_init(const struct config *);
 void	 sbx_shutdown(void);
 bool	 sbx_name_valid(const char *);
+bool	 sbx_path_name(const char *path, char *, size_t);
 enum sbx_err sbx_create(const char *name, const char *by, bool *created);
 enum sbx_err sbx_acquire(const char *name, struct sbx_ref *);
 void	 sbx_release(struct sbx_ref *);

@@ -228,6 +228,24 @@ sbx_name_valid(const char *n)
 	return strstr(n, "..") == NULL;
 }
 
+/* The {name} of /api/v1/sandboxes/{name}/…, if it is a valid one. */
+bool
+sbx_path_name(const char *path, char *out, size_t outsz)
+{
+	const char	*prefix = "/api/v1/sandboxes/";
+	size_t		 n;
+
+	out[0] = '\0';
+	if (strncmp(path, prefix, strlen(prefix)) != 0)
+		return false;
+	path += strlen(prefix);
+	if ((n = strcspn(path, "/")) == 0 || n >= outsz)
+		return false;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return sbx_name_valid(out);
+}
+
 const char *
 sbx_strerror(enum sbx_err e)
 {

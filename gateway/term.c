@@ -15,7 +15,6 @@
 
 #include "pincer.h"
 
-#define PREFIX		"/api/v1/sandboxes/"
 /*
  * What one side may have queued for the other before we stop reading
  * the side that sends (ws_pause): the kernel's buffers then push back
@@ -64,7 +63,6 @@ static void	 term_relay(struct ws_session *, struct ws_session *,
 		    const void *, size_t, bool);
 static int	 term_code(int, int);
 static void	 term_done(struct term *);
-static bool	 term_name(const char *, char *, size_t);
 
 static pthread_mutex_t	 wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 wake_cond = PTHREAD_COND_INITIALIZER;
@@ -100,7 +98,7 @@ term_upgrade(struct ws_session *s, struct ws_refusal *no)
 	char	 name[SBX_NAME_MAX + 1];
 	json_t	*info;
 
-	if (!term_name(ws_path(s), name, sizeof(name)) ||
+	if (!sbx_path_name(ws_path(s), name, sizeof(name)) ||
 	    (info = sbx_info(name)) == NULL) {
 		*no = (struct ws_refusal){ .status = 404, .code = "not_found" };
 		snprintf(no->msg, sizeof(no->msg), "%s",
@@ -131,7 +129,7 @@ term_open(struct ws_session *s)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
 	t->pub = s;
-	term_name(ws_path(s), t->name, sizeof(t->name));
+	sbx_path_name(ws_path(s), t->name, sizeof(t->name));
 	snprintf(t->uri, sizeof(t->uri), "/terminal%s%s",
 	    *ws_query(s) != '\0' ? "?" : "", ws_query(s));
 	snprintf(t->actor, sizeof(t->actor), "%s", id->user[0] != '\0' ?
@@ -371,21 +369,4 @@ term_done(struct term *t)
 		return;
 	sbx_release(&t->ref);
 	free(t);
-}
-
-/* The {name} of /api/v1/sandboxes/{name}/terminal. */
-static bool
-term_name(const char *path, char *out, size_t outsz)
-{
-	size_t	 n;
-
-	out[0] = '\0';
-	if (strncmp(path, PREFIX, strlen(PREFIX)) != 0)
-		return false;
-	path += strlen(PREFIX);
-	if ((n = strcspn(path, "/")) == 0 || n >= outsz)
-		return false;
-	memcpy(out, path, n);
-	out[n] = '\0';
-	return sbx_name_valid(out);
 }
