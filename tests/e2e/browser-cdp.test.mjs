@@ -205,13 +205,16 @@ test("playwright-core in sandbox a: default context, a new context",
 	assert.deepEqual(r.other, [], "a new context starts empty");
 });
 
-test("10 MiB messages pass intact both ways", async (t) => {
+test("10 MiB messages pass intact both ways; a 10 MB screenshot too",
+    async (t) => {
 	if (skip) return t.skip(skip);
 	const r = await run("b", "large", "10");
 	assert.ok(r.ok, r.error);
 	assert.equal(r.back, 10 << 20);
 	assert.ok(r.intact);
 	assert.equal(r.sent, 10 << 20);
+	assert.ok(r.shotMessage > 10e6, `a screenshot message of ${r.shotMessage} B`);
+	assert.ok(r.pngValid, `the ${r.png}-byte PNG is whole (every CRC)`);
 });
 
 test("a page connection: its own page only", async (t) => {

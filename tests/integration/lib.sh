@@ -105,10 +105,17 @@ done_testing() {
 	exit $?
 }
 
+# _t_ours PID: PID is still a process this test started (a child of this
+# shell). A pid is a number the kernel hands out again once its process
+# is reaped, and under `make -j2 check` the numbers wrap in under a
+# minute: a pid kept from earlier (a daemon stopped, a curl that ended)
+# may by now be another test's process, which kill(1) would hit.
+_t_ours() { [ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ]; }
+
 _t_cleanup() {
 	local p
 	for p in $T_PIDS; do
-		kill -KILL "$p" 2>/dev/null
+		_t_ours "$p" && kill -KILL "$p" 2>/dev/null
 	done
 	if [ "$T_FAILED" -eq 0 ]; then rm -rf "$T_TMP"; fi
 }
@@ -149,7 +156,7 @@ pincer_start() {
 	for i in $(seq 1 200); do
 		PINCER_ADDR=$(_t_addr "$PINCER_LOG")
 		[ -n "$PINCER_ADDR" ] && break
-		kill -0 "$PINCER_PID" 2>/dev/null || break
+		_t_ours "$PINCER_PID" || break
 		sleep 0.05
 	done
 	if [ -z "$PINCER_ADDR" ]; then
@@ -170,13 +177,14 @@ pincer_start() {
 # SIGTERM, then wait up to $1 seconds (default 20); PINCER_EXIT is its code.
 pincer_stop() {
 	local limit=${1:-20} i
-	kill -TERM "$PINCER_PID" 2>/dev/null
+	_t_ours "$PINCER_PID" && kill -TERM "$PINCER_PID"
 	for i in $(seq 1 $((limit * 20))); do
-		kill -0 "$PINCER_PID" 2>/dev/null || break
+		_t_ours "$PINCER_PID" || break
 		sleep 0.05
 	done
-	if kill -0 "$PINCER_PID" 2>/dev/null; then
-		diag "pincerd did not stop within ${limit}s"
+	if _t_ours "$PINCER_PID"; then
+		diag "pincerd did not stop within ${limit}s; its log ends:"
+		tail -n 20 "$PINCER_LOG" | sed 's/^/#   /'
 		kill -KILL "$PINCER_PID"
 	fi
 	wait "$PINCER_PID" 2>/dev/null
@@ -254,12 +262,12 @@ hand_start() {
 	wait_until 10 _hand_up
 	H_ADDR=$(sed -n 's/.*msg=listening addr=\([^ ]*\).*/\1/p' "$H_LOG" | head -1)
 }
-_hand_up() { grep -q 'msg=listening' "$H_LOG" || ! kill -0 "$H_PID"; }
-_hand_down() { ! kill -0 "$H_PID"; }
+_hand_up() { grep -q 'msg=listening' "$H_LOG" || ! _t_ours "$H_PID"; }
+_hand_down() { ! _t_ours "$H_PID"; }
 # hand_wait SECONDS: wait for it to exit on its own; H_EXIT (124: it did not).
 hand_wait() {
 	wait_until "$1" _hand_down
-	if kill -0 "$H_PID" 2>/dev/null; then
+	if _t_ours "$H_PID"; then
 		kill -KILL "$H_PID"
 		wait "$H_PID"
 		H_EXIT=124
@@ -268,7 +276,7 @@ hand_wait() {
 	wait "$H_PID"
 	H_EXIT=$?
 }
-hand_stop() { kill -TERM "$H_PID" 2>/dev/null; hand_wait 15; }
+hand_stop() { _t_ours "$H_PID" && kill -TERM "$H_PID"; hand_wait 15; }
 
 # make_rootfs DIR: a root file system tree for --rootfs / sandbox.rootfs:
 # usr/bin with dash and cat and their libraries, an empty etc/.

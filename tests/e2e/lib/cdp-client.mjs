@@ -55,6 +55,30 @@ async function json(path, method = "GET") {
 	catch { return { status: r.status, body: text }; }
 }
 
+// Every chunk of a PNG whole: its CRC-32 right, IEND last.
+function pngValid(b) {
+	const table = [...Array(256)].map((_, n) => {
+		let c = n;
+		for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+		return c >>> 0;
+	});
+	const crc = (buf) => {
+		let c = 0xffffffff;
+		for (const x of buf) c = table[(c ^ x) & 255] ^ (c >>> 8);
+		return (c ^ 0xffffffff) >>> 0;
+	};
+	if (b.subarray(0, 8).toString("hex") !== "89504e470d0a1a0a") return false;
+	let off = 8, type = "";
+	while (off + 12 <= b.length) {
+		const len = b.readUInt32BE(off);
+		type = b.subarray(off + 4, off + 8).toString("latin1");
+		if (crc(b.subarray(off + 4, off + 8 + len)) !==
+		    b.readUInt32BE(off + 8 + len)) return false;
+		off += 12 + len;
+	}
+	return type === "IEND" && off === b.length;
+}
+
 const scenarios = {
 	// The form page: type, click, read, screenshot, cookies; the page is
 	// left open, and its id printed, for the isolation checks.
@@ -209,13 +233,29 @@ const scenarios = {
 		const back = (await c.send("Runtime.evaluate", { expression:
 			`"ab".repeat(${n / 2})`, returnByValue: true }, s))
 			.result.result.value;
+		// A screenshot of over 10 MB: seeded noise does not compress.
+		const noise = "data:text/html," + encodeURIComponent(
+			"<body style='margin:0'><canvas id=c " +
+			"width=1900 height=1500></canvas><script>const c=document." +
+			"getElementById('c').getContext('2d');const d=c.createImage" +
+			"Data(1900,1500);let s=7;for(let i=0;i<d.data.length;i++){s^=" +
+			"s<<13;s^=s>>>17;s^=s<<5;d.data[i]=i%4==3?255:s&255}" +
+			"c.putImageData(d,0,0)</script>");
+		await c.send("Page.enable", {}, s);
+		await c.send("Page.navigate", { url: noise }, s);
+		await new Promise((r) => setTimeout(r, 1500));
+		const shot = await c.send("Page.captureScreenshot", { format: "png",
+			captureBeyondViewport: true, clip: { x: 0, y: 0, width: 1900,
+			height: 1500, scale: 1 } }, s);
+		const png = Buffer.from(shot.result.data, "base64");
 		const big = "x".repeat(n);
 		const sent = (await c.send("Runtime.evaluate", { expression:
 			`"${big}".length`, returnByValue: true }, s))
 			.result.result.value;
 		c.close();
 		return { back: back.length, intact: back === "ab".repeat(n / 2),
-			sent };
+			sent, shotMessage: shot.result.data.length, png: png.length,
+			pngValid: pngValid(png) };
 	},
 	// A page connection (/devtools/page/{id}) to a page of its own.
 	async page() {
