@@ -61,7 +61,8 @@ struct conn {
 	size_t			 nseen, seen_cap;
 	json_int_t		*win;
 	size_t			 nwin;
-	struct pend		*pend;
+	struct pend		*pend;		/* oldest first */
+	struct pend		**pend_tail;
 	size_t			 npend;
 	long long		 next_id;
 	struct cdp_scope	 scope;
@@ -253,6 +254,7 @@ pub_open(struct ws_session *s)
 	}
 	c->pub = s;
 	c->next_id = 1;
+	c->pend_tail = &c->pend;
 	c->page_conn = page_of(bare(ws_path(s)), c->page, sizeof(c->page));
 	c->scope = (struct cdp_scope){ .ctx = c->box->ctx,
 	    .page = c->page_conn ? c->page : NULL,
@@ -422,8 +424,10 @@ forward(struct conn *c, json_t *m, const struct cdp_verdict *v,
 		free(p);
 		return;
 	}
-	p->next = c->pend;
-	c->pend = p;
+	/* Answers mostly come in order: the oldest is found first. */
+	p->next = NULL;
+	*c->pend_tail = p;
+	c->pend_tail = &p->next;
 	c->npend++;
 	send_to(c, c->up, s, strlen(s));
 	free(s);
@@ -824,7 +828,8 @@ pend_take(struct conn *c, long long id)
 
 	for (pp = &c->pend; (p = *pp) != NULL; pp = &p->next)
 		if (p->up_id == id) {
-			*pp = p->next;
+			if ((*pp = p->next) == NULL)
+				c->pend_tail = pp;
 			c->npend--;
 			return p;
 		}
