@@ -302,8 +302,23 @@ ws_send(struct ws_session *s, const void *p, size_t n, bool binary)
 		s->out_head = m;
 	s->out_tail = m;
 	s->out_bytes += n;
-	if (s->open)
-		lws_callback_on_writable(s->wsi);
+	if (!s->open)
+		return 0;
+	/*
+	 * Nothing else waiting and the socket takes it: written now, not
+	 * after another trip round the event loop (a relay's latency).
+	 */
+	if (s->out_head == m && !s->ping_due && !lws_send_pipe_choked(s->wsi)) {
+		if (lws_write(s->wsi, m->data + LWS_PRE, n, binary ?
+		    LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)n)
+			s->closing = true;
+		s->out_head = s->out_tail = NULL;
+		s->out_bytes -= n;
+		free(m);
+		if (!s->closing)
+			return 0;
+	}
+	lws_callback_on_writable(s->wsi);
 	return 0;
 }
 
