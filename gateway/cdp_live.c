@@ -123,7 +123,9 @@ tabs_run(void *arg)
 			    tg[i].url : "", "title", tg[i].title != NULL ?
 			    tg[i].title : ""));
 	t->status = 200;
-	t->body = json_dumps(json_pack("{s:o}", "tabs", a), JSON_COMPACT);
+	a = json_pack("{s:o}", "tabs", a);
+	t->body = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
 	http_resume(t->req);
 }
 
