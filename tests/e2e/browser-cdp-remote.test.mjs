@@ -107,7 +107,9 @@ before(async () => {
 		"--remote-debugging-address=127.0.0.1", `--user-data-dir=${chromeDir}`,
 		"--no-first-run", "about:blank"];
 	if (process.getuid() === 0) args.unshift("--no-sandbox");
-	chrome = spawn("/usr/bin/chromium", args, { stdio: "ignore" });
+	chrome = spawn("/usr/bin/chromium", args, { stdio: "ignore",
+		detached: true });
+	chrome.exited = new Promise((r) => chrome.on("exit", r));
 	const file = path.join(chromeDir, "DevToolsActivePort");
 	for (let i = 0; i < 200 && !direct; i++) {
 		await new Promise((r) => setTimeout(r, 50));
@@ -119,9 +121,14 @@ before(async () => {
 	assert.ok(direct, "Chromium started");
 });
 
-after(() => {
-	chrome?.kill("SIGKILL");
-	if (chromeDir) fs.rmSync(chromeDir, { recursive: true, force: true });
+after(async () => {
+	if (chrome) {
+		// Chromium's whole group: its helpers write in the profile too.
+		try { process.kill(-chrome.pid, "SIGKILL"); } catch { /* gone */ }
+		await chrome.exited;
+	}
+	if (chromeDir) fs.rmSync(chromeDir, { recursive: true, force: true,
+		maxRetries: 10, retryDelay: 100 });
 });
 
 for (const mode of ["header", "query"]) {
