@@ -527,8 +527,9 @@ resolve(char *out, size_t outsz, const char *tok, char *why, size_t whysz)
 	json_t			*j = NULL;
 	int			 rc = -1;
 
+	/* A local Chromium just started has RESOLVE_MS to be ready. */
 	while (browser_endpoint(ep, sizeof(ep), why, whysz) == -1)
-		if (now_ms() > end || strstr(why, "off") != NULL)
+		if (now_ms() > end)
 			return -1;
 		else
 			usleep(100000);

@@ -307,13 +307,16 @@ frame(struct live *l, json_t *prm)
 	unsigned char	*jpg;
 	ssize_t		 n;
 
-	if (data == NULL || (jpg = malloc(strlen(data) / 4 * 3 + 3)) == NULL)
-		return;
-	if ((n = b64_decode(data, strlen(data), jpg)) > 0)
-		(void)ws_send(l->pub, jpg, (size_t)n, true);
-	free(jpg);
+	/* Acknowledged even when it cannot be passed on: else the
+	 * screencast would stop for good. */
 	l->pending_ack = (long)json_integer_value(json_object_get(prm,
 	    "sessionId"));
+	if (data != NULL && (jpg = malloc(strlen(data) / 4 * 3 + 3)) !=
+	    NULL) {
+		if ((n = b64_decode(data, strlen(data), jpg)) > 0)
+			(void)ws_send(l->pub, jpg, (size_t)n, true);
+		free(jpg);
+	}
 	ack(l);
 }
 

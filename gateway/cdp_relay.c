@@ -88,7 +88,7 @@ static void	 up_close(struct ws_session *, int, const char *);
 static void	 conn_go(void *, const char *);
 static void	 conn_done(struct conn *);
 static void	 client_command(struct conn *, json_t *);
-static void	 forward(struct conn *, json_t *, const struct cdp_verdict *,
+static int	 forward(struct conn *, json_t *, const struct cdp_verdict *,
 		    bool);
 static void	 reply(struct conn *, json_t *, const char *, json_t *,
 		    const char *);
@@ -380,8 +380,9 @@ client_command(struct conn *c, json_t *m)
 	case CDP_FORWARD:
 		if (c->npend >= PENDING_MAX)
 			reply(c, id, sid, NULL, "too many commands in flight");
-		else
-			forward(c, m, &v, false);
+		else if (forward(c, m, &v, false) == -1)
+			reply(c, id, sid, NULL, "the browser bridge is out of "
+			    "memory");
 		break;
 	case CDP_ANSWER:
 		reply(c, id, sid, v.result, NULL);
@@ -402,8 +403,11 @@ client_command(struct conn *c, json_t *m)
 	json_decref(v.result);
 }
 
-/* m to the browser under an id of ours; the answer comes back to it. */
-static void
+/*
+ * m to the browser under an id of ours; the answer comes back to it.
+ * -1: out of memory, m as it was (its sender is told).
+ */
+static int
 forward(struct conn *c, json_t *m, const struct cdp_verdict *v,
     bool internal)
 {
@@ -411,7 +415,7 @@ forward(struct conn *c, json_t *m, const struct cdp_verdict *v,
 	char		*s;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return;
+		return -1;
 	p->up_id = c->next_id++;
 	p->client_id = json_incref(json_object_get(m, "id"));
 	p->note = v != NULL ? v->note : CDP_NOTE_NONE;
@@ -420,9 +424,10 @@ forward(struct conn *c, json_t *m, const struct cdp_verdict *v,
 		snprintf(p->id, sizeof(p->id), "%s", v->id);
 	json_object_set_new(m, "id", json_integer(p->up_id));
 	if ((s = json_dumps(m, JSON_COMPACT)) == NULL) {
+		json_object_set(m, "id", p->client_id);
 		json_decref(p->client_id);
 		free(p);
-		return;
+		return -1;
 	}
 	/* Answers mostly come in order: the oldest is found first. */
 	p->next = NULL;
@@ -431,6 +436,7 @@ forward(struct conn *c, json_t *m, const struct cdp_verdict *v,
 	c->npend++;
 	send_to(c, c->up, s, strlen(s));
 	free(s);
+	return 0;
 }
 
 /* An answer of the bridge's own: a result, or an error (why). */
@@ -739,14 +745,14 @@ detach_foreign(struct conn *c, const struct cdp_event *e)
 		m = json_pack("{s:i,s:s,s:s}", "id", 0, "method",
 		    "Runtime.runIfWaitingForDebugger", "sessionId",
 		    e->session);
-		forward(c, m, NULL, true);
+		(void)forward(c, m, NULL, true);
 		json_decref(m);
 	}
 	m = json_pack("{s:i,s:s,s:{s:s}}", "id", 0, "method",
 	    "Target.detachFromTarget", "params", "sessionId", e->session);
 	if (e->parent != NULL)
 		json_object_set_new(m, "sessionId", json_string(e->parent));
-	forward(c, m, NULL, true);
+	(void)forward(c, m, NULL, true);
 	json_decref(m);
 }
 

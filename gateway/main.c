@@ -28,7 +28,8 @@ static const struct command {
 	{ "user", cli_user, "add|list|passwd|disable|enable", "manage "
 	  "people: add NAME --role owner|admin|member --password-stdin" },
 	{ "token", cli_token, "create|list|revoke", "API tokens: create "
-	  "--user NAME --scope llm,read --name LABEL [--ttl 30d]" },
+	  "--user NAME --scope llm,read --name LABEL [--ttl 30d] (scopes: "
+	  "read, llm, sandbox, admin, chat, browser)" },
 	{ "secret", cli_secret, "set|list|rm", "provider keys and bot tokens, "
 	  "encrypted in the store: set NAME (value on stdin)" },
 	{ "pairing", cli_pairing, "list|approve", "who may talk on a chat "

@@ -54,6 +54,7 @@ static void	 outline(json_t *, json_t *, size_t, int, const char *,
 		    struct buf *, json_t *, int *);
 static bool	 interactive(const char *);
 static long long ref_node(struct page *, json_t *, struct buf *);
+static bool	 url_ok(const char *, struct buf *);
 
 /* browser_navigate {url}: the tab goes to url and is waited for. */
 bool
@@ -65,13 +66,8 @@ browser_navigate(const struct agent *ag, json_t *args, struct buf *out)
 	json_t		*r;
 	bool		 ok = false;
 
-	if (url == NULL || (strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0 && strncmp(url, "about:", 6) !=
-	    0 && strncmp(url, "data:", 5) != 0)) {
-		buf_printf(out, "error: \"url\" must be an http(s), about: or "
-		    "data: URL");
+	if (!url_ok(url, out))
 		return false;
-	}
 	if (page_open(&p, ag, out) == -1)
 		return false;
 	if ((r = call(&p, "Page.navigate", json_pack("{s:s}", "url", url),
@@ -161,11 +157,14 @@ browser_click(const struct agent *ag, json_t *args, struct buf *out)
 		y += json_number_value(json_array_get(q, (size_t)i + 1)) / 4;
 	}
 	json_decref(r);
-	for (i = 0; i < 2; i++)
-		json_decref(call(&p, "Input.dispatchMouseEvent", json_pack(
+	for (i = 0; i < 2; i++) {
+		if ((r = call(&p, "Input.dispatchMouseEvent", json_pack(
 		    "{s:s,s:f,s:f,s:s,s:i}", "type", i == 0 ? "mousePressed" :
 		    "mouseReleased", "x", x, "y", y, "button", "left",
-		    "clickCount", 1), NULL));
+		    "clickCount", 1), out)) == NULL)
+			goto done;
+		json_decref(r);
+	}
 	settle(&p);
 	buf_printf(out, "Clicked. ");
 	where(&p, out);
@@ -202,12 +201,15 @@ browser_type(const struct agent *ag, json_t *args, struct buf *out)
 		goto done;
 	json_decref(r);
 	for (i = 0; i < 2 && json_is_true(json_object_get(args, "submit"));
-	    i++)
-		json_decref(call(&p, "Input.dispatchKeyEvent", json_pack(
+	    i++) {
+		if ((r = call(&p, "Input.dispatchKeyEvent", json_pack(
 		    "{s:s,s:s,s:s,s:i,s:s}", "type", i == 0 ? "keyDown" :
 		    "keyUp", "key", "Enter", "code", "Enter",
 		    "windowsVirtualKeyCode", 13, "text", i == 0 ? "\r" : ""),
-		    NULL));
+		    out)) == NULL)
+			goto done;
+		json_decref(r);
+	}
 	settle(&p);
 	buf_printf(out, "Typed %zu characters%s. ", strlen(text),
 	    json_is_true(json_object_get(args, "submit")) ? " and pressed "
@@ -327,9 +329,11 @@ browser_tabs(const struct agent *ag, json_t *args, struct buf *out)
 	if (act == NULL)
 		act = "list";
 	if (!strcmp(act, "new") || !strcmp(act, "close")) {
-		if (!strcmp(act, "close") && id == NULL) {
+		if (!strcmp(act, "close") && id == NULL)
 			buf_printf(out, "error: \"id\" is required to close a "
 			    "tab");
+		if ((!strcmp(act, "close") && id == NULL) || (!strcmp(act,
+		    "new") && url != NULL && !url_ok(url, out))) {
 			json_decref(st);
 			return false;
 		}
@@ -339,13 +343,19 @@ browser_tabs(const struct agent *ag, json_t *args, struct buf *out)
 		t = cdpc_http("PUT", path, &status, why, sizeof(why));
 		if (t != NULL && status == 200 && !strcmp(act, "new"))
 			json_object_set(st, "tab", json_object_get(t, "id"));
-		json_decref(t);
 		if (status != 200) {
-			buf_printf(out, "error: %s", status != 0 ? "no such tab "
-			    "(see browser_tabs)" : why);
+			/* The bridge's own words: no such tab, a URL refused. */
+			buf_printf(out, "error: %s", status == 0 ? why :
+			    json_is_string(t) ? json_string_value(t) :
+			    json_string_value(json_object_get(json_object_get(t,
+			    "error"), "message")) != NULL ? json_string_value(
+			    json_object_get(json_object_get(t, "error"),
+			    "message")) : "the browser bridge refused");
+			json_decref(t);
 			json_decref(st);
 			return false;
 		}
+		json_decref(t);
 	} else if (!strcmp(act, "select")) {
 		if (id == NULL || !tab_exists(id)) {
 			buf_printf(out, "error: no tab %s (see browser_tabs)",
@@ -634,4 +644,18 @@ ref_node(struct page *p, json_t *args, struct buf *out)
 		return -1;
 	}
 	return (long long)json_integer_value(v);
+}
+
+/* What the bridge lets a sandbox open (it refuses the rest too). */
+static bool
+url_ok(const char *url, struct buf *out)
+{
+	if (url != NULL && (strncmp(url, "http://", 7) == 0 ||
+	    strncmp(url, "https://", 8) == 0 || strncmp(url, "about:", 6) ==
+	    0 || strncmp(url, "data:", 5) == 0) && strcspn(url, " \t\r\n") ==
+	    strlen(url))
+		return true;
+	buf_printf(out, "error: \"url\" must be an http(s), about: or data: "
+	    "URL, without spaces");
+	return false;
 }

@@ -230,14 +230,19 @@ test("a page connection: its own page only", async (t) => {
 test("an owner's tools through /cdp/ with a browser-scope token",
     async (t) => {
 	if (skip) return t.skip(skip);
+	// A tab of sandbox a's, which the owner's context must not show.
+	const mine = await api("POST", "/a/exec", { cmd: ["curl", "-s", "-X",
+		"PUT", "http://127.0.0.1:9222/json/new?data:text/plain,sandbox-a-tab"] });
+	assert.match(mine.body.stdout, /sandbox-a-tab/);
 	const r = await run("", "outside", gw.url, () => {},
 		{ CDP_TOKEN: tokBrowser, SITE: siteUrl });
 	assert.ok(r.ok, r.error);
 	assert.match(r.ws, /^ws:\/\/127\.0\.0\.1:\d+\/cdp\/devtools\/browser\//);
 	assert.equal(r.out, "hello owner");
 	assert.ok(r.png > 1000);
-	assert.ok(!r.pages.some((u) => u.includes("/form") &&
-	    u !== siteUrl + "/form"), JSON.stringify(r.pages));
+	assert.ok(r.pages.includes(siteUrl + "/form"), JSON.stringify(r.pages));
+	assert.ok(!r.pages.some((u) => u.includes("sandbox-a-tab")),
+	    "the owner's context does not show a sandbox's tab");
 	assert.equal(r.out2, "hello pw-owner");
 	const h = (tk) => tk ? { Authorization: `Bearer ${tk}` } : {};
 	const st = async (p, tk) => (await fetch(gw.url + p,

@@ -101,6 +101,8 @@ turn '[{"tool": "browser_snapshot", "args": {}},
   {"tool": "browser_tabs", "args": {}},
   {"tool": "browser_navigate", "args": {"url": "file:///etc/passwd"}},
   {"tool": "browser_click", "args": {"ref": "9"}},
+  {"tool": "browser_tabs", "args": {"action": "close", "id": "0000"}},
+  {"tool": "browser_tabs", "args": {"action": "new", "url": "chrome://settings"}},
   {"text": "ok"}]' "where are we"
 is "a second turn runs" "$(jv "$BODY" o.exit_code)" 0
 like "the tab outlived the turn" "$(tool_out 1)" 'The page: "Arrived"'
@@ -111,6 +113,10 @@ like "browser_tabs lists the current tab" "$(tool_out 4)" '\(current\)  Arrived'
 like "a file:// URL is refused" "$(tool_out 5)" '^error: "url" must be'
 like "an unknown ref says to take a new snapshot" "$(tool_out 6)" \
     '^error: no ref 9 on this page: take a new browser_snapshot'
+like "closing a tab that is not there: the bridge's answer" "$(tool_out 7)" \
+    '^error: No such target id: 0000'
+like "a new tab on a chrome:// URL is refused" "$(tool_out 8)" \
+    '^error: "url" must be an http'
 
 # The skill's script, as written in skills/browser/SKILL.md, works.
 awk '/^```js$/ { on = 1; next } /^```$/ { on = 0 } on' \
