@@ -59,6 +59,8 @@ static int	check_abs_path(const char *, char *, size_t);
 static void	check_llm(const struct config *, const char *, struct buf *);
 static void	check_channels(const struct config *, const char *,
 		    struct buf *);
+static void	check_objstore(const struct config *, const char *,
+		    struct buf *);
 static struct config *config_defaults(void);
 static void	free_list(char **);
 
@@ -68,6 +70,9 @@ static const char *const log_formats[] = { "logfmt", "json", NULL };
 /* In the order of enum browser_backend. */
 static const char *const browser_backends[] = { "auto", "local", "remote",
 	"off", NULL };
+/* In the order of the os_backend and os_url_style numbers. */
+static const char *const os_backends[] = { "local", "s3", "off", NULL };
+static const char *const url_styles[] = { "path", "virtual", NULL };
 static const char *const token_places[] = { "header", "query", NULL };
 static const char *const sandbox_scopes[] = { "owner", "conversation",
 	"channel", NULL };
@@ -325,6 +330,61 @@ static const struct option options[] = {
 	  .offset = O(browser_context_idle_s), .def = "600", .min = 10,
 	  .max = 604800, .help = "seconds a sandbox's browser context (its "
 	  "tabs, cookies, storage) is kept with no CDP connection" },
+	{ .name = "objstore.backend", .type = OPT_ENUM,
+	  .offset = O(os_backend), .def = "local", .values = os_backends,
+	  .restart = true, .help = "where /data, snapshots and backups are "
+	  "kept: local (a folder, objstore.path), s3 (any S3-compatible "
+	  "store: AWS, R2, MinIO, B2, Garage), off" },
+	{ .name = "objstore.path", .type = OPT_STR, .offset = O(os_path),
+	  .def = "", .restart = true, .check = check_abs_path,
+	  .help = "the local backend's folder; empty: STATE/objstore. Put "
+	  "it on another disk, or it dies with the machine" },
+	{ .name = "objstore.endpoint", .type = OPT_STR,
+	  .offset = O(os_endpoint), .def = "", .restart = true,
+	  .check = check_url, .help = "the s3 backend's URL, e.g. "
+	  "https://s3.eu-west-1.amazonaws.com, https://ACCOUNT.r2."
+	  "cloudflarestorage.com, http://127.0.0.1:9000" },
+	{ .name = "objstore.region", .type = OPT_STR,
+	  .offset = O(os_region), .def = "us-east-1", .restart = true,
+	  .help = "the region signed into every request (R2: auto)" },
+	{ .name = "objstore.bucket", .type = OPT_STR,
+	  .offset = O(os_bucket), .def = "", .restart = true,
+	  .help = "the s3 backend's bucket (it must exist)" },
+	{ .name = "objstore.prefix", .type = OPT_STR,
+	  .offset = O(os_prefix), .def = "", .restart = true,
+	  .help = "put in front of every key, e.g. \"pincer/\", to share "
+	  "a bucket" },
+	{ .name = "objstore.url_style", .type = OPT_ENUM,
+	  .offset = O(os_url_style), .def = "path", .values = url_styles,
+	  .restart = true, .help = "path (ENDPOINT/BUCKET/KEY) or virtual "
+	  "(BUCKET.HOST/KEY, which AWS prefers)" },
+	{ .name = "objstore.access_key_id", .type = OPT_STR,
+	  .offset = O(os_access_key), .def = "objstore_access_key_id",
+	  .restart = true, .help = "the name of the secret (pincer secret "
+	  "set) holding the s3 backend's access key id" },
+	{ .name = "objstore.secret_access_key", .type = OPT_STR,
+	  .offset = O(os_secret_key), .def = "objstore_secret_access_key",
+	  .restart = true, .help = "the name of the secret holding the s3 "
+	  "backend's secret access key" },
+	{ .name = "objstore.part_mb", .type = OPT_INT,
+	  .offset = O(os_part_mb), .def = "8", .min = 5, .max = 5120,
+	  .restart = true, .help = "objects larger than this go up in parts "
+	  "of this size (S3's smallest part is 5 MiB)" },
+	{ .name = "objstore.max_attempts", .type = OPT_INT,
+	  .offset = O(os_max_attempts), .def = "5", .min = 1, .max = 50,
+	  .restart = true, .help = "tries per request when the store "
+	  "answers 5xx or 429 or cannot be reached" },
+	{ .name = "objstore.retry_base_ms", .type = OPT_INT,
+	  .offset = O(os_retry_base_ms), .def = "200", .min = 0,
+	  .max = 60000, .restart = true, .help = "the first wait before a "
+	  "retry; doubled each time, with jitter" },
+	{ .name = "objstore.timeout_s", .type = OPT_INT,
+	  .offset = O(os_timeout_s), .def = "60", .min = 1, .max = 3600,
+	  .restart = true, .help = "a request that moves no byte for this "
+	  "long is abandoned (and retried)" },
+	{ .name = "objstore.list_page", .type = OPT_INT,
+	  .offset = O(os_list_page), .def = "1000", .min = 1, .max = 1000,
+	  .restart = true, .help = "keys asked for per list request" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "
@@ -444,6 +504,8 @@ config_load(const struct config_overrides *ov, char **err)
 		check_llm(c, path, &errs);
 	if (errs.len == 0)
 		check_channels(c, path, &errs);
+	if (errs.len == 0)
+		check_objstore(c, path, &errs);
 
 	if (errs.len > 0) {
 		config_free(c);
@@ -481,6 +543,8 @@ config_parse(const char *text, size_t len, const char *origin, char **err)
 		check_llm(c, origin, &errs);
 	if (errs.len == 0)
 		check_channels(c, origin, &errs);
+	if (errs.len == 0)
+		check_objstore(c, origin, &errs);
 	if (errs.len > 0) {
 		config_free(c);
 		*err = buf_steal(&errs);
@@ -628,6 +692,25 @@ check_channels(const struct config *c, const char *origin, struct buf *errs)
 
 	if (channel_check(c->channels, msg, sizeof(msg)) == -1)
 		add_error(errs, "%s: %s", origin, msg);
+}
+
+/* What an s3 backend cannot work without; the secrets are checked when
+ * the store opens (they live in the database, not here). */
+static void
+check_objstore(const struct config *c, const char *origin, struct buf *errs)
+{
+	const char	*p = c->os_prefix;
+
+	if (c->os_backend == 1 && *c->os_endpoint == '\0')
+		add_error(errs, "%s: objstore.endpoint: the s3 backend needs "
+		    "the store's URL", origin);
+	if (c->os_backend == 1 && *c->os_bucket == '\0')
+		add_error(errs, "%s: objstore.bucket: the s3 backend needs a "
+		    "bucket", origin);
+	if (*p != '\0' && (*p == '/' || p[strlen(p) - 1] != '/' ||
+	    strstr(p, "//") != NULL || strlen(p) > 128))
+		add_error(errs, "%s: objstore.prefix: expected folders ending "
+		    "in '/' like \"pincer/\", without a leading '/'", origin);
 }
 
 static struct config *

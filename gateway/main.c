@@ -37,6 +37,8 @@ static const struct command {
 	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm",
 	  "the agent's computers, through the running pincerd: exec NAME "
 	  "-- CMD..., shell NAME" },
+	{ "objstore", cli_objstore, "ls|put|get|head|rm|check", "the object "
+	  "store directly: check proves the settings, ls [PREFIX] lists" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "print this help" },
 };

@@ -143,6 +143,20 @@ struct config {
 	long	 browser_session_idle_s;
 	long	 browser_queue_timeout_s;
 	long	 browser_context_idle_s;
+	int	 os_backend;		/* 0 local, 1 s3, 2 off */
+	char	*os_path;
+	char	*os_endpoint;
+	char	*os_region;
+	char	*os_bucket;
+	char	*os_prefix;
+	int	 os_url_style;		/* 0 path, 1 virtual */
+	char	*os_access_key;		/* secret names */
+	char	*os_secret_key;
+	long	 os_part_mb;
+	long	 os_max_attempts;
+	long	 os_retry_base_ms;
+	long	 os_timeout_s;
+	long	 os_list_page;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -471,12 +485,108 @@ void	 audit_add(const char *actor, const char *ip, const char *action,
 	    const char *target, const char *detail);
 json_t	*audit_page(long long before_id, int limit, long long *next);
 
+/* objstore.c: object storage (README, Object storage). One interface, two
+ * backends: objstore_local.c (a folder) and objstore_s3.c (S3 over libcurl).
+ * Every call blocks: run them on worker threads, never on a loop thread. A
+ * store is shared by threads. Keys are relative ("data/box/notes.md"): no
+ * leading '/', no "." or ".." segment, no empty segment, no control byte,
+ * at most OS_KEY_MAX bytes; objstore.prefix is put in front of them. */
+#define OS_KEY_MAX	900
+#define OS_ERR		256	/* the size of every err buffer */
+enum os_status {
+	OS_OK = 0,
+	OS_FAIL = -1,		/* refused or broken; err says why */
+	OS_NOTFOUND = -2,
+	OS_RETRY = -3,		/* transient (5xx, 429, network): retried by
+				   objstore_retry; returned when attempts ran
+				   out */
+};
+struct os_meta {
+	long long	 size;
+	long long	 mtime;		/* seconds since the epoch */
+	char		 etag[80];	/* opaque version; compare only for
+					   equality, same store and key */
+	char		 sha256[65];	/* of the content, lowercase hex;
+					   "" when the object has none */
+};
+struct objstore;
+struct objstore_ops {
+	const char	*kind;
+	/* Full keys (prefix in). Each retries what is transient itself
+	   (objstore_retry); fd -1 in get: into mem. */
+	int	(*put)(struct objstore *, const char *key, int fd,
+		    long long size, const char *sha256, struct os_meta *,
+		    char *err);
+	int	(*get)(struct objstore *, const char *key, int fd,
+		    struct buf *mem, struct os_meta *, char *err);
+	int	(*head)(struct objstore *, const char *key, struct os_meta *,
+		    char *err);
+	/* One page of keys under prefix, after the key or token *after
+	   ("" first); *next gets the token of the next page, "" at the end. */
+	int	(*list)(struct objstore *, const char *prefix,
+		    const char *after, size_t max,
+		    int (*each)(const char *key, const struct os_meta *,
+		    void *), void *arg, char *next, size_t nextsz,
+		    char *err);
+	int	(*del)(struct objstore *, const char *key, char *err);
+	void	(*free)(struct objstore *);
+};
+struct objstore {
+	const struct objstore_ops	*ops;
+	void		*impl;		/* the backend's */
+	char		*prefix;	/* "" or ending in '/' */
+	long		 max_attempts;
+	long		 retry_base_ms;
+	size_t		 list_page;
+	long long	 part_size;	/* multipart above this (s3) */
+	char		 where[256];	/* for messages: "local /x", "s3 …" */
+};
+/* From config: NULL with err when it is wrong or a secret is missing;
+ * NULL with err "" when objstore.backend is off. */
+struct objstore *objstore_open(const struct config *, char *err);
+void	 objstore_close(struct objstore *);
+bool	 objstore_key_valid(const char *key, char *err);
+/* Streams fd (a regular file, read from offset 0, size bytes) to key;
+ * sha256 NULL: computed here first. Large files go up in parts. */
+int	 objstore_put(struct objstore *, const char *key, int fd,
+	    struct os_meta *, char *err);
+int	 objstore_put_mem(struct objstore *, const char *key, const void *,
+	    size_t, struct os_meta *, char *err);
+/* Into fd (a regular file; truncated to 0 first and on each retry). */
+int	 objstore_get(struct objstore *, const char *key, int fd,
+	    struct os_meta *, char *err);
+/* Into mem (buf_init'ed by the caller, whose max caps the object). */
+int	 objstore_get_mem(struct objstore *, const char *key, struct buf *,
+	    struct os_meta *, char *err);
+int	 objstore_head(struct objstore *, const char *key, struct os_meta *,
+	    char *err);
+/* Every key under prefix, in byte order, page after page; each returning
+ * non-zero stops the walk and is returned. */
+int	 objstore_list(struct objstore *, const char *prefix,
+	    int (*each)(const char *key, const struct os_meta *, void *),
+	    void *arg, char *err);
+/* A missing key is not an error (as in S3). */
+int	 objstore_delete(struct objstore *, const char *key, char *err);
+/* For backends: runs one until it returns other than OS_RETRY, at most
+ * max_attempts times, sleeping retry_base_ms doubled each time (jittered,
+ * or retry_after_ms when the answer named one). */
+int	 objstore_retry(struct objstore *, int (*one)(void *, long *retry_ms,
+	    char *err), void *arg, char *err);
+/* SHA-256 of a regular file's first size bytes (pread), lowercase hex. */
+int	 objstore_sha256_fd(int fd, long long size, char out[65]);
+/* The backends' constructors (objstore_open picks one). */
+int	 objstore_local_init(struct objstore *, const struct config *,
+	    char *err);
+int	 objstore_s3_init(struct objstore *, const struct config *,
+	    char *err);
+
 /* cli.c */
 int	 cli_user(const struct config_overrides *, int, char **);
 int	 cli_token(const struct config_overrides *, int, char **);
 int	 cli_store_open(const struct config_overrides *);
 void	 cli_store_close(void);
 int	 cli_secret(const struct config_overrides *, int, char **);
+int	 cli_objstore(const struct config_overrides *, int, char **);
 
 /* cli_sandbox.c */
 #define CLI_USAGE	(-2)	/* wrong arguments: print the usage, exit 2 */
