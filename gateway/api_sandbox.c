@@ -136,6 +136,32 @@ api_sandbox_stop(struct http_req *r)
 	http_reply_json(r, 200, sbx_info(name));
 }
 
+/* GET …/sync: where its /data stands; POST: sync it now, then that. */
+void
+api_sandbox_sync(struct http_req *r)
+{
+	char		 name[SBX_NAME_MAX + 1], err[256];
+	json_t		*o, *info;
+
+	if (!name_of(r, name, sizeof(name)))
+		return;
+	if ((info = sbx_info(name)) == NULL) {
+		reply_err(r, SBX_NOT_FOUND);
+		return;
+	}
+	json_decref(info);
+	if (strcmp(http_req_method(r), "POST") != 0)
+		o = objstore_sync_status(name);
+	else if ((o = objstore_sync_now(name, err, sizeof(err))) == NULL) {
+		http_error(r, 409, "sync_off", "%s", err);
+		return;
+	} else
+		audit_add(actor(r), http_req_ip(r), "sandbox.sync", name,
+		    NULL);
+	json_object_set_new(o, "name", json_string(name));
+	http_reply_json(r, 200, o);
+}
+
 /*
  * Everything else under {name}/ goes to pincer-init as it came: the path
  * after the name, the query, the body. Paths and query values arrive

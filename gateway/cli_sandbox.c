@@ -36,6 +36,7 @@ static int	 sandbox_exec(const char *, int, char **);
 static int	 simple(const char *, const char *, const char *,
 		    const char *, const char *);
 static int	 fail(long, const struct buf *);
+static int	 sandbox_sync(const char *, const char *);
 
 int
 cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
@@ -70,6 +71,8 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 		    "DELETE", path, NULL, !strcmp(sub, "stop") ? "asleep" :
 		    "removed");
 	}
+	else if (!strcmp(sub, "sync") && argc == 2 && sbx_name_valid(argv[1]))
+		rc = sandbox_sync(c->state_dir, argv[1]);
 	if (rc == CLI_USAGE) {
 		if (argc >= 2 && !sbx_name_valid(argv[1]))
 			fprintf(stderr, "pincer sandbox: \"%s\" is not a "
@@ -79,7 +82,7 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 			    "NAME | exec NAME [--cwd DIR] [--timeout-ms N] "
 			    "[--env K=V]... -- COMMAND [ARG...]\n"
 			    "       pincer sandbox shell NAME [--id ID] | "
-			    "stop NAME | rm NAME\n");
+			    "stop NAME | rm NAME | sync NAME\n");
 		rc = 2;
 	}
 	curl_global_cleanup();
@@ -185,6 +188,43 @@ out:
 	json_decref(req);
 	json_decref(cmd);
 	json_decref(env);
+	return rc;
+}
+
+/* Sync its /data now and say where it stands; 1 when the sync failed. */
+static int
+sandbox_sync(const char *state, const char *name)
+{
+	struct buf	 out;
+	char		 path[256];
+	long		 status;
+	json_t		*o = NULL;
+	const char	*st, *e;
+	int		 rc = 1;
+
+	snprintf(path, sizeof(path), "/api/v1/sandboxes/%s/sync", name);
+	buf_init(&out, RESP_MAX);
+	if (call(state, "POST", path, NULL, &out, &status) == 0) {
+		if (status != 200)
+			rc = fail(status, &out);
+		else if ((o = json_loadb(out.data, out.len, 0, NULL)) != NULL) {
+			st = json_string_value(json_object_get(o, "state"));
+			e = json_string_value(json_object_get(o, "error"));
+			printf("%s: %s, %lld files, %lld bytes (%s)\n", name,
+			    st != NULL ? st : "?", (long long)
+			    json_integer_value(json_object_get(o, "files")),
+			    (long long)json_integer_value(json_object_get(o,
+			    "bytes")), json_string_value(json_object_get(o,
+			    "store")) != NULL ? json_string_value(
+			    json_object_get(o, "store")) : "");
+			if (e != NULL && *e != '\0')
+				fprintf(stderr, "pincer sandbox sync: %s\n", e);
+			else
+				rc = 0;
+		}
+	}
+	json_decref(o);
+	buf_free(&out);
 	return rc;
 }
 

@@ -385,6 +385,22 @@ static const struct option options[] = {
 	{ .name = "objstore.list_page", .type = OPT_INT,
 	  .offset = O(os_list_page), .def = "1000", .min = 1, .max = 1000,
 	  .restart = true, .help = "keys asked for per list request" },
+	{ .name = "sync.enabled", .type = OPT_BOOL, .offset = O(sync_enabled),
+	  .def = "true", .restart = true, .help = "keep each sandbox's /data "
+	  "in the object store: changes go up within seconds, and a "
+	  "sandbox started on a machine without its /data gets it back" },
+	{ .name = "sync.debounce_ms", .type = OPT_INT,
+	  .offset = O(sync_debounce_ms), .def = "500", .min = 0,
+	  .max = 600000, .restart = true, .help = "a sync starts when /data "
+	  "has been quiet this long after a change…" },
+	{ .name = "sync.max_delay_ms", .type = OPT_INT,
+	  .offset = O(sync_max_delay_ms), .def = "2000", .min = 0,
+	  .max = 3600000, .restart = true, .help = "…or this long after the "
+	  "first change, even if writes go on" },
+	{ .name = "sync.scan_s", .type = OPT_INT, .offset = O(sync_scan_s),
+	  .def = "60", .min = 1, .max = 86400, .restart = true,
+	  .help = "a running sandbox's /data is also compared with the "
+	  "store this often (changes inotify missed, or another machine's)" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "

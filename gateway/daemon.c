@@ -25,6 +25,7 @@ static int	state_prepare(const char *, int *);
 static void	reload(const struct config_overrides *);
 static void	apply_logging(const struct config *);
 static int	local_socket(const struct config *);
+static int	open_objstore(const struct config *);
 
 static int	state_fd = -1;	/* kept open when the socket path is long */
 
@@ -77,7 +78,8 @@ daemon_serve(const struct config_overrides *ov)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
-	    relay_start() == -1 || sbx_init(c) == -1 ||
+	    relay_start() == -1 || open_objstore(c) == -1 ||
+	    sbx_init(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
 	    browser_start(c) == -1 || cdp_start(c) == -1 ||
 	    http_start(c) == -1 ||
@@ -136,6 +138,9 @@ stop:
 	door_stop();
 	ws_stop();
 	sbx_shutdown();
+	/* After the sandboxes: their final /data syncs. */
+	objstore_sync_stop();
+	objstore_close(objstore_shared_set(NULL));
 	browser_stop();
 	http_stop();
 	relay_stop();
@@ -290,4 +295,25 @@ fail:
 	log_error("cannot listen on the local socket", "%s/pincerd.sock: %s",
 	    c->state_dir, strerror(errno));
 	return -1;
+}
+
+/*
+ * The object store, shared by the /data sync, snapshots and backups. One
+ * that is set up but cannot open stops the start: running on without it
+ * would let an agent's memory exist only on this disk, unnoticed.
+ */
+static int
+open_objstore(const struct config *c)
+{
+	struct objstore	*os;
+	char		 err[OS_ERR];
+
+	if ((os = objstore_open(c, err)) == NULL && *err != '\0') {
+		log_error("the object store cannot be used", "error=\"%s\" "
+		    "hint=\"fix objstore.* or set objstore.backend off; "
+		    "pincer objstore check tests it\"", err);
+		return -1;
+	}
+	objstore_shared_set(os);
+	return objstore_sync_start(c, os);
 }

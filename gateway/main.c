@@ -34,7 +34,7 @@ static const struct command {
 	  "encrypted in the store: set NAME (value on stdin)" },
 	{ "pairing", cli_pairing, "list|approve", "who may talk on a chat "
 	  "channel: approve CHANNEL CODE (the code a stranger was sent)" },
-	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm",
+	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm|sync",
 	  "the agent's computers, through the running pincerd: exec NAME "
 	  "-- CMD..., shell NAME" },
 	{ "objstore", cli_objstore, "ls|put|get|head|rm|check", "the object "

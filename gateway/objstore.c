@@ -23,6 +23,8 @@ static int	 put_checked(struct objstore *, const char *, int, long long,
 static bool	 full_key(const struct objstore *, const char *, char *,
 		    size_t, char *);
 
+static struct objstore	*shared;
+
 struct objstore *
 objstore_open(const struct config *c, char *err)
 {
@@ -52,6 +54,18 @@ objstore_open(const struct config *c, char *err)
 		return NULL;
 	}
 	return os;
+}
+
+struct objstore *
+objstore_shared(void)
+{
+	return __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
+}
+
+struct objstore *
+objstore_shared_set(struct objstore *os)
+{
+	return __atomic_exchange_n(&shared, os, __ATOMIC_ACQ_REL);
 }
 
 void
@@ -190,6 +204,22 @@ objstore_put(struct objstore *os, const char *key, int fd,
 		return OS_FAIL;
 	}
 	return put_checked(os, key, fd, (long long)st.st_size, NULL, meta,
+	    err);
+}
+
+int
+objstore_put_sha(struct objstore *os, const char *key, int fd,
+    const char *sha256, struct os_meta *meta, char *err)
+{
+	struct stat	 st;
+
+	*err = '\0';
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, OS_ERR, "%s: only a regular file can be put",
+		    key);
+		return OS_FAIL;
+	}
+	return put_checked(os, key, fd, (long long)st.st_size, sha256, meta,
 	    err);
 }
 

@@ -157,6 +157,10 @@ struct config {
 	long	 os_retry_base_ms;
 	long	 os_timeout_s;
 	long	 os_list_page;
+	bool	 sync_enabled;
+	long	 sync_debounce_ms;
+	long	 sync_max_delay_ms;
+	long	 sync_scan_s;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -545,11 +549,17 @@ struct objstore {
  * NULL with err "" when objstore.backend is off. */
 struct objstore *objstore_open(const struct config *, char *err);
 void	 objstore_close(struct objstore *);
+/* pincerd's store, set at start (NULL: off); set returns the old one. */
+struct objstore *objstore_shared(void);
+struct objstore *objstore_shared_set(struct objstore *);
 bool	 objstore_key_valid(const char *key, char *err);
 /* Streams fd (a regular file, read from offset 0, size bytes) to key;
  * sha256 NULL: computed here first. Large files go up in parts. */
 int	 objstore_put(struct objstore *, const char *key, int fd,
 	    struct os_meta *, char *err);
+/* The same, with the content's hash already known (not checked). */
+int	 objstore_put_sha(struct objstore *, const char *key, int fd,
+	    const char *sha256, struct os_meta *, char *err);
 int	 objstore_put_mem(struct objstore *, const char *key, const void *,
 	    size_t, struct os_meta *, char *err);
 /* Into fd (a regular file; truncated to 0 first and on each retry). */
@@ -579,6 +589,46 @@ int	 objstore_local_init(struct objstore *, const struct config *,
 	    char *err);
 int	 objstore_s3_init(struct objstore *, const struct config *,
 	    char *err);
+
+/* objstore_tree.c: a sandbox's /data as the host sees it, for the sync */
+#define TREE_TMP	".pincer-sync."	/* files of ours: never synced */
+struct tree {
+	const char	*dir;		/* the host folder */
+	unsigned	 base;		/* host id of the sandbox's root */
+	bool		 chown;		/* pincerd may give files away */
+};
+struct tree_stats {
+	long		 files, dirs, links, skipped, hashed;
+	long long	 bytes, hashed_bytes;
+};
+int	 tree_open_dir(const struct tree *, const char *rel, bool create);
+void	 tree_split(const char *path, char *dir, size_t, const char **name);
+int	 tree_sha256_fd(int fd, char sha[65]);
+/* path -> entry (see the file's comment); cache: the last scan's, or
+ * NULL; *new_cache: this scan's, for the next. err: a non-fatal note. */
+json_t	*tree_scan(const struct tree *, json_t *cache, json_t **new_cache,
+	    struct tree_stats *, char *err, size_t);
+/* An unnamed copy in tmpdir (fd), hashed as it was copied. */
+int	 tree_snapshot_file(const struct tree *, const char *path,
+	    const char *tmpdir, char sha[65], long long *size);
+int	 tree_install_file(const struct tree *, const char *path, int from,
+	    json_t *entry);
+int	 tree_install_other(const struct tree *, const char *path,
+	    json_t *entry);
+int	 tree_remove(const struct tree *, const char *path, bool folder);
+int	 tree_rename(const struct tree *, const char *from, const char *to);
+
+/* objstore_sync.c: each sandbox's /data kept in the object store */
+int	 objstore_sync_start(const struct config *, struct objstore *);
+void	 objstore_sync_stop(void);
+/* From sbx.c: never block; "wake" and "forget" wait for a running sync
+ * and are called without sbx.c's lock. */
+void	 objstore_sync_started(const char *name);
+void	 objstore_sync_stopped(const char *name);
+void	 objstore_sync_wake(const char *name);
+void	 objstore_sync_forget(const char *name);
+json_t	*objstore_sync_status(const char *name);
+json_t	*objstore_sync_now(const char *name, char *err, size_t);
 
 /* cli.c */
 int	 cli_user(const struct config_overrides *, int, char **);
@@ -704,6 +754,7 @@ int	 sbx_http_status(enum sbx_err);
 /* The sandbox whose gateway.sock is this path, if any. */
 bool	 sbx_by_socket(const char *path, char *name, size_t);
 long	 sbx_running(void);
+long	 sbx_uid_base(const char *name);	/* -1: no such sandbox */
 const char *sbx_refusal(void);	/* why sandboxes cannot start, or NULL */
 
 /* launch.c: the host side of a sandbox */
@@ -746,6 +797,7 @@ void	 api_sandbox_list(struct http_req *);
 void	 api_sandbox_get(struct http_req *);
 void	 api_sandbox_destroy(struct http_req *);
 void	 api_sandbox_stop(struct http_req *);
+void	 api_sandbox_sync(struct http_req *);
 void	 api_sandbox_forward(struct http_req *);
 
 /* llm_conf.c: providers, routes and budgets, parsed once per config */

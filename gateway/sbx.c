@@ -346,10 +346,18 @@ sbx_acquire(const char *name, struct sbx_ref *ref)
 	struct sbx	*s;
 	enum sbx_err	 e = SBX_OK;
 	struct timespec	 ts;
+	bool		 asleep;
 
 	memset(ref, 0, sizeof(*ref));
 	if (!sbx_name_valid(name))
 		return SBX_BAD_NAME;
+	/* A sleeping one gets the store's newer /data before it starts;
+	 * that may take a while, so not under the lock. */
+	pthread_mutex_lock(&lock);
+	asleep = (s = find(name)) != NULL && s->state == S_SLEEPING;
+	pthread_mutex_unlock(&lock);
+	if (asleep)
+		objstore_sync_wake(name);
 	pthread_mutex_lock(&lock);
 	if ((s = find(name)) == NULL) {
 		pthread_mutex_unlock(&lock);
@@ -435,6 +443,8 @@ sbx_destroy(const char *name)
 		return SBX_NOT_FOUND;
 	if ((e = sbx_stop(name)) != SBX_OK)
 		return e;
+	/* Its /data stays in the object store (README, Persistent /data). */
+	objstore_sync_forget(name);
 	pthread_mutex_lock(&lock);
 	for (sp = &list; (s = *sp) != NULL; sp = &s->next)
 		if (!strcmp(s->name, name))
@@ -551,6 +561,19 @@ sbx_by_socket(const char *path, char *name, size_t namesz)
 }
 
 /* Called with the lock held, or from sbx_shutdown after the thread. */
+long
+sbx_uid_base(const char *name)
+{
+	struct sbx	*s;
+	long		 base = -1;
+
+	pthread_mutex_lock(&lock);
+	if ((s = find(name)) != NULL)
+		base = config_current()->sbx_uid_base + (long)s->slot * 65536;
+	pthread_mutex_unlock(&lock);
+	return base;
+}
+
 long
 sbx_running(void)
 {
@@ -673,6 +696,7 @@ start(struct sbx *s)
 	 * times and count are written when it goes to sleep.
 	 */
 	log_info("sandbox started", "name=%s pid=%ld", s->name, (long)s->pid);
+	objstore_sync_started(s->name);
 	pthread_cond_broadcast(&changed);
 	return SBX_OK;
 fail:
@@ -767,6 +791,7 @@ reap(struct sbx *s)
 	s->state = S_SLEEPING;
 	s->stop_wanted = false;
 	save_state(s, "sleeping");
+	objstore_sync_stopped(s->name);	/* the final flush */
 	if (wanted)
 		log_info("sandbox asleep", "name=%s", s->name);
 	else
