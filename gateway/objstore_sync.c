@@ -775,7 +775,7 @@ static int
 sync_box(struct box *b, char *err)
 {
 	char		 data[4200], dir[4200], tmpdir[4300], mkey[OS_KEY_MAX];
-	json_t		*st = NULL, *B, *L = NULL, *R = NULL, *cache = NULL;
+	json_t		*st = NULL, *B = NULL, *L = NULL, *R = NULL, *cache = NULL;
 	json_t		*rman = NULL, *have = NULL, *stats = NULL, *man;
 	struct plan	 p = { 0 };
 	struct tree	 t;
@@ -820,7 +820,8 @@ sync_box(struct box *b, char *err)
 	if ((st = load_state(dir)) == NULL)
 		st = json_pack("{ss so so}", "etag", "", "entries",
 		    json_object(), "cache", json_object());
-	B = json_object_get(st, "entries");
+	/* Owned here: st's entries are replaced before gc reads B. */
+	B = json_incref(json_object_get(st, "entries"));
 	known = json_string_value(json_object_get(st, "etag"));
 	was_busy = json_is_true(json_object_get(st, "busy"));
 
@@ -974,6 +975,7 @@ out:
 	}
 	buf_free(&mb);
 	json_decref(st);
+	json_decref(B);
 	json_decref(L);
 	json_decref(cache);
 	json_decref(rman);

@@ -72,8 +72,16 @@ tree_open_dir(const struct tree *t, const char *rel, bool create)
 	int	 fd, nfd;
 	size_t	 n;
 
-	if ((fd = openat(AT_FDCWD, t->dir, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+	fd = openat(AT_FDCWD, t->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && create) {
+		/* Before a first start: made as pincer-sandbox would. */
+		if (mkdir(t->dir, 0755) == 0 && t->chown)
+			(void)chown(t->dir, t->base, t->base);
+		fd = openat(AT_FDCWD, t->dir, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd == -1)
 		return -1;
 	while (*p != '\0') {
 		e = strchr(p, '/');
