@@ -86,7 +86,8 @@ static int	 save_state(const char *, json_t *);
 static bool	 same(json_t *, json_t *);
 static void	 merge(json_t *, json_t *, json_t *, const char *,
 		    struct plan *);
-static int	 apply(const struct tree *, struct plan *, json_t *, char *);
+static int	 apply(const struct tree *, struct plan *, const char *,
+		    json_t *, json_t *, char *);
 static int	 upload(struct box *, const struct tree *, json_t *, json_t *,
 		    const char *, char *);
 static void	 gc(struct box *, json_t *, json_t *, json_t *, bool);
@@ -565,28 +566,95 @@ sorted_keys(json_t *o, size_t *n)
 	return v;
 }
 
+#define FETCHERS	4	/* files fetched at once (a store's latency) */
+
+struct fetch {
+	const struct tree	*t;
+	json_t			*install;
+	const char		**files;	/* paths, in order */
+	char			(*keys)[96];	/* their cache keys, out */
+	size_t			 n;
+	size_t			 next;		/* atomic */
+	const char		*blobs;		/* "data/NAME/blobs/" */
+	long long		 bytes;		/* atomic */
+	int			 failed;	/* atomic */
+	char			 err[OS_ERR];
+	pthread_mutex_t		 lock;
+};
+
+struct fill_arg {
+	const char	*key;
+	struct os_meta	 m;
+	char		 err[OS_ERR];
+};
+
+static int
+fill_blob(int fd, void *arg)
+{
+	struct fill_arg	*f = arg;
+
+	return objstore_get(os, f->key, fd, &f->m, f->err) == OS_OK ? 0 : -1;
+}
+
+/* A worker: files by index until none is left or one failed. */
+static void *
+fetcher(void *arg)
+{
+	struct fetch	*f = arg;
+	struct tree_dir	 dc = { "", -1 };
+	struct fill_arg	 fa;
+	char		 key[OS_KEY_MAX];
+	size_t		 i;
+	json_t		*e;
+
+	while (!__atomic_load_n(&f->failed, __ATOMIC_RELAXED) &&
+	    (i = __atomic_fetch_add(&f->next, 1, __ATOMIC_RELAXED)) < f->n) {
+		e = json_object_get(f->install, f->files[i]);
+		snprintf(key, sizeof(key), "%s%s", f->blobs,
+		    json_string_value(json_object_get(e, "h")));
+		fa.key = key;
+		fa.err[0] = '\0';
+		if (tree_install_file(f->t, &dc, f->files[i], e, fill_blob, &fa,
+		    f->keys[i]) == 0) {
+			__atomic_add_fetch(&f->bytes, fa.m.size,
+			    __ATOMIC_RELAXED);
+			continue;
+		}
+		pthread_mutex_lock(&f->lock);
+		if (!f->failed)
+			snprintf(f->err, sizeof(f->err), "%.120s: %s",
+			    f->files[i], *fa.err != '\0' ? fa.err : errno ==
+			    EBADMSG ? "the store's copy does not match its "
+			    "hash" : strerror(errno));
+		f->failed = 1;
+		pthread_mutex_unlock(&f->lock);
+	}
+	tree_dir_close(&dc);
+	return NULL;
+}
+
 /*
  * The store's side into the folder: renames of conflicts first, then
- * removals (children before parents), then folders, links and files.
- * Each file comes from its blob, checked against its hash.
+ * removals (children before parents), folders and links, then the files,
+ * FETCHERS at a time, each checked against its hash. cache learns the
+ * files installed.
  */
 static int
-apply(const struct tree *t, struct plan *p, json_t *stats, char *err)
+apply(const struct tree *t, struct plan *p, const char *blobs,
+    json_t *cache, json_t *stats, char *err)
 {
 	const char	**keys;
 	json_t		 *e, *pair;
-	size_t		  i, n;
-	char		  key[OS_KEY_MAX], tmpdir[4200];
-	int		  fd, rc = 0;
-	struct os_meta	  m;
-	long long	  down = 0, bytes = 0, removed = 0;
+	size_t		  i, n, nf = 0;
+	pthread_t	  th[FETCHERS];
+	int		  nth = 0, rc = 0;
+	long long	  removed = 0;
+	struct fetch	  f = { 0 };
 
-	snprintf(tmpdir, sizeof(tmpdir), "%s",
-	    json_string_value(json_object_get(stats, "tmpdir")));
 	json_array_foreach(p->renames, i, pair)
 		if (tree_rename(t, json_string_value(json_array_get(pair, 0)),
 		    json_string_value(json_array_get(pair, 1))) == -1) {
-			snprintf(err, 256, "rename %.100s: %s",
+			snprintf(err, OS_ERR, "rename %.100s: %s",
 			    json_string_value(json_array_get(pair, 0)),
 			    strerror(errno));
 			return -1;
@@ -598,46 +666,49 @@ apply(const struct tree *t, struct plan *p, json_t *stats, char *err)
 		    keys[i]))) == 0)
 			removed++;
 	free(keys);
+	json_object_set_new(stats, "removed", json_integer(removed));
 	if ((keys = sorted_keys(p->install, &n)) == NULL)
 		return -1;
-	for (i = 0; i < n && rc == 0; i++) {
+	for (i = 0; i < n; i++) {
 		e = json_object_get(p->install, keys[i]);
-		if (json_object_get(e, "h") == NULL) {
-			if (tree_install_other(t, keys[i], e) == -1) {
-				snprintf(err, 256, "%.100s: %s", keys[i],
-				    strerror(errno));
-				rc = -1;
-			}
-			continue;
-		}
-		snprintf(key, sizeof(key), "%s", json_string_value(
-		    json_object_get(stats, "blobs")));
-		snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s",
-		    json_string_value(json_object_get(e, "h")));
-		if ((fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) ==
-		    -1) {
-			snprintf(err, 256, "%.160s: %s", tmpdir,
+		if (json_object_get(e, "h") != NULL)
+			keys[nf++] = keys[i];	/* files: later */
+		else if (tree_install_other(t, keys[i], e) == -1) {
+			snprintf(err, OS_ERR, "%.100s: %s", keys[i],
 			    strerror(errno));
-			rc = -1;
-			break;
+			free(keys);
+			return -1;
 		}
-		if (objstore_get(os, key, fd, &m, err) != OS_OK)
-			rc = -1;
-		else if (tree_install_file(t, keys[i], fd, e) == -1) {
-			snprintf(err, 256, "%.100s: %s", keys[i], errno ==
-			    EBADMSG ? "the store's copy does not match its "
-			    "hash" : strerror(errno));
-			rc = -1;
-		} else {
-			down++;
-			bytes += m.size;
-		}
-		close(fd);
 	}
+	f = (struct fetch){ .t = t, .install = p->install, .files = keys,
+	    .n = nf, .blobs = blobs };
+	pthread_mutex_init(&f.lock, NULL);
+	if (nf > 0 && (f.keys = calloc(nf, sizeof(*f.keys))) == NULL)
+		f.failed = 1;
+	while (nf > 0 && f.keys != NULL && nth < FETCHERS &&
+	    (size_t)nth < nf && pthread_create(&th[nth], NULL, fetcher, &f) ==
+	    0)
+		nth++;
+	if (nf > 0 && nth == 0 && f.keys != NULL)
+		fetcher(&f);
+	while (nth > 0)
+		pthread_join(th[--nth], NULL);
+	pthread_mutex_destroy(&f.lock);
+	if (f.failed) {
+		snprintf(err, OS_ERR, "%s", *f.err != '\0' ? f.err :
+		    "out of memory");
+		rc = -1;
+	}
+	for (i = 0; rc == 0 && i < nf; i++)
+		if (f.keys[i][0] != '\0')
+			json_object_set_new(cache, keys[i], json_pack("[ss]",
+			    f.keys[i], json_string_value(json_object_get(
+			    json_object_get(p->install, keys[i]), "h"))));
+	json_object_set_new(stats, "down", json_integer(rc == 0 ?
+	    (json_int_t)nf : 0));
+	json_object_set_new(stats, "down_bytes", json_integer(f.bytes));
+	free(f.keys);
 	free(keys);
-	json_object_set_new(stats, "down", json_integer(down));
-	json_object_set_new(stats, "down_bytes", json_integer(bytes));
-	json_object_set_new(stats, "removed", json_integer(removed));
 	return rc;
 }
 
@@ -886,10 +957,9 @@ sync_box(struct box *b, char *err)
 		    strerror(errno));
 		goto out;
 	}
-	stats = json_pack("{ss ss}", "tmpdir", tmpdir, "blobs", "");
+	stats = json_object();
 	snprintf(mkey, sizeof(mkey), "data/%s/blobs/", b->name);
-	json_object_set_new(stats, "blobs", json_string(mkey));
-	if (apply(&t, &p, stats, err) == -1)
+	if (apply(&t, &p, mkey, cache, stats, err) == -1)
 		goto out;
 	have = json_object();
 	json_object_foreach(R, path, e)

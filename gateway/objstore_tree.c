@@ -188,10 +188,7 @@ scan_file(struct scan *s, int dfd, const char *name, const char *path,
 	long long	 size;
 	int		 fd;
 
-	snprintf(key, sizeof(key), "%llx.%llx.%lld.%ld.%lld.%ld",
-	    (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
-	    (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-	    (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+	tree_cache_key(st, key);
 	c = json_object_get(s->cache, path);
 	if (json_is_array(c) && !strcmp(json_string_value(json_array_get(c,
 	    0)) != NULL ? json_string_value(json_array_get(c, 0)) : "", key) &&
@@ -355,36 +352,71 @@ tree_snapshot_file(const struct tree *t, const char *path,
 	return out;
 }
 
+/* What the scan compares to know a file unchanged (its hash cache). */
+void
+tree_cache_key(const struct stat *st, char key[96])
+{
+	snprintf(key, 96, "%llx.%llx.%lld.%ld.%lld.%ld",
+	    (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
+	    (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+	    (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+/* The folder of path, from the cache when it is the last one used. */
+static int
+dir_of(const struct tree *t, struct tree_dir *c, const char *path,
+    const char **name)
+{
+	char	 dir[4096];
+
+	tree_split(path, dir, sizeof(dir), name);
+	if (c->fd != -1 && !strcmp(c->rel, dir))
+		return c->fd;
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = tree_open_dir(t, dir, true);
+	snprintf(c->rel, sizeof(c->rel), "%s", dir);
+	return c->fd;
+}
+
+void
+tree_dir_close(struct tree_dir *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+}
+
 /*
- * A downloaded file into place: written beside it under a temporary
- * name, given the entry's mode, owner and time, then renamed over it.
- * from is read from offset 0.
+ * A file from the store into place: fill writes it beside its place under
+ * a temporary name; its hash is checked against the entry, it gets the
+ * entry's mode, owner and time, and is renamed over the old one. key gets
+ * its hash-cache key, so the next scan need not read it again.
  */
 int
-tree_install_file(const struct tree *t, const char *path, int from,
-    json_t *e)
+tree_install_file(const struct tree *t, struct tree_dir *c, const char *path,
+    json_t *e, int (*fill)(int, void *), void *arg, char key[96])
 {
-	char		 dir[4096], tmp[64];
-	const char	*name;
+	char		 tmp[64], sha[65];
+	const char	*name, *want;
 	struct timespec	 ts[2];
-	long long	 size;
-	char		 sha[65];
-	int		 dfd, fd, rc = -1;
+	struct stat	 st;
+	int		 dfd, fd = -1, saved;
 	static unsigned	 seq;
 
-	tree_split(path, dir, sizeof(dir), &name);
-	if ((dfd = tree_open_dir(t, dir, true)) == -1)
+	if ((dfd = dir_of(t, c, path, &name)) == -1)
 		return -1;
 	snprintf(tmp, sizeof(tmp), TREE_TMP "%d.%u", (int)getpid(),
 	    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
-	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	if ((fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600)) == -1)
-		goto out;
-	if (lseek(from, 0, SEEK_SET) == -1 ||
-	    copy_hash(from, fd, sha, &size) == -1)
+		return -1;
+	if (fill(fd, arg) == -1)
 		goto fail;
-	if (strcmp(sha, json_string_value(json_object_get(e, "h")) != NULL ?
-	    json_string_value(json_object_get(e, "h")) : "") != 0) {
+	want = json_string_value(json_object_get(e, "h"));
+	if (lseek(fd, 0, SEEK_SET) == -1 || tree_sha256_fd(fd, sha) == -1)
+		goto fail;
+	if (want == NULL || strcmp(sha, want) != 0) {
 		errno = EBADMSG;	/* the store gave other bytes */
 		goto fail;
 	}
@@ -401,22 +433,26 @@ tree_install_file(const struct tree *t, const char *path, int from,
 	    json_object_get(e, "n"));
 	if (futimens(fd, ts) == -1)
 		goto fail;
+	if (renameat(dfd, tmp, dfd, name) == -1) {
+		/* A folder in the way (the other side made a file of it)
+		 * goes only when empty; else this fails and is reported. */
+		if ((errno != EISDIR && errno != ENOTEMPTY) ||
+		    unlinkat(dfd, name, AT_REMOVEDIR) == -1 ||
+		    renameat(dfd, tmp, dfd, name) == -1)
+			goto fail;
+	}
+	if (fstat(fd, &st) == 0)
+		tree_cache_key(&st, key);
+	else
+		*key = '\0';
 	close(fd);
-	fd = -1;
-	/* A folder in the way (the other side made a file of it) goes
-	 * only when empty; else this fails and is reported. */
-	(void)unlinkat(dfd, name, AT_REMOVEDIR);
-	if (renameat(dfd, tmp, dfd, name) == -1)
-		goto fail;
-	rc = 0;
-	goto out;
+	return 0;
 fail:
-	if (fd != -1)
-		close(fd);
+	saved = errno;
+	close(fd);
 	(void)unlinkat(dfd, tmp, 0);
-out:
-	close(dfd);
-	return rc;
+	errno = saved;
+	return -1;
 }
 
 /* A folder or a link as the entry says. */

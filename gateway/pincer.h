@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -611,8 +612,16 @@ json_t	*tree_scan(const struct tree *, json_t *cache, json_t **new_cache,
 /* An unnamed copy in tmpdir (fd), hashed as it was copied. */
 int	 tree_snapshot_file(const struct tree *, const char *path,
 	    const char *tmpdir, char sha[65], long long *size);
-int	 tree_install_file(const struct tree *, const char *path, int from,
-	    json_t *entry);
+/* The last folder used, kept open: files come in path order. */
+struct tree_dir {
+	char	 rel[4096];
+	int	 fd;		/* -1 at first */
+};
+void	 tree_dir_close(struct tree_dir *);
+void	 tree_cache_key(const struct stat *, char key[96]);
+int	 tree_install_file(const struct tree *, struct tree_dir *,
+	    const char *path, json_t *entry, int (*fill)(int fd, void *),
+	    void *arg, char key[96]);
 int	 tree_install_other(const struct tree *, const char *path,
 	    json_t *entry);
 int	 tree_remove(const struct tree *, const char *path, bool folder);
