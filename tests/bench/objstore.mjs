@@ -56,9 +56,15 @@ async function daemon(dir, objstore, n = 0) {
 	const base = `http://${addr}/api/v1/sandboxes`;
 	const H = { Authorization: `Bearer ${tok}`,
 		"Content-Type": "application/json" };
+	// pincerd closes a kept-alive connection idle for
+	// http.header_timeout_s; fetch may reuse one just closed: once more
+	// (these calls are all idempotent).
+	const call = (m, p, body) => fetch(base + p, { method: m, headers: H,
+		body: body && JSON.stringify(body) });
 	const api = async (m, p, body) => {
-		const r = await fetch(base + p, { method: m, headers: H,
-			body: body && JSON.stringify(body) });
+		const r = await call(m, p, body).catch((e) =>
+		    e?.cause?.code === "UND_ERR_SOCKET" ? call(m, p, body) :
+		    Promise.reject(e));
 		const j = await r.json();
 		if (!r.ok)
 			throw new Error(`${m} ${p}: ${r.status} ${JSON.stringify(j)}`);
@@ -157,6 +163,10 @@ async function measure(label, objstore, rounds) {
 		}
 		out.latency_ms = med(lat);
 		out.latency_max_ms = Math.max(...lat);
+	} catch (e) {
+		console.error(`${label}: pincerd's log ends:\n` + fs.readFileSync(
+		    d.logf, "utf8").split("\n").slice(-30).join("\n"));
+		throw e;
 	} finally {
 		await d.stop();
 		fs.rmSync(dir, { recursive: true, force: true });
