@@ -115,8 +115,16 @@ ok "the restored files belong to the sandbox's root" jok \
     'o.stdout === "0:0 600\n"'
 api GET /s/sync
 ok "the status counts what came down" jok "$BODY" 'o.downloaded >= 2 && o.state !== "error"'
+run s 'echo nap > /data/nap.txt'
+api POST /s/stop
+is "a write, then the sandbox put to sleep at once: 200" "$CODE" 200
+ok "… the final sync of sleep puts it in the store" wait_until 5 has nap.txt "$(sha 'nap
+')"
+post /s/exec '{"cmd":["sh","-c","echo bye > /data/bye.txt"]}'
 pincer_stop
-is "pincerd stops cleanly" "$PINCER_EXIT" 0
+is "a write, then pincerd stopped at once: it stops cleanly" "$PINCER_EXIT" 0
+ok "… and the shutdown's final sync put it in the store" has bye.txt "$(sha 'bye
+')"
 
 # --- a new machine: a whole new state folder ---------------------------------------
 if ! pincer_start "$CONF"; then
