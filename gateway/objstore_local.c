@@ -352,8 +352,9 @@ collect(int rootfd, const char *dir, struct keys *k)
 	char		 path[OS_KEY_MAX + 160];
 	int		 fd, rc = 0;
 
-	fd = *dir == '\0' ? dup(rootfd) : openat(rootfd, dir, O_RDONLY |
-	    O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	/* Not dup(rootfd): a dup shares its read offset. */
+	fd = openat(rootfd, *dir == '\0' ? "." : dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 	if ((d = fdopendir(fd)) == NULL) {
