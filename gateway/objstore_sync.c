@@ -49,7 +49,10 @@ struct box {
 	bool		 watched;	/* running: inotify on its folder */
 	bool		 armed;		/* the watches are in place */
 	bool		 dirty, final, gone;
+	bool		 stop_done;	/* its last try at shutdown was made */
 	uint64_t	 first_dirty, last_event;
+	uint64_t	 retry_at;	/* after a failure: not before */
+	int		 fails;
 	bool		 syncing;
 	long long	 last_try, last_ok;	/* unix ms */
 	char		 error[256];
@@ -1188,10 +1191,13 @@ due(const struct box *b)
 	uint64_t	 a, c;
 
 	if (b->first_dirty == 0 || b->final)
-		return 0;
-	a = b->last_event + (uint64_t)debounce_ms;
-	c = b->first_dirty + (uint64_t)max_delay_ms;
-	return a < c ? a : c;
+		a = 0;
+	else {
+		a = b->last_event + (uint64_t)debounce_ms;
+		c = b->first_dirty + (uint64_t)max_delay_ms;
+		a = a < c ? a : c;
+	}
+	return a > b->retry_at ? a : b->retry_at;
 }
 
 static void *
@@ -1201,7 +1207,7 @@ sync_main(void *arg)
 	struct box	*b, *pick;
 	uint64_t	 now, next_scan = now_ms() + (uint64_t)scan_ms, when;
 	uint64_t	 drain;
-	int		 timeout;
+	int		 timeout, rc;
 	bool		 final, stop;
 	char		 err[OS_ERR];
 
@@ -1231,7 +1237,7 @@ sync_main(void *arg)
 				} else if (now + 1000 < when)
 					when = now + 1000;	/* made soon */
 			}
-			if (!b->dirty || b->gone)
+			if (!b->dirty || b->gone || (stop && b->stop_done))
 				continue;
 			if (stop || due(b) <= now) {
 				pick = b;
@@ -1244,8 +1250,21 @@ sync_main(void *arg)
 			final = pick->final;
 			pick->final = false;
 			pthread_mutex_unlock(&mu);
-			(void)sync_box(pick, err);
+			rc = sync_box(pick, err);
 			pthread_mutex_lock(&mu);
+			/* A failure is tried again later, sooner at first; a
+			 * stop gives each box one last try. */
+			pick->stop_done = stop;
+			if (rc == 0)
+				pick->fails = 0, pick->retry_at = 0;
+			else if (!stop) {
+				pick->fails++;
+				pick->dirty = true;
+				pick->retry_at = now_ms() + (pick->fails < 5 ?
+				    (uint64_t)2000 << pick->fails : 60000);
+				if (pick->first_dirty == 0)
+					pick->first_dirty = now_ms();
+			}
 			if (final && !pick->watched) {
 				unwatch(pick);
 				pick->armed = false;
