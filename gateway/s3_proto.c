@@ -15,10 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
-#include "pincer.h"
-#include "s3_proto.h"
+#include "s3.h"
 
 static const char	*xml_find(const char *, const char *, const char *,
 			    size_t *, const char **);
@@ -189,13 +186,12 @@ s3_iso8601(const char *s)
 int
 s3_sha256_range(int fd, long long off, long long len, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char	 md[32];
 	char		*b;
 	EVP_MD_CTX	*ctx;
 	ssize_t		 n;
 	unsigned int	 mdlen = 0;
-	int		 i, rc = -1;
+	int		 rc = -1;
 
 	if ((b = malloc(1 << 17)) == NULL)
 		return -1;
@@ -203,7 +199,8 @@ s3_sha256_range(int fd, long long off, long long len, char out[65])
 	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		goto out;
 	while (len > 0) {
-		n = pread(fd, b, len < (1 << 17) ? (size_t)len : (1 << 17), off);
+		n = pread(fd, b, len < (1 << 17) ? (size_t)len : (1 << 17),
+		    off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)	/* shorter than said: it changed under us */
@@ -214,16 +211,25 @@ s3_sha256_range(int fd, long long off, long long len, char out[65])
 	}
 	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
 		goto out;
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	s3_hex(md, out);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(ctx);
 	free(b);
 	return rc;
+}
+
+void
+s3_hex(const unsigned char *md, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int		 i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 }
 
 /* ETags are quoted hex from the store; escaped anyway, as XML text. */

@@ -13,7 +13,7 @@
 //       A: "500" (InternalError), "slowdown" (503 SlowDown), "reset"
 //       (the connection dropped before any answer)
 //   GET /__log   every request seen: [{"t":MS,"req":"METHOD URL",
-//                "did":"pass"|A}]
+//                "host":HOST,"did":"pass"|A}]
 //   POST /__clear   forget the log and the rules
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -29,8 +29,11 @@ if (!dir) {
 	console.error('usage: s3.mjs DIR');
 	process.exit(2);
 }
+// serviceEndpoint: virtual-host requests come as pincer.s3.localhost
+// (curl resolves *.localhost to loopback by itself).
 const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir,
-	silent: true, configureBuckets: [{ name: 'pincer' }] });
+	silent: true, serviceEndpoint: 'localhost',
+	configureBuckets: [{ name: 'pincer' }] });
 const { port: s3port } = await s3.run();
 
 let rules = [];
@@ -93,7 +96,8 @@ const proxy = http.createServer((req, res) => {
 		return;
 	}
 	const rule = rules.find((r) => r.times > 0 && line.startsWith(r.match));
-	log.push({ t: Date.now(), req: line, did: rule ? rule.action : 'pass' });
+	log.push({ t: Date.now(), req: line, host: req.headers.host,
+		did: rule ? rule.action : 'pass' });
 	if (!rule)
 		return pass(req, res);
 	rule.times--;
@@ -102,7 +106,8 @@ const proxy = http.createServer((req, res) => {
 });
 proxy.keepAliveTimeout = 30000;
 proxy.listen(0, '127.0.0.1', () => {
-	console.log(JSON.stringify({ s3: s3port, proxy: proxy.address().port }));
+	const port = proxy.address().port;
+	console.log(JSON.stringify({ s3: s3port, proxy: port }));
 });
 
 process.on('SIGTERM', () => {

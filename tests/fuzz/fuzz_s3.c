@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pincer.h"
-#include "s3_proto.h"
+#include "s3.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -5,13 +5,15 @@
 # (tests/fakes/s3.mjs). Without its secrets the store does not open and
 # says which to set; `check` passes; keys with spaces, '+', '=' and
 # unicode go up and come back byte for byte, head gives their SHA-256,
-# list walks pages of 2; missing keys exit 3, rm of one is
-# fine; 100 MB goes up in 13 parts of 8 MiB while one part's connection
-# is reset, another part gets two 500s and the completion a 503 SlowDown,
-# and comes back with the same SHA-256; a GET answered SlowDown with
-# Retry-After waits that long; a request that fails every time stops
-# after objstore.max_attempts; a wrong access key fails at once with
-# S3's reason. The secret key is in no output and no log.
+# list walks pages of 2; an empty file goes and comes; missing keys exit
+# 3, rm of one is fine; 100 MB goes up in 13 parts of 8 MiB while one
+# part's connection is reset, another part gets two 500s and the
+# completion a 503 SlowDown, and comes back with the same SHA-256; a GET
+# answered SlowDown with Retry-After waits that long; a request that
+# fails every time stops after objstore.max_attempts, a multipart upload
+# that fails is aborted; a missing bucket is named; virtual-host style
+# works; a wrong access key fails at once with S3's reason. The secret
+# key is in no output and no log.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
 if [ ! -d "$TOP_SRCDIR/tests/e2e/node_modules/s3rver" ]; then
@@ -29,15 +31,21 @@ T_PIDS="$T_PIDS $!"
 disown
 _s3_up() { grep -q proxy "$T_TMP/s3.out"; }
 ok "s3rver and the proxy start" wait_until 20 _s3_up
-PROXY="http://127.0.0.1:$(sed -n 's/.*"proxy":\([0-9]*\).*/\1/p' "$T_TMP/s3.out")"
+PROXY=$(sed -n 's/.*"proxy":\([0-9]*\).*/\1/p' "$T_TMP/s3.out")
+PROXY="http://127.0.0.1:$PROXY"
 
 PINCER_DIR="$T_TMP/d"
 PINCER_CONF="$PINCER_DIR/pincer.json"
 PINCER_STATE_DIR="$PINCER_DIR/state"
-pincer_config "$PINCER_DIR" "{ \"objstore\": { \"backend\": \"s3\",
-  \"endpoint\": \"$PROXY\", \"bucket\": \"pincer\", \"list_page\": 2,
-  \"part_mb\": 8, \"max_attempts\": 5, \"retry_base_ms\": 20,
-  \"timeout_s\": 20 } }"
+# conf [ENDPOINT [BUCKET [URL_STYLE]]]: write the config.
+conf() {
+	pincer_config "$PINCER_DIR" "{ \"objstore\": { \"backend\": \"s3\",
+	  \"endpoint\": \"${1:-$PROXY}\", \"bucket\": \"${2:-pincer}\",
+	  \"url_style\": \"${3:-path}\", \"list_page\": 2,
+	  \"part_mb\": 8, \"max_attempts\": 5, \"retry_base_ms\": 20,
+	  \"timeout_s\": 20 } }"
+}
+conf
 mkdir -m 700 "$PINCER_STATE_DIR"
 
 # os ARGS…: pincer objstore ARGS; OUT (stdout and stderr) and RC. All
@@ -100,6 +108,13 @@ is "ls: pages after the first by continuation token" \
 os get "k/zz" -
 is "get to stdout" "$OUT" "object 5: k/zz"
 
+: >"$T_TMP/empty"
+os put k/empty "$T_TMP/empty"
+is "put an empty file" "$RC" 0
+os get k/empty "$T_TMP/empty.back"
+ok "get it back: empty" test -f "$T_TMP/empty.back" -a ! -s "$T_TMP/empty.back"
+os rm k/empty
+
 os head k/nothing
 is "head of a missing key: exit 3" "$RC" 3
 os get k/nothing "$T_TMP/none"
@@ -124,7 +139,8 @@ is "13 parts of 8 MiB" "$(seen "^PUT $B\\?partNumber=[0-9]+&.* pass")" 13
 is "part 3: reset once, sent twice" "$(seen "^PUT $B\\?partNumber=3&")" 2
 is "part 7: two 500s, sent three times" \
     "$(seen "^PUT $B\\?partNumber=7&")" 3
-is "16 part requests in all (every other part once)" "$(seen "^PUT $B\\?partNumber=")" 16
+is "16 part requests in all (every other part once)" \
+    "$(seen "^PUT $B\\?partNumber=")" 16
 is "completed after one SlowDown" "$(seen "^POST $B\\?uploadId=")" 2
 os get big/100mb "$T_TMP/big.back"
 is "get 100 MB" "$RC" 0
@@ -152,6 +168,41 @@ os put k/doomed "$T_TMP/in1"
 is "a PUT failing every time: exit 1" "$RC" 1
 like "with S3's reason" "$OUT" "HTTP 500 InternalError: We encountered"
 is "after objstore.max_attempts (5) tries" "$(seen '^PUT /pincer/k/doomed')" 5
+head -c 9000000 /dev/urandom >"$T_TMP/nine"
+fault '{"match":"PUT /pincer/k/nine?partNumber=2&","action":"500",
+  "times":99}'
+os put k/nine "$T_TMP/nine"
+is "a multipart upload whose part fails every time: exit 1" "$RC" 1
+is "the part was tried 5 times" "$(seen '^PUT /pincer/k/nine\?partNumber=2&')" 5
+is "then the upload is aborted (s3rver answers 405; tolerated)" \
+    "$(seen '^DELETE /pincer/k/nine\?uploadId=[0-9a-f]+ pass')" 1
+rm -f "$T_TMP/nine"
+curl -s -X POST "$PROXY/__clear"
+
+conf "$PROXY" nobucket
+os ls
+is "a bucket that does not exist: exit 1" "$RC" 1
+like "and the error names it" "$OUT" 'bucket "nobucket" does not exist'
+
+# Virtual-host style: the bucket in the host name, not in the path.
+conf "http://s3.localhost:${PROXY##*:}" pincer virtual
+curl -s -X POST "$PROXY/__clear"
+os put "v/a b+c.txt" "$T_TMP/in1"
+is "virtual host style: put" "$RC" 0
+os get "v/a b+c.txt" "$T_TMP/v.back"
+ok "virtual host style: get, the same bytes" cmp "$T_TMP/in1" "$T_TMP/v.back"
+os ls v/
+is "virtual host style: ls" "$(cut -f1 <<<"$OUT")" "v/a b+c.txt"
+os rm "v/a b+c.txt"
+is "virtual host style: rm" "$RC" 0
+HOSTS=$(curl -s "$PROXY/__log" | node -e '
+	const l = JSON.parse(require("fs").readFileSync(0, "utf8"));
+	console.log(l.map((e) => e.host + " " + e.req).join("\n"))')
+like "requests go to pincer.s3.localhost, paths without the bucket" \
+    "$HOSTS" "^pincer\.s3\.localhost:[0-9]+ PUT /v/a%20b%2Bc\.txt$"
+like "the list goes to /?list-type=2" "$HOSTS" \
+    "^pincer\.s3\.localhost:[0-9]+ GET /\?list-type=2&max-keys=2&prefix=v%2F$"
+conf
 curl -s -X POST "$PROXY/__clear"
 
 WRONG="AKWRONG$(random_token | cut -c1-12)"
@@ -165,6 +216,9 @@ is "a refusal is not retried" "$(seen '^GET /pincer\?')" 1
 not_in() { ! grep -qF -- "$1" "$2"; }
 ok "the secret key is in no output" not_in "$SECRET" "$T_TMP/all.out"
 ok "the wrong key id is in no output" not_in "$WRONG" "$T_TMP/all.out"
+# Under --enable-asan, a report from any pincer run fails the test.
+unlike "no sanitizer report in any output" "$(cat "$T_TMP/all.out")" \
+    'ERROR: (Address|Leak)Sanitizer|runtime error:'
 ok "the secret key is not in s3rver's files" \
     eval "! grep -rqF -- '$SECRET' '$T_TMP/s3data' '$T_TMP/s3.err'"
 done_testing

@@ -7,8 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "pincer.h"
-#include "s3_proto.h"
+#include "s3.h"
 #include "tap.h"
 
 static struct buf	 seen;
