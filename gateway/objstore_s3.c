@@ -237,6 +237,7 @@ mp_complete(struct objstore *os, const char *key, const char *upload,
 	    s3_xml_text(xml.data, xml.len, "ETag", m->etag, sizeof(m->etag))
 	    == -1)
 		*m->etag = '\0';
+	s3_unquote(m->etag);
 out:
 	s3_rq_free(&r);
 	buf_free(&body);
@@ -302,6 +303,7 @@ mp_part(struct objstore *os, struct s3_rq *r, int pn, char *upload, char *err)
 	char		 num[16], sha[65];
 	int		 rc;
 
+	errno = 0;
 	if (s3_sha256_range(r->ifd, r->ioff, r->ilen, sha) == -1) {
 		snprintf(err, OS_ERR, "%.80s: cannot read part %d of what to "
 		    "put: %s", r->key, pn, errno != 0 ? strerror(errno) :

@@ -62,6 +62,8 @@ long long s3_iso8601(const char *);
 int	 s3_sha256_range(int fd, long long off, long long len, char out[65]);
 /* The CompleteMultipartUpload body for parts 1..n with these ETags. */
 int	 s3_complete_xml(struct buf *, const char (*etags)[80], int n);
+/* "abc" → abc, in place; anything else is left as it is. */
+void	 s3_unquote(char *);
 /* 32 bytes of digest as 64 lowercase hex digits and a NUL. */
 void	 s3_hex(const unsigned char *md, char *out);
 

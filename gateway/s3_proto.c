@@ -232,6 +232,18 @@ s3_hex(const unsigned char *md, char *out)
 	out[64] = '\0';
 }
 
+/* An ETag comes in double quotes, which are not part of its value. */
+void
+s3_unquote(char *s)
+{
+	size_t	 k = strlen(s);
+
+	if (k >= 2 && s[0] == '"' && s[k - 1] == '"') {
+		memmove(s, s + 1, k - 2);
+		s[k - 2] = '\0';
+	}
+}
+
 /* ETags are quoted hex from the store; escaped anyway, as XML text. */
 int
 s3_complete_xml(struct buf *b, const char (*etags)[80], int n)
@@ -364,7 +376,6 @@ contents(const char *c, size_t n, struct os_meta *m, char *key,
     size_t keysz)
 {
 	char		 num[32], when[40], *e;
-	size_t		 k;
 
 	memset(m, 0, sizeof(*m));
 	if (s3_xml_text(c, n, "Key", key, keysz) == -1 || *key == '\0' ||
@@ -378,11 +389,7 @@ contents(const char *c, size_t n, struct os_meta *m, char *key,
 		return -1;
 	if (s3_xml_text(c, n, "ETag", m->etag, sizeof(m->etag)) == -1)
 		*m->etag = '\0';
-	k = strlen(m->etag);
-	if (k >= 2 && m->etag[0] == '"' && m->etag[k - 1] == '"') {
-		memmove(m->etag, m->etag + 1, k - 2);
-		m->etag[k - 2] = '\0';
-	}
+	s3_unquote(m->etag);
 	return 0;
 }
 

@@ -251,7 +251,13 @@ test_misc(void)
 	char		 sha[65];
 	struct buf	 b;
 	int		 fd;
+	char		 q1[] = "\"abc\"", q2[] = "\"", q3[] = "a\"b\"";
 
+	s3_unquote(q1);
+	s3_unquote(q2);
+	s3_unquote(q3);
+	ok(!strcmp(q1, "abc") && !strcmp(q2, "\"") && !strcmp(q3, "a\"b\""),
+	    "ETag quotes: a pair around is removed, nothing else");
 	is_int(s3_iso8601("2026-12-02T13:20:00.000Z"), 1796217600,
 	    "ISO 8601 with milliseconds");
 	is_int(s3_iso8601("2000-02-29T23:59:59Z"), 951868799,
