@@ -30,7 +30,7 @@ node --openssl-legacy-provider "$TOP_SRCDIR/tests/fakes/s3.mjs" \
 T_PIDS="$T_PIDS $!"
 disown
 _s3_up() { grep -q proxy "$T_TMP/s3.out"; }
-ok "s3rver and the proxy start" wait_until 20 _s3_up
+ok "s3rver and the proxy start" wait_until 30 _s3_up
 PROXY=$(sed -n 's/.*"proxy":\([0-9]*\).*/\1/p' "$T_TMP/s3.out")
 PROXY="http://127.0.0.1:$PROXY"
 
@@ -43,7 +43,7 @@ conf() {
 	  \"endpoint\": \"${1:-$PROXY}\", \"bucket\": \"${2:-pincer}\",
 	  \"url_style\": \"${3:-path}\", \"list_page\": 2,
 	  \"part_mb\": 8, \"max_attempts\": 5, \"retry_base_ms\": 20,
-	  \"timeout_s\": 20 } }"
+	  \"timeout_s\": 60 } }"
 }
 conf
 mkdir -m 700 "$PINCER_STATE_DIR"
