@@ -442,4 +442,3 @@ s_del(struct objstore *os, const char *key, char *err)
 	}
 	return rc;
 }
-
