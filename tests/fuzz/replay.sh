@@ -41,4 +41,5 @@ replay fuzz_sse sse
 replay fuzz_xlate xlate
 replay fuzz_hooks hooks
 replay fuzz_cdp cdp
+replay fuzz_s3 s3
 echo "1..$n"
