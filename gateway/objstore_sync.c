@@ -856,7 +856,7 @@ sync_box(struct box *b, char *err)
 	struct tree_stats ts;
 	struct os_meta	 m;
 	struct buf	 mb;
-	const char	*known, *rmachine = "other", *path;
+	const char	*known, *rmachine = "other", *path, *key;
 	json_t		*e;
 	bool		 was_busy, changed;
 	int		 rc = -1, orc;
@@ -1031,7 +1031,16 @@ out:
 	if (rc == 0) {
 		b->error[0] = '\0';
 		b->last_ok = now_wall_ms();
-		if (L != NULL) {
+		if (p.next != NULL) {	/* what is in both places now */
+			b->files = 0;
+			b->bytes = 0;
+			json_object_foreach(p.next, key, e)
+				if (json_object_get(e, "h") != NULL) {
+					b->files++;
+					b->bytes += json_integer_value(
+					    json_object_get(e, "s"));
+				}
+		} else if (L != NULL) {
 			b->files = ts.files;
 			b->bytes = ts.bytes;
 		}
