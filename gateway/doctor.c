@@ -31,6 +31,7 @@ static void	check_namespaces(void);
 static void	check_cgroups(void);
 static void	check_seccomp(void);
 static void	check_browser(const struct config *);
+static void	check_objstore(const struct config *);
 static void	check_sandbox(const struct config *);
 static void	check_port(const struct config *);
 static void	check_channels(const struct config *);
@@ -67,6 +68,7 @@ doctor_run(const struct config_overrides *ov)
 	check_seccomp();
 	check_sandbox(c);
 	check_browser(c);
+	check_objstore(c);
 	check_channels(c);
 	config_free(c);
 	printf("%s\n", nfail ? "some checks failed" : "all checks passed");
@@ -332,6 +334,51 @@ check_sandbox(const struct config *c)
 		printf("      fix: see the namespaces and seccomp lines "
 		    "above\n");
 	}
+}
+
+/*
+ * Where /data, snapshots and backups go. The keys of an s3 store are
+ * sealed in the database; `pincer objstore check` proves them with a
+ * round trip, so doctor only says so.
+ */
+static void
+check_objstore(const struct config *c)
+{
+	char		 path[4096];
+	struct stat	 st;
+	size_t		 n = strlen(c->state_dir);
+
+	if (c->os_backend == 2) {
+		report(WARN, "objstore", "off: each sandbox's /data lives on "
+		    "this disk only");
+		printf("      fix: set objstore.backend local (another disk) "
+		    "or s3\n");
+		return;
+	}
+	if (c->os_backend == 1) {
+		report(OK, "objstore", "s3: bucket %s at %s (%s style); "
+		    "`pincer objstore check` proves the keys with a round "
+		    "trip", c->os_bucket, c->os_endpoint, c->os_url_style ?
+		    "virtual" : "path");
+		return;
+	}
+	if (*c->os_path != '\0')
+		snprintf(path, sizeof(path), "%s", c->os_path);
+	else
+		snprintf(path, sizeof(path), "%s/objstore", c->state_dir);
+	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		report(FAIL, "objstore", "%s is not a folder", path);
+		return;
+	}
+	if (*c->os_path == '\0' || (strncmp(c->os_path, c->state_dir, n) ==
+	    0 && (c->os_path[n] == '/' || c->os_path[n] == '\0'))) {
+		report(WARN, "objstore", "local, %s: inside the state folder, "
+		    "so a dead disk loses the copy with the original", path);
+		printf("      fix: objstore.path on another disk, or "
+		    "objstore.backend s3\n");
+		return;
+	}
+	report(OK, "objstore", "local, %s", path);
 }
 
 /* The backend browser.backend picks (browser.c), and what it needs. */

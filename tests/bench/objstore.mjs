@@ -11,8 +11,8 @@
 // Targets: restore from the local backend ≤ 1 s; a changed file in the
 // store ≤ 3 s after it was written.
 //   node tests/bench/objstore.mjs [rounds]      (PINCER_BIN set; root)
-// With OBJSTORE_S3=http://127.0.0.1:PORT (an s3rver, bucket "pincer", keys
-// S3RVER/S3RVER) the same is measured on the s3 backend too.
+// The same is measured on the s3 backend against s3rver (started here from
+// tests/e2e/node_modules, as the tests do), unless it is not installed.
 import { execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -182,14 +182,34 @@ async function main(rounds) {
 		return;
 	}
 	const runs = [["local", { backend: "local" }]];
-	if (process.env.OBJSTORE_S3)
+	const here = path.dirname(new URL(import.meta.url).pathname);
+	let s3 = null;
+	if (fs.existsSync(path.join(here, "../e2e/node_modules/s3rver"))) {
+		const sdir = fs.mkdtempSync(path.join(os.tmpdir(),
+		    "pincer-bench-s3-"));
+		s3 = spawn(process.execPath, ["--openssl-legacy-provider",
+			path.join(here, "../fakes/s3.mjs"), sdir],
+			{ stdio: ["ignore", "pipe", "ignore"] });
+		s3.dir = sdir;
+		const port = await new Promise((res, rej) => {
+			s3.stdout.once("data", (b) => res(JSON.parse(
+			    String(b).split("\n")[0]).s3));
+			s3.once("exit", () => rej(new Error("s3rver ended")));
+		});
 		runs.push(["s3 (s3rver)", { backend: "s3", endpoint:
-			process.env.OBJSTORE_S3, bucket: "pincer" }]);
+			`http://127.0.0.1:${port}`, bucket: "pincer" }]);
+	}
 	console.log(`objstore: /data of ${FILES} files, ${FILES * SIZE / 1e6} ` +
 	    `MB; ${rounds} rounds, medians; ${os.cpus().length} cores`);
 	console.log("backend        upload s  restore ms  create ms  (empty)  " +
 	    "sync latency ms (max)");
 	const got = [];
+	process.on("exit", () => {
+		if (s3) {
+			s3.kill();
+			fs.rmSync(s3.dir, { recursive: true, force: true });
+		}
+	});
 	for (const [label, o] of runs) {
 		const r = await measure(label, o, rounds);
 		got.push(r);

@@ -39,13 +39,16 @@ well_formed() {
 
 # --- a fresh state folder, not created yet --------------------------------------
 doctor --config "$T_TMP/good.json" --state "$STATE" --listen 127.0.0.1:0
-for c in config port state database namespaces cgroups seccomp sandbox browser; do
+for c in config port state database namespaces cgroups seccomp sandbox browser objstore; do
 	is "doctor prints one OK/WARN/FAIL line for $c" "$(line "$c" | wc -l)" 1
 done
 ok "every doctor line is a verdict, a fix, the title or the summary" well_formed
 like "sandbox: a real sandbox started (or the reason it did not)" "$(line sandbox)" \
     '^(OK +sandbox +a sandbox starts: .*pincer-init as PID 1|FAIL +sandbox +(pincer-sandbox cannot|.* is missing))'
 like "config: OK, the file is valid" "$(line config)" "^OK +config +$T_TMP/good\.json is valid"
+like "objstore: the default local store is inside the state folder: WARN, with a fix" \
+    "$(line objstore)" '^WARN +objstore +local, .*/objstore: inside the state folder'
+like "… the fix names objstore.path" "$OUT" 'fix: objstore.path on another disk' 
 consistent "fresh state"
 like "a state folder that does not exist yet: WARN state" "$(line state)" '^WARN +state +.*does not exist yet'
 like "a database that does not exist yet: WARN database" "$(line database)" \
