@@ -401,6 +401,20 @@ static const struct option options[] = {
 	  .def = "60", .min = 1, .max = 86400, .restart = true,
 	  .help = "a running sandbox's /data is also compared with the "
 	  "store this often (changes inotify missed, or another machine's)" },
+	{ .name = "backup.interval_h", .type = OPT_INT,
+	  .offset = O(backup_interval_h), .def = "24", .min = 0, .max = 8760,
+	  .help = "hours between pincerd's backups of pincer.db to the "
+	  "object store (backups/db/); 0: none (pincer backup now still "
+	  "works)" },
+	{ .name = "backup.interval_s", .type = OPT_INT,
+	  .offset = O(backup_interval_s), .def = "0", .min = 0,
+	  .max = 31536000, .help = "when not 0: seconds between backups, "
+	  "instead of backup.interval_h (tests, or a gateway whose "
+	  "database changes fast)" },
+	{ .name = "backup.keep", .type = OPT_INT, .offset = O(backup_keep),
+	  .def = "14", .min = 1, .max = 100000, .help = "backups kept: "
+	  "after each new one, the oldest beyond this many are deleted "
+	  "(the newest is never deleted)" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "

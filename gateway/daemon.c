@@ -82,7 +82,7 @@ daemon_serve(const struct config_overrides *ov)
 	    sbx_init(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
 	    browser_start(c) == -1 || cdp_start(c) == -1 ||
-	    http_start(c) == -1 ||
+	    backup_start(c) == -1 || http_start(c) == -1 ||
 	    door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1 ||
 	    /* Last: a turn left from the last run starts a sandbox, whose
@@ -127,6 +127,8 @@ stop:
 	dispatch_stop();
 	/* Requests parked for the browser are answered; sessions told. */
 	cdp_stop();
+	/* A backup uploading is let finish: it uses the store and curl. */
+	backup_stop();
 	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);
 	/* No webhook is in flight now; sockets close before ws.c goes. */

@@ -39,6 +39,9 @@ static const struct command {
 	  "-- CMD..., shell NAME" },
 	{ "objstore", cli_objstore, "ls|put|get|head|rm|check", "the object "
 	  "store directly: check proves the settings, ls [PREFIX] lists" },
+	{ "backup", cli_backup, "now|list|restore", "pincer.db in the object "
+	  "store: now, list, restore [ID|latest] [--force] (pincerd "
+	  "stopped)" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "print this help" },
 };
@@ -73,9 +76,10 @@ main(int argc, char **argv)
 			cmd = "version";
 		else if (argv[i][0] == '-' && argv[i][1] == '-' &&
 		    (cmd == NULL || (strcmp(cmd, "user") &&
-		    strcmp(cmd, "token") && strcmp(cmd, "sandbox")))) {
-			/* Only user, token and sandbox take flags of their
-			 * own. */
+		    strcmp(cmd, "token") && strcmp(cmd, "sandbox") &&
+		    strcmp(cmd, "backup")))) {
+			/* Only user, token, sandbox and backup take flags
+			 * of their own. */
 			fprintf(stderr, "pincer: unknown flag %s (see "
 			    "pincer --help)\n", argv[i]);
 			free(rest);

@@ -162,6 +162,9 @@ struct config {
 	long	 sync_debounce_ms;
 	long	 sync_max_delay_ms;
 	long	 sync_scan_s;
+	long	 backup_interval_h;	/* 0: no scheduled backups */
+	long	 backup_interval_s;	/* not 0: instead of _h */
+	long	 backup_keep;
 };
 /* Values given on the command line; they win over the file and environment. */
 struct config_overrides {
@@ -638,6 +641,73 @@ void	 objstore_sync_wake(const char *name);
 void	 objstore_sync_forget(const char *name);
 json_t	*objstore_sync_status(const char *name);
 json_t	*objstore_sync_now(const char *name, char *err, size_t);
+/* backup.c: pincer.db copied whole into the object store under
+ * backups/db/ (README, Backups): ID.sqlite, then ID.json, its manifest; a
+ * copy without a manifest is not a backup. IDs sort as their times. */
+#define BACKUP_PREFIX	"backups/db/"
+#define BACKUP_ID_MAX	32	/* "20261202T031500.123Z-1a2b3c" */
+#define BACKUP_ERR	512	/* the size of every err buffer */
+struct backup_info {
+	char		 id[BACKUP_ID_MAX];
+	long long	 created_ms;	/* unix milliseconds */
+	long long	 size;		/* of the copy, bytes */
+	char		 sha256[65];
+	int		 schema;	/* the highest migration applied */
+	char		 version[32];	/* of the pincer that made it */
+	long		 ms;		/* backup_now: how long it took */
+	size_t		 removed;	/* backup_now: old ones deleted */
+};
+/* An ID seen under backups/db/, for listing and retention. */
+struct backup_entry {
+	char		 id[BACKUP_ID_MAX];
+	long long	 size;		/* ID.sqlite's; -1: missing */
+	bool		 manifest;	/* ID.json is there */
+	bool		 drop;		/* backup_prune's verdict */
+};
+/* Copy, check, upload, then retention (backup.keep). Blocks: a worker
+ * thread or the CLI. Another backup of the same state folder running is
+ * an error, not a wait. */
+int	 backup_now(const struct config *, struct objstore *,
+	    struct backup_info *, char *err);
+void	 backup_cancel(bool);	/* true: backup_now stops before upload */
+/* Every ID under backups/db/, oldest first; *out: caller frees. */
+int	 backup_scan(struct objstore *, struct backup_entry **out, size_t *n,
+	    char *err);
+/* The newest complete backup; NULL when there is none. */
+const struct backup_entry *backup_latest(const struct backup_entry *,
+	    size_t);
+/* Marks what retention deletes (pure): complete backups older than the
+ * newest keep, and leftovers older than the newest complete one; never
+ * keep_id (may be NULL). Returns how many are marked. */
+size_t	 backup_prune(struct backup_entry *, size_t, long keep,
+	    const char *keep_id);
+int	 backup_manifest(struct objstore *, const char *id,
+	    struct backup_info *, char *err);
+bool	 backup_id_valid(const char *);
+long long backup_id_ms(const char *);	/* its time; -1: not an ID */
+/* STATE/backup.lock held (flock) by one backup or restore at a time. */
+int	 backup_lock(const char *state_dir, char *err);
+/* integrity_check and the schema version of a database file. */
+int	 backup_verify_file(const char *path, int *schema, char *err);
+
+/* backup_sched.c: pincerd's scheduled backups (backup.interval_h) */
+int	 backup_start(const struct config *);
+void	 backup_stop(void);
+
+/* backup_restore.c */
+/* Downloads ID into STATE/.restore-ID.sqlite (tmp) and checks it against
+ * its manifest (size, SHA-256), integrity_check and the schema this
+ * pincer knows. */
+int	 backup_fetch(struct objstore *, const char *state_dir,
+	    const char *id, struct backup_info *, char *tmp, size_t,
+	    char *err);
+/* Moves tmp into place as STATE/pincer.db; the one there is kept as
+ * pincer.db.before-restore-TIME (its name into kept, "" if none). */
+int	 backup_install(const char *state_dir, const char *tmp, char *kept,
+	    size_t, char *err);
+
+/* cli_backup.c */
+int	 cli_backup(const struct config_overrides *, int, char **);
 
 /* cli.c */
 int	 cli_user(const struct config_overrides *, int, char **);

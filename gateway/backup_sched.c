@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backup_sched.c: pincerd's scheduled backups. One thread sleeps until the
+ * next backup is due, backup.interval_h after the newest one in the store
+ * (so a restart does not reset the clock, and a gateway that was down for
+ * longer makes one soon after it starts), makes it, and sleeps again. The
+ * interval is read at every wake, so SIGHUP changes it within a minute.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pincer.h"
+
+#define FIRST_DELAY_S	60	/* after start: let pincerd settle first */
+#define RETRY_S		3600	/* after a failure (or the interval, if
+				   shorter): not a tight loop, not a day */
+#define RECHECK_S	60	/* the longest sleep: config changes apply */
+
+static void	*loop(void *);
+static long	 interval(const struct config *);
+static long long newest(void);
+static bool	 run(long);
+static bool	 sleep_until(long long);
+
+static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 cv;
+static pthread_t	 thr;
+static bool		 started;
+static bool		 stopping;	/* under mu */
+
+int
+backup_start(const struct config *c)
+{
+	pthread_condattr_t	 a;
+	int			 e;
+
+	if (c->os_backend == 2) {
+		log_info("scheduled backups are off", "objstore.backend is "
+		    "off");
+		return 0;
+	}
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&cv, &a);
+	pthread_condattr_destroy(&a);
+	stopping = false;
+	backup_cancel(false);
+	if ((e = pthread_create(&thr, NULL, loop, NULL)) != 0) {
+		log_error("cannot start the backup thread", "%s", strerror(e));
+		pthread_cond_destroy(&cv);
+		return -1;
+	}
+	started = true;
+	return 0;
+}
+
+/*
+ * A backup still being copied stops before its upload; one uploading is
+ * let finish (its manifest is what makes it count, and a cut upload
+ * would only leave a leftover to clear).
+ */
+void
+backup_stop(void)
+{
+	if (!started)
+		return;
+	pthread_mutex_lock(&mu);
+	stopping = true;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	backup_cancel(true);
+	pthread_join(thr, NULL);
+	pthread_cond_destroy(&cv);
+	started = false;
+}
+
+static void *
+loop(void *arg)
+{
+	long long	 start = (long long)time(NULL), last = -1, due, now;
+	long		 iv, first, retry;
+
+	for (;;) {
+		iv = interval(config_current());
+		if (iv > 0 && last < 0)
+			last = newest();
+		now = (long long)time(NULL);
+		first = iv < FIRST_DELAY_S ? iv : FIRST_DELAY_S;
+		due = iv == 0 ? LLONG_MAX : last + iv;
+		if (iv > 0 && due < start + first)
+			due = start + first;
+		if (iv == 0 || now < due) {
+			if (!sleep_until(due))
+				break;
+			continue;
+		}
+		retry = iv < RETRY_S ? iv : RETRY_S;
+		/* A failure is tried again after retry, not iv. */
+		last = run(retry) ? (long long)time(NULL) :
+		    (long long)time(NULL) - iv + retry;
+	}
+	return NULL;
+}
+
+static long
+interval(const struct config *c)
+{
+	return c->backup_interval_s > 0 ? c->backup_interval_s :
+	    c->backup_interval_h * 3600;
+}
+
+/* The newest backup's time; 0 when there is none or the store fails. */
+static long long
+newest(void)
+{
+	const struct backup_entry	*b;
+	struct backup_entry		*e = NULL;
+	struct objstore			*os;
+	char				 err[BACKUP_ERR], oerr[OS_ERR];
+	long long			 t = 0;
+	size_t				 n;
+
+	if ((os = objstore_open(config_current(), oerr)) == NULL)
+		snprintf(err, sizeof(err), "%s", oerr);
+	else if (backup_scan(os, &e, &n, err) == 0) {
+		if ((b = backup_latest(e, n)) != NULL)
+			t = backup_id_ms(b->id) / 1000;
+		*err = '\0';
+	}
+	if (*err != '\0')
+		log_warn("cannot find the last backup", "%s", err);
+	free(e);
+	objstore_close(os);
+	return t;
+}
+
+static bool
+run(long retry_s)
+{
+	const struct config	*c = config_current();
+	struct objstore		*os;
+	struct backup_info	 bi;
+	struct logline		 l;
+	char			 err[BACKUP_ERR], oerr[OS_ERR];
+	bool			 ok = false, stop;
+
+	if ((os = objstore_open(c, oerr)) == NULL)
+		snprintf(err, sizeof(err), "the object store does not open: "
+		    "%s", oerr);
+	else
+		ok = backup_now(c, os, &bi, err) == 0;
+	objstore_close(os);
+	pthread_mutex_lock(&mu);
+	stop = stopping;
+	pthread_mutex_unlock(&mu);
+	if (ok && log_begin(&l, LOG_INFO, "backup made")) {
+		log_str(&l, "id", bi.id);
+		log_int(&l, "size", bi.size);
+		log_int(&l, "ms", bi.ms);
+		log_int(&l, "removed", (long long)bi.removed);
+		log_end(&l);
+	} else if (!ok && stop)
+		log_info("backup abandoned", "pincerd is stopping");
+	else if (!ok)
+		log_warn("backup failed", "%s; the next try is in %ld s", err,
+		    retry_s);
+	return ok;
+}
+
+/* false: pincerd is stopping. */
+static bool
+sleep_until(long long due)
+{
+	struct timespec	 ts;
+	long long	 wait = due - (long long)time(NULL);
+	bool		 go;
+
+	if (wait > RECHECK_S)
+		wait = RECHECK_S;
+	pthread_mutex_lock(&mu);
+	if (!stopping && wait > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)wait;
+		pthread_cond_timedwait(&cv, &mu, &ts);
+	}
+	go = !stopping;
+	pthread_mutex_unlock(&mu);
+	return go;
+}
