@@ -192,9 +192,12 @@ backup_manifest(struct objstore *os, const char *id, struct backup_info *bi,
 	snprintf(key, sizeof(key), BACKUP_PREFIX "%s.json", id);
 	buf_init(&b, MANIFEST_MAX);
 	if ((got = objstore_get_mem(os, key, &b, NULL, oerr)) != OS_OK) {
-		snprintf(err, BACKUP_ERR, "%s: %s (%.120s)", key, got ==
-		    OS_NOTFOUND ? "no such backup (see pincer backup list)" :
-		    oerr, os->where);
+		if (got == OS_NOTFOUND)
+			snprintf(err, BACKUP_ERR, "there is no backup %s in "
+			    "%.200s (see pincer backup list)", id, os->where);
+		else
+			snprintf(err, BACKUP_ERR, "%s: %s (%.120s)", key, oerr,
+			    os->where);
 		goto out;
 	}
 	if ((j = json_loadb(b.data, b.len, 0, NULL)) == NULL ||

@@ -387,8 +387,8 @@ secrets_refused(const char *state, const char *id, const struct sealed *s,
 		fprintf(stderr, "pincer backup restore: backup %s holds %d "
 		    "secret%s sealed with a key file that is not here (%s/keys/"
 		    "secrets.key). No backup holds the key file: copy it from "
-		    "the machine the backup was made on (README, Backups), then "
-		    "restore again.\n", id, s->total, s->total > 1 ? "s" :
+		    "the machine the backup was made on (README, Backups), "
+		    "then restore again.\n", id, s->total, s->total > 1 ? "s" :
 		    "", state);
 	else
 		fprintf(stderr, "pincer backup restore: %d of the %d secrets "
