@@ -411,7 +411,8 @@ l_list(struct objstore *os, const char *prefix, const char *after,
 		rc = OS_FAIL;
 		goto out;
 	}
-	qsort(k.v, k.n, sizeof(*k.v), keycmp);
+	if (k.n > 0)	/* k.v is NULL then: qsort's is nonnull */
+		qsort(k.v, k.n, sizeof(*k.v), keycmp);
 	for (i = 0; i < k.n; i++) {
 		if (strncmp(k.v[i], prefix, plen) != 0 ||
 		    (*after != '\0' && strcmp(k.v[i], after) <= 0))
