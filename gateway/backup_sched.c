@@ -32,6 +32,7 @@ static pthread_cond_t	 cv;
 static pthread_t	 thr;
 static bool		 started;
 static bool		 stopping;	/* under mu */
+static bool		 busy;		/* under mu: a backup is running */
 
 int
 backup_start(const struct config *c)
@@ -72,6 +73,8 @@ backup_stop(void)
 	pthread_mutex_lock(&mu);
 	stopping = true;
 	pthread_cond_signal(&cv);
+	if (busy)
+		log_info("waiting for the backup under way", NULL);
 	pthread_mutex_unlock(&mu);
 	backup_cancel(true);
 	pthread_join(thr, NULL);
@@ -149,6 +152,9 @@ run(long retry_s)
 	char			 err[BACKUP_ERR], oerr[OS_ERR];
 	bool			 ok = false, stop;
 
+	pthread_mutex_lock(&mu);
+	busy = true;
+	pthread_mutex_unlock(&mu);
 	if ((os = objstore_open(c, oerr)) == NULL)
 		snprintf(err, sizeof(err), "the object store does not open: "
 		    "%s", oerr);
@@ -157,6 +163,7 @@ run(long retry_s)
 	objstore_close(os);
 	pthread_mutex_lock(&mu);
 	stop = stopping;
+	busy = false;
 	pthread_mutex_unlock(&mu);
 	if (ok && log_begin(&l, LOG_INFO, "backup made")) {
 		log_str(&l, "id", bi.id);

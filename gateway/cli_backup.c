@@ -32,6 +32,9 @@ static int	 list(const struct config_overrides *);
 static int	 restore(const struct config_overrides *, const char *, bool);
 static int	 restore_into(const struct config_overrides *, const char *,
 		    const char *, bool);
+static int	 pick(struct objstore *, const char *, char *, char *);
+static void	 say_restored(const char *, const struct backup_info *,
+		    const char *, const struct sealed *);
 static struct objstore *open_all(const struct config_overrides *, bool *);
 static void	 close_all(struct objstore *, bool);
 static int	 daemon_lock(const char *);
@@ -186,14 +189,11 @@ static int
 restore_into(const struct config_overrides *ov, const char *state,
     const char *want, bool force)
 {
-	const struct backup_entry *b;
-	struct backup_entry	*e = NULL;
 	struct backup_info	 bi;
 	struct objstore		*os = NULL;
 	struct sealed		 s;
 	char			 err[BACKUP_ERR], tmp[4200], kept[4200];
-	char			 when[32], id[BACKUP_ID_MAX];
-	size_t			 n;
+	char			 id[BACKUP_ID_MAX];
 	bool			 store;
 	int			 bk, rc = -1;
 
@@ -203,18 +203,8 @@ restore_into(const struct config_overrides *ov, const char *state,
 	}
 	if ((os = open_all(ov, &store)) == NULL)
 		goto out;
-	snprintf(id, sizeof(id), "%.*s", BACKUP_ID_MAX - 1, want);
-	if (!strcmp(want, "latest")) {
-		if (backup_scan(os, &e, &n, err) == -1)
-			goto fail;
-		if ((b = backup_latest(e, n)) == NULL) {
-			snprintf(err, sizeof(err), "there is no backup in %s",
-			    os->where);
-			goto fail;
-		}
-		snprintf(id, sizeof(id), "%s", b->id);
-	}
-	if (backup_fetch(os, state, id, &bi, tmp, sizeof(tmp), err) == -1)
+	if (pick(os, want, id, err) == -1 ||
+	    backup_fetch(os, state, id, &bi, tmp, sizeof(tmp), err) == -1)
 		goto fail;
 	/* The store in place is closed before the copy is opened as one. */
 	close_all(os, store);
@@ -228,26 +218,56 @@ restore_into(const struct config_overrides *ov, const char *state,
 		unlink(tmp);
 		goto fail;
 	}
-	iso_time(bi.created_ms, when, sizeof(when));
-	printf("restored backup %s (made %s by pincer %s, schema version %d, "
-	    "%lld bytes) as %s/pincer.db\n", id, when, bi.version, bi.schema,
-	    bi.size, state);
-	if (*kept != '\0')
-		printf("the database that was there is kept as %s\n", kept);
-	printf("secrets: %d in the backup, %d open with %s/keys/"
-	    "secrets.key\nstart pincerd again\n", s.total, s.open, state);
+	say_restored(state, &bi, kept, &s);
 	rc = 0;
 	goto out;
 fail:
 	fprintf(stderr, "pincer backup restore: %s\nnothing was changed\n",
 	    err);
 out:
-	free(e);
 	if (os != NULL)
 		close_all(os, store);
 	config_release_all();
 	close(bk);
 	return rc;
+}
+
+/* want: an ID, or "latest" (the newest complete backup). */
+static int
+pick(struct objstore *os, const char *want, char *id, char *err)
+{
+	const struct backup_entry	*b;
+	struct backup_entry		*e;
+	size_t				 n;
+
+	snprintf(id, BACKUP_ID_MAX, "%.*s", BACKUP_ID_MAX - 1, want);
+	if (strcmp(want, "latest") != 0)
+		return 0;
+	if (backup_scan(os, &e, &n, err) == -1)
+		return -1;
+	if ((b = backup_latest(e, n)) != NULL)
+		snprintf(id, BACKUP_ID_MAX, "%s", b->id);
+	else
+		snprintf(err, BACKUP_ERR, "there is no backup in %.200s",
+		    os->where);
+	free(e);
+	return b != NULL ? 0 : -1;
+}
+
+static void
+say_restored(const char *state, const struct backup_info *bi,
+    const char *kept, const struct sealed *s)
+{
+	char	 when[32];
+
+	iso_time(bi->created_ms, when, sizeof(when));
+	printf("restored backup %s (made %s by pincer %s, schema version %d, "
+	    "%lld bytes) as %s/pincer.db\n", bi->id, when, bi->version,
+	    bi->schema, bi->size, state);
+	if (*kept != '\0')
+		printf("the database that was there is kept as %s\n", kept);
+	printf("secrets: %d in the backup, %d open with %s/keys/"
+	    "secrets.key\nstart pincerd again\n", s->total, s->open, state);
 }
 
 /*
