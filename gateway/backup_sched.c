@@ -5,6 +5,8 @@
  * (so a restart does not reset the clock, and a gateway that was down for
  * longer makes one soon after it starts), makes it, and sleeps again. The
  * interval is read at every wake, so SIGHUP changes it within a minute.
+ * It uses pincerd's shared object store, which daemon.c closes only after
+ * backup_stop.
  */
 #include <errno.h>
 #include <limits.h>
@@ -40,7 +42,7 @@ backup_start(const struct config *c)
 	pthread_condattr_t	 a;
 	int			 e;
 
-	if (c->os_backend == 2) {
+	if (objstore_shared() == NULL) {
 		log_info("scheduled backups are off", "objstore.backend is "
 		    "off");
 		return 0;
@@ -123,44 +125,32 @@ newest(void)
 {
 	const struct backup_entry	*b;
 	struct backup_entry		*e = NULL;
-	struct objstore			*os;
-	char				 err[BACKUP_ERR], oerr[OS_ERR];
+	char				 err[BACKUP_ERR];
 	long long			 t = 0;
 	size_t				 n;
 
-	if ((os = objstore_open(config_current(), oerr)) == NULL)
-		snprintf(err, sizeof(err), "%s", oerr);
-	else if (backup_scan(os, &e, &n, err) == 0) {
-		if ((b = backup_latest(e, n)) != NULL)
-			t = backup_id_ms(b->id) / 1000;
-		*err = '\0';
-	}
-	if (*err != '\0')
+	if (backup_scan(objstore_shared(), &e, &n, err) == -1) {
 		log_warn("cannot find the last backup", "%s", err);
+		return 0;
+	}
+	if ((b = backup_latest(e, n)) != NULL)
+		t = backup_id_ms(b->id) / 1000;
 	free(e);
-	objstore_close(os);
 	return t;
 }
 
 static bool
 run(long retry_s)
 {
-	const struct config	*c = config_current();
-	struct objstore		*os;
 	struct backup_info	 bi;
 	struct logline		 l;
-	char			 err[BACKUP_ERR], oerr[OS_ERR];
-	bool			 ok = false, stop;
+	char			 err[BACKUP_ERR];
+	bool			 ok, stop;
 
 	pthread_mutex_lock(&mu);
 	busy = true;
 	pthread_mutex_unlock(&mu);
-	if ((os = objstore_open(c, oerr)) == NULL)
-		snprintf(err, sizeof(err), "the object store does not open: "
-		    "%s", oerr);
-	else
-		ok = backup_now(c, os, &bi, err) == 0;
-	objstore_close(os);
+	ok = backup_now(config_current(), objstore_shared(), &bi, err) == 0;
 	pthread_mutex_lock(&mu);
 	stop = stopping;
 	busy = false;

@@ -127,7 +127,8 @@ stop:
 	dispatch_stop();
 	/* Requests parked for the browser are answered; sessions told. */
 	cdp_stop();
-	/* A backup uploading is let finish: it uses the store and curl. */
+	/* A backup uploading is let finish: it uses the store, curl and
+	 * the shared object store. */
 	backup_stop();
 	relay_end_all(true);
 	http_drain(config_current()->shutdown_timeout_s);

@@ -230,8 +230,11 @@ is "a backup younger than the interval: none at start" \
     "$(log_count 'msg="backup made"')" 0
 pincer_stop
 
-touch "$T_TMP/not-a-folder"
-pincer_start "$(conf "$T_TMP/not-a-folder" '"interval_s": 1')" ||
+# A store that opens but takes no backup: a file where backups/ goes.
+OS3="$T_TMP/objstore3"
+mkdir -p "$OS3"
+touch "$OS3/backups"
+pincer_start "$(conf "$OS3" '"interval_s": 1')" ||
     { ok "pincerd starts" false; done_testing; }
 ok "a backup that fails is a warning" wait_log 'level=warn msg="backup failed"' 10
 sleep 3
@@ -239,7 +242,7 @@ N=$(log_count 'msg="backup failed"')
 ok "… tried again at the next tick, not in a loop ($N in about 4 s)" \
     test "$N" -ge 2 -a "$N" -le 6
 like "… it says why" "$(grep 'backup failed' "$PINCER_LOG" | head -1)" \
-    'not-a-folder.*next try is in 1 s'
+    'backups/db.*next try is in 1 s'
 pincer_stop
 is "… and pincerd still stops cleanly" "$PINCER_EXIT" 0
 
