@@ -67,8 +67,8 @@ backup_now(const struct config *c, struct objstore *os,
 		    strerror(errno));
 		return -1;
 	}
-	if ((lock = backup_lock(c->state_dir, err)) == -1)
-		return -1;
+	if ((lock = backup_lock(c->state_dir, err)) < 0)
+		return lock;
 	clear_temps(c->state_dir);
 	make_id(bi->id, &bi->created_ms);
 	snprintf(bi->version, sizeof(bi->version), "%s", pincer_version);
@@ -177,6 +177,46 @@ backup_prune(struct backup_entry *e, size_t n, long keep,
 	return marked;
 }
 
+json_t *
+backup_list_json(struct objstore *os, size_t *incomplete, char *err)
+{
+	struct backup_entry	*e;
+	struct backup_info	 bi;
+	char			 when[32], why[BACKUP_ERR];
+	size_t			 n, i;
+	time_t			 t;
+	struct tm		 tm;
+	json_t			*a;
+
+	*incomplete = 0;
+	if (backup_scan(os, &e, &n, err) == -1)
+		return NULL;
+	a = json_array();
+	for (i = 0; i < n && a != NULL; i++) {
+		if (!e[i].manifest || e[i].size < 0) {
+			(*incomplete)++;
+			continue;
+		}
+		if (backup_manifest(os, e[i].id, &bi, why) == -1) {
+			json_array_append_new(a, json_pack("{s:s, s:I, s:s}",
+			    "id", e[i].id, "size", (json_int_t)e[i].size,
+			    "error", why));
+			continue;
+		}
+		t = (time_t)(bi.created_ms / 1000);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+		    gmtime_r(&t, &tm));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:s, s:i, "
+		    "s:s}", "id", bi.id, "created", when, "size",
+		    (json_int_t)bi.size, "sha256", bi.sha256, "schema_version",
+		    bi.schema, "pincer_version", bi.version));
+	}
+	free(e);
+	if (a == NULL)
+		snprintf(err, BACKUP_ERR, "out of memory");
+	return a;
+}
+
 int
 backup_manifest(struct objstore *os, const char *id, struct backup_info *bi,
     char *err)
@@ -274,7 +314,7 @@ backup_lock(const char *state_dir, char *err)
 		snprintf(err, BACKUP_ERR, "another backup or restore of %.300s "
 		    "is running; try again when it has finished", state_dir);
 		close(fd);
-		return -1;
+		return BACKUP_BUSY;
 	}
 	return fd;
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backup_sched.c: pincerd's scheduled backups. One thread sleeps until the
- * next backup is due, backup.interval_h after the newest one in the store
- * (so a restart does not reset the clock, and a gateway that was down for
- * longer makes one soon after it starts), makes it, and sleeps again. The
+ * backup_sched.c: pincerd's backup thread. It sleeps until the next backup
+ * is due, backup.interval_h after the newest one in the store (so a
+ * restart does not reset the clock, and a gateway that was down for longer
+ * makes one soon after it starts), makes it, and sleeps again. The
  * interval is read at every wake, so SIGHUP changes it within a minute.
+ * The API's requests (api_backup.c) are jobs run on the same thread, so
+ * no HTTP thread waits on the object store and two backups never race.
  * It uses pincerd's shared object store, which daemon.c closes only after
  * backup_stop.
  */
@@ -26,15 +28,18 @@
 static void	*loop(void *);
 static long	 interval(const struct config *);
 static long long newest(void);
-static bool	 run(long);
+static bool	 run(long, struct backup_job *);
+static void	 run_list(struct backup_job *);
+static struct backup_job *take(void);
 static bool	 sleep_until(long long);
 
 static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 cv;
 static pthread_t	 thr;
-static bool		 started;
-static bool		 stopping;	/* under mu */
-static bool		 busy;		/* under mu: a backup is running */
+static bool		 started;	/* under mu, from here down */
+static bool		 stopping;
+static bool		 busy;		/* a backup is running */
+static struct backup_job *jobs;		/* oldest first */
 
 int
 backup_start(const struct config *c)
@@ -58,21 +63,27 @@ backup_start(const struct config *c)
 		pthread_cond_destroy(&cv);
 		return -1;
 	}
+	pthread_mutex_lock(&mu);
 	started = true;
+	pthread_mutex_unlock(&mu);
 	return 0;
 }
 
 /*
  * A backup still being copied stops before its upload; one uploading is
  * let finish (its manifest is what makes it count, and a cut upload
- * would only leave a leftover to clear).
+ * would only leave a leftover to clear). Jobs still queued are told.
  */
 void
 backup_stop(void)
 {
-	if (!started)
-		return;
+	struct backup_job	*j;
+
 	pthread_mutex_lock(&mu);
+	if (!started) {
+		pthread_mutex_unlock(&mu);
+		return;
+	}
 	stopping = true;
 	pthread_cond_signal(&cv);
 	if (busy)
@@ -80,18 +91,59 @@ backup_stop(void)
 	pthread_mutex_unlock(&mu);
 	backup_cancel(true);
 	pthread_join(thr, NULL);
-	pthread_cond_destroy(&cv);
+	pthread_mutex_lock(&mu);
 	started = false;
+	pthread_mutex_unlock(&mu);
+	while ((j = take()) != NULL) {
+		j->rc = BACKUP_OFF;
+		snprintf(j->err, sizeof(j->err), "pincerd is stopping");
+		j->done(j);
+	}
+	pthread_cond_destroy(&cv);
+}
+
+int
+backup_submit(struct backup_job *j)
+{
+	struct backup_job	**p;
+
+	j->next = NULL;
+	j->backups = NULL;
+	pthread_mutex_lock(&mu);
+	if (!started || stopping) {
+		pthread_mutex_unlock(&mu);
+		j->rc = BACKUP_OFF;
+		snprintf(j->err, sizeof(j->err), "%s", started ? "pincerd is "
+		    "stopping" : "backups are off (objstore.backend is off)");
+		return -1;
+	}
+	for (p = &jobs; *p != NULL; p = &(*p)->next)
+		;
+	*p = j;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	return 0;
 }
 
 static void *
 loop(void *arg)
 {
-	long long	 start = (long long)time(NULL), last = -1, due, now;
-	long		 iv, first, retry;
+	struct backup_job	*j;
+	long long		 start = (long long)time(NULL), last = -1;
+	long long		 due, now;
+	long			 iv, first, retry;
 
 	for (;;) {
 		iv = interval(config_current());
+		retry = iv > 0 && iv < RETRY_S ? iv : RETRY_S;
+		if ((j = take()) != NULL) {
+			if (j->list)
+				run_list(j);
+			else if (run(retry, j))
+				last = (long long)time(NULL);
+			j->done(j);
+			continue;
+		}
 		if (iv > 0 && last < 0)
 			last = newest();
 		now = (long long)time(NULL);
@@ -104,9 +156,8 @@ loop(void *arg)
 				break;
 			continue;
 		}
-		retry = iv < RETRY_S ? iv : RETRY_S;
 		/* A failure is tried again after retry, not iv. */
-		last = run(retry) ? (long long)time(NULL) :
+		last = run(retry, NULL) ? (long long)time(NULL) :
 		    (long long)time(NULL) - iv + retry;
 	}
 	return NULL;
@@ -139,37 +190,68 @@ newest(void)
 	return t;
 }
 
+/* A backup, scheduled (j NULL) or asked for; its log line either way. */
 static bool
-run(long retry_s)
+run(long retry_s, struct backup_job *j)
 {
 	struct backup_info	 bi;
 	struct logline		 l;
 	char			 err[BACKUP_ERR];
-	bool			 ok, stop;
+	bool			 stop;
+	int			 rc;
 
 	pthread_mutex_lock(&mu);
 	busy = true;
 	pthread_mutex_unlock(&mu);
-	ok = backup_now(config_current(), objstore_shared(), &bi, err) == 0;
+	rc = backup_now(config_current(), objstore_shared(), &bi, err);
 	pthread_mutex_lock(&mu);
 	stop = stopping;
 	busy = false;
 	pthread_mutex_unlock(&mu);
-	if (ok && log_begin(&l, LOG_INFO, "backup made")) {
+	if (rc == 0 && log_begin(&l, LOG_INFO, "backup made")) {
 		log_str(&l, "id", bi.id);
 		log_int(&l, "size", bi.size);
 		log_int(&l, "ms", bi.ms);
 		log_int(&l, "removed", (long long)bi.removed);
+		log_str(&l, "by", j != NULL ? "api" : "schedule");
 		log_end(&l);
-	} else if (!ok && stop)
+	} else if (rc != 0 && stop)
 		log_info("backup abandoned", "pincerd is stopping");
-	else if (!ok)
+	else if (rc != 0 && j == NULL)
 		log_warn("backup failed", "%s; the next try is in %ld s", err,
 		    retry_s);
-	return ok;
+	else if (rc != 0)
+		log_warn("backup failed", "%s (asked for through the API)",
+		    err);
+	if (j != NULL) {
+		j->rc = rc;
+		j->info = bi;
+		memcpy(j->err, err, sizeof(j->err));
+	}
+	return rc == 0;
 }
 
-/* false: pincerd is stopping. */
+static void
+run_list(struct backup_job *j)
+{
+	j->backups = backup_list_json(objstore_shared(), &j->incomplete,
+	    j->err);
+	j->rc = j->backups != NULL ? 0 : -1;
+}
+
+static struct backup_job *
+take(void)
+{
+	struct backup_job	*j;
+
+	pthread_mutex_lock(&mu);
+	if ((j = jobs) != NULL)
+		jobs = j->next;
+	pthread_mutex_unlock(&mu);
+	return j;
+}
+
+/* false: pincerd is stopping. A job queued ends the sleep. */
 static bool
 sleep_until(long long due)
 {
@@ -180,7 +262,7 @@ sleep_until(long long due)
 	if (wait > RECHECK_S)
 		wait = RECHECK_S;
 	pthread_mutex_lock(&mu);
-	if (!stopping && wait > 0) {
+	if (!stopping && jobs == NULL && wait > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += (time_t)wait;
 		pthread_cond_timedwait(&cv, &mu, &ts);

@@ -43,6 +43,7 @@ static int	 check_secrets(const char *, const char *, const char *,
 static bool	 secrets_refused(const char *, const char *,
 		    const struct sealed *, bool);
 static void	 iso_time(long long, char *, size_t);
+static const char *jstr(json_t *, const char *);
 
 static const char usage_text[] =
     "usage: pincer backup now | list | restore [ID|latest] [--force]\n"
@@ -111,43 +112,40 @@ now(const struct config_overrides *ov)
 	return rc;
 }
 
+/* One line each, tab-separated: ID, time, size, schema, version. */
 static int
 list(const struct config_overrides *ov)
 {
-	struct backup_entry	*e = NULL;
-	struct backup_info	 bi;
 	struct objstore		*os;
-	char			 err[BACKUP_ERR], when[32];
-	size_t			 n = 0, i, partial = 0;
+	json_t			*a, *b;
+	char			 err[BACKUP_ERR];
+	size_t			 i, partial;
 	bool			 store;
-	int			 rc = 1;
+	int			 rc = 0;
 
 	if ((os = open_all(ov, &store)) == NULL)
 		return 1;
-	if (backup_scan(os, &e, &n, err) == -1) {
+	if ((a = backup_list_json(os, &partial, err)) == NULL) {
 		fprintf(stderr, "pincer backup list: %s\n", err);
-		goto out;
+		rc = 1;
 	}
-	for (i = 0; i < n; i++) {
-		if (!e[i].manifest || e[i].size < 0) {
-			partial++;
-			continue;
-		}
-		if (backup_manifest(os, e[i].id, &bi, err) == -1) {
-			printf("%s\t?\t%lld\t(%s)\n", e[i].id, e[i].size, err);
-			continue;
-		}
-		iso_time(bi.created_ms, when, sizeof(when));
-		printf("%s\t%s\t%lld\tschema %d\tpincer %s\n", bi.id, when,
-		    bi.size, bi.schema, bi.version);
+	json_array_foreach(a, i, b) {
+		if (json_object_get(b, "error") != NULL)
+			printf("%s\t?\t%lld\t(%s)\n", jstr(b, "id"),
+			    (long long)json_integer_value(json_object_get(b,
+			    "size")), jstr(b, "error"));
+		else
+			printf("%s\t%s\t%lld\tschema %lld\tpincer %s\n",
+			    jstr(b, "id"), jstr(b, "created"), (long long)
+			    json_integer_value(json_object_get(b, "size")),
+			    (long long)json_integer_value(json_object_get(b,
+			    "schema_version")), jstr(b, "pincer_version"));
 	}
-	if (partial > 0)
+	if (a != NULL && partial > 0)
 		fprintf(stderr, "(%zu incomplete upload%s, not listed: the "
 		    "next backup clears %s)\n", partial, partial > 1 ? "s" : "",
 		    partial > 1 ? "them" : "it");
-	rc = 0;
-out:
-	free(e);
+	json_decref(a);
 	close_all(os, store);
 	config_release_all();
 	return rc;
@@ -197,7 +195,7 @@ restore_into(const struct config_overrides *ov, const char *state,
 	bool			 store;
 	int			 bk, rc = -1;
 
-	if ((bk = backup_lock(state, err)) == -1) {
+	if ((bk = backup_lock(state, err)) < 0) {
 		fprintf(stderr, "pincer backup restore: %s\n", err);
 		return -1;
 	}
@@ -434,4 +432,12 @@ iso_time(long long ms, char *out, size_t outsz)
 	struct tm	 tm;
 
 	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+static const char *
+jstr(json_t *o, const char *key)
+{
+	const char	*v = json_string_value(json_object_get(o, key));
+
+	return v != NULL ? v : "";
 }

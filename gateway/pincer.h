@@ -647,6 +647,7 @@ json_t	*objstore_sync_now(const char *name, char *err, size_t);
 #define BACKUP_PREFIX	"backups/db/"
 #define BACKUP_ID_MAX	32	/* "20261202T031500.123Z-1a2b3c" */
 #define BACKUP_ERR	512	/* the size of every err buffer */
+#define BACKUP_BUSY	(-2)	/* another backup or restore is running */
 struct backup_info {
 	char		 id[BACKUP_ID_MAX];
 	long long	 created_ms;	/* unix milliseconds */
@@ -666,7 +667,7 @@ struct backup_entry {
 };
 /* Copy, check, upload, then retention (backup.keep). Blocks: a worker
  * thread or the CLI. Another backup of the same state folder running is
- * an error, not a wait. */
+ * BACKUP_BUSY, not a wait. */
 int	 backup_now(const struct config *, struct objstore *,
 	    struct backup_info *, char *err);
 void	 backup_cancel(bool);	/* true: backup_now stops before upload */
@@ -676,6 +677,9 @@ int	 backup_scan(struct objstore *, struct backup_entry **out, size_t *n,
 /* The newest complete backup; NULL when there is none. */
 const struct backup_entry *backup_latest(const struct backup_entry *,
 	    size_t);
+/* The complete backups, oldest first, as the API shows them (manifests
+ * read); *incomplete: copies without a manifest. NULL: err says why. */
+json_t	*backup_list_json(struct objstore *, size_t *incomplete, char *err);
 /* Marks what retention deletes (pure): complete backups older than the
  * newest keep, and leftovers older than the newest complete one; never
  * keep_id (may be NULL). Returns how many are marked. */
@@ -685,14 +689,33 @@ int	 backup_manifest(struct objstore *, const char *id,
 	    struct backup_info *, char *err);
 bool	 backup_id_valid(const char *);
 long long backup_id_ms(const char *);	/* its time; -1: not an ID */
-/* STATE/backup.lock held (flock) by one backup or restore at a time. */
+/* STATE/backup.lock held (flock) by one backup or restore at a time:
+ * its fd, -1 (err), or BACKUP_BUSY. */
 int	 backup_lock(const char *state_dir, char *err);
 /* integrity_check and the schema version of a database file. */
 int	 backup_verify_file(const char *path, int *schema, char *err);
 
-/* backup_sched.c: pincerd's scheduled backups (backup.interval_h) */
+/* backup_sched.c: pincerd's scheduled backups (backup.interval_h), and
+ * the API's, run on the same thread. */
+struct backup_job {
+	bool		 list;		/* else: a backup now */
+	void		(*done)(struct backup_job *);	/* on that thread */
+	int		 rc;		/* 0, -1, BACKUP_BUSY; BACKUP_OFF */
+	char		 err[BACKUP_ERR];
+	struct backup_info info;	/* a backup's */
+	json_t		*backups;	/* a list's; the job owns it */
+	size_t		 incomplete;
+	struct backup_job *next;
+};
+#define BACKUP_OFF	(-3)	/* no thread: objstore off, or stopping */
 int	 backup_start(const struct config *);
 void	 backup_stop(void);
+/* Queued for the thread; -1 (BACKUP_OFF in rc, done not called): none
+ * runs. After backup_stop, a job still queued gets BACKUP_OFF. */
+int	 backup_submit(struct backup_job *);
+
+/* api_backup.c: GET and POST /api/v1/system/backups (admin) */
+void	 api_backups(struct http_req *);
 
 /* backup_restore.c */
 /* Downloads ID into STATE/.restore-ID.sqlite (tmp) and checks it against

@@ -99,6 +99,12 @@ static const struct route routes[] = {
 	{ .method = "GET", .path = "/api/v1/audit", .handler = api_audit,
 	  .auth = AUTH_USER, .scopes = SCOPE_ADMIN, .min_role = ROLE_ADMIN,
 	  .name = "audit" },
+	{ .method = "GET", .path = "/api/v1/system/backups",
+	  .handler = api_backups, .auth = AUTH_USER, .scopes = SCOPE_ADMIN,
+	  .min_role = ROLE_ADMIN, .name = "backups" },
+	{ .method = "POST", .path = "/api/v1/system/backups",
+	  .handler = api_backups, .auth = AUTH_USER, .scopes = SCOPE_ADMIN,
+	  .min_role = ROLE_ADMIN, .name = "backups" },
 	/*
 	 * Sandboxes: a token needs the sandbox scope, a person at least the
 	 * admin role (a member talks to the agent, not to its computer).

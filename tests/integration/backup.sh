@@ -100,6 +100,32 @@ is "… both backups, oldest first" "$(printf '%s' "$OUT" | cut -f1 | tr '\n' ' 
 like "… with time, size, schema and version" "$OUT" \
     $'\t[0-9-]{10}T[0-9:]{8}Z\t[0-9]+\tschema [0-9]+\tpincer [0-9]'
 
+# --- the API ---------------------------------------------------------------
+TOKA=$(pcli token create --user al --scope admin,read --name adm 2>/dev/null)
+secret_register "$TOKA"
+req GET /api/v1/system/backups -H "Authorization: Bearer $TOKA"
+is "GET /api/v1/system/backups (admin): 200" "$CODE" 200
+ok "… both backups, oldest first, from their manifests" json_check "$BODY" \
+    "o.backups.length === 2 && o.backups[0].id === '$B1' &&
+     o.backups[1].id === '$B2' && o.backups[1].sha256.length === 64 &&
+     o.backups[1].schema_version > 0 && o.incomplete === 0"
+req GET /api/v1/system/backups -H "Authorization: Bearer $TOK"
+is "… a token without the admin scope: 403" "$CODE" 403
+req POST /api/v1/system/backups
+is "POST without a credential: 401" "$CODE" 401
+req POST /api/v1/system/backups -H "Authorization: Bearer $TOKA"
+is "POST /api/v1/system/backups (admin): 201" "$CODE" 201
+BA=$(jstr "$BODY" id)
+ok "… it names the backup made and the one retention removed" \
+    json_check "$BODY" "/^[0-9]{8}T[0-9.]{10}Z-[0-9a-f]{6}$/.test(o.id) &&
+     o.size > 0 && o.sha256.length === 64 && o.removed === 1"
+is "… the log says so, by the API" \
+    "$(log_count "msg=\"backup made\" id=$BA .*by=api")" 1
+is "… and the audit log, by whom" "$(dbq "$S/pincer.db" \
+    "SELECT actor FROM audit WHERE action = 'backup_now' AND target = '$BA'")" al
+bk "$S" list
+is "… the list is the two newest" "$(printf '%s' "$OUT" | cut -f1 | tr '\n' ' ')" "$B2 $BA "
+
 bk "$S" restore latest
 is "restore while pincerd runs: exit 1" "$RC" 1
 like "… it says pincerd runs and what to do" "$ERR" \
@@ -117,7 +143,7 @@ is "backup now with pincerd stopped: exit 0" "$RC" 0
 like "… the oldest beyond backup.keep is removed" "$OUT" \
     'removed 1 older backup \(backup.keep is 2\)'
 bk "$S" list
-is "… two are left, the newest two" "$(printf '%s' "$OUT" | cut -f1 | tr '\n' ' ')" "$B2 $B3 "
+is "… two are left, the newest two" "$(printf '%s' "$OUT" | cut -f1 | tr '\n' ' ')" "$BA $B3 "
 is "… and in the store, their four objects" "$(ls "$DB" | wc -l)" 4
 
 # --- a damaged backup -----------------------------------------------------------
@@ -228,6 +254,21 @@ pincer_start "$(conf "$OS2" '"interval_s": 30')" ||
 sleep 3
 is "a backup younger than the interval: none at start" \
     "$(log_count 'msg="backup made"')" 0
+pincer_stop
+
+pincer_start '{ "auth": { "argon2_memory_kib": 1024, "argon2_iterations": 1 },
+  "objstore": { "backend": "off" } }' || { ok "pincerd starts" false; done_testing; }
+like "with objstore.backend off, the log says backups are off" \
+    "$(grep 'backups are off' "$PINCER_LOG")" 'objstore.backend is off'
+printf 'a long passphrase\n' | pcli user add al --role owner --password-stdin >/dev/null 2>&1
+TOKB=$(pcli token create --user al --scope admin --name b 2>/dev/null)
+secret_register "$TOKB"
+req POST /api/v1/system/backups -H "Authorization: Bearer $TOKB"
+is "… POST /api/v1/system/backups: 503" "$CODE" 503
+like "… saying why" "$BODY" '"backups_unavailable".*objstore.backend is off'
+run --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" backup now
+is "… pincer backup now: exit 1" "$RC" 1
+like "… saying why" "$ERR" 'objstore.backend is off'
 pincer_stop
 
 # A store that opens but takes no backup: a file where backups/ goes.
