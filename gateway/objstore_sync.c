@@ -92,7 +92,7 @@ static void	 merge(json_t *, json_t *, json_t *, const char *,
 static int	 apply(const struct tree *, struct plan *, const char *,
 		    json_t *, json_t *, char *);
 static int	 upload(struct box *, const struct tree *, json_t *, json_t *,
-		    const char *, char *);
+		    json_t *, const char *, bool *, char *);
 static void	 gc(struct box *, json_t *, json_t *, json_t *, bool);
 static bool	 watch_tree(struct box *, const char *);
 static void	 unwatch(struct box *);
@@ -717,49 +717,65 @@ apply(const struct tree *t, struct plan *p, const char *blobs,
 
 /*
  * Each file of next whose blob the store lacks goes up, from a copy made
- * now: if the file changed since the scan, the copy's hash replaces the
- * entry's (next says what is really in the store).
+ * now into one scratch file (no file made and deleted per upload): if the
+ * file changed since the scan, the copy's hash replaces the entry's, so
+ * next says what is really in the store. A file gone since keeps the
+ * entry the base had (its blob is there), or none; *again asks for
+ * another sync soon.
  */
 static int
-upload(struct box *b, const struct tree *t, json_t *next, json_t *have,
-    const char *tmpdir, char *err)
+upload(struct box *b, const struct tree *t, json_t *next, json_t *base,
+    json_t *have, const char *tmpdir, bool *again, char *err)
 {
 	const char	*path, *sha;
-	json_t		*e;
+	json_t		*e, *old;
+	void		*it;
 	char		 key[OS_KEY_MAX], nsha[65];
 	long long	 size, up = 0, upb = 0;
 	int		 fd, rc = 0;
 	struct os_meta	 m;
 
-	json_object_foreach(next, path, e) {
+	if ((fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) == -1) {
+		snprintf(err, OS_ERR, "%.160s: %s", tmpdir, strerror(errno));
+		return -1;
+	}
+	json_object_foreach_safe(next, it, path, e) {
 		if ((sha = json_string_value(json_object_get(e, "h"))) ==
 		    NULL || json_object_get(have, sha) != NULL)
 			continue;
-		if ((fd = tree_snapshot_file(t, path, tmpdir, nsha, &size)) ==
-		    -1) {
-			if (errno == ENOENT || errno == ELOOP)
-				continue;	/* gone since: next time */
-			snprintf(err, OS_ERR, "%.100s: %s", path,
-			    strerror(errno));
-			rc = -1;
-			break;
+		if (tree_copy_file(t, path, fd, nsha, &size) == -1) {
+			if (errno != ENOENT && errno != ELOOP) {
+				snprintf(err, OS_ERR, "%.100s: %s", path,
+				    strerror(errno));
+				rc = -1;
+				break;
+			}
+			old = json_object_get(base, path);
+			if (old != NULL && (json_object_get(old, "h") == NULL ||
+			    json_object_get(have, json_string_value(
+			    json_object_get(old, "h"))) != NULL))
+				json_object_set(next, path, old);
+			else
+				json_object_del(next, path);
+			*again = true;
+			continue;
 		}
 		if (strcmp(nsha, sha) != 0) {
 			json_object_set_new(e, "h", json_string(nsha));
 			json_object_set_new(e, "s", json_integer(size));
+			*again = true;
 		}
 		snprintf(key, sizeof(key), "data/%s/blobs/%s", b->name, nsha);
 		if (json_object_get(have, nsha) == NULL &&
 		    objstore_put_sha(os, key, fd, nsha, &m, err) != OS_OK) {
-			close(fd);
 			rc = -1;
 			break;
 		}
-		close(fd);
 		json_object_set_new(have, nsha, json_true());
 		up++;
 		upb += size;
 	}
+	close(fd);
 	pthread_mutex_lock(&mu);
 	b->up += up;
 	b->up_bytes += upb;
@@ -858,7 +874,7 @@ sync_box(struct box *b, char *err)
 	struct buf	 mb;
 	const char	*known, *rmachine = "other", *path, *key;
 	json_t		*e;
-	bool		 was_busy, changed;
+	bool		 was_busy, changed, again = false;
 	int		 rc = -1, orc;
 	long long	 t0 = now_wall_ms();
 
@@ -969,7 +985,7 @@ sync_box(struct box *b, char *err)
 		if (json_string_value(json_object_get(e, "h")) != NULL)
 			json_object_set_new(have, json_string_value(
 			    json_object_get(e, "h")), json_true());
-	if (upload(b, &t, p.next, have, tmpdir, err) == -1)
+	if (upload(b, &t, p.next, B, have, tmpdir, &again, err) == -1)
 		goto out;
 	man = json_pack("{si ss ss sI sO}", "format", 1, "sandbox", b->name,
 	    "machine", machine, "updated_ms", (json_int_t)now_wall_ms(),
@@ -1028,6 +1044,12 @@ sync_box(struct box *b, char *err)
 out:
 	pthread_mutex_lock(&mu);
 	b->syncing = false;
+	if (again) {		/* files changed while they went up */
+		if (!b->dirty)
+			b->first_dirty = now_ms();
+		b->dirty = true;
+		b->last_event = now_ms();
+	}
 	if (rc == 0) {
 		b->error[0] = '\0';
 		b->last_ok = now_wall_ms();
@@ -1048,6 +1070,8 @@ out:
 		    json_object_get(st, "etag")));
 	}
 	pthread_mutex_unlock(&mu);
+	if (again)
+		wake();
 	if (rc != 0) {
 		if (*err == '\0')
 			snprintf(err, OS_ERR, "out of memory");

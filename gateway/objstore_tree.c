@@ -323,15 +323,15 @@ fail:
 	return NULL;
 }
 
-/* A copy of the file at path, hashed on the way, in an unnamed file of
- * tmpdir: what is uploaded is exactly what was hashed. */
+/* The file at path copied into out (emptied first), hashed on the way:
+ * what is uploaded is exactly what was hashed. */
 int
-tree_snapshot_file(const struct tree *t, const char *path,
-    const char *tmpdir, char sha[65], long long *size)
+tree_copy_file(const struct tree *t, const char *path, int out,
+    char sha[65], long long *size)
 {
 	char		 dir[4096];
 	const char	*name;
-	int		 dfd, fd, out;
+	int		 dfd, fd, rc;
 
 	tree_split(path, dir, sizeof(dir), &name);
 	if ((dfd = tree_open_dir(t, dir, false)) == -1)
@@ -341,15 +341,10 @@ tree_snapshot_file(const struct tree *t, const char *path,
 	close(dfd);
 	if (fd == -1)
 		return -1;
-	if ((out = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) ==
-	    -1 || copy_hash(fd, out, sha, size) == -1) {
-		if (out != -1)
-			close(out);
-		close(fd);
-		return -1;
-	}
+	rc = ftruncate(out, 0) == -1 || lseek(out, 0, SEEK_SET) == -1 ||
+	    copy_hash(fd, out, sha, size) == -1 ? -1 : 0;
 	close(fd);
-	return out;
+	return rc;
 }
 
 /* What the scan compares to know a file unchanged (its hash cache). */

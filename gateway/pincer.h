@@ -612,9 +612,9 @@ int	 tree_sha256_fd(int fd, char sha[65]);
  * NULL; *new_cache: this scan's, for the next. err: a non-fatal note. */
 json_t	*tree_scan(const struct tree *, json_t *cache, json_t **new_cache,
 	    struct tree_stats *, char *err, size_t);
-/* An unnamed copy in tmpdir (fd), hashed as it was copied. */
-int	 tree_snapshot_file(const struct tree *, const char *path,
-	    const char *tmpdir, char sha[65], long long *size);
+/* The file at path into out (emptied first), hashed as it is copied. */
+int	 tree_copy_file(const struct tree *, const char *path, int out,
+	    char sha[65], long long *size);
 /* The last folder used, kept open: files come in path order. */
 struct tree_dir {
 	char	 rel[4096];
