@@ -570,6 +570,7 @@ sorted_keys(json_t *o, size_t *n)
 }
 
 #define FETCHERS	4	/* files fetched at once (a store's latency) */
+#define CHUNK		32	/* files a fetcher takes at a time */
 
 struct fetch {
 	const struct tree	*t;
@@ -610,8 +611,14 @@ fetcher(void *arg)
 	size_t		 i;
 	json_t		*e;
 
-	while (!__atomic_load_n(&f->failed, __ATOMIC_RELAXED) &&
-	    (i = __atomic_fetch_add(&f->next, 1, __ATOMIC_RELAXED)) < f->n) {
+	/* Runs of CHUNK files in path order: a worker stays in one folder,
+	 * and workers seldom wait on the same folder's lock. */
+	for (i = f->n; !__atomic_load_n(&f->failed, __ATOMIC_RELAXED);) {
+		if (i % CHUNK == 0 || i >= f->n)
+			i = __atomic_fetch_add(&f->next, CHUNK,
+			    __ATOMIC_RELAXED);
+		if (i >= f->n)
+			break;
 		e = json_object_get(f->install, f->files[i]);
 		snprintf(key, sizeof(key), "%s%s", f->blobs,
 		    json_string_value(json_object_get(e, "h")));
@@ -621,6 +628,7 @@ fetcher(void *arg)
 		    f->keys[i]) == 0) {
 			__atomic_add_fetch(&f->bytes, fa.m.size,
 			    __ATOMIC_RELAXED);
+			i++;
 			continue;
 		}
 		pthread_mutex_lock(&f->lock);

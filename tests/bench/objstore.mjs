@@ -10,7 +10,8 @@
 // naming it, with the default debounce.
 // Targets: restore from the local backend ≤ 1 s; a changed file in the
 // store ≤ 3 s after it was written.
-//   node tests/bench/objstore.mjs [rounds]      (PINCER_BIN set; root)
+//   node tests/bench/objstore.mjs [rounds]      (PINCER_BIN set; root;
+//   BENCH_LOCAL_ONLY=1: not s3rver)
 // The same is measured on the s3 backend against s3rver (started here from
 // tests/e2e/node_modules, as the tests do), unless it is not installed.
 import { execFileSync, spawn } from "node:child_process";
@@ -184,7 +185,8 @@ async function main(rounds) {
 	const runs = [["local", { backend: "local" }]];
 	const here = path.dirname(new URL(import.meta.url).pathname);
 	let s3 = null;
-	if (fs.existsSync(path.join(here, "../e2e/node_modules/s3rver"))) {
+	if (!process.env.BENCH_LOCAL_ONLY &&
+	    fs.existsSync(path.join(here, "../e2e/node_modules/s3rver"))) {
 		const sdir = fs.mkdtempSync(path.join(os.tmpdir(),
 		    "pincer-bench-s3-"));
 		s3 = spawn(process.execPath, ["--openssl-legacy-provider",
