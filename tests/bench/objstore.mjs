@@ -230,7 +230,8 @@ async function main(rounds) {
 	    `${l.latency_max_ms <= 3000 ? "met" : "NOT met"})`);
 }
 
-main(Number(process.argv[2] ?? 3)).catch((e) => {
+// exit() ends s3rver too (the exit handler), whose pipe would keep us.
+main(Number(process.argv[2] ?? 3)).then(() => process.exit(0), (e) => {
 	console.error(e);
 	process.exit(1);
 });
