@@ -260,6 +260,10 @@ pack_file(struct pack *p, int dfd, const char *name, const struct stat *st)
 	if (add_xattrs(p, fd) == -1 || header(p) == -1)
 		goto out;
 	while (left > 0) {
+		if (__atomic_load_n(p->cancel, __ATOMIC_RELAXED)) {
+			say(p, "cancelled");
+			goto out;
+		}
 		n = read(fd, p->io, left < IO_SIZE ? (size_t)left : IO_SIZE);
 		if (n < 0 && errno == EINTR)
 			continue;

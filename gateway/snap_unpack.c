@@ -306,6 +306,10 @@ make_file(struct unpack *u, struct archive_entry *e, const char *rel,
 			    archive_error_string(u->a));
 			goto out;
 		}
+		if (__atomic_load_n(u->cancel, __ATOMIC_RELAXED)) {
+			say(u, "cancelled");
+			goto out;
+		}
 		for (; n > 0; n -= (size_t)w, off += w,
 		    data = (const char *)data + w)
 			if ((w = pwrite(fd, data, n, off)) <= 0) {

@@ -447,6 +447,9 @@ run_create(struct job *j)
 	e = sbx_pin(j->sandbox, j->kind == J_CREATE, j->kind == J_AUTO ?
 	    &j->cancel : NULL, &slot, &was_running);
 	if (e != SBX_OK) {
+		/* Automatic: woken (or destroyed) before it began. */
+		if (j->kind == J_AUTO)
+			j->cancel = true;
 		fail(j, sbx_http_status(e), e == SBX_NOT_FOUND ? "not_found" :
 		    "sandbox_busy", "%s", sbx_strerror(e));
 		return;
@@ -694,6 +697,11 @@ on_resume(struct http_req *r, void *arg)
 		[J_RESTORE] = "snapshot.restore", [J_FORK] = "snapshot.fork",
 	};
 
+	/* A sandbox stopped for a restore that failed runs again too. */
+	for (i = 0; i < j->ntargets; i++)
+		if (j->targets[i].start &&
+		    sbx_acquire(j->targets[i].name, &ref) == SBX_OK)
+			sbx_release(&ref);
 	if (j->status >= 400) {
 		if (j->status == 409 && !strcmp(j->code, "sandbox_busy"))
 			http_retry_later(r, 1, j->code, j->msg);
@@ -703,9 +711,6 @@ on_resume(struct http_req *r, void *arg)
 	}
 	a = json_object_get(j->body, "sandboxes");
 	for (i = 0; i < j->ntargets; i++) {
-		if (j->targets[i].start &&
-		    sbx_acquire(j->targets[i].name, &ref) == SBX_OK)
-			sbx_release(&ref);
 		if ((info = sbx_info(j->targets[i].name)) != NULL)
 			json_array_append_new(a, info);
 		audit_add(j->actor, j->ip, actions[j->kind],
