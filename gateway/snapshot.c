@@ -16,6 +16,7 @@
  * half way through writing a file, and a snapshot of that is not one it
  * can start from; the freezer also differs between cgroup v1 and v2.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -87,6 +88,7 @@ static int	 fail(struct job *, int, const char *, const char *, ...)
 static json_t	*body_of(struct http_req *);
 static bool	 id_of(struct http_req *, char *);
 static int	 temp_file(void);
+static void	 sweep_stages(void);
 static void	 ids_of(long long, struct snap_ids *);
 static long long wall_ms(void);
 
@@ -116,6 +118,7 @@ snapshot_start(const struct config *c)
 		    strerror(errno));
 		return -1;
 	}
+	sweep_stages();
 	if ((os = objstore_open(c, err)) == NULL) {
 		snprintf(off_why, sizeof(off_why), "%s", *err != '\0' ? err :
 		    "objstore.backend is off");
@@ -467,13 +470,11 @@ run_create(struct job *j)
 	rc = snap_pack(dfd, &ids, fd, (int)c->snap_level, &j->cancel, &st,
 	    err, sizeof(err));
 	sbx_unpin(j->sandbox);
-	if (was_running) {
-		/* Started again on a loop thread: a launcher dies with the
-		 * thread that forked it. */
-		if ((name = strdup(j->sandbox)) != NULL &&
-		    upcall_post(restart, name, 0) == NULL)
-			free(name);
-	}
+	/* Started again on a loop thread: a launcher dies with the thread
+	 * that forked it. (Without loops the job runs here; it frees.) */
+	if (was_running && !j->cancel &&
+	    (name = strdup(j->sandbox)) != NULL)
+		upcall_post(restart, name, 0);
 	if (rc == -1) {
 		fail(j, 500, "snapshot_failed", "the sandbox could not be "
 		    "packed: %s", err);
@@ -896,6 +897,32 @@ id_of(struct http_req *r, char *out)
 	}
 	http_error(r, 404, "not_found", "no such snapshot");
 	return false;
+}
+
+/* Staging folders of restores cut short by the end of a pincerd. */
+static void
+sweep_stages(void)
+{
+	struct dirent	*e;
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (!strncmp(e->d_name, ".restore-", 9)) {
+			if (launch_rm_tree(rootfd, e->d_name) == -1)
+				log_warn("a restore's staging folder stays",
+				    "%s: %s", e->d_name, strerror(errno));
+			else
+				log_info("a restore's staging folder removed",
+				    "%s", e->d_name);
+		}
+	closedir(d);
 }
 
 /* Nameless in the state folder: nothing is left if pincerd dies. */

@@ -193,4 +193,16 @@ is "a token without the sandbox scope: 403" "$CODE" 403
 
 pincer_stop
 is "pincerd stops cleanly" "$PINCER_EXIT" 0
+
+# A restore cut short by the end of pincerd leaves a staging folder: the
+# next start removes it.
+mkdir -p "$SB/.restore-t-AbC123/workspace/dir"
+chmod 500 "$SB/.restore-t-AbC123/workspace/dir"
+hand_start again "$PINCER_BIN" serve --config "$PINCER_CONF" \
+    --state "$PINCER_STATE_DIR" --listen 127.0.0.1:0
+ok "a staging folder left from before is removed at start" \
+    wait_until 5 test ! -e "$SB/.restore-t-AbC123"
+ok "… and t is still there" test -d "$SB/t/workspace"
+hand_stop
+is "that pincerd stops cleanly" "$H_EXIT" 0
 done_testing
