@@ -947,6 +947,7 @@ bool	 snap_xattr_kept(const char *name);
 int	 snap_pack(int sbx_dirfd, const struct snap_ids *, int out,
 	    int level, const bool *cancel, struct snap_stats *, char *err,
 	    size_t);
+/* enum snap_err: SNAP_DAMAGED when the archive is at fault. */
 int	 snap_unpack(int in, int stage_dirfd, const struct snap_ids *,
 	    const bool *cancel, struct snap_stats *, char *err, size_t);
 int	 snap_swap(int sandboxes_dirfd, const char *name, const char *stage,

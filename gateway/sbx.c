@@ -495,7 +495,8 @@ sbx_destroy(const char *name)
  * no on_sleep hook fires for that sleep). A wake meanwhile waits, or is
  * refused after 10 s; but with cancel (a soft pin: an automatic
  * snapshot) it sets *cancel and waits only for sbx_unpin, so no request
- * is delayed by a snapshot nobody asked for. One pin at a time.
+ * is delayed by a snapshot nobody asked for; so does another pin. One
+ * pin at a time: SBX_BUSY while another hard one holds.
  */
 enum sbx_err
 sbx_pin(const char *name, bool stop, bool *cancel, long long *slot,
@@ -509,9 +510,11 @@ sbx_pin(const char *name, bool stop, bool *cancel, long long *slot,
 	pthread_mutex_lock(&lock);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 10;
+	/* Another's hard pin refuses; a soft one gives way (below). */
 	if ((s = find(name)) == NULL)
 		e = SBX_NOT_FOUND;
-	else if (s->pinned > 0 || (!stop && s->state != S_SLEEPING))
+	else if ((s->pinned > 0 && s->pin_cancel == NULL) ||
+	    (!stop && s->state != S_SLEEPING))
 		e = SBX_BUSY;
 	else if (s->state == S_RUNNING) {
 		*was_running = true;
