@@ -357,18 +357,19 @@ sbx_acquire(const char *name, struct sbx_ref *ref)
 	memset(ref, 0, sizeof(*ref));
 	if (!sbx_name_valid(name))
 		return SBX_BAD_NAME;
-	/* A sleeping one gets the store's newer /data before it starts;
-	 * that may take a while, so not under the lock. */
+	/* One going to sleep, or pinned by a snapshot or restore, is
+	 * waited for, then woken again. A sleeping one gets the store's
+	 * newer /data before it starts (not into a folder being packed
+	 * or replaced); that may take a while, so not under the lock. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
 	pthread_mutex_lock(&lock);
-	asleep = (s = find(name)) != NULL && s->state == S_SLEEPING;
+	asleep = (s = wait_settled(name, &ts)) != NULL &&
+	    s->state == S_SLEEPING && s->pinned == 0;
 	pthread_mutex_unlock(&lock);
 	if (asleep)
 		objstore_sync_wake(name);
 	pthread_mutex_lock(&lock);
-	/* One going to sleep, or pinned by a snapshot or restore, is
-	 * waited for, then woken again. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
 	if ((s = wait_settled(name, &ts)) == NULL) {
 		pthread_mutex_unlock(&lock);
 		return SBX_NOT_FOUND;
@@ -442,7 +443,6 @@ sbx_destroy(const char *name)
 	sqlite3_stmt	*st;
 	enum sbx_err	 e;
 	int		 dfd;
-
 	struct timespec	 ts;
 
 	if (!sbx_name_valid(name))

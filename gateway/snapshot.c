@@ -108,7 +108,7 @@ static int		 rootfd = -1;	/* $state/sandboxes */
 int
 snapshot_start(const struct config *c)
 {
-	char	 err[OS_ERR], path[PATH_MAX];
+	char	 path[PATH_MAX];
 	int	 i;
 
 	snprintf(state, sizeof(state), "%s", c->state_dir);
@@ -119,11 +119,10 @@ snapshot_start(const struct config *c)
 		return -1;
 	}
 	sweep_stages();
-	if ((os = objstore_open(c, err)) == NULL) {
-		snprintf(off_why, sizeof(off_why), "%s", *err != '\0' ? err :
-		    "objstore.backend is off");
-		if (*err != '\0')
-			log_warn("snapshots are off", "%s", err);
+	/* pincerd's store (daemon.c opens it; one that is set up but
+	 * cannot open stops the start). */
+	if ((os = objstore_shared()) == NULL) {
+		snprintf(off_why, sizeof(off_why), "objstore.backend is off");
 		return 0;
 	}
 	for (i = 0; i < WORKERS; i++) {
@@ -167,8 +166,7 @@ snapshot_stop(void)
 	for (i = 0; i < nthreads; i++)
 		pthread_join(threads[i], NULL);
 	nthreads = 0;
-	objstore_close(os);
-	os = NULL;
+	os = NULL;	/* daemon.c's to close */
 	if (rootfd != -1)
 		close(rootfd);
 	rootfd = -1;
