@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cli_sandbox.c: `pincer sandbox list|create|exec|stop|rm`, spoken to the
- * running pincerd over its local socket ($state/pincerd.sock, which only
- * the account running pincerd can reach: it needs no token).
+ * cli_sandbox.c: `pincer sandbox list|create|exec|stop|rm` and the
+ * snapshot commands, spoken to the running pincerd over its local socket
+ * ($state/pincerd.sock, which only the account running pincerd can
+ * reach: it needs no token).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,8 @@ static int	 simple(const char *, const char *, const char *,
 		    const char *, const char *);
 static int	 fail(long, const struct buf *);
 static int	 sandbox_sync(const char *, const char *);
+static int	 sandbox_snap(const char *, int, char **);
+static void	 snap_print(json_t *, const char *);
 
 int
 cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
@@ -45,6 +48,7 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 	struct config	*c;
 	char		*err = NULL, path[512];
 	int		 rc = CLI_USAGE;
+	bool		 by_id = false;	/* argv[1] is a snapshot's id */
 
 	if ((c = config_load(ov, &err)) == NULL) {
 		fprintf(stderr, "pincer: the config is not valid:\n%s",
@@ -73,8 +77,12 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 	}
 	else if (!strcmp(sub, "sync") && argc == 2 && sbx_name_valid(argv[1]))
 		rc = sandbox_sync(c->state_dir, argv[1]);
+	else if ((by_id = !strcmp(sub, "restore") || !strcmp(sub, "fork") ||
+	    !strcmp(sub, "snapshot-rm")) || !strcmp(sub, "snapshot") ||
+	    !strcmp(sub, "snapshots"))
+		rc = sandbox_snap(c->state_dir, argc, argv);
 	if (rc == CLI_USAGE) {
-		if (argc >= 2 && !sbx_name_valid(argv[1]))
+		if (argc >= 2 && !by_id && !sbx_name_valid(argv[1]))
 			fprintf(stderr, "pincer sandbox: \"%s\" is not a "
 			    "sandbox name (a-z, 0-9, '-', '_', '.')\n", argv[1]);
 		else
@@ -82,7 +90,11 @@ cli_sandbox_cmd(const struct config_overrides *ov, int argc, char **argv)
 			    "NAME | exec NAME [--cwd DIR] [--timeout-ms N] "
 			    "[--env K=V]... -- COMMAND [ARG...]\n"
 			    "       pincer sandbox shell NAME [--id ID] | "
-			    "stop NAME | rm NAME | sync NAME\n");
+			    "stop NAME | rm NAME | sync NAME\n"
+			    "       pincer sandbox snapshot NAME | snapshots "
+			    "[NAME] | snapshot-rm ID\n"
+			    "       pincer sandbox restore ID [NAME] [--new] | "
+			    "fork ID NAME...\n");
 		rc = 2;
 	}
 	curl_global_cleanup();
@@ -226,6 +238,114 @@ sandbox_sync(const char *state, const char *name)
 	json_decref(o);
 	buf_free(&out);
 	return rc;
+}
+
+/*
+ * snapshot NAME | snapshots [NAME] | snapshot-rm ID | restore ID [NAME]
+ * [--new] | fork ID NAME...: a snapshot may take a while; there is no
+ * time limit on the call.
+ */
+static int
+sandbox_snap(const char *state, int argc, char **argv)
+{
+	char		 path[256], *body = NULL;
+	const char	*sub = argv[0], *method = "POST", *word = "";
+	struct buf	 out;
+	json_t		*req = json_object(), *names = json_array(), *doc;
+	long		 status;
+	int		 i, rc = CLI_USAGE;
+
+	buf_init(&out, RESP_MAX);
+	if (!strcmp(sub, "snapshot") && argc == 2 && sbx_name_valid(argv[1]))
+		snprintf(path, sizeof(path), "/api/v1/sandboxes/%s/snapshots",
+		    argv[1]);
+	else if (!strcmp(sub, "snapshots") && argc <= 2 && (argc == 1 ||
+	    sbx_name_valid(argv[1]))) {
+		method = "GET";
+		snprintf(path, sizeof(path), "/api/v1/%s%s%ssnapshots",
+		    argc == 2 ? "sandboxes/" : "", argc == 2 ? argv[1] : "",
+		    argc == 2 ? "/" : "");
+	} else if (!strcmp(sub, "snapshot-rm") && argc == 2 &&
+	    strlen(argv[1]) < 128 && strchr(argv[1], '/') == NULL) {
+		method = "DELETE";
+		word = "deleted";
+		snprintf(path, sizeof(path), "/api/v1/snapshots/%s", argv[1]);
+	} else if (!strcmp(sub, "restore") && argc >= 2 && argc <= 4 &&
+	    strlen(argv[1]) < 128 && strchr(argv[1], '/') == NULL) {
+		for (i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--new"))
+				json_object_set_new(req, "create",
+				    json_true());
+			else if (sbx_name_valid(argv[i]) &&
+			    json_object_get(req, "sandbox") == NULL)
+				json_object_set_new(req, "sandbox",
+				    json_string(argv[i]));
+			else
+				goto out;
+		}
+		word = "restored";
+		snprintf(path, sizeof(path), "/api/v1/snapshots/%s/restore",
+		    argv[1]);
+	} else if (!strcmp(sub, "fork") && argc >= 3 &&
+	    strlen(argv[1]) < 128 && strchr(argv[1], '/') == NULL) {
+		for (i = 2; i < argc; i++)
+			if (!sbx_name_valid(argv[i]) ||
+			    json_array_append_new(names,
+			    json_string(argv[i])) == -1)
+				goto out;
+		json_object_set(req, "names", names);
+		word = "forked";
+		snprintf(path, sizeof(path), "/api/v1/snapshots/%s/fork",
+		    argv[1]);
+	} else
+		goto out;
+	if (!strcmp(method, "POST") &&
+	    (body = json_dumps(req, JSON_COMPACT)) == NULL)
+		goto out;
+	rc = 1;
+	if (call(state, method, path, body, &out, &status) == -1)
+		goto out;
+	if (status < 200 || status >= 300) {
+		rc = fail(status, &out);
+		goto out;
+	}
+	if ((doc = json_loadb(out.data, out.len, 0, NULL)) == NULL)
+		goto out;
+	snap_print(doc, word);
+	json_decref(doc);
+	rc = 0;
+out:
+	free(body);
+	buf_free(&out);
+	json_decref(req);
+	json_decref(names);
+	return rc;
+}
+
+/* A list as a table, a new snapshot as its id, the rest as a word. */
+static void
+snap_print(json_t *doc, const char *word)
+{
+	json_t	*a = json_object_get(doc, "snapshots"), *s;
+	size_t	 i;
+
+	if (*word != '\0') {
+		printf("%s\n", word);
+		return;
+	}
+	if (a == NULL) {
+		printf("%s\n", json_string_value(json_object_get(doc, "id")));
+		return;
+	}
+	printf("%-44s %-24s %12s %8s %s\n", "ID", "CREATED", "SIZE",
+	    "FILES", "REASON");
+	json_array_foreach(a, i, s)
+		printf("%-44s %-24s %12lld %8lld %s\n",
+		    json_string_value(json_object_get(s, "id")),
+		    json_string_value(json_object_get(s, "created")),
+		    json_integer_value(json_object_get(s, "size")),
+		    json_integer_value(json_object_get(s, "files")),
+		    json_string_value(json_object_get(s, "reason")));
 }
 
 /* One call, one line of result. */

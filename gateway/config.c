@@ -262,6 +262,22 @@ static const struct option options[] = {
 	  .max = 2000000000, .restart = true,
 	  .help = "as root: first host uid of the sandboxes' ranges (65536 "
 	  "each, one per sandbox)" },
+	{ .name = "snapshots.keep", .type = OPT_INT, .offset = O(snap_keep),
+	  .def = "10", .min = 0, .max = 100000,
+	  .help = "snapshots kept per sandbox: after a new one, older ones "
+	  "beyond this many are deleted; 0: no count limit" },
+	{ .name = "snapshots.max_age_days", .type = OPT_INT,
+	  .offset = O(snap_max_age_days), .def = "0", .min = 0,
+	  .max = 36500, .help = "snapshots older than this many days are "
+	  "deleted (checked hourly and after each snapshot); 0: never" },
+	{ .name = "snapshots.on_sleep", .type = OPT_BOOL,
+	  .offset = O(snap_on_sleep), .def = "false",
+	  .help = "take a snapshot when a sandbox goes to sleep (idle or "
+	  "stopped); a wake meanwhile cancels it" },
+	{ .name = "snapshots.compression_level", .type = OPT_INT,
+	  .offset = O(snap_level), .def = "3", .min = 1, .max = 19,
+	  .help = "zstd level of snapshot archives: higher is smaller and "
+	  "slower" },
 	{ .name = "llm.providers", .type = OPT_JSON,
 	  .offset = O(llm_providers), .def = "[]",
 	  .help = "LLM providers: [{name, kind: openai|anthropic|"

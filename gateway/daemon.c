@@ -79,7 +79,7 @@ daemon_serve(const struct config_overrides *ov)
 
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
 	    relay_start() == -1 || open_objstore(c) == -1 ||
-	    sbx_init(c) == -1 ||
+	    sbx_init(c) == -1 || snapshot_start(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
 	    browser_start(c) == -1 || cdp_start(c) == -1 ||
 	    backup_start(c) == -1 || http_start(c) == -1 ||
@@ -131,6 +131,8 @@ stop:
 	 * the shared object store. */
 	backup_stop();
 	relay_end_all(true);
+	/* Snapshot jobs are cancelled, their requests answered. */
+	snapshot_stop();
 	http_drain(config_current()->shutdown_timeout_s);
 	/* No webhook is in flight now; sockets close before ws.c goes. */
 	channel_stop();

@@ -34,9 +34,10 @@ static const struct command {
 	  "encrypted in the store: set NAME (value on stdin)" },
 	{ "pairing", cli_pairing, "list|approve", "who may talk on a chat "
 	  "channel: approve CHANNEL CODE (the code a stranger was sent)" },
-	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm|sync",
-	  "the agent's computers, through the running pincerd: exec NAME "
-	  "-- CMD..., shell NAME" },
+	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm|sync|"
+	  "snapshot|snapshots|restore|fork", "the agent's computers, "
+	  "through the running pincerd: exec NAME -- CMD..., shell NAME, "
+	  "snapshot NAME, restore ID [NAME] [--new], fork ID NAME..." },
 	{ "objstore", cli_objstore, "ls|put|get|head|rm|check", "the object "
 	  "store directly: check proves the settings, ls [PREFIX] lists" },
 	{ "backup", cli_backup, "now|list|restore", "pincer.db in the object "

@@ -120,6 +120,10 @@ struct config {
 	long	 sbx_idle_s;
 	long	 sbx_max_running;
 	long	 sbx_uid_base;
+	long	 snap_keep;		/* snapshots.*: per sandbox; 0 all */
+	long	 snap_max_age_days;	/* 0: no age limit */
+	bool	 snap_on_sleep;
+	long	 snap_level;		/* zstd compression level */
 	json_t	*llm_providers;		/* owned; llm_conf.c reads them */
 	json_t	*llm_routes;
 	json_t	*llm_budgets;
@@ -858,6 +862,11 @@ bool	 sbx_by_socket(const char *path, char *name, size_t);
 long	 sbx_running(void);
 long	 sbx_uid_base(const char *name);	/* -1: no such sandbox */
 const char *sbx_refusal(void);	/* why sandboxes cannot start, or NULL */
+/* Kept asleep while snapshot.c reads or replaces its folder (sbx.c). */
+enum sbx_err sbx_pin(const char *name, bool stop, bool *cancel,
+	    long long *slot, bool *was_running);
+void	 sbx_unpin(const char *name);
+void	 sbx_on_sleep(void (*)(const char *name));
 
 /* launch.c: the host side of a sandbox */
 struct launch_spec {
@@ -901,6 +910,68 @@ void	 api_sandbox_destroy(struct http_req *);
 void	 api_sandbox_stop(struct http_req *);
 void	 api_sandbox_sync(struct http_req *);
 void	 api_sandbox_forward(struct http_req *);
+
+/*
+ * snapshot.c: sandbox snapshots (README, Snapshots): a sandbox's writable
+ * state (upper, workspace, data) as one tar (pax) + zstd archive and a
+ * manifest in the object store. The HTTP handlers park the request and
+ * two threads of snapshot.c's own do the work.
+ */
+int	 snapshot_start(const struct config *);
+void	 snapshot_stop(void);
+void	 api_snapshot_create(struct http_req *);
+void	 api_snapshot_list(struct http_req *);
+void	 api_snapshot_get(struct http_req *);
+void	 api_snapshot_delete(struct http_req *);
+void	 api_snapshot_restore(struct http_req *);
+void	 api_snapshot_fork(struct http_req *);
+
+/* snap_pack.c, snap_unpack.c: the archive, on the host side */
+#define SNAP_PATH_MAX	4096	/* bytes of a path in the archive */
+#define SNAP_NOBODY	65534	/* an id the sandbox cannot map */
+/* Host ids of a sandbox's inner 0 and how many are mapped (as root:
+ * 65536 from sandbox.uid_base + slot * 65536; otherwise pincerd's). */
+struct snap_ids {
+	long long	 uid;
+	long long	 gid;
+	long long	 count;
+};
+struct snap_stats {
+	long long	 files;		/* entries */
+	long long	 bytes;		/* of file content */
+	long long	 skipped;	/* sockets; xattrs not settable */
+};
+extern const char *const snap_parts[];	/* "upper", "workspace", "data" */
+bool	 snap_xattr_kept(const char *name);
+/* cancel: polled; set, the work stops with err "cancelled". */
+int	 snap_pack(int sbx_dirfd, const struct snap_ids *, int out,
+	    int level, const bool *cancel, struct snap_stats *, char *err,
+	    size_t);
+/* enum snap_err: SNAP_DAMAGED when the archive is at fault. */
+int	 snap_unpack(int in, int stage_dirfd, const struct snap_ids *,
+	    const bool *cancel, struct snap_stats *, char *err, size_t);
+int	 snap_swap(int sandboxes_dirfd, const char *name, const char *stage,
+	    const struct snap_ids *, char *err, size_t);
+
+/* snap_store.c: snapshots/<id>/{state.tar.zst,manifest.json} */
+#define SNAP_ID_MAX	(SBX_NAME_MAX + 25)
+#define SNAP_ARCHIVE	"state.tar.zst"
+#define SNAP_MANIFEST	"manifest.json"
+enum snap_err { SNAP_OK, SNAP_DAMAGED, SNAP_STORE, SNAP_FAILED };
+bool	 snap_store_id_valid(const char *id, char *sandbox, size_t);
+void	 snap_store_new_id(const char *sandbox, long long ms, char *id,
+	    size_t);
+long long snap_store_id_ms(const char *id);
+int	 snap_store_put(struct objstore *, const char *id, int fd,
+	    json_t *manifest, char *err);
+json_t	*snap_store_manifest(struct objstore *, const char *id, int *rc,
+	    char *err);
+int	 snap_store_fetch(struct objstore *, const json_t *manifest, int fd,
+	    char *err);
+json_t	*snap_store_list(struct objstore *, const char *sandbox, char *err);
+int	 snap_store_delete(struct objstore *, const char *id, char *err);
+int	 snap_store_expire(struct objstore *, const char *sandbox, long keep,
+	    long max_age_days, const char *keep_id, char *err);
 
 /* llm_conf.c: providers, routes and budgets, parsed once per config */
 enum llm_kind { LLM_OPENAI, LLM_ANTHROPIC, LLM_COMPAT };

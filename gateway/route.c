@@ -152,6 +152,25 @@ static const struct route routes[] = {
 	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_terminals_get" },
 	{ .method = "DELETE", .path = "/api/v1/sandboxes/{name}/terminals/*",
 	  .handler = api_sandbox_forward, SBX_AUTH, .name = "sandbox_terminals_item_delete" },
+	/* Snapshots (gateway/snapshot.c): as sandboxes, admin or owner. */
+	{ .method = "POST", .path = "/api/v1/sandboxes/{name}/snapshots",
+	  .handler = api_snapshot_create, SBX_AUTH,
+	  .name = "sandbox_snapshots_post" },
+	{ .method = "GET", .path = "/api/v1/sandboxes/{name}/snapshots",
+	  .handler = api_snapshot_list, SBX_AUTH,
+	  .name = "sandbox_snapshots_get" },
+	{ .method = "GET", .path = "/api/v1/snapshots",
+	  .handler = api_snapshot_list, SBX_AUTH, .name = "snapshots_get" },
+	{ .method = "GET", .path = "/api/v1/snapshots/{id}",
+	  .handler = api_snapshot_get, SBX_AUTH, .name = "snapshot_get" },
+	{ .method = "DELETE", .path = "/api/v1/snapshots/{id}",
+	  .handler = api_snapshot_delete, SBX_AUTH,
+	  .name = "snapshot_delete" },
+	{ .method = "POST", .path = "/api/v1/snapshots/{id}/restore",
+	  .handler = api_snapshot_restore, SBX_AUTH,
+	  .name = "snapshot_restore" },
+	{ .method = "POST", .path = "/api/v1/snapshots/{id}/fork",
+	  .handler = api_snapshot_fork, SBX_AUTH, .name = "snapshot_fork" },
 	/*
 	 * The CDP bridge: Chromium's debugging port as a sandbox sees it
 	 * on 127.0.0.1:9222 (through gateway.sock); the handlers refuse

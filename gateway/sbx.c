@@ -52,6 +52,9 @@ struct sbx {
 	char		 last_error[256];
 	int		 holds;
 	bool		 stop_wanted;	/* explicit stop: no restart */
+	bool		 quiet_sleep;	/* no on_sleep hook this time */
+	int		 pinned;	/* snapshot.c has its folder */
+	bool		*pin_cancel;	/* a soft pin's: set to end it */
 	uint64_t	 last_used;	/* monotonic ms */
 	long long	 created_ms, started_ms, used_ms;	/* unix ms */
 	long long	 starts;
@@ -69,6 +72,7 @@ static void	 idle_check(void);
 static void	 save_state(struct sbx *, const char *);
 static long long wall_ms(void);
 static void	 say(struct sbx *, const char *, ...) PINCER_PRINTF(2, 3);
+static struct sbx *wait_settled(const char *, const struct timespec *);
 
 static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 changed = PTHREAD_COND_INITIALIZER;
@@ -82,6 +86,7 @@ static char		 root[PATH_MAX];	/* $state/sandboxes */
 static int		 rootfd = -1;		/* the same, open */
 static char		 cg_prefix[16];		/* per state folder */
 static char		 refusal[512];		/* why none can start */
+static void		(*on_sleep)(const char *);	/* snapshot.c's */
 
 static const char *const errs[] = {
 	[SBX_OK] = "ok",
@@ -93,7 +98,8 @@ static const char *const errs[] = {
 	    "try again shortly",
 	[SBX_FAILED] = "the sandbox could not be started (see the log)",
 	[SBX_UNAVAILABLE] = "sandboxes cannot run on this host",
-	[SBX_BUSY] = "the sandbox is stopping; try again shortly",
+	[SBX_BUSY] = "the sandbox is stopping, or being snapshotted or "
+	    "restored; try again shortly",
 };
 
 int
@@ -351,26 +357,25 @@ sbx_acquire(const char *name, struct sbx_ref *ref)
 	memset(ref, 0, sizeof(*ref));
 	if (!sbx_name_valid(name))
 		return SBX_BAD_NAME;
-	/* A sleeping one gets the store's newer /data before it starts;
-	 * that may take a while, so not under the lock. */
+	/* One going to sleep, or pinned by a snapshot or restore, is
+	 * waited for, then woken again. A sleeping one gets the store's
+	 * newer /data before it starts (not into a folder being packed
+	 * or replaced); that may take a while, so not under the lock. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
 	pthread_mutex_lock(&lock);
-	asleep = (s = find(name)) != NULL && s->state == S_SLEEPING;
+	asleep = (s = wait_settled(name, &ts)) != NULL &&
+	    s->state == S_SLEEPING && s->pinned == 0;
 	pthread_mutex_unlock(&lock);
 	if (asleep)
 		objstore_sync_wake(name);
 	pthread_mutex_lock(&lock);
-	if ((s = find(name)) == NULL) {
+	if ((s = wait_settled(name, &ts)) == NULL) {
 		pthread_mutex_unlock(&lock);
 		return SBX_NOT_FOUND;
 	}
-	/* One going to sleep is waited for, then woken again. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
-	while (s->state == S_STOPPING && e == SBX_OK)
-		if (pthread_cond_timedwait(&changed, &lock, &ts) != 0)
-			e = SBX_BUSY;
-	if (e == SBX_OK && find(name) != s)
-		e = SBX_NOT_FOUND;	/* destroyed meanwhile */
+	if (s->state == S_STOPPING || s->pinned > 0)
+		e = SBX_BUSY;
 	if (e == SBX_OK && s->state == S_SLEEPING &&
 	    (e = make_room()) == SBX_OK)
 		e = start(s);
@@ -438,18 +443,28 @@ sbx_destroy(const char *name)
 	sqlite3_stmt	*st;
 	enum sbx_err	 e;
 	int		 dfd;
+	struct timespec	 ts;
 
 	if (!sbx_name_valid(name))
 		return SBX_NOT_FOUND;
+	/* Going away: no automatic snapshot of its last sleep. */
+	pthread_mutex_lock(&lock);
+	if ((s = find(name)) != NULL)
+		s->quiet_sleep = true;
+	pthread_mutex_unlock(&lock);
 	if ((e = sbx_stop(name)) != SBX_OK)
 		return e;
 	/* Its /data stays in the object store (README, Persistent /data). */
 	objstore_sync_forget(name);
 	pthread_mutex_lock(&lock);
-	for (sp = &list; (s = *sp) != NULL; sp = &s->next)
-		if (!strcmp(s->name, name))
-			break;
-	if (s == NULL || s->state != S_SLEEPING) {
+	s = NULL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	if (wait_settled(name, &ts) != NULL)
+		for (sp = &list; (s = *sp) != NULL; sp = &s->next)
+			if (!strcmp(s->name, name))
+				break;
+	if (s == NULL || s->state != S_SLEEPING || s->pinned > 0) {
 		pthread_mutex_unlock(&lock);
 		return s == NULL ? SBX_NOT_FOUND : SBX_BUSY;
 	}
@@ -472,6 +487,74 @@ sbx_destroy(const char *name)
 	}
 	close(dfd);
 	return SBX_OK;
+}
+
+/*
+ * Keep a sandbox asleep while snapshot.c reads or replaces its folder.
+ * With stop, a running one is put to sleep first (*was_running says so;
+ * no on_sleep hook fires for that sleep). A wake meanwhile waits, or is
+ * refused after 10 s; but with cancel (a soft pin: an automatic
+ * snapshot) it sets *cancel and waits only for sbx_unpin, so no request
+ * is delayed by a snapshot nobody asked for; so does another pin. One
+ * pin at a time: SBX_BUSY while another hard one holds.
+ */
+enum sbx_err
+sbx_pin(const char *name, bool stop, bool *cancel, long long *slot,
+    bool *was_running)
+{
+	struct sbx	*s;
+	struct timespec	 ts;
+	enum sbx_err	 e = SBX_OK;
+
+	*was_running = false;
+	pthread_mutex_lock(&lock);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	/* Another's hard pin refuses; a soft one gives way (below). */
+	if ((s = find(name)) == NULL)
+		e = SBX_NOT_FOUND;
+	else if ((s->pinned > 0 && s->pin_cancel == NULL) ||
+	    (!stop && s->state != S_SLEEPING))
+		e = SBX_BUSY;
+	else if (s->state == S_RUNNING) {
+		*was_running = true;
+		s->quiet_sleep = true;
+		signal_stop(s);
+	}
+	if (e == SBX_OK && (s = wait_settled(name, &ts)) == NULL)
+		e = SBX_NOT_FOUND;
+	else if (e == SBX_OK && (s->state != S_SLEEPING || s->pinned > 0))
+		e = SBX_BUSY;
+	if (e == SBX_OK) {
+		s->pinned = 1;
+		s->pin_cancel = cancel;
+		*slot = s->slot;
+	}
+	pthread_mutex_unlock(&lock);
+	return e;
+}
+
+void
+sbx_unpin(const char *name)
+{
+	struct sbx	*s;
+
+	pthread_mutex_lock(&lock);
+	if ((s = find(name)) != NULL) {
+		s->pinned = 0;
+		s->pin_cancel = NULL;
+	}
+	pthread_cond_broadcast(&changed);
+	pthread_mutex_unlock(&lock);
+}
+
+/* fn runs on the manager's thread, its lock held: it may only queue. */
+void
+sbx_on_sleep(void (*fn)(const char *name))
+{
+	pthread_mutex_lock(&lock);
+	on_sleep = fn;
+	pthread_mutex_unlock(&lock);
 }
 
 json_t *
@@ -595,6 +678,27 @@ find(const char *name)
 		if (!strcmp(s->name, name))
 			return s;
 	return NULL;
+}
+
+/*
+ * Lock held: wait (until ts) while the sandbox is stopping or pinned,
+ * ending a soft pin at once. The lock is let go while waiting and the
+ * sandbox may be destroyed meanwhile: it is looked up again each time.
+ */
+static struct sbx *
+wait_settled(const char *name, const struct timespec *ts)
+{
+	struct sbx	*s;
+
+	while ((s = find(name)) != NULL &&
+	    (s->state == S_STOPPING || s->pinned > 0)) {
+		if (s->pinned > 0 && s->pin_cancel != NULL)
+			__atomic_store_n(s->pin_cancel, true,
+			    __ATOMIC_RELAXED);
+		if (pthread_cond_timedwait(&changed, &lock, ts) != 0)
+			return find(name);
+	}
+	return s;
 }
 
 /*
@@ -797,6 +901,10 @@ reap(struct sbx *s)
 	else
 		log_warn("sandbox ended by itself", "name=%s %s", s->name,
 		    s->last_error);
+	/* Only queued there: the manager never waits for a snapshot. */
+	if (wanted && !s->quiet_sleep && !quit && on_sleep != NULL)
+		on_sleep(s->name);
+	s->quiet_sleep = false;
 	pthread_cond_broadcast(&changed);
 }
 
