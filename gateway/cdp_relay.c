@@ -764,6 +764,8 @@ send_to(struct conn *c, struct ws_session *to, const char *p, size_t n)
 
 	if (to == NULL || ws_send(to, p, n, false) == -1)
 		return;
+	/* An answer or the client's next command is likely soon. */
+	ws_spin((unsigned)config_current()->browser_spin_us);
 	if (from != NULL && ws_queued(to) > QUEUE_MAX)
 		ws_pause(from, true);
 }

@@ -431,6 +431,12 @@ static const struct option options[] = {
 	  .def = "14", .min = 1, .max = 100000, .help = "backups kept: "
 	  "after each new one, the oldest beyond this many are deleted "
 	  "(the newest is never deleted)" },
+	{ .name = "browser.spin_us", .type = OPT_INT,
+	  .offset = O(browser_spin_us), .def = "300", .min = 0,
+	  .max = 10000, .help = "after relaying a CDP message, the relay "
+	  "thread looks for the next one this many microseconds without "
+	  "sleeping (waking costs tens of µs a hop on a VM); uses up to "
+	  "that much CPU per message; 0: always sleep" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "

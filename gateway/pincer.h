@@ -148,6 +148,7 @@ struct config {
 	long	 browser_session_idle_s;
 	long	 browser_queue_timeout_s;
 	long	 browser_context_idle_s;
+	long	 browser_spin_us;
 	int	 os_backend;		/* 0 local, 1 s3, 2 off */
 	char	*os_path;
 	char	*os_endpoint;
@@ -793,6 +794,7 @@ void	 ws_stop(void);
 long	 ws_sessions(void);
 int	 ws_send(struct ws_session *, const void *, size_t, bool binary);
 size_t	 ws_queued(const struct ws_session *);
+void	 ws_spin(unsigned us);	/* service thread: poll, do not sleep */
 void	 ws_pause(struct ws_session *, bool);
 void	 ws_close(struct ws_session *, int code, const char *reason);
 struct ws_session *ws_connect(const char *unix_path, const char *uri,

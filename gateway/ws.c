@@ -139,6 +139,7 @@ static bool			 ws_running;
 static bool			 ws_destroying;	/* context going; no new I/O */
 static bool			 ws_goingaway;	/* atomic */
 static bool			 ws_quit;	/* atomic */
+static uint64_t		 spin_until;	/* ws_spin: service thread only */
 static long			 nsessions;	/* atomic */
 static struct ws_session	*sessions;	/* service thread only */
 static pthread_mutex_t		 adopt_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -554,11 +555,37 @@ ws_identity(const struct ws_session *s)
 	return &s->id;
 }
 
+static uint64_t
+mono_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * From the service thread: poll without sleeping for the next us
+ * microseconds. A thread woken from poll(2) costs tens of microseconds
+ * on a virtual machine, twice per relayed round trip; a relay that
+ * expects the next message soon (a CDP answer, a client's next command)
+ * saves that by looking again at once, for a bounded time.
+ */
+void
+ws_spin(unsigned us)
+{
+	uint64_t	 until = mono_us() + us;
+
+	if (us > 0 && until > spin_until)
+		spin_until = until;
+}
+
 static void *
 ws_main(void *arg)
 {
+	/* lws 4.1: a negative timeout polls without waiting. */
 	while (!__atomic_load_n(&ws_quit, __ATOMIC_ACQUIRE))
-		if (lws_service(ctx, 0) < 0)
+		if (lws_service(ctx, spin_until > mono_us() ? -1 : 0) < 0)
 			break;
 	return NULL;
 }

@@ -5,7 +5,11 @@
 // on the sandbox's gateway.sock, and (as root) from inside the sandbox on
 // its 127.0.0.1:9222, which adds pincer-init's forwarder. Each does 2,000
 // sequential Browser.getVersion calls (round-trip time) and 20,000 sent at
-// once (throughput), in rounds that alternate the paths.
+// once (throughput), in rounds that alternate the paths. Two more paths
+// show where the added time goes: the bridge with browser.spin_us 0 (its
+// relay thread sleeps between messages; switched by SIGHUP), and, with
+// RELAY_BIN set (make bench-cdp builds it), tests/bench/relay.c, a bare
+// byte relay in C that sleeps the same way: the floor of any relay here.
 // Targets: added p50 ≤ 50 µs; throughput ≥ 90 % of direct.
 //   node tests/bench/cdp.mjs [rounds]       (PINCER_BIN set)
 import { execFileSync, spawn } from "node:child_process";
@@ -84,8 +88,11 @@ async function main(rounds) {
 	const d = spawn(bin, ["serve", "--config", conf, "--state", state,
 		"--listen", "127.0.0.1:0"], { stdio: ["ignore", "ignore",
 		fs.openSync(logf, "w")] });
+	let relay = null;
 	try {
-		await run(rounds, dir, state, tok, logf);
+		if (process.env.RELAY_BIN)
+			relay = path.join(dir, "relay.sock");
+		await run(rounds, dir, state, tok, logf, { d, conf, relay });
 	} finally {
 		d.kill("SIGTERM");
 		await new Promise((r) => d.on("exit", r));
@@ -93,7 +100,7 @@ async function main(rounds) {
 	}
 }
 
-async function run(rounds, dir, state, tok, logf) {
+async function run(rounds, dir, state, tok, logf, ex) {
 	let addr;
 	for (let i = 0; i < 400 && !addr; i++) {
 		await new Promise((r) => setTimeout(r, 25));
@@ -120,12 +127,34 @@ async function run(rounds, dir, state, tok, logf) {
 				if (fs.readFileSync(`/proc/${p}/cmdline`, "latin1") ===
 				    "sleep\x0086409\x00") pid = Number(p);
 			} catch { /* gone */ }
-	const paths = { direct, bridge };
+	const paths = { direct, bridge, "bridge-0": bridge };
 	if (pid) paths.sandbox = "ws://127.0.0.1:9222/devtools/browser/bench";
+	let rp = null;
+	if (ex.relay) {
+		rp = spawn(process.env.RELAY_BIN, [ex.relay, port[0]],
+			{ stdio: ["ignore", "pipe", "inherit"] });
+		await new Promise((res) => rp.stdout.once("data", res));
+		paths.relay = `ws+unix://${ex.relay}:${port[1]}`;
+	}
+	// browser.spin_us for "bridge-0", by SIGHUP (the option reloads).
+	const spin = async (on) => {
+		const c = JSON.parse(fs.readFileSync(ex.conf, "utf8"));
+		c.browser = { ...c.browser, spin_us: on ? 300 : 0 };
+		fs.writeFileSync(ex.conf, JSON.stringify(c));
+		ex.d.kill("SIGHUP");
+		await new Promise((r) => setTimeout(r, 300));
+	};
 	const got = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
 	for (let r = 0; r < rounds; r++)
-		for (const k of Object.keys(paths))
+		for (const k of Object.keys(paths)) {
+			if (k === "bridge-0")
+				await spin(false);
 			got[k].push(child(paths[k], k === "sandbox" ? pid : 0));
+			if (k === "bridge-0")
+				await spin(true);
+		}
+	if (rp)
+		rp.kill();
 	const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 	const fig = (k) => ({ p50: med(got[k].map((x) => x.p50)),
 		p99: med(got[k].map((x) => x.p99)),
@@ -133,11 +162,18 @@ async function run(rounds, dir, state, tok, logf) {
 	const f = Object.fromEntries(Object.keys(paths).map((k) => [k, fig(k)]));
 	console.log(`CDP bridge, Browser.getVersion; ${rounds} rounds, medians; ` +
 		`${os.cpus().length} cores`);
-	console.log("path      p50 µs   p99 µs   pipelined calls/s");
+	console.log("path      p50 µs   p99 µs   pipelined calls/s   (bridge-0: " +
+	    "browser.spin_us 0; relay: a bare C relay, the floor)");
 	for (const [k, v] of Object.entries(f))
 		console.log(`${k.padEnd(9)} ${v.p50.toFixed(0).padStart(6)} ` +
 			`${v.p99.toFixed(0).padStart(8)} ${v.rate.toFixed(0).padStart(12)}`);
 	for (const k of Object.keys(f).filter((x) => x !== "direct")) {
+		if (k === "bridge-0" || k === "relay") {
+			console.log(`${k}: added p50 ${(f[k].p50 - f.direct.p50)
+			    .toFixed(0)} µs, throughput ${(f[k].rate /
+			    f.direct.rate * 100).toFixed(0)} % of direct`);
+			continue;
+		}
 		const add = f[k].p50 - f.direct.p50;
 		const share = f[k].rate / f.direct.rate * 100;
 		console.log(`${k}: added p50 ${add.toFixed(0)} µs (target ≤ 50: ` +
