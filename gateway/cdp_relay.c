@@ -764,8 +764,14 @@ send_to(struct conn *c, struct ws_session *to, const char *p, size_t n)
 
 	if (to == NULL || ws_send(to, p, n, false) == -1)
 		return;
-	/* An answer or the client's next command is likely soon. */
-	ws_spin((unsigned)config_current()->browser_spin_us);
+	/*
+	 * A client waiting for its one answer, or about to send its next
+	 * command: what comes next comes soon, so do not sleep for it. A
+	 * client with many commands out keeps the thread busy anyway, and
+	 * spinning then takes the CPU the browser needs.
+	 */
+	if (c->npend <= 1)
+		ws_spin((unsigned)config_current()->browser_spin_us);
 	if (from != NULL && ws_queued(to) > QUEUE_MAX)
 		ws_pause(from, true);
 }
