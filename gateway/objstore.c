@@ -131,14 +131,11 @@ full_key(const struct objstore *os, const char *key, char *out,
 int
 objstore_sha256_fd(int fd, long long size, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char	 md[32];
 	char		*buf;
 	EVP_MD_CTX	*ctx;
 	long long	 off = 0;
 	ssize_t		 n;
-	unsigned int	 mdlen = 0;
-	int		 i, rc = -1;
+	int		 rc = -1;
 
 	if ((buf = malloc(1 << 17)) == NULL)
 		return -1;
@@ -155,18 +152,30 @@ objstore_sha256_fd(int fd, long long size, char out[65])
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 		off += n;
 	}
+	rc = objstore_sha256_end(ctx, out);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+/* The digest of ctx (SHA-256) as lowercase hex; ctx is not freed. */
+int
+objstore_sha256_end(void *ctx, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	 md[32];
+	unsigned int	 mdlen = 0;
+	int		 i;
+
 	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
-		goto out;
+		return -1;
 	for (i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	free(buf);
-	return rc;
+	return 0;
 }
 
 static int

@@ -131,12 +131,10 @@ tree_split(const char *path, char *dir, size_t dirsz, const char **name)
 static int
 copy_hash(int from, int to, char sha[65], long long *size)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char	 md[32], b[1 << 16];
+	unsigned char	 b[1 << 16];
 	EVP_MD_CTX	*ctx;
-	unsigned int	 mdlen = 0;
 	ssize_t		 n, w, k;
-	int		 i, rc = -1;
+	int		 rc = -1;
 
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
@@ -153,14 +151,7 @@ copy_hash(int from, int to, char sha[65], long long *size)
 				goto out;
 		*size += n;
 	}
-	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
-		goto out;
-	for (i = 0; i < 32; i++) {
-		sha[2 * i] = hex[md[i] >> 4];
-		sha[2 * i + 1] = hex[md[i] & 15];
-	}
-	sha[64] = '\0';
-	rc = 0;
+	rc = objstore_sha256_end(ctx, sha);
 out:
 	EVP_MD_CTX_free(ctx);
 	return rc;

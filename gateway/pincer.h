@@ -593,6 +593,7 @@ int	 objstore_retry(struct objstore *, int (*one)(void *, long *retry_ms,
 	    char *err), void *arg, char *err);
 /* SHA-256 of a regular file's first size bytes (pread), lowercase hex. */
 int	 objstore_sha256_fd(int fd, long long size, char out[65]);
+int	 objstore_sha256_end(void *evp_md_ctx, char out[65]);
 /* The backends' constructors (objstore_open picks one). */
 int	 objstore_local_init(struct objstore *, const struct config *,
 	    char *err);
