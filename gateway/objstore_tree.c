@@ -338,6 +338,21 @@ tree_copy_file(const struct tree *t, const char *path, int out,
 	return rc;
 }
 
+/* The process's umask, read once (umask(2) can only read by writing). */
+static mode_t
+umask_bits(void)
+{
+	static mode_t	 m = (mode_t)-1;
+	mode_t		 u;
+
+	if (__atomic_load_n(&m, __ATOMIC_RELAXED) == (mode_t)-1) {
+		u = umask(077);
+		umask(u);
+		__atomic_store_n(&m, u, __ATOMIC_RELAXED);
+	}
+	return m;
+}
+
 /* What the scan compares to know a file unchanged (its hash cache). */
 void
 tree_cache_key(const struct stat *st, char key[96])
@@ -387,6 +402,7 @@ tree_install_file(const struct tree *t, struct tree_dir *c, const char *path,
 	const char	*name, *want;
 	struct timespec	 ts[2];
 	struct stat	 st;
+	mode_t		 mode;
 	int		 dfd, fd = -1, saved;
 	static unsigned	 seq;
 
@@ -394,8 +410,9 @@ tree_install_file(const struct tree *t, struct tree_dir *c, const char *path,
 		return -1;
 	snprintf(tmp, sizeof(tmp), TREE_TMP "%d.%u", (int)getpid(),
 	    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	mode = (mode_t)json_integer_value(json_object_get(e, "m")) & 07777;
 	if ((fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
+	    O_CLOEXEC, mode & 0777)) == -1)
 		return -1;
 	if (fill(fd, arg) == -1)
 		goto fail;
@@ -410,8 +427,10 @@ tree_install_file(const struct tree *t, struct tree_dir *c, const char *path,
 	    json_object_get(e, "u")), t->base + (unsigned)json_integer_value(
 	    json_object_get(e, "g"))) == -1)
 		goto fail;
-	if (fchmod(fd, (mode_t)json_integer_value(json_object_get(e, "m")) &
-	    07777) == -1)
+	/* Made with the mode already, unless the umask took bits off (or
+	 * set-id bits, which open does not give and chown clears). */
+	if (((mode & ~0777) != 0 || (mode & umask_bits()) != 0) &&
+	    fchmod(fd, mode) == -1)
 		goto fail;
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)json_integer_value(
 	    json_object_get(e, "t"));
