@@ -82,7 +82,7 @@ ok "… and the blobs no manifest names are gone" wait_until 5 \
     eval '[ "$(blobs)" = "$(referenced)" ]'
 
 # --- a forced sync, and the CLI -------------------------------------------------
-run s 'echo fresh > /data/now.txt'
+run s 'echo fresh > /data/now.txt; chmod 754 /data/now.txt'
 out=$(pcli sandbox sync s 2>&1)
 is "pincer sandbox sync s: exits 0" "$?" 0
 like "… and says synced, with the count" "$out" '^s: synced, 2 files'
@@ -100,11 +100,12 @@ ok "its folder is gone" test ! -e "$PINCER_STATE_DIR/sandboxes/s"
 ok "its /data is still in the store" has memory/owner.md
 post "" '{"name":"s"}'
 is "s made again" "$CODE" 201
-run s 'cat /data/memory/owner.md; cat /data/now.txt; readlink /data/latest; stat -c %a /data/empty; ls /data'
-is "s has its /data back: contents, link, folder mode" "$OUT" "likes green tea
+run s 'cat /data/memory/owner.md; cat /data/now.txt; readlink /data/latest; stat -c %a /data/empty /data/now.txt; ls /data'
+is "s has its /data back: contents, link, folder and file modes" "$OUT" "likes green tea
 fresh
 memory/owner.md
 711
+754
 empty
 host-etc
 latest
