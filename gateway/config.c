@@ -437,6 +437,10 @@ static const struct option options[] = {
 	  "thread looks for the next one this many microseconds without "
 	  "sleeping (waking costs tens of µs a hop on a VM); uses up to "
 	  "that much CPU per message; 0: always sleep" },
+	{ .name = "sync.max_file_mb", .type = OPT_INT,
+	  .offset = O(sync_max_file_mb), .def = "1024", .min = 1,
+	  .max = 1048576, .restart = true, .help = "a file in /data larger "
+	  "than this is not synced (and the status says so)" },
 	{ .name = "llm.rate_limit_rpm", .type = OPT_INT,
 	  .offset = O(llm_rate_rpm), .def = "600", .min = 0,
 	  .max = 100000000, .help = "LLM calls per minute per caller; "

@@ -79,7 +79,10 @@ daemon_serve(const struct config_overrides *ov)
 
 	if (usage_start() == -1 || upcall_start(c->http_threads) == -1 ||
 	    relay_start() == -1 || open_objstore(c) == -1 ||
-	    sbx_init(c) == -1 || snapshot_start(c) == -1 ||
+	    sbx_init(c) == -1 ||
+	    /* After sbx_init: it syncs only sandboxes that exist. */
+	    objstore_sync_start(c, objstore_shared()) == -1 ||
+	    snapshot_start(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
 	    browser_start(c) == -1 || cdp_start(c) == -1 ||
 	    backup_start(c) == -1 || http_start(c) == -1 ||
@@ -320,5 +323,5 @@ open_objstore(const struct config *c)
 		return -1;
 	}
 	objstore_shared_set(os);
-	return objstore_sync_start(c, os);
+	return 0;
 }

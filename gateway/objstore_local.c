@@ -237,7 +237,13 @@ open_obj(struct local *l, const char *key, struct stat *st, char *err)
 
 	if (reserved(key, err))
 		return -1;
+	/* Not found means not there: another failure (EMFILE, EIO) must
+	 * not make a sync think the store lost its manifest. */
 	fd = openat(l->rootfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 && errno != ENOENT && errno != ENOTDIR) {
+		snprintf(err, OS_ERR, "%.200s: %s", key, strerror(errno));
+		return -1;
+	}
 	if (fd == -1 || fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
 		if (fd != -1)
 			close(fd);

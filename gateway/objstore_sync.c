@@ -87,6 +87,7 @@ static void	 box_paths(const struct box *, char *, size_t, char *, size_t);
 static json_t	*load_state(const char *);
 static int	 save_state(const char *, json_t *);
 static bool	 same(json_t *, json_t *);
+static bool	 manifest_ok(json_t *, char *);
 static void	 merge(json_t *, json_t *, json_t *, const char *,
 		    struct plan *);
 static int	 apply(const struct tree *, struct plan *, const char *,
@@ -94,7 +95,8 @@ static int	 apply(const struct tree *, struct plan *, const char *,
 static int	 upload(struct box *, const struct tree *, json_t *, json_t *,
 		    json_t *, const char *, bool *, char *);
 static void	 gc(struct box *, json_t *, json_t *, json_t *, bool);
-static bool	 watch_tree(struct box *, const char *);
+static bool	 watch_tree(struct box *, const char *, int);
+static int	 count_slashes(const char *);
 static void	 unwatch(struct box *);
 static void	 events(void);
 static void	 wake(void);
@@ -111,6 +113,7 @@ static int		 ifd = -1, efd = -1;
 static char		 root[4096];	/* STATE/sandboxes */
 static char		 machine[64];
 static long		 debounce_ms, max_delay_ms, scan_ms;
+static long long	 max_file;
 
 int
 objstore_sync_start(const struct config *c, struct objstore *store)
@@ -123,6 +126,7 @@ objstore_sync_start(const struct config *c, struct objstore *store)
 	debounce_ms = c->sync_debounce_ms;
 	max_delay_ms = c->sync_max_delay_ms;
 	scan_ms = c->sync_scan_s * 1000;
+	max_file = (long long)c->sync_max_file_mb << 20;
 	snprintf(root, sizeof(root), "%s/sandboxes", c->state_dir);
 	if (gethostname(machine, sizeof(machine) - 1) == -1)
 		snprintf(machine, sizeof(machine), "host");
@@ -258,19 +262,28 @@ objstore_sync_stopped(const char *name)
 	wake();
 }
 
-/* sbx.c, before its folder is removed: no sync may be running on it. */
+/*
+ * sbx.c, before its folder is removed: no sync runs on it until
+ * objstore_sync_forgotten, after the removal (a sync of a half-removed
+ * folder would take the missing files for deletions).
+ */
 void
 objstore_sync_forget(const char *name)
 {
 	struct box	*b;
+	char		 err[OS_ERR];
 
 	if (os == NULL)
 		return;
 	pthread_mutex_lock(&mu);
-	b = box_get(name, false);
+	b = box_get(name, true);
 	pthread_mutex_unlock(&mu);
 	if (b == NULL)
 		return;
+	/* It is asleep: what its last moments wrote goes up first. */
+	if (sync_box(b, err) == -1)
+		log_warn("/data not synced before the sandbox was destroyed",
+		    "sandbox=%s error=\"%s\"", name, err);
 	pthread_mutex_lock(&b->run);
 	pthread_mutex_lock(&mu);
 	unwatch(b);
@@ -278,7 +291,22 @@ objstore_sync_forget(const char *name)
 	b->gone = true;
 	b->etag[0] = '\0';
 	pthread_mutex_unlock(&mu);
-	pthread_mutex_unlock(&b->run);
+}
+
+void
+objstore_sync_forgotten(const char *name)
+{
+	struct box	*b;
+
+	if (os == NULL)
+		return;
+	pthread_mutex_lock(&mu);
+	b = box_get(name, false);
+	if (b != NULL)
+		b->gone = false;	/* a sandbox of that name may come */
+	pthread_mutex_unlock(&mu);
+	if (b != NULL)
+		pthread_mutex_unlock(&b->run);
 }
 
 /*
@@ -297,8 +325,6 @@ objstore_sync_wake(const char *name)
 		return;
 	pthread_mutex_lock(&mu);
 	b = box_get(name, true);
-	if (b != NULL)
-		b->gone = false;
 	pthread_mutex_unlock(&mu);
 	if (b != NULL && sync_box(b, err) == -1)
 		log_warn("/data not brought up to date before start",
@@ -319,8 +345,6 @@ objstore_sync_now(const char *name, char *err, size_t errsz)
 	}
 	pthread_mutex_lock(&mu);
 	b = box_get(name, true);
-	if (b != NULL)
-		b->gone = false;
 	pthread_mutex_unlock(&mu);
 	if (b == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -347,7 +371,8 @@ objstore_sync_status(const char *name)
 	state = b->syncing ? "syncing" : b->dirty ? "pending" :
 	    b->error[0] != '\0' ? "error" : b->last_ok != 0 ? "synced" :
 	    "never";
-	o = json_pack("{ss ss ss sI sI sI sI sI sI sI sI sI sI sb sO}",
+	/* A copy: the reply is written after mu is let go. */
+	o = json_pack("{ss ss ss sI sI sI sI sI sI sI sI sI sI sb so}",
 	    "state", state, "store", os->where,
 	    "error", b->error, "last_try_ms", (json_int_t)b->last_try,
 	    "last_ok_ms", (json_int_t)b->last_ok,
@@ -358,7 +383,7 @@ objstore_sync_status(const char *name)
 	    "downloaded", (json_int_t)b->down,
 	    "downloaded_bytes", (json_int_t)b->down_bytes,
 	    "removed", (json_int_t)b->removed, "watched", b->watched,
-	    "conflicts", b->conflicts);
+	    "conflicts", json_deep_copy(b->conflicts));
 	json_object_set_new(o, "conflicts_total",
 	    json_integer(b->nconflicts));
 	pthread_mutex_unlock(&mu);
@@ -869,6 +894,53 @@ set_error(struct box *b, const char *err)
 	pthread_mutex_unlock(&mu);
 }
 
+/*
+ * A manifest from the store is checked before anything of it reaches the
+ * folder: anyone who can write the bucket must not get pincerd (root) to
+ * write outside it, or to give files to another range of ids.
+ */
+static bool
+manifest_ok(json_t *entries, char *err)
+{
+	const char	*path, *h, *p, *e;
+	json_t		*v, *u, *g;
+	size_t		 n;
+
+	json_object_foreach(entries, path, v) {
+		for (p = path;; p = e + 1) {
+			e = strchr(p, '/');
+			n = e != NULL ? (size_t)(e - p) : strlen(p);
+			if (n == 0 || n > 255 || (n == 1 && *p == '.') ||
+			    (n == 2 && p[0] == '.' && p[1] == '.') ||
+			    !strncmp(p, TREE_TMP, sizeof(TREE_TMP) - 1))
+				goto bad;
+			if (e == NULL)
+				break;
+		}
+		u = json_object_get(v, "u");
+		g = json_object_get(v, "g");
+		if (!json_is_object(v) || !json_is_integer(u) ||
+		    !json_is_integer(g) || json_integer_value(u) < 0 ||
+		    json_integer_value(u) > 65535 || json_integer_value(g) < 0 ||
+		    json_integer_value(g) > 65535)
+			goto bad;
+		h = json_string_value(json_object_get(v, "h"));
+		if (json_object_get(v, "l") != NULL ? !json_is_string(
+		    json_object_get(v, "l")) : json_object_get(v, "d") != NULL ?
+		    !json_is_integer(json_object_get(v, "m")) : (h == NULL ||
+		    strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64 ||
+		    !json_is_integer(json_object_get(v, "m")) ||
+		    !json_is_integer(json_object_get(v, "s"))))
+			goto bad;
+	}
+	return true;
+bad:
+	snprintf(err, OS_ERR, "the store's manifest has an entry that is not "
+	    "safe or not well formed (\"%.80s\"); nothing was changed",
+	    path);
+	return false;
+}
+
 static int
 sync_box(struct box *b, char *err)
 {
@@ -882,14 +954,18 @@ sync_box(struct box *b, char *err)
 	struct buf	 mb;
 	const char	*known, *rmachine = "other", *path, *key;
 	json_t		*e;
-	bool		 was_busy, changed, again = false;
+	bool		 was_busy, changed, again = false, exists;
 	int		 rc = -1, orc;
 	long long	 t0 = now_wall_ms();
 
 	*err = '\0';
 	pthread_mutex_lock(&b->run);
+	/* No such sandbox (any more): nothing to do, and no folder to make
+	 * for it. (sbx.c's lock is taken under run, never under mu.) */
+	exists = sbx_uid_base(b->name) >= 0;
 	pthread_mutex_lock(&mu);
-	if (b->gone) {
+	if (b->gone || !exists) {
+		b->dirty = false;
 		pthread_mutex_unlock(&mu);
 		pthread_mutex_unlock(&b->run);
 		return 0;
@@ -903,7 +979,8 @@ sync_box(struct box *b, char *err)
 	buf_init(&mb, MANIFEST_MAX);
 	box_paths(b, data, sizeof(data), dir, sizeof(dir));
 	snprintf(tmpdir, sizeof(tmpdir), "%s", dir);
-	t = (struct tree){ data, uid_base(b->name, data), geteuid() == 0 };
+	t = (struct tree){ data, uid_base(b->name, data), geteuid() == 0,
+	    max_file };
 	/* The sandbox's folder may not exist yet (a first start). */
 	*strrchr(dir, '/') = '\0';
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -920,7 +997,8 @@ sync_box(struct box *b, char *err)
 		    json_object(), "cache", json_object());
 	/* Owned here: st's entries are replaced before gc reads B. */
 	B = json_incref(json_object_get(st, "entries"));
-	known = json_string_value(json_object_get(st, "etag"));
+	if ((known = json_string_value(json_object_get(st, "etag"))) == NULL)
+		known = "";
 	was_busy = json_is_true(json_object_get(st, "busy"));
 
 	/* The store's side: read only when it changed since. */
@@ -930,8 +1008,20 @@ sync_box(struct box *b, char *err)
 		m.etag[0] = '\0';
 	else if (orc != OS_OK)
 		goto out;
-	if (strcmp(m.etag, known != NULL ? known : "") != 0 &&
-	    m.etag[0] != '\0') {
+	if (m.etag[0] == '\0' && *known != '\0') {
+		/*
+		 * This machine synced a manifest the store no longer has: a
+		 * new bucket, path or prefix, a store not mounted, a manifest
+		 * removed. Nothing is deleted for that: the folder goes up
+		 * as if for the first time.
+		 */
+		log_warn("/data: the store has no manifest any more; all of "
+		    "this folder goes up again", "sandbox=%s store=\"%s\"",
+		    b->name, os->where);
+		json_decref(B);
+		B = json_object();
+	}
+	if (strcmp(m.etag, known) != 0 && m.etag[0] != '\0') {
 		if ((orc = objstore_get_mem(os, mkey, &mb, &m, err)) != OS_OK)
 			goto out;
 		if ((rman = json_loadb(mb.data, mb.len, 0, NULL)) == NULL ||
@@ -941,9 +1031,13 @@ sync_box(struct box *b, char *err)
 			goto out;
 		}
 		R = json_object_get(rman, "entries");
-		if (json_string_value(json_object_get(rman, "machine")))
-			rmachine = json_string_value(json_object_get(rman,
-			    "machine"));
+		if (!manifest_ok(R, err))
+			goto out;
+		rmachine = json_string_value(json_object_get(rman, "machine"));
+		if (rmachine == NULL || *rmachine == '\0' || strlen(rmachine) >
+		    63 || strspn(rmachine, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+		    "KLMNOPQRSTUVWXYZ0123456789-_") != strlen(rmachine))
+			rmachine = "other";
 	} else if (m.etag[0] == '\0')
 		R = rman = json_object();	/* nothing there yet */
 	else
@@ -968,10 +1062,15 @@ sync_box(struct box *b, char *err)
 	merge(B, L, R, rmachine, &p);
 	changed = json_object_size(p.install) + json_object_size(p.remove) +
 	    json_array_size(p.renames) > 0 || !json_equal(p.next, R);
-	if (!changed && strcmp(m.etag, known) == 0 && !was_busy) {
-		/* Nothing to move; the hashes learnt are kept. */
+	if (!changed && !was_busy) {
+		/* Nothing to move; the hashes learnt, and the store's
+		 * manifest when it is new but the same, are kept. */
 		json_object_set(st, "cache", cache);
-		if (ts.hashed > 0)
+		if (strcmp(m.etag, known) != 0) {
+			json_object_set(st, "entries", p.next);
+			json_object_set_new(st, "etag", json_string(m.etag));
+		}
+		if (ts.hashed > 0 || strcmp(m.etag, known) != 0)
 			(void)save_state(dir, st);
 		rc = 0;
 		goto out;
@@ -1013,6 +1112,11 @@ sync_box(struct box *b, char *err)
 		free(txt);
 		if (orc != OS_OK)
 			goto out;
+	}
+	/* Files that came down are on the disk before the state says so. */
+	if (json_object_size(p.install) > 0 && tree_flush(&t) == -1) {
+		snprintf(err, OS_ERR, "%.200s: %s", data, strerror(errno));
+		goto out;
 	}
 	/* The manifest is in: the state follows, then the old blobs go. */
 	json_object_set(st, "entries", p.next);
@@ -1107,7 +1211,7 @@ out:
 /* The watches of a folder and all below it (mu held). Through an fd
  * opened without following links, so the sandbox cannot point us away. */
 static bool
-watch_tree(struct box *b, const char *rel)
+watch_tree(struct box *b, const char *rel, int depth)
 {
 	char		 data[4200], dir[4200], proc[64], sub[4400];
 	struct tree	 t;
@@ -1116,10 +1220,10 @@ watch_tree(struct box *b, const char *rel)
 	struct dirent	*e;
 	int		 fd, wd;
 
-	if (ifd == -1)
-		return true;	/* the timer does it all */
+	if (ifd == -1 || depth > 64)	/* as deep as the scan goes */
+		return true;	/* the timer does the rest */
 	box_paths(b, data, sizeof(data), dir, sizeof(dir));
-	t = (struct tree){ data, 0, false };
+	t = (struct tree){ data, 0, false, 0 };
 	if ((fd = tree_open_dir(&t, rel, false)) == -1)
 		return false;	/* not made yet: tried again */
 	/* The watch follows this link to the folder fd holds. */
@@ -1154,9 +1258,19 @@ watch_tree(struct box *b, const char *rel)
 		    strcmp(e->d_name, "..") && (size_t)snprintf(sub,
 		    sizeof(sub), "%s%s%s", rel, *rel != '\0' ? "/" : "",
 		    e->d_name) < sizeof(sub))
-			(void)watch_tree(b, sub);
+			(void)watch_tree(b, sub, depth + 1);
 	closedir(d);
 	return true;
+}
+
+static int
+count_slashes(const char *p)
+{
+	int	 n = 0;
+
+	for (; *p != '\0'; p++)
+		n += *p == '/';
+	return n;
 }
 
 static void
@@ -1220,7 +1334,8 @@ events(void)
 			    sizeof(sub), "%s%s%s", watches[i].rel,
 			    *watches[i].rel != '\0' ? "/" : "", ie->name) <
 			    sizeof(sub))
-				(void)watch_tree(b, sub);
+				(void)watch_tree(b, sub, 1 +
+				    count_slashes(sub));
 		}
 }
 
@@ -1269,7 +1384,7 @@ sync_main(void *arg)
 		when = next_scan;
 		for (b = boxes; b != NULL; b = b->next) {
 			if (b->watched && !b->armed && !b->gone) {
-				if ((b->armed = watch_tree(b, ""))) {
+				if ((b->armed = watch_tree(b, "", 0))) {
 					/* What came before the watches. */
 					if (!b->dirty)
 						b->first_dirty = now;

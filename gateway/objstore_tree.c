@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,14 @@ struct scan {
 	json_t			*new_cache;
 	struct tree_stats	*st;
 	char			 err[256];
+	time_t			 start;
 };
 
 static int	 scan_dir(struct scan *, int, const char *, int);
 static int	 scan_file(struct scan *, int, const char *, const char *,
 		    const struct stat *);
-static int	 copy_hash(int, int, char[65], long long *);
+static int	 copy_hash(int, int, char[65], long long *, long long);
+static int	 open_regular(int, const char *, const struct stat *);
 static unsigned	 inner(const struct tree *, unsigned);
 static bool	 utf8_ok(const char *);
 
@@ -71,6 +74,7 @@ tree_open_dir(const struct tree *t, const char *rel, bool create)
 	const char *p = rel, *e;
 	int	 fd, nfd;
 	size_t	 n;
+	bool	 made;
 
 	fd = openat(AT_FDCWD, t->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
@@ -93,14 +97,19 @@ tree_open_dir(const struct tree *t, const char *rel, bool create)
 		}
 		memcpy(part, p, n);
 		part[n] = '\0';
+		if (!strcmp(part, ".") || !strcmp(part, "..")) {
+			close(fd);
+			errno = EINVAL;
+			return -1;
+		}
 		nfd = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 		if (nfd == -1 && errno == ENOENT && create) {
-			if (mkdirat(fd, part, 0755) == 0 && t->chown)
-				(void)fchownat(fd, part, t->base, t->base,
-				    AT_SYMLINK_NOFOLLOW);
+			made = mkdirat(fd, part, 0755) == 0;
 			nfd = openat(fd, part, O_RDONLY | O_DIRECTORY |
 			    O_NOFOLLOW | O_CLOEXEC);
+			if (made && nfd != -1 && t->chown)
+				(void)fchown(nfd, t->base, t->base);
 		}
 		close(fd);
 		if ((fd = nfd) == -1)
@@ -127,9 +136,11 @@ tree_split(const char *path, char *dir, size_t dirsz, const char **name)
 	*name = s + 1;
 }
 
-/* Reads from once, writes to once, hashing on the way. */
+/* Reads from once (at most limit bytes), writes to once, hashing on the
+ * way. A file that grows while it is read is cut where it stood: the
+ * bytes read are what the hash says. */
 static int
-copy_hash(int from, int to, char sha[65], long long *size)
+copy_hash(int from, int to, char sha[65], long long *size, long long limit)
 {
 	unsigned char	 b[1 << 16];
 	EVP_MD_CTX	*ctx;
@@ -140,7 +151,8 @@ copy_hash(int from, int to, char sha[65], long long *size)
 	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		goto out;
 	*size = 0;
-	while ((n = read(from, b, sizeof(b))) != 0) {
+	while (*size < limit && (n = read(from, b, limit - *size <
+	    (long long)sizeof(b) ? (size_t)(limit - *size) : sizeof(b))) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -162,7 +174,27 @@ tree_sha256_fd(int fd, char sha[65])
 {
 	long long	 n;
 
-	return copy_hash(fd, -1, sha, &n);
+	return copy_hash(fd, -1, sha, &n, LLONG_MAX);
+}
+
+/* A regular file, opened without following a link or waiting on a fifo,
+ * and (with was) the one scanned: the sandbox may swap names meanwhile. */
+static int
+open_regular(int dfd, const char *name, const struct stat *was)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (was != NULL &&
+	    (st.st_ino != was->st_ino || st.st_dev != was->st_dev))) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
 }
 
 /*
@@ -188,10 +220,10 @@ scan_file(struct scan *s, int dfd, const char *name, const char *path,
 		    json_array_get(c, 1)));
 		size = (long long)st->st_size;
 	} else {
-		if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW |
-		    O_NONBLOCK | O_CLOEXEC)) == -1)
-			return errno == ENOENT ? 0 : -1;
-		if (copy_hash(fd, -1, sha, &size) == -1) {
+		if ((fd = open_regular(dfd, name, st)) == -1)
+			return errno == ENOENT || errno == ESTALE ? 0 : -1;
+		if (copy_hash(fd, -1, sha, &size, (long long)st->st_size) ==
+		    -1) {
 			close(fd);
 			return -1;
 		}
@@ -199,7 +231,12 @@ scan_file(struct scan *s, int dfd, const char *name, const char *path,
 		s->st->hashed++;
 		s->st->hashed_bytes += size;
 	}
-	json_object_set_new(s->new_cache, path, json_pack("[ss]", key, sha));
+	/* Changed within the clock's grain of now, a later same-size write
+	 * could leave the key as it is: hashed again next time. */
+	if (st->st_mtim.tv_sec < s->start - 2 && st->st_ctim.tv_sec <
+	    s->start - 2)
+		json_object_set_new(s->new_cache, path, json_pack("[ss]", key,
+		    sha));
 	e = json_pack("{sI sI sI sI ss sI sI}", "s", (json_int_t)size,
 	    "m", (json_int_t)(st->st_mode & 07777),
 	    "t", (json_int_t)st->st_mtim.tv_sec,
@@ -249,7 +286,11 @@ scan_dir(struct scan *s, int dfd, const char *rel, int depth)
 				rc = -1;
 			continue;
 		}
-		if (S_ISREG(st.st_mode))
+		if (S_ISREG(st.st_mode) && st.st_size > s->t->max_file) {
+			snprintf(s->err, sizeof(s->err), "%.120s: larger than "
+			    "sync.max_file_mb, not synced", path);
+			s->st->skipped++;
+		} else if (S_ISREG(st.st_mode))
 			rc = scan_file(s, dirfd(d), de->d_name, path, &st);
 		else if (S_ISLNK(st.st_mode)) {
 			n = readlinkat(dirfd(d), de->d_name, target,
@@ -287,7 +328,8 @@ json_t *
 tree_scan(const struct tree *t, json_t *cache, json_t **new_cache,
     struct tree_stats *st, char *err, size_t errsz)
 {
-	struct scan	 s = { t, json_object(), cache, json_object(), st, "" };
+	struct scan	 s = { t, json_object(), cache, json_object(), st, "",
+			    time(NULL) };
 	int		 fd;
 
 	memset(st, 0, sizeof(*st));
@@ -322,18 +364,24 @@ tree_copy_file(const struct tree *t, const char *path, int out,
 {
 	char		 dir[4096];
 	const char	*name;
+	struct stat	 st;
 	int		 dfd, fd, rc;
 
 	tree_split(path, dir, sizeof(dir), &name);
 	if ((dfd = tree_open_dir(t, dir, false)) == -1)
 		return -1;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
+	fd = open_regular(dfd, name, NULL);
 	close(dfd);
-	if (fd == -1)
+	if (fd == -1 || fstat(fd, &st) == -1)
 		return -1;
+	if (st.st_size > t->max_file) {
+		close(fd);
+		errno = EFBIG;
+		return -1;
+	}
 	rc = ftruncate(out, 0) == -1 || lseek(out, 0, SEEK_SET) == -1 ||
-	    copy_hash(fd, out, sha, size) == -1 ? -1 : 0;
+	    copy_hash(fd, out, sha, size, (long long)st.st_size) == -1 ?
+	    -1 : 0;
 	close(fd);
 	return rc;
 }
@@ -450,6 +498,9 @@ tree_install_file(const struct tree *t, struct tree_dir *c, const char *path,
 		tree_cache_key(&st, key);
 	else
 		*key = '\0';
+	/* Its bytes start for the disk now; the sync waits for them all
+	 * (tree_flush) before it says they are there. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	close(fd);
 	return 0;
 fail:
@@ -467,7 +518,7 @@ tree_install_other(const struct tree *t, const char *path, json_t *e)
 	char		 dir[4096], tmp[64];
 	const char	*name, *target;
 	struct stat	 st;
-	int		 dfd, rc = -1;
+	int		 dfd, fd, rc = -1;
 	unsigned	 u, g;
 
 	tree_split(path, dir, sizeof(dir), &name);
@@ -492,10 +543,18 @@ tree_install_other(const struct tree *t, const char *path, json_t *e)
 		(void)unlinkat(dfd, name, 0);
 	if (mkdirat(dfd, name, 0700) == -1 && errno != EEXIST)
 		goto out;
-	if ((t->chown && fchownat(dfd, name, u, g, AT_SYMLINK_NOFOLLOW) ==
-	    -1) || fchmodat(dfd, name, (mode_t)json_integer_value(
-	    json_object_get(e, "m")) & 07777, 0) == -1)
+	/* Through an fd of the folder itself: the sandbox may swap the
+	 * name for a link to a host file at any moment. */
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
 		goto out;
+	if ((t->chown && fchown(fd, u, g) == -1) || fchmod(fd,
+	    (mode_t)json_integer_value(json_object_get(e, "m")) & 07777) ==
+	    -1) {
+		close(fd);
+		goto out;
+	}
+	close(fd);
 	rc = 0;
 out:
 	close(dfd);
@@ -537,5 +596,19 @@ tree_rename(const struct tree *t, const char *from, const char *to)
 		close(f2);
 	}
 	close(f1);
+	return rc;
+}
+
+/* What was installed is on the disk: before the state says so (a file
+ * renamed into place can still be empty after a power cut on ext4). */
+int
+tree_flush(const struct tree *t)
+{
+	int	 fd, rc;
+
+	if ((fd = tree_open_dir(t, "", false)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	rc = syncfs(fd);
+	close(fd);
 	return rc;
 }

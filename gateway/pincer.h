@@ -167,6 +167,7 @@ struct config {
 	long	 sync_debounce_ms;
 	long	 sync_max_delay_ms;
 	long	 sync_scan_s;
+	long	 sync_max_file_mb;
 	long	 backup_interval_h;	/* 0: no scheduled backups */
 	long	 backup_interval_s;	/* not 0: instead of _h */
 	long	 backup_keep;
@@ -606,6 +607,7 @@ struct tree {
 	const char	*dir;		/* the host folder */
 	unsigned	 base;		/* host id of the sandbox's root */
 	bool		 chown;		/* pincerd may give files away */
+	long long	 max_file;	/* larger files are not synced */
 };
 struct tree_stats {
 	long		 files, dirs, links, skipped, hashed;
@@ -635,6 +637,7 @@ int	 tree_install_other(const struct tree *, const char *path,
 	    json_t *entry);
 int	 tree_remove(const struct tree *, const char *path, bool folder);
 int	 tree_rename(const struct tree *, const char *from, const char *to);
+int	 tree_flush(const struct tree *);	/* syncfs of the folder */
 
 /* objstore_sync.c: each sandbox's /data kept in the object store */
 int	 objstore_sync_start(const struct config *, struct objstore *);
@@ -644,7 +647,8 @@ void	 objstore_sync_stop(void);
 void	 objstore_sync_started(const char *name);
 void	 objstore_sync_stopped(const char *name);
 void	 objstore_sync_wake(const char *name);
-void	 objstore_sync_forget(const char *name);
+void	 objstore_sync_forget(const char *name);	/* then: */
+void	 objstore_sync_forgotten(const char *name);
 json_t	*objstore_sync_status(const char *name);
 json_t	*objstore_sync_now(const char *name, char *err, size_t);
 /* backup.c: pincer.db copied whole into the object store under

@@ -454,7 +454,8 @@ sbx_destroy(const char *name)
 	pthread_mutex_unlock(&lock);
 	if ((e = sbx_stop(name)) != SBX_OK)
 		return e;
-	/* Its /data stays in the object store (README, Persistent /data). */
+	/* Its /data stays in the object store (README, Persistent /data),
+	 * synced a last time; no sync runs while the folder goes. */
 	objstore_sync_forget(name);
 	pthread_mutex_lock(&lock);
 	s = NULL;
@@ -466,6 +467,7 @@ sbx_destroy(const char *name)
 				break;
 	if (s == NULL || s->state != S_SLEEPING || s->pinned > 0) {
 		pthread_mutex_unlock(&lock);
+		objstore_sync_forgotten(name);
 		return s == NULL ? SBX_NOT_FOUND : SBX_BUSY;
 	}
 	*sp = s->next;
@@ -483,9 +485,11 @@ sbx_destroy(const char *name)
 		    name, strerror(errno));
 		if (dfd != -1)
 			close(dfd);
+		objstore_sync_forgotten(name);
 		return SBX_FAILED;
 	}
 	close(dfd);
+	objstore_sync_forgotten(name);
 	return SBX_OK;
 }
 

@@ -323,7 +323,7 @@ is "… and no turn" "$(inbox)" "$N"
 
 # --- crashes ------------------------------------------------------------------
 R=120
-llm '[{"text": "after the crash"}]'
+llm '[{"text": "after the crash", "fake": "slow-first-byte=1500"}]'
 hook "$(upd 1070 $R "are you still there")"
 is "an update acknowledged (200) …" "$CODE" 200
 ok "… pincerd killed (SIGKILL) right after, and started again" chan_crash

@@ -298,13 +298,14 @@ is "… and no turn" "$(inbox)" "$N"
 
 # --- crashes ------------------------------------------------------------------
 K=15551230009
-llm '[{"text": "after the crash"}]'
+llm '[{"text": "after the crash", "fake": "slow-first-byte=1500"}]'
 hook "$(text wamid.CR1 $K "are you still there")"
 is "a message acknowledged (200) …" "$CODE" 200
 ok "… pincerd killed (SIGKILL) right after, and started again" chan_crash
 poll 60 _nsent_ge $K 1
 sleep 2
-# (the killed turn may have taken the scripted answer: the fake's own)
+# (the killed turn took the scripted, slow answer: the fake's own echo
+# comes after; the kill lands while the turn waits for the model)
 like "… the message is answered exactly once" \
     "$(sent $K | jq -r '[.[].text.body] | join(",")')" \
     "^(after the crash|echo: are you still there)$"

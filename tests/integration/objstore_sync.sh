@@ -226,6 +226,21 @@ ok "the status lists the conflict" jok "$BODY" \
 pincer_stop
 is "B stops cleanly" "$PINCER_EXIT" 0
 
+# --- the store moved (a new, empty store): nothing is deleted ----------------------
+printf '%s\n' "${CONF/$STORE/$T_TMP/store2}" >"$PINCER_CONF"
+"$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
+    --listen 127.0.0.1:0 2>>"$PINCER_LOG" &
+PINCER_PID=$!
+T_PIDS="$T_PIDS $PINCER_PID"
+wait_until 10 eval '[ -n "$(_t_addr "$PINCER_LOG")" ]'
+m2() { [ -f "$T_TMP/store2/data/s/manifest.json" ] &&
+	grep -q '"memory/owner.md"' "$T_TMP/store2/data/s/manifest.json"; }
+ok "objstore.path changed to an empty folder: /data goes up there whole" wait_until 20 m2
+ok "… the store without a manifest deleted nothing here" test -f "$B_DATA/memory/owner.md" -a -f "$B_DATA/memory/$copy"
+like "… and the log says why it went up again" "$(cat "$PINCER_LOG")" 'the store has no manifest any more'
+pincer_stop
+printf '%s\n' "$CONF" >"$PINCER_CONF"
+
 # --- the local backend's own checks ---------------------------------------------------
 out=$(pcli objstore check 2>&1)
 like "pincer objstore check: put, get, list and rm work" "$out" 'put, get, list and rm work'
