@@ -879,10 +879,11 @@ uid_base(const char *name, const char *data)
 	struct stat	 st;
 	long		 base;
 
-	if (stat(data, &st) == 0)
-		return (unsigned)st.st_uid;
+	/* As root, the sandbox's range; its root could chown /data. */
 	if (geteuid() == 0 && (base = sbx_uid_base(name)) >= 0)
 		return (unsigned)base;
+	if (stat(data, &st) == 0)
+		return (unsigned)st.st_uid;
 	return (unsigned)geteuid();
 }
 

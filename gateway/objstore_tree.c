@@ -270,7 +270,13 @@ scan_dir(struct scan *s, int dfd, const char *rel, int depth)
 		close(dfd);
 		return -1;
 	}
-	while (rc == 0 && (de = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		if (rc != 0 || (de = readdir(d)) == NULL) {
+			if (rc == 0 && errno != 0)
+				rc = -1;	/* a cut listing is not the end */
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    !strncmp(de->d_name, TREE_TMP, sizeof(TREE_TMP) - 1))
 			continue;
@@ -317,6 +323,9 @@ scan_dir(struct scan *s, int dfd, const char *rel, int depth)
 			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub != -1)
 				rc = scan_dir(s, sub, path, depth + 1);
+			else if (errno != ENOENT && errno != ENOTDIR &&
+			    errno != ELOOP)
+				rc = -1;	/* unread is not deleted */
 		} else
 			s->st->skipped++;	/* fifos, sockets, devices */
 	}
