@@ -957,7 +957,7 @@ sync_box(struct box *b, char *err)
 	json_t		*e;
 	bool		 was_busy, changed, again = false, exists;
 	int		 rc = -1, orc;
-	long long	 t0 = now_wall_ms();
+	long long	 t0 = now_wall_ms(), t1 = 0;
 
 	*err = '\0';
 	pthread_mutex_lock(&b->run);
@@ -1115,10 +1115,12 @@ sync_box(struct box *b, char *err)
 			goto out;
 	}
 	/* Files that came down are on the disk before the state says so. */
+	t1 = now_wall_ms();
 	if (json_object_size(p.install) > 0 && tree_flush(&t) == -1) {
 		snprintf(err, OS_ERR, "%.200s: %s", data, strerror(errno));
 		goto out;
 	}
+	t1 = now_wall_ms() - t1;
 	/* The manifest is in: the state follows, then the old blobs go. */
 	json_object_set(st, "entries", p.next);
 	json_object_set_new(st, "etag", json_string(m.etag));
@@ -1150,9 +1152,9 @@ sync_box(struct box *b, char *err)
 		    json_object_get(e, "copy")) != NULL ? json_string_value(
 		    json_object_get(e, "copy")) : "-");
 	log_info("/data synced", "sandbox=%s files=%ld installed=%zu "
-	    "removed=%lld ms=%lld", b->name, ts.files,
+	    "removed=%lld ms=%lld flush_ms=%lld", b->name, ts.files,
 	    json_object_size(p.install), (long long)json_integer_value(
-	    json_object_get(stats, "removed")), now_wall_ms() - t0);
+	    json_object_get(stats, "removed")), now_wall_ms() - t0, t1);
 	rc = 0;
 out:
 	pthread_mutex_lock(&mu);

@@ -82,8 +82,9 @@ function pulled(logf, from, name) {
 	const t = fs.readFileSync(logf, "utf8").slice(from);
 	const m = [...t.matchAll(new RegExp(`msg="/data synced" ` +
 	    `detail="sandbox=${name} files=\\d+ installed=(\\d+) ` +
-	    `removed=\\d+ ms=(\\d+)"`, "g"))].pop();
-	return m ? { installed: Number(m[1]), ms: Number(m[2]) } : null;
+	    `removed=\\d+ ms=(\\d+) flush_ms=(\\d+)"`, "g"))].pop();
+	return m ? { installed: Number(m[1]), ms: Number(m[2]),
+		flush: Number(m[3]) } : null;
 }
 
 async function measure(label, objstore, rounds) {
@@ -112,7 +113,7 @@ async function measure(label, objstore, rounds) {
 		out.upload_s = Number(process.hrtime.bigint() - t) / 1e9;
 		if (s.files !== FILES)
 			throw new Error(`synced ${s.files} files: ${s.error}`);
-		const restore = [], create = [], empty = [];
+		const restore = [], create = [], empty = [], flush = [];
 		for (let r = 1; r <= rounds; r++) {
 			await d.stop();
 			d = await daemon(dir, objstore, r);
@@ -124,11 +125,13 @@ async function measure(label, objstore, rounds) {
 				throw new Error("the restore did not install " +
 				    `every file: ${JSON.stringify(p)}`);
 			restore.push(p.ms);
+			flush.push(p.flush);
 			t = process.hrtime.bigint();
 			await d.api("POST", "", { name: "empty" });
 			empty.push(Number(process.hrtime.bigint() - t) / 1e6);
 		}
 		out.restore_ms = med(restore);
+		out.flush_ms = med(flush);
 		out.create_ms = med(create);
 		out.empty_create_ms = med(empty);
 
@@ -203,8 +206,8 @@ async function main(rounds) {
 	}
 	console.log(`objstore: /data of ${FILES} files, ${FILES * SIZE / 1e6} ` +
 	    `MB; ${rounds} rounds, medians; ${os.cpus().length} cores`);
-	console.log("backend        upload s  restore ms  create ms  (empty)  " +
-	    "sync latency ms (max)");
+	console.log("backend        upload s  restore ms (flush)  create ms  " +
+	    "(empty)  sync latency ms (max)");
 	const got = [];
 	process.on("exit", () => {
 		if (s3) {
@@ -216,7 +219,8 @@ async function main(rounds) {
 		const r = await measure(label, o, rounds);
 		got.push(r);
 		console.log(`${label.padEnd(14)} ${r.upload_s.toFixed(2).padStart(8)}` +
-		    `  ${String(r.restore_ms).padStart(10)}  ` +
+		    `  ${String(r.restore_ms).padStart(10)} ` +
+		    `${`(${r.flush_ms})`.padStart(7)}  ` +
 		    `${r.create_ms.toFixed(0).padStart(9)}  ` +
 		    `${r.empty_create_ms.toFixed(0).padStart(7)}  ` +
 		    `${r.latency_ms.toFixed(0).padStart(15)} ` +
