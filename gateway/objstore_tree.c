@@ -507,9 +507,6 @@ tree_install_file(const struct tree *t, struct tree_dir *c, const char *path,
 		tree_cache_key(&st, key);
 	else
 		*key = '\0';
-	/* Its bytes start for the disk now; the sync waits for them all
-	 * (tree_flush) before it says they are there. */
-	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	close(fd);
 	return 0;
 fail:
