@@ -145,6 +145,7 @@ stop:
 	/* Terminals are told 1001 "shutdown" before their sandboxes go. */
 	door_stop();
 	ws_stop();
+	objstore_sync_shutting();
 	sbx_shutdown();
 	/* After the sandboxes: their final /data syncs. */
 	objstore_sync_stop();

@@ -109,6 +109,7 @@ static size_t		 nwatches, capwatches;
 static struct objstore	*os;
 static pthread_t	 thread;
 static bool		 started, stopping;
+static bool		 shutting;	/* sbx.c is letting go of its list */
 static int		 ifd = -1, efd = -1;
 static char		 root[4096];	/* STATE/sandboxes */
 static char		 machine[64];
@@ -158,6 +159,16 @@ objstore_sync_start(const struct config *c, struct objstore *store)
 	started = true;
 	log_info("/data sync on", "store=\"%s\"", os->where);
 	return 0;
+}
+
+/* Before sbx_shutdown: the sandboxes it forgets still get their final
+ * syncs (a sync otherwise skips a sandbox sbx.c does not know). */
+void
+objstore_sync_shutting(void)
+{
+	pthread_mutex_lock(&mu);
+	shutting = true;
+	pthread_mutex_unlock(&mu);
 }
 
 /* After the sandboxes have stopped: their final syncs, then the end. */
@@ -962,10 +973,11 @@ sync_box(struct box *b, char *err)
 	*err = '\0';
 	pthread_mutex_lock(&b->run);
 	/* No such sandbox (any more): nothing to do, and no folder to make
-	 * for it. (sbx.c's lock is taken under run, never under mu.) */
+	 * for it. At shutdown sbx.c has let go of its list: the final syncs
+	 * go on. (sbx.c's lock is taken under run, never under mu.) */
 	exists = sbx_uid_base(b->name) >= 0;
 	pthread_mutex_lock(&mu);
-	if (b->gone || !exists) {
+	if (b->gone || (!exists && !shutting)) {
 		b->dirty = false;
 		pthread_mutex_unlock(&mu);
 		pthread_mutex_unlock(&b->run);
@@ -1226,6 +1238,7 @@ watch_tree(struct box *b, const char *rel, int depth)
 	struct watch	*w;
 	DIR		*d;
 	struct dirent	*e;
+	size_t		 i;
 	int		 fd, wd;
 
 	if (ifd == -1 || depth > 64)	/* as deep as the scan goes */
@@ -1244,6 +1257,16 @@ watch_tree(struct box *b, const char *rel, int depth)
 		close(fd);
 		return true;
 	}
+	/* A folder moved is watched already: the same wd comes back, and
+	 * its entry gets the new path rather than a second entry. */
+	for (i = 0; i < nwatches; i++)
+		if (watches[i].wd == wd && watches[i].b == b) {
+			free(watches[i].rel);
+			watches[i].rel = strdup(rel);
+			break;
+		}
+	if (i < nwatches)
+		goto walk;
 	if (nwatches == capwatches) {
 		capwatches = capwatches ? capwatches * 2 : 64;
 		if ((w = realloc(watches, capwatches * sizeof(*w))) == NULL) {
@@ -1257,6 +1280,7 @@ watch_tree(struct box *b, const char *rel, int depth)
 	watches[nwatches].b = b;
 	watches[nwatches].rel = strdup(rel);
 	nwatches++;
+walk:
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
 		return true;
@@ -1338,7 +1362,8 @@ events(void)
 			b->last_event = now;
 			b->pending++;
 			if ((ie->mask & IN_ISDIR) && (ie->mask & (IN_CREATE |
-			    IN_MOVED_TO)) && (size_t)snprintf(sub,
+			    IN_MOVED_TO)) && watches[i].rel != NULL &&
+			    (size_t)snprintf(sub,
 			    sizeof(sub), "%s%s%s", watches[i].rel,
 			    *watches[i].rel != '\0' ? "/" : "", ie->name) <
 			    sizeof(sub))

@@ -277,9 +277,17 @@ scan_dir(struct scan *s, int dfd, const char *rel, int depth)
 				rc = -1;	/* a cut listing is not the end */
 			break;
 		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    !strncmp(de->d_name, TREE_TMP, sizeof(TREE_TMP) - 1))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if (!strncmp(de->d_name, TREE_TMP, sizeof(TREE_TMP) - 1)) {
+			/* A pull cut by a crash left it; an hour is more
+			 * than any file takes to come down. */
+			if (fstatat(dirfd(d), de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) &&
+			    st.st_mtim.tv_sec < s->start - 3600)
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
 		if ((size_t)snprintf(path, sizeof(path), "%s%s%s", rel,
 		    *rel != '\0' ? "/" : "", de->d_name) >= sizeof(path) ||
 		    !utf8_ok(path)) {

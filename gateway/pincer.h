@@ -641,6 +641,7 @@ int	 tree_flush(const struct tree *);	/* syncfs of the folder */
 
 /* objstore_sync.c: each sandbox's /data kept in the object store */
 int	 objstore_sync_start(const struct config *, struct objstore *);
+void	 objstore_sync_shutting(void);	/* before sbx_shutdown */
 void	 objstore_sync_stop(void);
 /* From sbx.c: never block; "wake" and "forget" wait for a running sync
  * and are called without sbx.c's lock. */
