@@ -379,9 +379,10 @@ objstore_sync_status(const char *name)
 		pthread_mutex_unlock(&mu);
 		return NULL;
 	}
-	state = b->syncing ? "syncing" : b->dirty ? "pending" :
-	    b->error[0] != '\0' ? "error" : b->last_ok != 0 ? "synced" :
-	    "never";
+	/* An error stays in sight until a sync succeeds, changes waiting
+	 * or not (a store that is down keeps them waiting). */
+	state = b->syncing ? "syncing" : b->error[0] != '\0' ? "error" :
+	    b->dirty ? "pending" : b->last_ok != 0 ? "synced" : "never";
 	/* A copy: the reply is written after mu is let go. */
 	o = json_pack("{ss ss ss sI sI sI sI sI sI sI sI sI sI sb so}",
 	    "state", state, "store", os->where,
