@@ -228,6 +228,7 @@ restore_one(const struct snap_ctx *cx, struct job *j, struct target *t,
 		    "true to make it)" : "");
 	t->start |= was_running;
 	ids_of(slot, &ids);
+	/* The staging folder: mkdtemp replaces the six X's. */
 	if ((size_t)snprintf(stage, sizeof(stage), "%s/sandboxes/.restore-"
 	    "%s-XXXXXX", cx->state, t->name) >= sizeof(stage) ||
 	    mkdtemp(stage) == NULL) {
@@ -366,6 +367,7 @@ temp_file(const char *state)
 
 	if ((fd = open(state, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600)) != -1)
 		return fd;
+	/* mkostemp's template: it replaces the six X's. */
 	if ((size_t)snprintf(path, sizeof(path), "%s/.snapshot-XXXXXX",
 	    state) >= sizeof(path)) {
 		errno = ENAMETOOLONG;

@@ -53,6 +53,7 @@ static void	 key_of(char *, size_t, const char *, const char *);
 bool
 snap_store_id_valid(const char *id, char *sandbox, size_t sz)
 {
+	/* The id's tail: d a digit, x a lowercase hex digit. */
 	static const char	 pat[] = "-dddddddd-dddddd.ddd-xxxx";
 	size_t			 n = strlen(id), i;
 	char			 name[SBX_NAME_MAX + 1];
