@@ -831,6 +831,10 @@ const char *ws_query(const struct ws_session *);	/* re-encoded */
 const char *ws_ip(const struct ws_session *);
 const struct identity *ws_identity(const struct ws_session *);
 extern const struct ws_ops ws_echo_ops;
+/* ws_frame.c: RFC 6455 data frames, for ws.c's writes of several */
+size_t	 ws_frame_len(size_t n, bool masked);
+size_t	 ws_frame_put(unsigned char *, const void *, size_t, bool binary,
+	    const unsigned char *mask);
 
 /* term.c: the sandbox terminal, relayed to pincer-init */
 extern const struct ws_ops sandbox_terminal_ops;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/rand.h>
 
 #include "pincer.h"
 
@@ -28,7 +29,15 @@
  */
 #define CLIENT_MSG_MAX	((size_t)2 << 20)
 #define IN_KEEP_MAX	((size_t)64 << 10)
-#define TX_BURST	64	/* messages written per writable callback */
+#define TX_BURST	64	/* writes per writable callback */
+/*
+ * Queued messages go out as one write of up to this many bytes, and
+ * lws sends up to as much at once (its default, 4 KiB a send(2), left a
+ * screenshot of megabytes to thousands of trips round the event loop).
+ */
+#define TX_COALESCE	((size_t)64 << 10)
+/* A relay's upstream reads this much at once; few such sessions exist. */
+#define CLIENT_RX	((size_t)64 << 10)
 #define HDR_SLOTS	8
 #define HDR_MAX		4096
 /* Debian's (ca-certificates) */
@@ -68,6 +77,9 @@ struct ws_session {
 	char			*auth;		/* Authorization; owned, wiped */
 	struct ws_session	*prev;
 	struct ws_session	*next;
+	struct ws_session	*fprev;		/* on flushq */
+	struct ws_session	*fnext;
+	bool			 flushq;
 };
 
 /* Request headers for auth.c, copied out of lws on demand. */
@@ -104,6 +116,13 @@ static void	ws_link(struct ws_session **, struct ws_session *);
 static void	ws_unlink(struct ws_session **, struct ws_session *);
 static void	ws_rx(struct ws_session *, const void *, size_t);
 static int	ws_tx(struct ws_session *);
+static void	ws_flush_later(struct ws_session *);
+static void	ws_flush_drop(struct ws_session *);
+static void	ws_flush_all(void);
+static void	ws_written(struct ws_session *);
+static void	ws_dequeue(struct ws_session *);
+static int	ws_write_out(struct ws_session *);
+static int	ws_mask(unsigned char [4]);
 static void	ws_keepalive(struct ws_session *);
 static void	*ws_main(void *);
 static struct ws_session *ws_client_open(struct lws_client_connect_info *,
@@ -116,7 +135,8 @@ static void	echo_message(struct ws_session *, const void *, size_t, bool);
 const struct ws_ops ws_echo_ops = { .on_message = echo_message };
 
 static const struct lws_protocols protocols[] = {
-	{ "pincer", ws_callback, sizeof(struct ws_session), 4096, 0, NULL, 0 },
+	{ "pincer", ws_callback, sizeof(struct ws_session), 4096, 0, NULL,
+	    TX_COALESCE },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 /*
@@ -126,7 +146,8 @@ static const struct lws_protocols protocols[] = {
  * here frees the session and is not the front door's bookkeeping.
  */
 static const struct lws_protocols client_protocols[] = {
-	{ "pincer-relay", ws_client_callback, 0, 4096, 0, NULL, 0 },
+	{ "pincer-relay", ws_client_callback, 0, CLIENT_RX, 0, NULL,
+	    TX_COALESCE },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -142,6 +163,10 @@ static bool			 ws_quit;	/* atomic */
 static uint64_t		 spin_until;	/* ws_spin: service thread only */
 static long			 nsessions;	/* atomic */
 static struct ws_session	*sessions;	/* service thread only */
+static struct ws_session	*flushq;	/* service thread only */
+static unsigned char		 txbuf[LWS_PRE + TX_COALESCE];
+static unsigned char		 masks[4096];	/* ws_mask's pool */
+static size_t			 nmasks;	/* bytes left in it */
 static pthread_mutex_t		 adopt_lock = PTHREAD_MUTEX_INITIALIZER;
 static int			*adopt_fds;	/* guarded by adopt_lock */
 static size_t			 nadopt;
@@ -169,6 +194,8 @@ ws_start(const struct config *c)
 	 * and each relayed session holds an upstream socket as well.
 	 */
 	info.fd_limit_per_thread = (unsigned int)c->max_connections * 3 + 64;
+	/* The one read buffer: CLIENT_RX at once for relay upstreams. */
+	info.pt_serv_buf_size = (unsigned int)CLIENT_RX;
 	if ((ctx = lws_create_context(&info)) == NULL) {
 		log_error("cannot start the WebSocket server", NULL);
 		return -1;
@@ -303,23 +330,147 @@ ws_send(struct ws_session *s, const void *p, size_t n, bool binary)
 		s->out_head = m;
 	s->out_tail = m;
 	s->out_bytes += n;
-	if (!s->open)
-		return 0;
-	/*
-	 * Nothing else waiting and the socket takes it: written now, not
-	 * after another trip round the event loop (a relay's latency).
-	 */
-	if (s->out_head == m && !s->ping_due && !lws_send_pipe_choked(s->wsi)) {
-		if (lws_write(s->wsi, m->data + LWS_PRE, n, binary ?
-		    LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)n)
+	if (s->open)
+		ws_flush_later(s);
+	return 0;
+}
+
+/*
+ * Written when this pass of the event loop is over (ws_main), not after
+ * another trip round it (a relay's latency), and together with whatever
+ * else the same pass queued for the session (a relay's throughput).
+ */
+static void
+ws_flush_later(struct ws_session *s)
+{
+	if (s->flushq)
+		return;
+	s->flushq = true;
+	s->fprev = NULL;
+	s->fnext = flushq;
+	if (flushq != NULL)
+		flushq->fprev = s;
+	flushq = s;
+}
+
+static void
+ws_flush_drop(struct ws_session *s)
+{
+	if (!s->flushq)
+		return;
+	if (s->fprev != NULL)
+		s->fprev->fnext = s->fnext;
+	else
+		flushq = s->fnext;
+	if (s->fnext != NULL)
+		s->fnext->fprev = s->fprev;
+	s->flushq = false;
+	s->fprev = s->fnext = NULL;
+}
+
+/* After each lws_service: the sessions written to in that pass. */
+static void
+ws_flush_all(void)
+{
+	struct ws_session	*s;
+
+	while ((s = flushq) != NULL) {
+		ws_flush_drop(s);
+		if (s->ping_due || s->closing)
+			lws_callback_on_writable(s->wsi);
+		else if (ws_write_out(s) == -1) {
+			/* lws keeps the socket until it is told. */
 			s->closing = true;
-		s->out_head = s->out_tail = NULL;
-		s->out_bytes -= n;
-		free(m);
-		if (!s->closing)
-			return 0;
+			lws_set_timeout(s->wsi,
+			    PENDING_TIMEOUT_KILLED_BY_PARENT,
+			    LWS_TO_KILL_ASYNC);
+		} else
+			ws_written(s);
 	}
-	lws_callback_on_writable(s->wsi);
+}
+
+/* After a write: the rest when writable, or the handler told. */
+static void
+ws_written(struct ws_session *s)
+{
+	if (s->out_head != NULL || s->closing)
+		lws_callback_on_writable(s->wsi);
+	else if (s->ops->on_drain != NULL)
+		s->ops->on_drain(s);
+}
+
+static void
+ws_dequeue(struct ws_session *s)
+{
+	struct ws_msg	*m = s->out_head;
+
+	s->out_head = m->next;
+	if (s->out_head == NULL)
+		s->out_tail = NULL;
+	s->out_bytes -= m->len;
+	free(m);
+}
+
+/*
+ * A client frame's masking key (RFC 6455 §5.3: unpredictable), from a
+ * pool drawn from OpenSSL's generator: RAND_bytes asks the kernel for
+ * the process id on every call (its fork check), which per frame was
+ * as many system calls as the relay made to move the frames.
+ */
+static int
+ws_mask(unsigned char key[4])
+{
+	if (nmasks < 4) {
+		if (RAND_bytes(masks, sizeof(masks)) != 1)
+			return -1;
+		nmasks = sizeof(masks);
+	}
+	nmasks -= 4;
+	memcpy(key, masks + nmasks, 4);
+	explicit_bzero(masks + nmasks, 4);
+	return 0;
+}
+
+/*
+ * What is queued, while the socket takes it: frames composed here, up
+ * to TX_COALESCE bytes a write (ws_frame.c); a message too large for
+ * that on its own, framed by lws, which keeps what the socket did not
+ * take and writes it before anything else (the socket then counts as
+ * choked).
+ */
+static int
+ws_write_out(struct ws_session *s)
+{
+	struct ws_msg	*m;
+	unsigned char	 key[4];
+	size_t		 n;
+	int		 i;
+
+	for (i = 0; s->out_head != NULL && i < TX_BURST; i++) {
+		if (lws_send_pipe_choked(s->wsi))
+			break;
+		m = s->out_head;
+		if (ws_frame_len(m->len, s->client) > TX_COALESCE) {
+			if (lws_write(s->wsi, m->data + LWS_PRE, m->len,
+			    m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) <
+			    (int)m->len)
+				return -1;
+			ws_dequeue(s);
+			continue;
+		}
+		for (n = 0; (m = s->out_head) != NULL &&
+		    n + ws_frame_len(m->len, s->client) <= TX_COALESCE;
+		    ws_dequeue(s)) {
+			if (s->client && ws_mask(key) == -1)
+				return -1;
+			n += ws_frame_put(txbuf + LWS_PRE + n,
+			    m->data + LWS_PRE, m->len, m->binary,
+			    s->client ? key : NULL);
+		}
+		if (lws_write(s->wsi, txbuf + LWS_PRE, n, LWS_WRITE_RAW) <
+		    (int)n)
+			return -1;
+	}
 	return 0;
 }
 
@@ -584,9 +735,11 @@ static void *
 ws_main(void *arg)
 {
 	/* lws 4.1: a negative timeout polls without waiting. */
-	while (!__atomic_load_n(&ws_quit, __ATOMIC_ACQUIRE))
+	while (!__atomic_load_n(&ws_quit, __ATOMIC_ACQUIRE)) {
 		if (lws_service(ctx, spin_until > mono_us() ? -1 : 0) < 0)
 			break;
+		ws_flush_all();
+	}
 	return NULL;
 }
 
@@ -1109,14 +1262,9 @@ ws_ended(struct ws_session *s)
 		if (s->ops->on_close != NULL)
 			s->ops->on_close(s, s->close_code, s->close_reason);
 	}
-	while (s->out_head != NULL) {
-		struct ws_msg *m = s->out_head;
-
-		s->out_head = m->next;
-		free(m);
-	}
-	s->out_tail = NULL;
-	s->out_bytes = 0;
+	ws_flush_drop(s);
+	while (s->out_head != NULL)
+		ws_dequeue(s);
 	buf_free(&s->in);
 }
 
@@ -1180,7 +1328,6 @@ ws_tx(struct ws_session *s)
 {
 	struct ws_msg	*m = s->out_head;
 	unsigned char	 ping[LWS_PRE + 4];
-	int		 n;
 
 	if (s->ping_due && !s->closing) {
 		/* With data: lws 4.1 drops an empty pong without a callback. */
@@ -1199,27 +1346,10 @@ ws_tx(struct ws_session *s)
 		    (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	/*
-	 * Several messages while the socket takes them: one per writable
-	 * callback would cost a trip round the event loop per message,
-	 * which caps a relay of many small ones (CDP's pipelined calls).
-	 */
-	for (n = 0; m != NULL && n < TX_BURST; n++, m = s->out_head) {
-		if (n > 0 && lws_send_pipe_choked(s->wsi))
-			break;
-		if (lws_write(s->wsi, m->data + LWS_PRE, m->len, m->binary ?
-		    LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)m->len)
-			return -1;
-		s->out_head = m->next;
-		if (s->out_head == NULL)
-			s->out_tail = NULL;
-		s->out_bytes -= m->len;
-		free(m);
-	}
-	if (s->out_head != NULL || s->closing)
-		lws_callback_on_writable(s->wsi);
-	else if (s->ops->on_drain != NULL)
-		s->ops->on_drain(s);
+	ws_flush_drop(s);
+	if (ws_write_out(s) == -1)
+		return -1;
+	ws_written(s);
 	return 0;
 }
 

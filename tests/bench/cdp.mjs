@@ -10,6 +10,8 @@
 // relay thread sleeps between messages; switched by SIGHUP), and, with
 // RELAY_BIN set (make bench-cdp builds it), tests/bench/relay.c, a bare
 // byte relay in C that sleeps the same way: the floor of any relay here.
+// Also the relay's CPU time per pipelined call (pincerd's, all threads; for
+// "relay", the bare relay's), which the machine's noise moves less.
 // Targets: added p50 ≤ 50 µs; throughput ≥ 90 % of direct.
 //   node tests/bench/cdp.mjs [rounds]       (PINCER_BIN set)
 import { execFileSync, spawn } from "node:child_process";
@@ -22,8 +24,22 @@ import WebSocket from "../e2e/node_modules/ws/wrapper.mjs";
 const SEQ = 2000, PIPE = 20000, WARM = 300;
 const self = fileURLToPath(import.meta.url);
 
-// --- one measurement, in a child: node cdp.mjs measure URL --------------
-async function measure(url) {
+// CPU time of a process, all its threads, in µs (schedstat: ns).
+function cpuUs(pid) {
+	if (!pid)
+		return 0;
+	let ns = 0;
+	for (const t of fs.readdirSync(`/proc/${pid}/task`))
+		try {
+			ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`,
+				"utf8").split(" ")[0]);
+		} catch { /* the thread ended */ }
+	return ns / 1000;
+}
+
+// --- one measurement, in a child: node cdp.mjs measure URL [PID] --------
+// PID: the relay's process, whose CPU time per pipelined call is counted.
+async function measure(url, pid) {
 	const ws = new WebSocket(url, { maxPayload: 64 << 20,
 		perMessageDeflate: false });
 	await new Promise((res, rej) => { ws.once("open", res);
@@ -44,16 +60,17 @@ async function measure(url) {
 		rtt.push(Number(process.hrtime.bigint() - t) / 1000);
 	}
 	rtt.sort((a, b) => a - b);
-	const t0 = process.hrtime.bigint();
+	const t0 = process.hrtime.bigint(), c0 = cpuUs(pid);
 	await batch(PIPE);
 	const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+	const cpu = (cpuUs(pid) - c0) / PIPE;
 	ws.close();
 	return { p50: rtt[SEQ >> 1], p99: rtt[Math.floor(SEQ * 0.99)],
-		rate: PIPE / secs };
+		rate: PIPE / secs, cpu };
 }
 
 if (process.argv[2] === "measure") {
-	measure(process.argv[3]).then((r) => {
+	measure(process.argv[3], Number(process.argv[4] ?? 0)).then((r) => {
 		console.log(JSON.stringify(r));
 		process.exit(0);
 	}, (e) => { console.error(String(e)); process.exit(1); });
@@ -63,8 +80,9 @@ if (process.argv[2] === "measure") {
 		process.exit(1);
 	});
 
-function child(url, nsPid) {
-	const argv = [process.execPath, self, "measure", url];
+function child(url, nsPid, cpuPid) {
+	const argv = [process.execPath, self, "measure", url,
+		String(cpuPid ?? 0)];
 	const [cmd, args] = nsPid ? ["nsenter", ["-t", String(nsPid), "-n",
 		"--", ...argv]] : [argv[0], argv.slice(1)];
 	return JSON.parse(execFileSync(cmd, args).toString());
@@ -149,7 +167,9 @@ async function run(rounds, dir, state, tok, logf, ex) {
 		for (const k of Object.keys(paths)) {
 			if (k === "bridge-0")
 				await spin(false);
-			got[k].push(child(paths[k], k === "sandbox" ? pid : 0));
+			got[k].push(child(paths[k], k === "sandbox" ? pid : 0,
+				k === "direct" ? 0 : k === "relay" ? rp.pid :
+				ex.d.pid));
 			if (k === "bridge-0")
 				await spin(true);
 		}
@@ -158,15 +178,17 @@ async function run(rounds, dir, state, tok, logf, ex) {
 	const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 	const fig = (k) => ({ p50: med(got[k].map((x) => x.p50)),
 		p99: med(got[k].map((x) => x.p99)),
-		rate: med(got[k].map((x) => x.rate)) });
+		rate: med(got[k].map((x) => x.rate)),
+		cpu: med(got[k].map((x) => x.cpu)) });
 	const f = Object.fromEntries(Object.keys(paths).map((k) => [k, fig(k)]));
 	console.log(`CDP bridge, Browser.getVersion; ${rounds} rounds, medians; ` +
 		`${os.cpus().length} cores`);
-	console.log("path      p50 µs   p99 µs   pipelined calls/s   (bridge-0: " +
-	    "browser.spin_us 0; relay: a bare C relay, the floor)");
+	console.log("path      p50 µs   p99 µs   pipelined calls/s   relay CPU " +
+	    "µs/call   (bridge-0: browser.spin_us 0; relay: a bare C relay)");
 	for (const [k, v] of Object.entries(f))
 		console.log(`${k.padEnd(9)} ${v.p50.toFixed(0).padStart(6)} ` +
-			`${v.p99.toFixed(0).padStart(8)} ${v.rate.toFixed(0).padStart(12)}`);
+			`${v.p99.toFixed(0).padStart(8)} ${v.rate.toFixed(0).padStart(12)}` +
+			`${k === "direct" ? "" : v.cpu.toFixed(1).padStart(16)}`);
 	for (const k of Object.keys(f).filter((x) => x !== "direct")) {
 		if (k === "bridge-0" || k === "relay") {
 			console.log(`${k}: added p50 ${(f[k].p50 - f.direct.p50)
