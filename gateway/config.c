@@ -437,6 +437,28 @@ static const struct option options[] = {
 	  "thread looks for the next one this many microseconds without "
 	  "sleeping (waking costs tens of µs a hop on a VM); uses up to "
 	  "that much CPU per message; 0: always sleep" },
+	{ .name = "egress.policy", .type = OPT_STR,
+	  .offset = O(egress_policy), .def = "default",
+	  .help = "the egress policy sandboxes get, a name in "
+	  "egress.policies; \"default\" with none configured allows no "
+	  "host" },
+	{ .name = "egress.policies", .type = OPT_JSON,
+	  .offset = O(egress_policies), .def = "{}",
+	  .help = "named egress policies: {NAME: {default: allow|deny, "
+	  "rules: [{host, port, cidr, methods, path_prefix, action: "
+	  "allow|deny|inject, reason, set_headers, set_query}]}} "
+	  "(see README, Egress)" },
+	{ .name = "egress.max_connections", .type = OPT_INT,
+	  .offset = O(egress_max_connections), .def = "256", .min = 1,
+	  .max = 65536, .help = "connections through the egress proxy at "
+	  "once, all sandboxes; more are answered 503" },
+	{ .name = "egress.connect_timeout_s", .type = OPT_INT,
+	  .offset = O(egress_connect_timeout_s), .def = "10", .min = 1,
+	  .max = 300, .help = "time to connect to a host, per address" },
+	{ .name = "egress.idle_timeout_s", .type = OPT_INT,
+	  .offset = O(egress_idle_timeout_s), .def = "300", .min = 1,
+	  .max = 86400, .help = "a proxied connection with no bytes "
+	  "either way for this long is closed" },
 	{ .name = "sync.max_file_mb", .type = OPT_INT,
 	  .offset = O(sync_max_file_mb), .def = "1024", .min = 1,
 	  .max = 1048576, .restart = true, .help = "a file in /data larger "

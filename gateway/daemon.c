@@ -24,6 +24,7 @@ static int	check_exposure(const struct config *);
 static int	state_prepare(const char *, int *);
 static void	reload(const struct config_overrides *);
 static void	apply_logging(const struct config *);
+static int	start_egress(const struct config *);
 static int	local_socket(const struct config *);
 static int	open_objstore(const struct config *);
 
@@ -85,7 +86,7 @@ daemon_serve(const struct config_overrides *ov)
 	    snapshot_start(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
 	    browser_start(c) == -1 || cdp_start(c) == -1 ||
-	    backup_start(c) == -1 || http_start(c) == -1 ||
+	    start_egress(c) == -1 || backup_start(c) == -1 || http_start(c) == -1 ||
 	    door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1 ||
 	    /* Last: a turn left from the last run starts a sandbox, whose
@@ -144,6 +145,8 @@ stop:
 	upcall_stop();
 	/* Terminals are told 1001 "shutdown" before their sandboxes go. */
 	door_stop();
+	/* Proxied connections end before their sandboxes do. */
+	egress_stop();
 	ws_stop();
 	objstore_sync_shutting();
 	sbx_shutdown();
@@ -254,10 +257,27 @@ reload(const struct config_overrides *ov)
 		return;
 	}
 	config_carry_restart(next, config_current());
+	if (start_egress(next) == -1) {
+		config_free(next);
+		return;
+	}
 	config_publish(next);
 	apply_logging(next);
 	audit_add("SIGHUP", "", "config_reload", config_path(ov), "");
 	log_info("config reloaded", "file=%s", config_path(ov));
+}
+
+/* The egress policies: a policy that does not parse is said and stops
+ * the start (or the reload, which keeps the running ones). */
+static int
+start_egress(const struct config *c)
+{
+	char	 err[300];
+
+	if (egress_start(c, err, sizeof(err)) == 0)
+		return 0;
+	log_error("egress policy refused", "%s", err);
+	return -1;
 }
 
 static void

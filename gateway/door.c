@@ -57,6 +57,7 @@ static void	 door_accept_unix(struct listener *);
 static void	 door_reap_listeners(void);
 static void	 door_readable(struct pending *);
 static void	 door_route(struct pending *, const struct head *);
+static void	 door_egress(struct pending *);
 static void	 door_expire(void);
 static int	 door_timeout(void);
 static void	 pending_add(int, const struct sockaddr_storage *, socklen_t);
@@ -433,7 +434,9 @@ door_readable(struct pending *p)
 		    "the request is not valid HTTP/1.1");
 		return;
 	case HEAD_OK:
-		if (h.head_len > max)
+		if (p->addr.ss_family == AF_UNIX && egress_wants(&h))
+			door_egress(p);
+		else if (h.head_len > max)
 			pending_reject(p, 431, "header_too_large",
 			    "the request head is larger than "
 			    "http.max_header_bytes");
@@ -447,6 +450,27 @@ door_readable(struct pending *p)
 		else
 			door_route(p, &h);
 		return;
+	}
+}
+
+/* A sandbox's proxy request (its 127.0.0.1:3128): egress.c's. */
+static void
+door_egress(struct pending *p)
+{
+	struct identity	 id;
+	int		 fd = p->fd;
+
+	if (auth_socket_identity(fd, &id) != 1 || id.kind != ID_SANDBOX) {
+		pending_reject(p, 400, "bad_request", "proxy requests are "
+		    "served to sandboxes only");
+		return;
+	}
+	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	pending_unlink(p);
+	free(p);
+	if (egress_adopt(fd, id.user) == -1) {
+		close(fd);
+		door_conn_closed();
 	}
 }
 

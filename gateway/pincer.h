@@ -149,6 +149,11 @@ struct config {
 	long	 browser_queue_timeout_s;
 	long	 browser_context_idle_s;
 	long	 browser_spin_us;
+	char	*egress_policy;
+	json_t	*egress_policies;	/* owned; egress.c reads them */
+	long	 egress_max_connections;
+	long	 egress_connect_timeout_s;
+	long	 egress_idle_timeout_s;
 	int	 os_backend;		/* 0 local, 1 s3, 2 off */
 	char	*os_path;
 	char	*os_endpoint;
@@ -224,6 +229,12 @@ bool	 net_cidr_match(const char *cidr, const struct ipaddr *);
 void	 net_client_ip(const struct sockaddr *peer, const char *forwarded_for,
 	    struct ipaddr *out);
 bool	 net_trusted_proxy(const struct sockaddr *);
+
+/* egress.c: the sandboxes' HTTP proxy (127.0.0.1:3128 inside) */
+int	 egress_start(const struct config *, char *err, size_t);
+void	 egress_stop(void);
+bool	 egress_wants(const struct head *);
+int	 egress_adopt(int fd, const char *sandbox);
 
 /* door.c */
 int	 door_start(const struct config *, char *bound, size_t boundsz);

@@ -28,10 +28,18 @@ static char	**merge_env(char *const []);
 static void	spawn_child(char *const [], const char *, char *const [],
 		    const int [3]) __attribute__((noreturn));
 
-/* A Debian root shell's; nothing of the launcher's reaches a command. */
+/*
+ * A Debian root shell's; nothing of the launcher's reaches a command.
+ * The way out is the egress proxy on 127.0.0.1:3128 (the sandbox has no
+ * other route); the gateway's own ports on loopback are reached direct.
+ */
 static const char *const base_env[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	"HOME=/root", "LANG=C.UTF-8", NULL
+	"HOME=/root", "LANG=C.UTF-8",
+	"HTTP_PROXY=http://127.0.0.1:3128", "HTTPS_PROXY=http://127.0.0.1:3128",
+	"http_proxy=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128",
+	"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+	NULL
 };
 
 pid_t

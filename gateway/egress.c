@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * egress.c: a sandbox's only way out (issue 10). pincer-init relays
+ * 127.0.0.1:3128 inside the sandbox to its gateway.sock; the front door
+ * sees a proxy request there (CONNECT, or a target in absolute form) and
+ * hands the socket here with the sandbox's name, known by the socket.
+ *
+ * A thread per connection (there are few, and each mostly waits): it
+ * reads the request head, asks the sandbox's policy about the host,
+ * resolves the name with the system's resolver, asks again about each
+ * address, and connects to an address it was allowed. The check comes
+ * after resolution and the connection goes to the address checked, so a
+ * name that resolves (or rebinds) to a private range gets nowhere.
+ * CONNECT tunnels are relayed as bytes; a plain HTTP request goes out in
+ * origin form with "Connection: close", one request per connection.
+ * Credential injection needs TLS interception, which is not built yet:
+ * an inject rule is refused with words that say so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "pincer.h"
+#include "egress.h"
+
+#define HEAD_MAX	(16 << 10)	/* a request head, proxy headers too */
+#define RELAY_BUF	(64 << 10)	/* per direction */
+#define HEAD_WAIT_MS	10000
+#define STACK_SIZE	((size_t)256 << 10)
+
+struct econn {
+	int		 fd;		/* the sandbox's side */
+	int		 up;		/* the host's, or -1 */
+	char		 box[SBX_NAME_MAX + 1];
+	struct econn	*prev, *next;
+};
+
+/* What one request asks for, parsed from its head. */
+struct ereq {
+	char		 method[16];
+	char		 host[256];
+	char		 port_s[8];
+	int		 port;
+	char		*path;		/* origin form, query included; owned */
+	size_t		 head_len;	/* bytes of the head in buf */
+	char		 buf[HEAD_MAX + 1];
+	size_t		 len;		/* bytes in buf */
+};
+
+static void	*conn_main(void *);
+static void	 conn_unlink(struct econn *);
+static void	 conn_end(struct econn *);
+static int	 read_head(struct econn *, struct ereq *);
+static int	 parse_target(struct ereq *, char *, size_t);
+static int	 decide(struct econn *, struct ereq *, struct eg_verdict *);
+static int	 dial(struct econn *, struct ereq *, struct eg_verdict *,
+		    char *, size_t);
+static int	 send_upstream_head(struct econn *, struct ereq *);
+static void	 relay(struct econn *, long long *, long long *);
+static void	 refuse(struct econn *, int, const char *, const char *,
+		    const struct eg_verdict *);
+static int	 write_all(int, const void *, size_t);
+static void	 log_request(const struct econn *, const struct ereq *,
+		    const char *, int, int, long long, long long, uint64_t);
+static struct eg_policy *policy_load(const struct config *, char *,
+		    size_t);
+static int	 connect_to(const struct addrinfo *, long);
+static bool	 hop_header(const char *, size_t);
+static const char *status_text(int);
+
+static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t	 pol_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct eg_policy	*policy;	/* pol_lock */
+static char		 policy_name[64];
+static struct econn	*conns;		/* mu */
+static long		 nconns;	/* mu */
+static bool		 stopping;	/* mu */
+static pthread_cond_t	 gone = PTHREAD_COND_INITIALIZER;
+
+/* The default policy from config; an error names what is wrong in it. */
+int
+egress_start(const struct config *c, char *err, size_t errsz)
+{
+	struct eg_policy	*p;
+
+	if ((p = policy_load(c, err, errsz)) == NULL)
+		return -1;
+	pthread_rwlock_wrlock(&pol_lock);
+	if (policy != NULL)
+		eg_policy_free(policy);
+	policy = p;
+	snprintf(policy_name, sizeof(policy_name), "%s", c->egress_policy);
+	pthread_rwlock_unlock(&pol_lock);
+	pthread_mutex_lock(&mu);
+	stopping = false;
+	pthread_mutex_unlock(&mu);
+	return 0;
+}
+
+/*
+ * egress.policies.NAME for the default NAME (egress.policy); with none
+ * configured, "default" is the built-in policy that allows nothing.
+ */
+static struct eg_policy *
+policy_load(const struct config *c, char *err, size_t errsz)
+{
+	json_t			*o = json_object_get(c->egress_policies,
+				    c->egress_policy);
+	struct eg_policy	*p;
+	json_t			*none;
+
+	if (o != NULL)
+		return eg_policy_parse(c->egress_policy, o, err, errsz);
+	if (strcmp(c->egress_policy, "default") != 0) {
+		snprintf(err, errsz, "egress.policy \"%s\" is not in "
+		    "egress.policies", c->egress_policy);
+		return NULL;
+	}
+	none = json_pack("{s:s,s:[]}", "default", "deny", "rules");
+	p = none != NULL ? eg_policy_parse("default", none, err, errsz) :
+	    NULL;
+	json_decref(none);
+	return p;
+}
+
+/* Every connection ended, their sockets shut first. */
+void
+egress_stop(void)
+{
+	struct econn	*e;
+	struct timespec	 ts;
+
+	pthread_mutex_lock(&mu);
+	stopping = true;
+	for (e = conns; e != NULL; e = e->next) {
+		shutdown(e->fd, SHUT_RDWR);
+		if (e->up != -1)
+			shutdown(e->up, SHUT_RDWR);
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	while (nconns > 0 && pthread_cond_timedwait(&gone, &mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&mu);
+	pthread_rwlock_wrlock(&pol_lock);
+	if (policy != NULL)
+		eg_policy_free(policy);
+	policy = NULL;
+	pthread_rwlock_unlock(&pol_lock);
+}
+
+/* Is this head a proxy's request: CONNECT, or an absolute target? */
+bool
+egress_wants(const struct head *h)
+{
+	return !strcmp(h->method, "CONNECT") ||
+	    !strncasecmp(h->path, "http://", 7) ||
+	    !strncasecmp(h->path, "https://", 8);
+}
+
+/* The door's socket, from the sandbox box; -1: the door closes it. */
+int
+egress_adopt(int fd, const char *box)
+{
+	const struct config	*c = config_current();
+	struct econn		*e;
+	pthread_attr_t		 at;
+	pthread_t		 th;
+	int			 rc;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return -1;
+	e->fd = fd;
+	e->up = -1;
+	snprintf(e->box, sizeof(e->box), "%s", box);
+	pthread_mutex_lock(&mu);
+	if (stopping || nconns >= c->egress_max_connections) {
+		pthread_mutex_unlock(&mu);
+		refuse(e, 503, "egress_busy", stopping ? "pincerd is "
+		    "stopping" : "too many connections through the egress "
+		    "proxy (egress.max_connections)", NULL);
+		free(e);
+		return -1;
+	}
+	e->next = conns;
+	if (conns != NULL)
+		conns->prev = e;
+	conns = e;
+	nconns++;
+	pthread_mutex_unlock(&mu);
+	/* The door's sockets are non-blocking; this thread waits. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, STACK_SIZE);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&th, &at, conn_main, e);
+	pthread_attr_destroy(&at);
+	if (rc != 0) {
+		conn_unlink(e);
+		refuse(e, 503, "egress_busy", "cannot start a thread", NULL);
+		free(e);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_unlink(struct econn *e)
+{
+	pthread_mutex_lock(&mu);
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		conns = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	if (--nconns == 0)
+		pthread_cond_broadcast(&gone);
+	pthread_mutex_unlock(&mu);
+}
+
+/* The thread's end: sockets closed, and the door told. */
+static void
+conn_end(struct econn *e)
+{
+	conn_unlink(e);
+	close(e->fd);
+	if (e->up != -1)
+		close(e->up);
+	free(e);
+	door_conn_closed();
+}
+
+static void *
+conn_main(void *arg)
+{
+	struct econn		*e = arg;
+	struct ereq		*r;
+	struct eg_verdict	 v;
+	char			 why[300];
+	long long		 up = 0, down = 0;
+	uint64_t		 t0 = now_ms();
+	int			 status;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		conn_end(e);
+		return NULL;
+	}
+	memset(&v, 0, sizeof(v));
+	v.rule = -1;
+	if (read_head(e, r) == -1 || parse_target(r, why, sizeof(why)) ==
+	    -1) {
+		if (r->head_len > 0)
+			refuse(e, 400, "bad_request", why, NULL);
+		free(r->path);
+		free(r);
+		conn_end(e);
+		return NULL;
+	}
+	if ((status = decide(e, r, &v)) == 0 &&
+	    (status = dial(e, r, &v, why, sizeof(why))) == 0) {
+		status = !strcmp(r->method, "CONNECT") ? 200 : 0;
+		if ((status == 200 ? write_all(e->fd, "HTTP/1.1 200 "
+		    "Connection established\r\n\r\n", 39) :
+		    send_upstream_head(e, r)) == 0)
+			relay(e, &up, &down);
+	}
+	log_request(e, r, v.action == EG_DENY || status >= 400 ? "deny" :
+	    "allow", v.rule, status, up, down, now_ms() - t0);
+	json_decref(v.set_headers);
+	json_decref(v.set_query);
+	free(r->path);
+	free(r);
+	conn_end(e);
+	return NULL;
+}
+
+/* The request head, and whatever came after it in the same reads. */
+static int
+read_head(struct econn *e, struct ereq *r)
+{
+	struct pollfd	 pfd = { .fd = e->fd, .events = POLLIN };
+	uint64_t	 end = now_ms() + HEAD_WAIT_MS, now;
+	char		*p;
+	ssize_t		 n;
+
+	for (;;) {
+		r->buf[r->len] = '\0';
+		if ((p = strstr(r->buf, "\r\n\r\n")) != NULL) {
+			r->head_len = (size_t)(p + 4 - r->buf);
+			return 0;
+		}
+		if (r->len >= HEAD_MAX) {
+			refuse(e, 431, "header_too_large", "the proxy request's "
+			    "head is larger than 16 KiB", NULL);
+			return -1;
+		}
+		if ((now = now_ms()) >= end ||
+		    poll(&pfd, 1, (int)(end - now)) != 1)
+			return -1;
+		n = recv(e->fd, r->buf + r->len, HEAD_MAX - r->len, 0);
+		if (n <= 0)
+			return -1;
+		r->len += (size_t)n;
+	}
+}
+
+/*
+ * The request line: CONNECT host:port (authority form), or a method
+ * and an absolute http:// URL (RFC 9112 §3.2). why says what is wrong.
+ */
+static int
+parse_target(struct ereq *r, char *why, size_t whysz)
+{
+	const char	*t, *sp, *a, *ae, *colon;
+	size_t		 n;
+	long		 port;
+	char		*endp;
+	bool		 tunnel;
+
+	snprintf(why, whysz, "not a proxy request line");
+	if ((sp = memchr(r->buf, ' ', 16)) == NULL)
+		return -1;
+	memcpy(r->method, r->buf, (size_t)(sp - r->buf));
+	t = sp + 1;
+	if ((sp = strchr(t, ' ')) == NULL || sp - r->buf > (long)r->head_len)
+		return -1;
+	tunnel = !strcmp(r->method, "CONNECT");
+	if (!tunnel && !strncasecmp(t, "https://", 8)) {
+		snprintf(why, whysz, "an https:// URL goes through CONNECT");
+		return -1;
+	}
+	if (!tunnel && strncasecmp(t, "http://", 7) != 0)
+		return -1;
+	a = tunnel ? t : t + 7;
+	for (ae = a; ae < sp && *ae != '/' && *ae != '?'; ae++)
+		;
+	if (tunnel && ae != sp)
+		return -1;
+	if (memchr(a, '@', (size_t)(ae - a)) != NULL) {
+		snprintf(why, whysz, "a URL with credentials is refused");
+		return -1;
+	}
+	if (*a == '[') {
+		if ((colon = memchr(a, ']', (size_t)(ae - a))) == NULL)
+			return -1;
+		n = (size_t)(colon - a - 1);
+		a++;
+		colon = colon + 1 < ae && colon[1] == ':' ? colon + 1 : NULL;
+	} else {
+		colon = memchr(a, ':', (size_t)(ae - a));
+		n = (size_t)((colon != NULL ? colon : ae) - a);
+	}
+	if (n == 0 || n >= sizeof(r->host))
+		return -1;
+	memcpy(r->host, a, n);
+	r->host[n] = '\0';
+	port = tunnel ? -1 : 80;
+	if (colon != NULL) {
+		port = strtol(colon + 1, &endp, 10);
+		if (endp != ae || colon + 1 == ae)
+			port = -1;
+	}
+	if (port < 1 || port > 65535) {
+		snprintf(why, whysz, "the target needs a port from 1 to 65535");
+		return -1;
+	}
+	r->port = (int)port;
+	snprintf(r->port_s, sizeof(r->port_s), "%d", r->port);
+	if (tunnel)
+		return 0;
+	n = (size_t)(sp - ae);
+	/* "http://host?q" asks for "/?q" (RFC 9110 §4.2.1). */
+	if ((r->path = malloc(n + 2)) == NULL)
+		return -1;
+	snprintf(r->path, n + 2, "%s%.*s", n == 0 || *ae == '?' ? "/" : "",
+	    (int)n, ae);
+	return 0;
+}
+
+/* The policy, by the name before resolution: 0 to go on, else a status. */
+static int
+decide(struct econn *e, struct ereq *r, struct eg_verdict *v)
+{
+	struct eg_req	 q = { r->host, r->port, r->method, r->path, NULL };
+
+	pthread_rwlock_rdlock(&pol_lock);
+	eg_policy_check(policy, &q, v);
+	json_incref(v->set_headers);
+	json_incref(v->set_query);
+	pthread_rwlock_unlock(&pol_lock);
+	if (v->action == EG_DENY) {
+		refuse(e, 403, "egress_denied", v->reason, v);
+		return 403;
+	}
+	if (v->action == EG_INJECT) {
+		refuse(e, 501, "egress_inject_unavailable", "this host has an "
+		    "inject rule, and credential injection (TLS interception) "
+		    "is not built in this pincerd yet", v);
+		return 501;
+	}
+	return 0;
+}
+
+/*
+ * Resolve, check each address, connect to the first one allowed that
+ * answers. The address connected to is the one checked: a name that
+ * resolves to a refused range, now or on a second lookup, gets nowhere.
+ */
+static int
+dial(struct econn *e, struct ereq *r, struct eg_verdict *v, char *why,
+    size_t whysz)
+{
+	const struct config	*c = config_current();
+	struct addrinfo		 hints = { .ai_socktype = SOCK_STREAM,
+				    .ai_flags = AI_NUMERICSERV }, *res, *ai;
+	struct eg_req		 q = { r->host, r->port, r->method, r->path,
+				    NULL };
+	struct eg_verdict	 w;
+	struct timeval		 tv = { .tv_sec = c->egress_idle_timeout_s };
+	int			 rc, fd, allowed = 0, err = 0;
+
+	if ((rc = getaddrinfo(r->host, r->port_s, &hints, &res)) != 0) {
+		snprintf(why, whysz, "cannot resolve %s: %s", r->host,
+		    gai_strerror(rc));
+		refuse(e, 502, "egress_resolve_failed", why, v);
+		return 502;
+	}
+	for (ai = res; ai != NULL && e->up == -1; ai = ai->ai_next) {
+		q.addr = ai->ai_addr;
+		memset(&w, 0, sizeof(w));
+		pthread_rwlock_rdlock(&pol_lock);
+		eg_policy_check(policy, &q, &w);
+		pthread_rwlock_unlock(&pol_lock);
+		if (w.action != EG_ALLOW) {
+			if (allowed == 0) {
+				v->action = EG_DENY;
+				v->rule = w.rule;
+				memcpy(v->reason, w.reason, sizeof(v->reason));
+			}
+			continue;
+		}
+		allowed++;
+		v->action = EG_ALLOW;
+		v->rule = w.rule;
+		if ((fd = connect_to(ai, c->egress_connect_timeout_s)) < 0) {
+			err = -fd;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(e->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		e->up = fd;
+	}
+	freeaddrinfo(res);
+	if (e->up != -1)
+		return 0;
+	if (allowed == 0) {
+		refuse(e, 403, "egress_denied", v->reason, v);
+		return 403;
+	}
+	snprintf(why, whysz, "cannot connect to %s port %d: %s", r->host,
+	    r->port, strerror(err));
+	refuse(e, 502, "egress_connect_failed", why, v);
+	return 502;
+}
+
+/* A connected socket, or -errno; within timeout_s. */
+static int
+connect_to(const struct addrinfo *ai, long timeout_s)
+{
+	struct pollfd	 pfd;
+	socklen_t	 len = sizeof(int);
+	int		 fd, soerr = 0, flags;
+
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 &&
+	    errno != EINPROGRESS) {
+		soerr = errno;
+		close(fd);
+		return -soerr;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, (int)(timeout_s * 1000)) != 1)
+		soerr = ETIMEDOUT;
+	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+		soerr = errno;
+	if (soerr != 0) {
+		close(fd);
+		return -soerr;
+	}
+	/* The relay blocks on writes (bounded by SO_SNDTIMEO). */
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	return fd;
+}
+
+/* Is this header hop-by-hop for a proxy (RFC 9110 §7.6.1)? */
+static bool
+hop_header(const char *line, size_t n)
+{
+	static const char *const hop[] = { "connection:", "keep-alive:",
+	    "proxy-connection:", "proxy-authorization:", "te:", "trailer:",
+	    "upgrade:" };
+	size_t	 i, k;
+
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+		k = strlen(hop[i]);
+		if (n >= k && !strncasecmp(line, hop[i], k))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A plain HTTP request to the host: origin form, the client's headers
+ * but the hop-by-hop ones, "Connection: close"; then any body bytes
+ * already read.
+ */
+static int
+send_upstream_head(struct econn *e, struct ereq *r)
+{
+	struct buf	 b;
+	const char	*line, *eol, *end = r->buf + r->head_len - 2;
+	int		 rc = -1;
+
+	buf_init(&b, HEAD_MAX + 8192);
+	if (buf_printf(&b, "%s %s HTTP/1.1\r\n", r->method, r->path) == -1)
+		goto out;
+	line = strstr(r->buf, "\r\n") + 2;
+	for (; line < end; line = eol + 2) {
+		eol = strstr(line, "\r\n");
+		if (!hop_header(line, (size_t)(eol - line)) &&
+		    buf_append(&b, line, (size_t)(eol + 2 - line)) == -1)
+			goto out;
+	}
+	if (buf_puts(&b, "Connection: close\r\n\r\n") == -1 ||
+	    write_all(e->up, b.data, b.len) == -1 ||
+	    write_all(e->up, r->buf + r->head_len, r->len - r->head_len) ==
+	    -1)
+		goto out;
+	rc = 0;
+out:
+	buf_free(&b);
+	return rc;
+}
+
+/*
+ * Bytes both ways until both sides have ended (a half-close passed on)
+ * or nothing moves for egress.idle_timeout_s.
+ */
+static void
+relay(struct econn *e, long long *up, long long *down)
+{
+	const struct config	*c = config_current();
+	struct pollfd		 pfd[2] = { { .fd = e->fd, .events = POLLIN },
+				    { .fd = e->up, .events = POLLIN } };
+	char			*buf;
+	ssize_t			 n;
+	int			 i, open = 2;
+
+	if ((buf = malloc(RELAY_BUF)) == NULL)
+		return;
+	while (open > 0 && poll(pfd, 2, (int)(c->egress_idle_timeout_s *
+	    1000)) > 0) {
+		for (i = 0; i < 2; i++) {
+			if (pfd[i].fd < 0 || pfd[i].revents == 0)
+				continue;
+			n = recv(pfd[i].fd, buf, RELAY_BUF, 0);
+			if (n > 0 && write_all(i ? e->fd : e->up, buf,
+			    (size_t)n) == 0) {
+				*(i ? down : up) += n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				goto out;
+			/* An end: pass it on, and read that side no more. */
+			shutdown(i ? e->fd : e->up, SHUT_WR);
+			pfd[i].fd = -1;
+			open--;
+		}
+	}
+out:
+	free(buf);
+}
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	default: return "Service Unavailable";
+	}
+}
+
+/* An answer the agent can read: the status and a JSON error. */
+static void
+refuse(struct econn *e, int status, const char *code, const char *msg,
+    const struct eg_verdict *v)
+{
+	json_t	*o;
+	char	*body, head[256];
+	int	 n;
+
+	pthread_rwlock_rdlock(&pol_lock);
+	o = json_pack("{s:{s:s,s:s,s:s,s:i}}", "error", "code", code,
+	    "message", msg, "policy", policy_name, "rule", v != NULL ?
+	    v->rule : -1);
+	pthread_rwlock_unlock(&pol_lock);
+	if (o == NULL || (body = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\nConnection: "
+	    "close\r\n\r\n", status, status_text(status), strlen(body));
+	if (write_all(e->fd, head, (size_t)n) == 0)
+		(void)write_all(e->fd, body, strlen(body));
+	free(body);
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char	*c = p;
+	ssize_t		 w;
+
+	while (n > 0) {
+		if ((w = send(fd, c, n, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One line per request; the query is not logged (it can hold tokens). */
+static void
+log_request(const struct econn *e, const struct ereq *r, const char *action,
+    int rule, int status, long long up, long long down, uint64_t ms)
+{
+	struct logline	 l;
+	char		 path[256];
+	size_t		 n;
+
+	if (!log_begin(&l, LOG_INFO, "egress"))
+		return;
+	log_str(&l, "sandbox", e->box);
+	log_str(&l, "method", r->method);
+	log_str(&l, "host", r->host);
+	log_int(&l, "port", r->port);
+	if (r->path != NULL) {
+		n = strcspn(r->path, "?");
+		snprintf(path, sizeof(path), "%.*s%s", (int)(n > 200 ? 200 : n),
+		    r->path, r->path[n] != '\0' ? "?…" : "");
+		log_str(&l, "path", path);
+	}
+	log_str(&l, "action", action);
+	log_int(&l, "rule", rule);
+	log_int(&l, "status", status);
+	log_int(&l, "bytes_up", up);
+	log_int(&l, "bytes_down", down);
+	log_int(&l, "ms", (long long)ms);
+	log_end(&l);
+}

@@ -1,0 +1,103 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# egress.sh: a sandbox's way out is the proxy on its 127.0.0.1:3128
+# (issue 10). Its environment points there; pincerd decides by policy,
+# checks the address after resolution (a name resolving to loopback or
+# the metadata address is refused unless a cidr rule allows it), and
+# relays plain HTTP and CONNECT tunnels; a denied host gets 403 with a
+# JSON reason; the log has a line per request, the query left out.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
+
+if [ ! -x "$TOP_BUILDDIR/pincer-init" ]; then
+	ok "pincer-init is built next to pincer" false
+	done_testing
+fi
+node "$TOP_SRCDIR/tests/fakes/echo_http.mjs" >"$T_TMP/echo.out" 2>&1 &
+ECHO_PID=$!
+wait_until 10 grep -q port "$T_TMP/echo.out"
+EPORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$T_TMP/echo.out")
+ok "the test server listens on 127.0.0.1" test -n "$EPORT"
+
+pincer_start "{ $FAST, \"egress\": { \"policy\": \"test\", \"policies\": {
+	\"test\": { \"default\": \"deny\", \"rules\": [
+		{ \"host\": \"denied.example\", \"action\": \"deny\",
+		  \"reason\": \"not this one\" },
+		{ \"cidr\": \"127.0.0.1/32\", \"port\": $EPORT,
+		  \"action\": \"allow\" },
+		{ \"host\": \"localhost\", \"action\": \"allow\" },
+		{ \"host\": \"*.example\", \"action\": \"allow\" },
+		{ \"host\": \"169.254.169.254\", \"action\": \"allow\" },
+		{ \"host\": \"inject.example\", \"action\": \"inject\",
+		  \"set_headers\": { \"Authorization\": \"Bearer x\" } } ] } } } }" ||
+    { ok "pincerd starts" false; done_testing; }
+PW=$(random_token)
+printf '%s\n' "$PW" | pcli user add alice --role owner --password-stdin >/dev/null 2>&1
+TOK=$(pcli token create --user alice --scope sandbox,read --name sbx 2>/dev/null)
+secret_register "$TOK"
+post "" '{"name":"eg"}'
+is "a sandbox is created" "$CODE" 201
+
+run eg 'env | grep -i _proxy | sort'
+like "HTTP_PROXY points at 127.0.0.1:3128" "$OUT" 'HTTP_PROXY=http://127.0.0.1:3128'
+like "… and https_proxy" "$OUT" 'https_proxy=http://127.0.0.1:3128'
+like "… loopback is not proxied (the gateway's own ports)" "$OUT" 'NO_PROXY=localhost,127.0.0.1,::1'
+
+# curl's --noproxy '' proxies 127.0.0.1 too: the test server is there.
+PX="--proxy http://127.0.0.1:3128 --noproxy ''"
+run eg "curl -s $PX -w '\n%{http_code}' 'http://127.0.0.1:$EPORT/a/b?token=s3cr3t' -H 'X-Mine: 1'"
+like "GET through the proxy to an allowed address: 200" "$OUT" $'\n200$'
+like "… the server got the path in origin form, query kept" "$OUT" '"url":"/a/b\?token=s3cr3t"'
+like "… and the client's headers" "$OUT" '"x-mine":"1"'
+like "… with Connection: close" "$OUT" '"connection":"close"'
+unlike "… and no proxy header" "$OUT" 'proxy-connection'
+
+run eg "curl -s $PX -w '\n%{http_code}' -X POST --data-binary 'hello body' http://127.0.0.1:$EPORT/post"
+like "POST with a body: relayed" "$OUT" '"body":"hello body"'
+
+run eg "curl -s -p $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/tunnel"
+like "a CONNECT tunnel to the allowed address: 200 through it" "$OUT" $'\n200$'
+like "… the request arrived through the tunnel" "$OUT" '"url":"/tunnel"'
+
+run eg "curl -s $PX -w '\n%{http_code}' http://denied.example/x"
+like "a denied host: 403" "$OUT" $'\n403$'
+like "… with the rule's reason in JSON" "$OUT" '"code":"egress_denied","message":"not this one"'
+
+run eg "curl -s $PX -w '\n%{http_code}' http://nothing.else.test/"
+like "a host no rule names: 403 (the default)" "$OUT" $'\n403$'
+like "… saying so" "$OUT" '"code":"egress_denied"'
+
+run eg "curl -s $PX -w '\n%{http_code}' http://localhost:$EPORT/"
+like "a name allowed by host that resolves to 127.0.0.1: 403" "$OUT" $'\n403$'
+like "… refused after resolution, the range named" "$OUT" '127.0.0.0/8'
+
+run eg "curl -s -p $PX -w '\n%{http_code}' http://169.254.169.254/latest/meta-data/"
+like "the metadata address, even allowed by name: refused" "$OUT" '169.254'
+run eg "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:1/"
+like "127.0.0.1 on a port the cidr rule does not allow: 403" "$OUT" $'\n403$'
+
+run eg "curl -s $PX -w '\n%{http_code}' http://inject.example/"
+like "an inject rule: refused until TLS interception is built" "$OUT" $'\n501$'
+like "… saying why" "$OUT" 'egress_inject_unavailable'
+
+run eg "curl -s $PX -w '\n%{http_code}' https://127.0.0.1:$EPORT/ ; echo \" rc=\$?\""
+like "https:// to the test server goes by CONNECT (its TLS fails, not the proxy)" "$OUT" 'rc=(35|52|56)'
+
+run eg "curl -s --noproxy '*' -m 3 -o /dev/null http://1.1.1.1/; echo \"rc=\$?\""
+like "a direct connection that ignores the proxy fails" "$OUT" 'rc=[1-9]'
+
+raw=$(printf 'GET http://127.0.0.1:%s/ HTTP/1.1\r\nHost: x\r\n\r\n' "$EPORT" |
+    curl -s --max-time 3 --unix-socket "$PINCER_STATE_DIR/pincerd.sock" \
+    -o /dev/null -w '%{http_code}' --request-target "http://127.0.0.1:$EPORT/" \
+    http://localhost/ 2>/dev/null)
+is "a proxy request on pincerd.sock (not a sandbox's): 400" "$raw" 400
+
+wait_log 'msg=egress.*host=denied.example'
+LOG=$(grep 'msg=egress' "$PINCER_LOG")
+like "the log has a line per request" "$LOG" 'sandbox=eg method=GET host=127.0.0.1'
+like "… the denial with its action" "$LOG" 'host=denied.example.*action=deny'
+unlike "… and never the query" "$LOG" 's3cr3t'
+
+kill "$ECHO_PID" 2>/dev/null
+pincer_stop
+done_testing
