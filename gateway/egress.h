@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * egress.h: the egress proxy's own header (pincer.h holds what the rest
+ * of pincerd uses): egress_policy.c decides, with no socket, whether one
+ * outbound request or CONNECT tunnel from a sandbox may go out.
+ */
+#ifndef EGRESS_H
+#define EGRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+/* egress_policy.c: the semantics are in its top comment. */
+
+enum eg_action { EG_ALLOW, EG_DENY, EG_INJECT };
+
+struct eg_policy;
+
+struct eg_req {
+	const char		*host;	/* as asked: any case, a trailing '.' */
+	int			 port;
+	const char		*method; /* "CONNECT" for a tunnel */
+	const char		*path;	/* NULL for CONNECT (not known) */
+	const struct sockaddr	*addr;	/* resolved, or NULL before that */
+};
+
+#define EG_RULE_DEFAULT	(-1)	/* no rule matched: the policy's default */
+#define EG_RULE_SPECIAL	(-2)	/* refused as a private/special address */
+
+struct eg_verdict {
+	enum eg_action	 action;
+	int		 rule;		/* index, or EG_RULE_DEFAULT/_SPECIAL */
+	char		 reason[200];	/* deny: the words the agent reads */
+	json_t		*set_headers;	/* borrowed from the policy; inject */
+	json_t		*set_query;	/* borrowed; inject; or NULL */
+};
+
+/* NULL with err ("egress policy "NAME": rule 3: ...") when obj is wrong.
+ * obj is only read; the policy keeps its own references. */
+struct eg_policy *eg_policy_parse(const char *name, json_t *obj, char *err,
+	    size_t errsz);
+void	 eg_policy_free(struct eg_policy *);
+/* With addr NULL (before resolving, to refuse early by host) only a
+ * deny is final: check again with the address. */
+void	 eg_policy_check(const struct eg_policy *, const struct eg_req *,
+	    struct eg_verdict *);
+/* True for a refused range; *range (if range is not NULL) names it in
+ * CIDR form, e.g. "127.0.0.0/8". A NULL address is not special. */
+bool	 eg_addr_special(const struct sockaddr *, const char **range);
+/* Some rule has a cidr: the address is needed before deciding. */
+bool	 eg_policy_needs_addr(const struct eg_policy *);
+/* An inject rule could match a request to host:port inside a tunnel, and
+ * no earlier unconditional rule decides first: the proxy must intercept
+ * TLS and check each request in the tunnel instead of the CONNECT. */
+bool	 eg_policy_intercepts(const struct eg_policy *, const char *host,
+	    int port);
+
+#endif
