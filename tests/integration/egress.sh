@@ -26,10 +26,11 @@ pincer_start "{ $FAST, \"egress\": { \"policy\": \"test\", \"policies\": {
 		{ \"cidr\": \"127.0.0.1/32\", \"port\": $EPORT,
 		  \"action\": \"allow\" },
 		{ \"host\": \"localhost\", \"action\": \"allow\" },
+		{ \"host\": \"inject.example\", \"action\": \"inject\",
+		  \"set_headers\": { \"Authorization\": \"Bearer x\" } },
 		{ \"host\": \"*.example\", \"action\": \"allow\" },
 		{ \"host\": \"169.254.169.254\", \"action\": \"allow\" },
-		{ \"host\": \"inject.example\", \"action\": \"inject\",
-		  \"set_headers\": { \"Authorization\": \"Bearer x\" } } ] } } } }" ||
+		{ \"host\": \"10.1.2.3\", \"action\": \"allow\" } ] } } } }" ||
     { ok "pincerd starts" false; done_testing; }
 PW=$(random_token)
 printf '%s\n' "$PW" | pcli user add alice --role owner --password-stdin >/dev/null 2>&1
@@ -67,12 +68,18 @@ run eg "curl -s $PX -w '\n%{http_code}' http://nothing.else.test/"
 like "a host no rule names: 403 (the default)" "$OUT" $'\n403$'
 like "… saying so" "$OUT" '"code":"egress_denied"'
 
-run eg "curl -s $PX -w '\n%{http_code}' http://localhost:$EPORT/"
+run eg "curl -s $PX -w '\n%{http_code}' http://localhost:1/"
 like "a name allowed by host that resolves to 127.0.0.1: 403" "$OUT" $'\n403$'
 like "… refused after resolution, the range named" "$OUT" '127.0.0.0/8'
 
-run eg "curl -s -p $PX -w '\n%{http_code}' http://169.254.169.254/latest/meta-data/"
-like "the metadata address, even allowed by name: refused" "$OUT" '169.254'
+run eg "curl -s $PX -w '\n%{http_code}' http://169.254.169.254/latest/meta-data/"
+like "the metadata address, even allowed by name: 403" "$OUT" $'\n403$'
+like "… the range named" "$OUT" '169.254.0.0/16'
+run eg "curl -s -p $PX -w '%{http_connect}' http://169.254.169.254/; echo \" rc=\$?\""
+like "… and by CONNECT" "$OUT" '^403 rc=56$'
+run eg "curl -s $PX -w '\n%{http_code}' http://10.1.2.3/"
+like "a private address allowed by name: 403" "$OUT" $'\n403$'
+like "… the range named" "$OUT" '10.0.0.0/8'
 run eg "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:1/"
 like "127.0.0.1 on a port the cidr rule does not allow: 403" "$OUT" $'\n403$'
 

@@ -197,8 +197,10 @@ is "inside, the host's 127.0.0.1:$HPORT cannot be reached (curl, bash /dev/tcp)"
     "$(printf '%s' "$OUT" | tr '\n' ' ')" "rc=7 refused"
 HIP=$(hostname -I 2>/dev/null | awk '{print $1}')
 if [ -n "$HIP" ]; then
-	run a "curl -s -m 3 -o /dev/null http://$HIP:$HPORT/; echo rc=\$?"
+	run a "curl -s -m 3 --noproxy '*' -o /dev/null http://$HIP:$HPORT/; echo rc=\$?"
 	like "… nor the host's address $HIP:$HPORT" "$OUT" '^rc=(7|28)$'
+	run a "curl -s -m 3 -o /dev/null -w '%{http_code}' http://$HIP:$HPORT/"
+	is "… and the egress proxy refuses it (no policy allows it)" "$OUT" 403
 else
 	skip "the host's own address" "hostname -I gives none"
 fi
