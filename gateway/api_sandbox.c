@@ -163,6 +163,62 @@ api_sandbox_sync(struct http_req *r)
 }
 
 /*
+ * GET|PUT /api/v1/sandboxes/{name}/egress: the sandbox's egress policy,
+ * and the definition it has; PUT {"policy": NAME} switches it from the
+ * next request on, {"policy": null} goes back to egress.policy.
+ */
+void
+api_sandbox_egress(struct http_req *r)
+{
+	char		 name[SBX_NAME_MAX + 1], err[200];
+	const char	*body, *pol = NULL;
+	size_t		 len;
+	json_t		*in, *info, *v;
+	json_error_t	 je;
+
+	if (!name_of(r, name, sizeof(name)))
+		return;
+	if ((info = sbx_info(name)) == NULL) {
+		reply_err(r, SBX_NOT_FOUND);
+		return;
+	}
+	json_decref(info);
+	if (!strcmp(http_req_method(r), "PUT")) {
+		http_req_body(r, &body, &len);
+		if ((in = json_loadb(body, len, JSON_REJECT_DUPLICATES,
+		    &je)) == NULL) {
+			http_error(r, 400, "bad_json", "the body is not JSON: "
+			    "%s", je.text);
+			return;
+		}
+		v = json_object_get(in, "policy");
+		if (!json_is_object(in) || v == NULL ||
+		    (!json_is_null(v) && (pol = json_string_value(v)) ==
+		    NULL)) {
+			json_decref(in);
+			http_error(r, 400, "bad_request", "send {\"policy\": "
+			    "\"NAME\"} (a name in egress.policies) or "
+			    "{\"policy\": null}");
+			return;
+		}
+		if (egress_conf_set(name, pol, err, sizeof(err)) == -1) {
+			json_decref(in);
+			http_error(r, 400, "unknown_policy", "%s", err);
+			return;
+		}
+		audit_add(actor(r), http_req_ip(r), "sandbox.egress", name,
+		    pol != NULL ? pol : "(default)");
+		json_decref(in);
+	}
+	if ((v = egress_conf_get(name)) == NULL) {
+		http_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	json_object_set_new(v, "name", json_string(name));
+	http_reply_json(r, 200, v);
+}
+
+/*
  * Everything else under {name}/ goes to pincer-init as it came: the path
  * after the name, the query, the body. Paths and query values arrive
  * percent-decoded and leave encoded again, so a file name holding '%',

@@ -42,6 +42,7 @@ struct econn {
 	int		 fd;		/* the sandbox's side */
 	int		 up;		/* the host's, or -1 */
 	char		 box[SBX_NAME_MAX + 1];
+	char		 policy[64];	/* the one that decided */
 	struct econn	*prev, *next;
 };
 
@@ -72,65 +73,26 @@ static void	 refuse(struct econn *, int, const char *, const char *,
 static int	 write_all(int, const void *, size_t);
 static void	 log_request(const struct econn *, const struct ereq *,
 		    const char *, int, int, long long, long long, uint64_t);
-static struct eg_policy *policy_load(const struct config *, char *,
-		    size_t);
 static int	 connect_to(const struct addrinfo *, long);
 static bool	 hop_header(const char *, size_t);
 static const char *status_text(int);
 
 static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_rwlock_t	 pol_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct eg_policy	*policy;	/* pol_lock */
-static char		 policy_name[64];
 static struct econn	*conns;		/* mu */
 static long		 nconns;	/* mu */
 static bool		 stopping;	/* mu */
 static pthread_cond_t	 gone = PTHREAD_COND_INITIALIZER;
 
-/* The default policy from config; an error names what is wrong in it. */
+/* The policies from config; an error names what is wrong in one. */
 int
 egress_start(const struct config *c, char *err, size_t errsz)
 {
-	struct eg_policy	*p;
-
-	if ((p = policy_load(c, err, errsz)) == NULL)
+	if (egress_conf_load(c, err, errsz) == -1)
 		return -1;
-	pthread_rwlock_wrlock(&pol_lock);
-	if (policy != NULL)
-		eg_policy_free(policy);
-	policy = p;
-	snprintf(policy_name, sizeof(policy_name), "%s", c->egress_policy);
-	pthread_rwlock_unlock(&pol_lock);
 	pthread_mutex_lock(&mu);
 	stopping = false;
 	pthread_mutex_unlock(&mu);
 	return 0;
-}
-
-/*
- * egress.policies.NAME for the default NAME (egress.policy); with none
- * configured, "default" is the built-in policy that allows nothing.
- */
-static struct eg_policy *
-policy_load(const struct config *c, char *err, size_t errsz)
-{
-	json_t			*o = json_object_get(c->egress_policies,
-				    c->egress_policy);
-	struct eg_policy	*p;
-	json_t			*none;
-
-	if (o != NULL)
-		return eg_policy_parse(c->egress_policy, o, err, errsz);
-	if (strcmp(c->egress_policy, "default") != 0) {
-		snprintf(err, errsz, "egress.policy \"%s\" is not in "
-		    "egress.policies", c->egress_policy);
-		return NULL;
-	}
-	none = json_pack("{s:s,s:[]}", "default", "deny", "rules");
-	p = none != NULL ? eg_policy_parse("default", none, err, errsz) :
-	    NULL;
-	json_decref(none);
-	return p;
 }
 
 /* Every connection ended, their sockets shut first. */
@@ -152,11 +114,7 @@ egress_stop(void)
 	while (nconns > 0 && pthread_cond_timedwait(&gone, &mu, &ts) == 0)
 		;
 	pthread_mutex_unlock(&mu);
-	pthread_rwlock_wrlock(&pol_lock);
-	if (policy != NULL)
-		eg_policy_free(policy);
-	policy = NULL;
-	pthread_rwlock_unlock(&pol_lock);
+	egress_conf_free();
 }
 
 /* Is this head a proxy's request: CONNECT, or an absolute target? */
@@ -394,11 +352,7 @@ decide(struct econn *e, struct ereq *r, struct eg_verdict *v)
 {
 	struct eg_req	 q = { r->host, r->port, r->method, r->path, NULL };
 
-	pthread_rwlock_rdlock(&pol_lock);
-	eg_policy_check(policy, &q, v);
-	json_incref(v->set_headers);
-	json_incref(v->set_query);
-	pthread_rwlock_unlock(&pol_lock);
+	egress_conf_check(e->box, &q, v, e->policy, sizeof(e->policy));
 	if (v->action == EG_DENY) {
 		refuse(e, 403, "egress_denied", v->reason, v);
 		return 403;
@@ -438,10 +392,10 @@ dial(struct econn *e, struct ereq *r, struct eg_verdict *v, char *why,
 	}
 	for (ai = res; ai != NULL && e->up == -1; ai = ai->ai_next) {
 		q.addr = ai->ai_addr;
-		memset(&w, 0, sizeof(w));
-		pthread_rwlock_rdlock(&pol_lock);
-		eg_policy_check(policy, &q, &w);
-		pthread_rwlock_unlock(&pol_lock);
+		egress_conf_check(e->box, &q, &w, e->policy,
+		    sizeof(e->policy));
+		json_decref(w.set_headers);
+		json_decref(w.set_query);
 		if (w.action != EG_ALLOW) {
 			if (allowed == 0) {
 				v->action = EG_DENY;
@@ -619,11 +573,9 @@ refuse(struct econn *e, int status, const char *code, const char *msg,
 	char	*body, head[256];
 	int	 n;
 
-	pthread_rwlock_rdlock(&pol_lock);
 	o = json_pack("{s:{s:s,s:s,s:s,s:i}}", "error", "code", code,
-	    "message", msg, "policy", policy_name, "rule", v != NULL ?
+	    "message", msg, "policy", e->policy, "rule", v != NULL ?
 	    v->rule : -1);
-	pthread_rwlock_unlock(&pol_lock);
 	if (o == NULL || (body = json_dumps(o, JSON_COMPACT)) == NULL) {
 		json_decref(o);
 		return;
@@ -667,6 +619,7 @@ log_request(const struct econn *e, const struct ereq *r, const char *action,
 	if (!log_begin(&l, LOG_INFO, "egress"))
 		return;
 	log_str(&l, "sandbox", e->box);
+	log_str(&l, "policy", e->policy);
 	log_str(&l, "method", r->method);
 	log_str(&l, "host", r->host);
 	log_int(&l, "port", r->port);

@@ -58,4 +58,10 @@ bool	 eg_policy_needs_addr(const struct eg_policy *);
 bool	 eg_policy_intercepts(const struct eg_policy *, const char *host,
 	    int port);
 
+/* egress_conf.c: the policies, and which one each sandbox has */
+int	 egress_conf_load(const struct config *, char *err, size_t);
+void	 egress_conf_free(void);
+void	 egress_conf_check(const char *box, const struct eg_req *,
+	    struct eg_verdict *, char *pname, size_t);
+
 #endif

@@ -235,6 +235,11 @@ int	 egress_start(const struct config *, char *err, size_t);
 void	 egress_stop(void);
 bool	 egress_wants(const struct head *);
 int	 egress_adopt(int fd, const char *sandbox);
+/* egress_conf.c: a sandbox's policy, for the API and sbx.c */
+json_t	*egress_conf_get(const char *sandbox);
+int	 egress_conf_set(const char *sandbox, const char *policy, char *err,
+	    size_t);
+void	 egress_conf_forget(const char *sandbox);
 
 /* door.c */
 int	 door_start(const struct config *, char *bound, size_t boundsz);
@@ -932,6 +937,7 @@ void	 api_sandbox_get(struct http_req *);
 void	 api_sandbox_destroy(struct http_req *);
 void	 api_sandbox_stop(struct http_req *);
 void	 api_sandbox_sync(struct http_req *);
+void	 api_sandbox_egress(struct http_req *);
 void	 api_sandbox_forward(struct http_req *);
 
 /*

@@ -471,6 +471,7 @@ sbx_destroy(const char *name)
 		return s == NULL ? SBX_NOT_FOUND : SBX_BUSY;
 	}
 	*sp = s->next;
+	egress_conf_forget(name);
 	if ((st = store_stmt("DELETE FROM sandboxes WHERE name = ?")) !=
 	    NULL) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);

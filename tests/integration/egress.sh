@@ -30,7 +30,8 @@ pincer_start "{ $FAST, \"egress\": { \"policy\": \"test\", \"policies\": {
 		  \"set_headers\": { \"Authorization\": \"Bearer x\" } },
 		{ \"host\": \"*.example\", \"action\": \"allow\" },
 		{ \"host\": \"169.254.169.254\", \"action\": \"allow\" },
-		{ \"host\": \"10.1.2.3\", \"action\": \"allow\" } ] } } } }" ||
+		{ \"host\": \"10.1.2.3\", \"action\": \"allow\" } ] },
+	\"closed\": { \"rules\": [] } } } }" ||
     { ok "pincerd starts" false; done_testing; }
 PW=$(random_token)
 printf '%s\n' "$PW" | pcli user add alice --role owner --password-stdin >/dev/null 2>&1
@@ -99,9 +100,44 @@ raw=$(printf 'GET http://127.0.0.1:%s/ HTTP/1.1\r\nHost: x\r\n\r\n' "$EPORT" |
     http://localhost/ 2>/dev/null)
 is "a proxy request on pincerd.sock (not a sandbox's): 400" "$raw" 400
 
+# The policy at run time.
+api GET /eg/egress
+is "GET …/egress: 200" "$CODE" 200
+ok "… the sandbox has egress.policy, not set for it, with its rules" jok "$BODY" \
+    "o.policy === 'test' && o.set === false && o.default === 'test' && o.definition.rules.length === 7"
+api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":"closed"}'
+is "PUT …/egress {policy: closed}: 200" "$CODE" 200
+ok "… it says so" jok "$BODY" "o.policy === 'closed' && o.set === true"
+run eg "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/now"
+like "the next request is decided by the new policy: 403" "$OUT" $'\n403$'
+like "… which the answer names" "$OUT" '"policy":"closed"'
+api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":"nope"}'
+is "PUT an unknown policy: 400" "$CODE" 400
+like "… naming it" "$BODY" 'nope.*is not in egress.policies'
+api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":42}'
+is "PUT a policy that is not a name: 400" "$CODE" 400
+api GET /eg/egress
+ok "… and the policy stays closed" jok "$BODY" "o.policy === 'closed'"
+post "" '{"name":"eg2"}'
+run eg2 "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/other"
+like "another sandbox keeps egress.policy: 200" "$OUT" $'\n200$'
+api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":null}'
+ok "PUT {policy: null}: back to egress.policy" jok "$BODY" "o.policy === 'test' && o.set === false"
+run eg "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/again"
+like "… and the next request is allowed again" "$OUT" $'\n200$'
+api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":"closed"}'
+api DELETE /eg
+post "" '{"name":"eg"}'
+api GET /eg/egress
+ok "a sandbox destroyed and made again starts with egress.policy" jok "$BODY" "o.policy === 'test' && o.set === false"
+ADM=$(pcli token create --user alice --scope admin,read --name adm 2>/dev/null)
+secret_register "$ADM"
+req GET '/api/v1/audit?limit=50' -H "Authorization: Bearer $ADM"
+like "the switch is audited" "$BODY" 'sandbox.egress'
+
 wait_log 'msg=egress.*host=denied.example'
 LOG=$(grep 'msg=egress' "$PINCER_LOG")
-like "the log has a line per request" "$LOG" 'sandbox=eg method=GET host=127.0.0.1'
+like "the log has a line per request" "$LOG" 'sandbox=eg policy=test method=GET host=127.0.0.1'
 like "… the denial with its action" "$LOG" 'host=denied.example.*action=deny'
 unlike "… and never the query" "$LOG" 's3cr3t'
 
