@@ -66,7 +66,8 @@ static int	 parse_target(struct ereq *, char *, size_t);
 static int	 decide(struct econn *, struct ereq *, struct eg_verdict *);
 static int	 dial(struct econn *, struct ereq *, struct eg_verdict *,
 		    char *, size_t);
-static int	 send_upstream_head(struct econn *, struct ereq *);
+static int	 send_upstream_head(struct econn *, struct ereq *,
+		    long long *);
 static void	 relay(struct econn *, long long *, long long *);
 static void	 refuse(struct econn *, int, const char *, const char *,
 		    const struct eg_verdict *);
@@ -230,7 +231,7 @@ conn_main(void *arg)
 		status = !strcmp(r->method, "CONNECT") ? 200 : 0;
 		if ((status == 200 ? write_all(e->fd, "HTTP/1.1 200 "
 		    "Connection established\r\n\r\n", 39) :
-		    send_upstream_head(e, r)) == 0)
+		    send_upstream_head(e, r, &up)) == 0)
 			relay(e, &up, &down);
 	}
 	log_request(e, r, v.action == EG_DENY || status >= 400 ? "deny" :
@@ -483,7 +484,7 @@ hop_header(const char *line, size_t n)
  * already read.
  */
 static int
-send_upstream_head(struct econn *e, struct ereq *r)
+send_upstream_head(struct econn *e, struct ereq *r, long long *up)
 {
 	struct buf	 b;
 	const char	*line, *eol, *end = r->buf + r->head_len - 2;
@@ -504,6 +505,7 @@ send_upstream_head(struct econn *e, struct ereq *r)
 	    write_all(e->up, r->buf + r->head_len, r->len - r->head_len) ==
 	    -1)
 		goto out;
+	*up += (long long)(b.len + r->len - r->head_len);
 	rc = 0;
 out:
 	buf_free(&b);

@@ -140,6 +140,7 @@ LOG=$(grep 'msg=egress' "$PINCER_LOG")
 like "the log has a line per request" "$LOG" 'sandbox=eg policy=test method=GET host=127.0.0.1'
 like "… the denial with its action" "$LOG" 'host=denied.example.*action=deny'
 unlike "… and never the query" "$LOG" 's3cr3t'
+like "… the bytes each way counted" "$LOG" 'method=POST .*bytes_up=[1-9][0-9]* bytes_down=[1-9]'
 
 kill "$ECHO_PID" 2>/dev/null
 pincer_stop
