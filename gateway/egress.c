@@ -68,7 +68,7 @@ static int	 dial(struct econn *, struct ereq *, struct eg_verdict *,
 		    char *, size_t);
 static int	 send_upstream_head(struct econn *, struct ereq *,
 		    long long *);
-static void	 relay(struct econn *, long long *, long long *);
+static void	 relay(struct econn *, long long *, long long *, int *);
 static void	 refuse(struct econn *, int, const char *, const char *,
 		    const struct eg_verdict *);
 static int	 write_all(int, const void *, size_t);
@@ -83,6 +83,11 @@ static struct econn	*conns;		/* mu */
 static long		 nconns;	/* mu */
 static bool		 stopping;	/* mu */
 static pthread_cond_t	 gone = PTHREAD_COND_INITIALIZER;
+/* For /metrics: requests by outcome, bytes up and down. */
+enum { A_ALLOW, A_DENY, A_ERROR };
+static const char *const act_name[] = { "allow", "deny", "error" };
+static uint64_t		 counts[3];	/* atomic */
+static uint64_t		 bytes[2];	/* atomic */
 
 /* The policies from config; an error names what is wrong in one. */
 int
@@ -209,7 +214,7 @@ conn_main(void *arg)
 	char			 why[300];
 	long long		 up = 0, down = 0;
 	uint64_t		 t0 = now_ms();
-	int			 status;
+	int			 status, act;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		conn_end(e);
@@ -219,23 +224,34 @@ conn_main(void *arg)
 	v.rule = -1;
 	if (read_head(e, r) == -1 || parse_target(r, why, sizeof(why)) ==
 	    -1) {
-		if (r->head_len > 0)
+		if (r->head_len > 0) {
 			refuse(e, 400, "bad_request", why, NULL);
+			__atomic_add_fetch(&counts[A_ERROR], 1,
+			    __ATOMIC_RELAXED);
+		}
 		free(r->path);
 		free(r);
 		conn_end(e);
 		return NULL;
 	}
-	if ((status = decide(e, r, &v)) == 0 &&
-	    (status = dial(e, r, &v, why, sizeof(why))) == 0) {
+	/* Refused by the policy, or failed (a name, a host): ours. */
+	if ((status = decide(e, r, &v)) != 0 ||
+	    (status = dial(e, r, &v, why, sizeof(why))) != 0)
+		act = status == 403 || status == 501 ? A_DENY : A_ERROR;
+	else {
+		act = A_ALLOW;
 		status = !strcmp(r->method, "CONNECT") ? 200 : 0;
 		if ((status == 200 ? write_all(e->fd, "HTTP/1.1 200 "
 		    "Connection established\r\n\r\n", 39) :
 		    send_upstream_head(e, r, &up)) == 0)
-			relay(e, &up, &down);
+			relay(e, &up, &down, status == 200 ? NULL :
+			    &status);
 	}
-	log_request(e, r, v.action == EG_DENY || status >= 400 ? "deny" :
-	    "allow", v.rule, status, up, down, now_ms() - t0);
+	__atomic_add_fetch(&counts[act], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&bytes[0], up, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&bytes[1], down, __ATOMIC_RELAXED);
+	log_request(e, r, act_name[act], v.rule, status, up, down,
+	    now_ms() - t0);
 	json_decref(v.set_headers);
 	json_decref(v.set_query);
 	free(r->path);
@@ -517,7 +533,7 @@ out:
  * or nothing moves for egress.idle_timeout_s.
  */
 static void
-relay(struct econn *e, long long *up, long long *down)
+relay(struct econn *e, long long *up, long long *down, int *status)
 {
 	const struct config	*c = config_current();
 	struct pollfd		 pfd[2] = { { .fd = e->fd, .events = POLLIN },
@@ -534,6 +550,10 @@ relay(struct econn *e, long long *up, long long *down)
 			if (pfd[i].fd < 0 || pfd[i].revents == 0)
 				continue;
 			n = recv(pfd[i].fd, buf, RELAY_BUF, 0);
+			/* A plain request's answer: its status, for the log. */
+			if (n > 12 && i == 1 && status != NULL && *down == 0 &&
+			    !memcmp(buf, "HTTP/1.", 7) && buf[8] == ' ')
+				*status = atoi(buf + 9);
 			if (n > 0 && write_all(i ? e->fd : e->up, buf,
 			    (size_t)n) == 0) {
 				*(i ? down : up) += n;
@@ -638,4 +658,35 @@ log_request(const struct econn *e, const struct ereq *r, const char *action,
 	log_int(&l, "bytes_down", down);
 	log_int(&l, "ms", (long long)ms);
 	log_end(&l);
+}
+
+/* The proxy's lines of /metrics. */
+void
+egress_metrics(struct buf *b)
+{
+	size_t	 i;
+	long	 open;
+
+	pthread_mutex_lock(&mu);
+	open = nconns;
+	pthread_mutex_unlock(&mu);
+	buf_puts(b, "# HELP pincer_egress_requests_total Requests and "
+	    "tunnels through the egress proxy, by outcome (deny: the "
+	    "policy; error: a bad request, a name or host that failed).\n"
+	    "# TYPE pincer_egress_requests_total counter\n");
+	for (i = 0; i < 3; i++)
+		buf_printf(b, "pincer_egress_requests_total{action=\"%s\"} "
+		    "%llu\n", act_name[i], (unsigned long long)__atomic_load_n(
+		    &counts[i], __ATOMIC_RELAXED));
+	buf_printf(b, "# HELP pincer_egress_bytes_total Bytes relayed by the "
+	    "egress proxy.\n"
+	    "# TYPE pincer_egress_bytes_total counter\n"
+	    "pincer_egress_bytes_total{direction=\"up\"} %llu\n"
+	    "pincer_egress_bytes_total{direction=\"down\"} %llu\n"
+	    "# HELP pincer_egress_connections Open egress connections.\n"
+	    "# TYPE pincer_egress_connections gauge\n"
+	    "pincer_egress_connections %ld\n",
+	    (unsigned long long)__atomic_load_n(&bytes[0], __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&bytes[1], __ATOMIC_RELAXED),
+	    open);
 }

@@ -59,6 +59,7 @@ bool	 eg_policy_intercepts(const struct eg_policy *, const char *host,
 	    int port);
 
 /* egress_conf.c: the policies, and which one each sandbox has */
+struct config;
 int	 egress_conf_load(const struct config *, char *err, size_t);
 void	 egress_conf_free(void);
 void	 egress_conf_check(const char *box, const struct eg_req *,

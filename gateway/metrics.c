@@ -140,6 +140,7 @@ metrics_render(struct buf *b)
 	    door_open_connections(), http_in_flight(), ws_sessions(),
 	    metrics_rss_bytes(), started, pincer_version);
 	usage_metrics(b);
+	egress_metrics(b);
 }
 
 static void

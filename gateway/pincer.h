@@ -235,6 +235,7 @@ int	 egress_start(const struct config *, char *err, size_t);
 void	 egress_stop(void);
 bool	 egress_wants(const struct head *);
 int	 egress_adopt(int fd, const char *sandbox);
+void	 egress_metrics(struct buf *);
 /* egress_conf.c: a sandbox's policy, for the API and sbx.c */
 json_t	*egress_conf_get(const char *sandbox);
 int	 egress_conf_set(const char *sandbox, const char *policy, char *err,

@@ -88,6 +88,10 @@ run eg "curl -s $PX -w '\n%{http_code}' http://inject.example/"
 like "an inject rule: refused until TLS interception is built" "$OUT" $'\n501$'
 like "… saying why" "$OUT" 'egress_inject_unavailable'
 
+run eg "curl -s $PX -w '\n%{http_code}' http://no-such-name.example/"
+like "an allowed name that does not resolve: 502" "$OUT" $'\n502$'
+like "… saying so" "$OUT" '"code":"egress_resolve_failed","message":"cannot resolve no-such-name.example'
+
 run eg "curl -s $PX -w '\n%{http_code}' https://127.0.0.1:$EPORT/ ; echo \" rc=\$?\""
 like "https:// to the test server goes by CONNECT (its TLS fails, not the proxy)" "$OUT" 'rc=(35|52|56)'
 
@@ -141,6 +145,12 @@ like "the log has a line per request" "$LOG" 'sandbox=eg policy=test method=GET 
 like "… the denial with its action" "$LOG" 'host=denied.example.*action=deny'
 unlike "… and never the query" "$LOG" 's3cr3t'
 like "… the bytes each way counted" "$LOG" 'method=POST .*bytes_up=[1-9][0-9]* bytes_down=[1-9]'
+like "… and a plain request's status, from the host's answer" "$LOG" 'path=/post action=allow rule=1 status=200'
+req GET /metrics -H "Authorization: Bearer $ADM"
+like "/metrics counts requests allowed" "$BODY" 'pincer_egress_requests_total\{action="allow"\} [1-9]'
+like "… denied" "$BODY" 'pincer_egress_requests_total\{action="deny"\} [1-9]'
+like "… failed" "$BODY" 'pincer_egress_requests_total\{action="error"\} [1-9]'
+like "… and the bytes" "$BODY" 'pincer_egress_bytes_total\{direction="down"\} [1-9]'
 
 kill "$ECHO_PID" 2>/dev/null
 pincer_stop
