@@ -152,6 +152,28 @@ like "… denied" "$BODY" 'pincer_egress_requests_total\{action="deny"\} [1-9]'
 like "… failed" "$BODY" 'pincer_egress_requests_total\{action="error"\} [1-9]'
 like "… and the bytes" "$BODY" 'pincer_egress_bytes_total\{direction="down"\} [1-9]'
 
+# A switch outlives pincerd: the same state folder, a new pincerd.
+api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":"closed"}'
+is "PUT {policy: closed} again: 200" "$CODE" 200
+pincer_stop
+is "pincerd stops cleanly" "$PINCER_EXIT" 0
+PINCER_LOG="$T_LOGDIR/$T_NAME.restart.pincerd.log"
+"$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
+    --listen 127.0.0.1:0 2>>"$PINCER_LOG" &
+PINCER_PID=$!
+T_PIDS="$T_PIDS $PINCER_PID"
+wait_until 10 grep -q 'msg=listening' "$PINCER_LOG"
+PINCER_ADDR=$(_t_addr "$PINCER_LOG")
+PINCER_URL="http://$PINCER_ADDR"
+wait_until 10 curl -fsS -o /dev/null "$PINCER_URL/readyz"
+api GET /eg/egress
+ok "after a restart the sandbox still has the policy set for it" jok "$BODY" \
+    "o.policy === 'closed' && o.set === true"
+run eg "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/after"
+like "… and it decides: 403" "$OUT" '"policy":"closed".*'$'\n403$'
+run eg2 "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/after"
+like "… while the other sandbox keeps egress.policy: 200" "$OUT" $'\n200$'
+
 kill "$ECHO_PID" 2>/dev/null
 pincer_stop
 done_testing
