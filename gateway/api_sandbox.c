@@ -21,6 +21,7 @@ struct query {
 };
 
 static bool	 name_of(struct http_req *, char *, size_t);
+static bool	 existing(struct http_req *, char *, size_t);
 static void	 reply_err(struct http_req *, enum sbx_err);
 static enum MHD_Result add_arg(void *, enum MHD_ValueKind, const char *,
 		    const char *);
@@ -141,15 +142,10 @@ void
 api_sandbox_sync(struct http_req *r)
 {
 	char		 name[SBX_NAME_MAX + 1], err[256];
-	json_t		*o, *info;
+	json_t		*o;
 
-	if (!name_of(r, name, sizeof(name)))
+	if (!existing(r, name, sizeof(name)))
 		return;
-	if ((info = sbx_info(name)) == NULL) {
-		reply_err(r, SBX_NOT_FOUND);
-		return;
-	}
-	json_decref(info);
 	if (strcmp(http_req_method(r), "POST") != 0)
 		o = objstore_sync_status(name);
 	else if ((o = objstore_sync_now(name, err, sizeof(err))) == NULL) {
@@ -160,6 +156,22 @@ api_sandbox_sync(struct http_req *r)
 		    NULL);
 	json_object_set_new(o, "name", json_string(name));
 	http_reply_json(r, 200, o);
+}
+
+/* The {name} of the path, of a sandbox that exists; else answered. */
+static bool
+existing(struct http_req *r, char *name, size_t namesz)
+{
+	json_t	*info;
+
+	if (!name_of(r, name, namesz))
+		return false;
+	if ((info = sbx_info(name)) == NULL) {
+		reply_err(r, SBX_NOT_FOUND);
+		return false;
+	}
+	json_decref(info);
+	return true;
 }
 
 /*
@@ -173,16 +185,11 @@ api_sandbox_egress(struct http_req *r)
 	char		 name[SBX_NAME_MAX + 1], err[200];
 	const char	*body, *pol = NULL;
 	size_t		 len;
-	json_t		*in, *info, *v;
+	json_t		*in, *v;
 	json_error_t	 je;
 
-	if (!name_of(r, name, sizeof(name)))
+	if (!existing(r, name, sizeof(name)))
 		return;
-	if ((info = sbx_info(name)) == NULL) {
-		reply_err(r, SBX_NOT_FOUND);
-		return;
-	}
-	json_decref(info);
 	if (!strcmp(http_req_method(r), "PUT")) {
 		http_req_body(r, &body, &len);
 		if ((in = json_loadb(body, len, JSON_REJECT_DUPLICATES,

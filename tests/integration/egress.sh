@@ -158,6 +158,7 @@ is "PUT {policy: closed} again: 200" "$CODE" 200
 pincer_stop
 is "pincerd stops cleanly" "$PINCER_EXIT" 0
 PINCER_LOG="$T_LOGDIR/$T_NAME.restart.pincerd.log"
+: >"$PINCER_LOG"	# a log of an earlier run would show its address
 "$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
     --listen 127.0.0.1:0 2>>"$PINCER_LOG" &
 PINCER_PID=$!
