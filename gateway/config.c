@@ -459,6 +459,19 @@ static const struct option options[] = {
 	  .offset = O(egress_idle_timeout_s), .def = "300", .min = 1,
 	  .max = 86400, .help = "a proxied connection with no bytes "
 	  "either way for this long is closed" },
+	{ .name = "egress.upstream_ca_file", .type = OPT_STR,
+	  .offset = O(egress_upstream_ca_file), .def = "",
+	  .help = "a PEM file of extra CA certificates trusted for the "
+	  "hosts behind intercepted (inject) connections, besides the "
+	  "system's; empty: the system's only" },
+	{ .name = "egress.log_retention_days", .type = OPT_INT,
+	  .offset = O(egress_log_retention_days), .def = "14", .min = 0,
+	  .max = 3650, .help = "egress requests are kept in the store this "
+	  "many days (GET /api/v1/egress/log); 0: not kept" },
+	{ .name = "egress.log_max_rows", .type = OPT_INT,
+	  .offset = O(egress_log_max_rows), .def = "100000", .min = 0,
+	  .max = 100000000, .help = "at most this many egress requests are "
+	  "kept in the store; the oldest go first" },
 	{ .name = "sync.max_file_mb", .type = OPT_INT,
 	  .offset = O(sync_max_file_mb), .def = "1024", .min = 1,
 	  .max = 1048576, .restart = true, .help = "a file in /data larger "

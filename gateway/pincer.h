@@ -154,6 +154,9 @@ struct config {
 	long	 egress_max_connections;
 	long	 egress_connect_timeout_s;
 	long	 egress_idle_timeout_s;
+	char	*egress_upstream_ca_file;
+	long	 egress_log_retention_days;
+	long	 egress_log_max_rows;
 	int	 os_backend;		/* 0 local, 1 s3, 2 off */
 	char	*os_path;
 	char	*os_endpoint;
