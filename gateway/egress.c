@@ -33,30 +33,9 @@
 #include "pincer.h"
 #include "egress.h"
 
-#define HEAD_MAX	(16 << 10)	/* a request head, proxy headers too */
 #define RELAY_BUF	(64 << 10)	/* per direction */
 #define HEAD_WAIT_MS	10000
 #define STACK_SIZE	((size_t)256 << 10)
-
-struct econn {
-	int		 fd;		/* the sandbox's side */
-	int		 up;		/* the host's, or -1 */
-	char		 box[SBX_NAME_MAX + 1];
-	char		 policy[64];	/* the one that decided */
-	struct econn	*prev, *next;
-};
-
-/* What one request asks for, parsed from its head. */
-struct ereq {
-	char		 method[16];
-	char		 host[256];
-	char		 port_s[8];
-	int		 port;
-	char		*path;		/* origin form, query included; owned */
-	size_t		 head_len;	/* bytes of the head in buf */
-	char		 buf[HEAD_MAX + 1];
-	size_t		 len;		/* bytes in buf */
-};
 
 static void	*conn_main(void *);
 static void	 conn_unlink(struct econn *);
@@ -64,13 +43,9 @@ static void	 conn_end(struct econn *);
 static int	 read_head(struct econn *, struct ereq *);
 static int	 parse_target(struct ereq *, char *, size_t);
 static int	 decide(struct econn *, struct ereq *, struct eg_verdict *);
-static int	 dial(struct econn *, struct ereq *, struct eg_verdict *,
-		    char *, size_t);
 static int	 send_upstream_head(struct econn *, struct ereq *,
 		    long long *);
 static void	 relay(struct econn *, long long *, long long *, int *);
-static void	 refuse(struct econn *, int, const char *, const char *,
-		    const struct eg_verdict *);
 static int	 write_all(int, const void *, size_t);
 static void	 log_request(const struct econn *, const struct ereq *,
 		    const char *, int, int, long long, long long, uint64_t);
@@ -83,10 +58,11 @@ static struct econn	*conns;		/* mu */
 static long		 nconns;	/* mu */
 static bool		 stopping;	/* mu */
 static pthread_cond_t	 gone = PTHREAD_COND_INITIALIZER;
-/* For /metrics: requests by outcome, bytes up and down. */
-enum { A_ALLOW, A_DENY, A_ERROR };
-static const char *const act_name[] = { "allow", "deny", "error" };
-static uint64_t		 counts[3];	/* atomic */
+/* For /metrics: requests by outcome (enum eg_outcome), bytes up and
+ * down. */
+static const char *const act_name[] = { "allow", "deny", "error",
+	"inject" };
+static uint64_t		 counts[4];	/* atomic */
 static uint64_t		 bytes[2];	/* atomic */
 
 /* The policies from config; an error names what is wrong in one. */
@@ -121,6 +97,7 @@ egress_stop(void)
 		;
 	pthread_mutex_unlock(&mu);
 	egress_conf_free();
+	egress_tls_free();
 }
 
 /* Is this head a proxy's request: CONNECT, or an absolute target? */
@@ -150,7 +127,7 @@ egress_adopt(int fd, const char *box)
 	pthread_mutex_lock(&mu);
 	if (stopping || nconns >= c->egress_max_connections) {
 		pthread_mutex_unlock(&mu);
-		refuse(e, 503, "egress_busy", stopping ? "pincerd is "
+		egress_refuse(e, 503, "egress_busy", stopping ? "pincerd is "
 		    "stopping" : "too many connections through the egress "
 		    "proxy (egress.max_connections)", NULL);
 		free(e);
@@ -171,7 +148,7 @@ egress_adopt(int fd, const char *box)
 	pthread_attr_destroy(&at);
 	if (rc != 0) {
 		conn_unlink(e);
-		refuse(e, 503, "egress_busy", "cannot start a thread", NULL);
+		egress_refuse(e, 503, "egress_busy", "cannot start a thread", NULL);
 		free(e);
 		return -1;
 	}
@@ -202,6 +179,8 @@ conn_end(struct econn *e)
 	if (e->up != -1)
 		close(e->up);
 	free(e);
+	/* A secret read for an inject rule opened this thread's. */
+	store_thread_done();
 	door_conn_closed();
 }
 
@@ -224,22 +203,32 @@ conn_main(void *arg)
 	v.rule = -1;
 	if (read_head(e, r) == -1 || parse_target(r, why, sizeof(why)) ==
 	    -1) {
-		if (r->head_len > 0) {
-			refuse(e, 400, "bad_request", why, NULL);
-			__atomic_add_fetch(&counts[A_ERROR], 1,
-			    __ATOMIC_RELAXED);
-		}
+		if (r->head_len > 0)
+			egress_refuse(e, 400, "bad_request", why, NULL);
+		if (r->head_len > 0)
+			egress_account(e, NULL, EO_ERROR, -1, 400, 0, 0, 0);
 		free(r->path);
 		free(r);
 		conn_end(e);
 		return NULL;
 	}
+	/* An inject rule may match a request inside: each is checked. */
+	if (!strcmp(r->method, "CONNECT") &&
+	    egress_conf_intercepts(e->box, r->host, r->port)) {
+		if ((status = egress_dial(e, r, &v, true, why, sizeof(why))) ==
+		    0)
+			egress_tls_run(e, r);
+		else
+			egress_account(e, r, status == 403 ? EO_DENY :
+			    EO_ERROR, v.rule, status, 0, 0, now_ms() - t0);
+		goto out;
+	}
 	/* Refused by the policy, or failed (a name, a host): ours. */
 	if ((status = decide(e, r, &v)) != 0 ||
-	    (status = dial(e, r, &v, why, sizeof(why))) != 0)
-		act = status == 403 || status == 501 ? A_DENY : A_ERROR;
+	    (status = egress_dial(e, r, &v, false, why, sizeof(why))) != 0)
+		act = status == 403 ? EO_DENY : EO_ERROR;
 	else {
-		act = A_ALLOW;
+		act = EO_ALLOW;
 		status = !strcmp(r->method, "CONNECT") ? 200 : 0;
 		if ((status == 200 ? write_all(e->fd, "HTTP/1.1 200 "
 		    "Connection established\r\n\r\n", 39) :
@@ -247,11 +236,8 @@ conn_main(void *arg)
 			relay(e, &up, &down, status == 200 ? NULL :
 			    &status);
 	}
-	__atomic_add_fetch(&counts[act], 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&bytes[0], up, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&bytes[1], down, __ATOMIC_RELAXED);
-	log_request(e, r, act_name[act], v.rule, status, up, down,
-	    now_ms() - t0);
+	egress_account(e, r, act, v.rule, status, up, down, now_ms() - t0);
+out:
 	json_decref(v.set_headers);
 	json_decref(v.set_query);
 	free(r->path);
@@ -275,15 +261,15 @@ read_head(struct econn *e, struct ereq *r)
 			r->head_len = (size_t)(p + 4 - r->buf);
 			return 0;
 		}
-		if (r->len >= HEAD_MAX) {
-			refuse(e, 431, "header_too_large", "the proxy request's "
+		if (r->len >= EG_HEAD_MAX) {
+			egress_refuse(e, 431, "header_too_large", "the proxy request's "
 			    "head is larger than 16 KiB", NULL);
 			return -1;
 		}
 		if ((now = now_ms()) >= end ||
 		    poll(&pfd, 1, (int)(end - now)) != 1)
 			return -1;
-		n = recv(e->fd, r->buf + r->len, HEAD_MAX - r->len, 0);
+		n = recv(e->fd, r->buf + r->len, EG_HEAD_MAX - r->len, 0);
 		if (n <= 0)
 			return -1;
 		r->len += (size_t)n;
@@ -371,14 +357,16 @@ decide(struct econn *e, struct ereq *r, struct eg_verdict *v)
 
 	egress_conf_check(e->box, &q, v, e->policy, sizeof(e->policy));
 	if (v->action == EG_DENY) {
-		refuse(e, 403, "egress_denied", v->reason, v);
+		egress_refuse(e, 403, "egress_denied", v->reason, v);
 		return 403;
 	}
+	/* A credential goes out over TLS only, never in clear text; a
+	 * CONNECT that gets here had no rule that could inject. */
 	if (v->action == EG_INJECT) {
-		refuse(e, 501, "egress_inject_unavailable", "this host has an "
-		    "inject rule, and credential injection (TLS interception) "
-		    "is not built in this pincerd yet", v);
-		return 501;
+		egress_refuse(e, 403, "egress_denied", "this host has an inject "
+		    "rule: its credential is sent over HTTPS only, not in "
+		    "clear text (use https://)", v);
+		return 403;
 	}
 	return 0;
 }
@@ -388,9 +376,9 @@ decide(struct econn *e, struct ereq *r, struct eg_verdict *v)
  * answers. The address connected to is the one checked: a name that
  * resolves to a refused range, now or on a second lookup, gets nowhere.
  */
-static int
-dial(struct econn *e, struct ereq *r, struct eg_verdict *v, char *why,
-    size_t whysz)
+int
+egress_dial(struct econn *e, struct ereq *r, struct eg_verdict *v,
+    bool intercept, char *why, size_t whysz)
 {
 	const struct config	*c = config_current();
 	struct addrinfo		 hints = { .ai_socktype = SOCK_STREAM,
@@ -404,13 +392,18 @@ dial(struct econn *e, struct ereq *r, struct eg_verdict *v, char *why,
 	if ((rc = getaddrinfo(r->host, r->port_s, &hints, &res)) != 0) {
 		snprintf(why, whysz, "cannot resolve %s: %s", r->host,
 		    gai_strerror(rc));
-		refuse(e, 502, "egress_resolve_failed", why, v);
+		egress_refuse(e, 502, "egress_resolve_failed", why, v);
 		return 502;
 	}
 	for (ai = res; ai != NULL && e->up == -1; ai = ai->ai_next) {
 		q.addr = ai->ai_addr;
-		egress_conf_check(e->box, &q, &w, e->policy,
-		    sizeof(e->policy));
+		if (intercept) {
+			if (egress_conf_addr_ok(e->box, r->host, r->port,
+			    ai->ai_addr, &w, e->policy, sizeof(e->policy)))
+				w.action = EG_ALLOW;
+		} else
+			egress_conf_check(e->box, &q, &w, e->policy,
+			    sizeof(e->policy));
 		json_decref(w.set_headers);
 		json_decref(w.set_query);
 		if (w.action != EG_ALLOW) {
@@ -430,18 +423,19 @@ dial(struct econn *e, struct ereq *r, struct eg_verdict *v, char *why,
 		}
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		setsockopt(e->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		memcpy(&e->upaddr, ai->ai_addr, ai->ai_addrlen);
 		e->up = fd;
 	}
 	freeaddrinfo(res);
 	if (e->up != -1)
 		return 0;
 	if (allowed == 0) {
-		refuse(e, 403, "egress_denied", v->reason, v);
+		egress_refuse(e, 403, "egress_denied", v->reason, v);
 		return 403;
 	}
 	snprintf(why, whysz, "cannot connect to %s port %d: %s", r->host,
 	    r->port, strerror(err));
-	refuse(e, 502, "egress_connect_failed", why, v);
+	egress_refuse(e, 502, "egress_connect_failed", why, v);
 	return 502;
 }
 
@@ -506,7 +500,7 @@ send_upstream_head(struct econn *e, struct ereq *r, long long *up)
 	const char	*line, *eol, *end = r->buf + r->head_len - 2;
 	int		 rc = -1;
 
-	buf_init(&b, HEAD_MAX + 8192);
+	buf_init(&b, EG_HEAD_MAX + 8192);
 	if (buf_printf(&b, "%s %s HTTP/1.1\r\n", r->method, r->path) == -1)
 		goto out;
 	line = strstr(r->buf, "\r\n") + 2;
@@ -579,6 +573,8 @@ status_text(int status)
 	switch (status) {
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
 	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
@@ -587,28 +583,53 @@ status_text(int status)
 }
 
 /* An answer the agent can read: the status and a JSON error. */
-static void
-refuse(struct econn *e, int status, const char *code, const char *msg,
-    const struct eg_verdict *v)
+int
+egress_answer(struct buf *out, const struct econn *e, int status,
+    const char *code, const char *msg, int rule)
 {
 	json_t	*o;
-	char	*body, head[256];
-	int	 n;
+	char	*body;
+	int	 rc;
 
 	o = json_pack("{s:{s:s,s:s,s:s,s:i}}", "error", "code", code,
-	    "message", msg, "policy", e->policy, "rule", v != NULL ?
-	    v->rule : -1);
+	    "message", msg, "policy", e->policy, "rule", rule);
 	if (o == NULL || (body = json_dumps(o, JSON_COMPACT)) == NULL) {
 		json_decref(o);
-		return;
+		return -1;
 	}
 	json_decref(o);
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: "
+	rc = buf_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: "
 	    "application/json\r\nContent-Length: %zu\r\nConnection: "
-	    "close\r\n\r\n", status, status_text(status), strlen(body));
-	if (write_all(e->fd, head, (size_t)n) == 0)
-		(void)write_all(e->fd, body, strlen(body));
+	    "close\r\n\r\n%s", status, status_text(status), strlen(body),
+	    body);
 	free(body);
+	return rc;
+}
+
+void
+egress_refuse(struct econn *e, int status, const char *code,
+    const char *msg, const struct eg_verdict *v)
+{
+	struct buf	 b;
+
+	buf_init(&b, 4096);
+	if (egress_answer(&b, e, status, code, msg, v != NULL ? v->rule : -1)
+	    == 0)
+		(void)write_all(e->fd, b.data, b.len);
+	buf_free(&b);
+}
+
+/* Counted in /metrics; logged when there was a request to log. */
+void
+egress_account(const struct econn *e, const struct ereq *r,
+    enum eg_outcome act, int rule, int status, long long up,
+    long long down, uint64_t ms)
+{
+	__atomic_add_fetch(&counts[act], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&bytes[0], up, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&bytes[1], down, __ATOMIC_RELAXED);
+	if (r != NULL)
+		log_request(e, r, act_name[act], rule, status, up, down, ms);
 }
 
 static int
@@ -671,10 +692,11 @@ egress_metrics(struct buf *b)
 	open = nconns;
 	pthread_mutex_unlock(&mu);
 	buf_puts(b, "# HELP pincer_egress_requests_total Requests and "
-	    "tunnels through the egress proxy, by outcome (deny: the "
-	    "policy; error: a bad request, a name or host that failed).\n"
+	    "tunnels through the egress proxy, by outcome (inject: a "
+	    "request sent with the policy's credentials; deny: the policy; "
+	    "error: a bad request, a name or host that failed).\n"
 	    "# TYPE pincer_egress_requests_total counter\n");
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		buf_printf(b, "pincer_egress_requests_total{action=\"%s\"} "
 		    "%llu\n", act_name[i], (unsigned long long)__atomic_load_n(
 		    &counts[i], __ATOMIC_RELAXED));

@@ -9,9 +9,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 /* egress_policy.c: the semantics are in its top comment. */
 
@@ -57,6 +59,82 @@ bool	 eg_policy_needs_addr(const struct eg_policy *);
  * TLS and check each request in the tunnel instead of the CONNECT. */
 bool	 eg_policy_intercepts(const struct eg_policy *, const char *host,
 	    int port);
+/* Some request to host:port could be allowed at addr (a tunnel whose
+ * requests are checked one by one is opened to it); else v says why
+ * not. v's set_headers and set_query are not filled. */
+bool	 eg_policy_addr_ok(const struct eg_policy *, const char *host,
+	    int port, const struct sockaddr *addr, struct eg_verdict *v);
+
+/* egress.c and egress_tls.c: one connection from a sandbox */
+
+struct buf;
+
+#define EG_HEAD_MAX	(16 << 10)	/* a request head, proxy headers too */
+
+struct econn {
+	int			 fd;		/* the sandbox's side */
+	int			 up;		/* the host's, or -1 */
+	char			 box[64];	/* >= SBX_NAME_MAX + 1 */
+	char			 policy[64];	/* the one that decided */
+	struct sockaddr_storage	 upaddr;	/* where up goes */
+	bool			 intercepted;	/* TLS ended in pincerd */
+	struct econn		*prev, *next;
+};
+
+/* What one request asks for, parsed from its head. */
+struct ereq {
+	char		 method[16];
+	char		 host[256];
+	char		 port_s[8];
+	int		 port;
+	char		*path;		/* origin form, query included; owned */
+	size_t		 head_len;	/* bytes of the head in buf */
+	char		 buf[EG_HEAD_MAX + 1];
+	size_t		 len;		/* bytes in buf */
+};
+
+/* How a request ended, for /metrics and the log. */
+enum eg_outcome { EO_ALLOW, EO_DENY, EO_ERROR, EO_INJECT };
+
+/* Resolve r->host, check each address, connect e->up to one allowed.
+ * intercept: each request will be checked, so an address passes if some
+ * request could be allowed there. 0, or the status already answered. */
+int	 egress_dial(struct econn *, struct ereq *, struct eg_verdict *,
+	    bool intercept, char *why, size_t whysz);
+/* A refusal's whole answer (head and JSON body) into out. */
+int	 egress_answer(struct buf *out, const struct econn *, int status,
+	    const char *code, const char *msg, int rule);
+void	 egress_refuse(struct econn *, int status, const char *code,
+	    const char *msg, const struct eg_verdict *);
+/* Counted in /metrics and logged: one request, or one tunnel. */
+void	 egress_account(const struct econn *, const struct ereq *,
+	    enum eg_outcome, int rule, int status, long long up,
+	    long long down, uint64_t ms);
+
+/* egress_http.c: HTTP/1.1 heads in an intercepted tunnel. A head is the
+ * bytes up to and including its blank line. */
+enum eg_framing { EF_NONE, EF_LEN, EF_CHUNKED, EF_CLOSE };
+const char *eh_header(const char *head, size_t len, const char *name,
+	    size_t *vlen);
+bool	 eh_has_token(const char *head, size_t len, const char *name,
+	    const char *token);
+int	 eh_framing(const char *head, size_t len, bool request,
+	    long long *n);
+int	 eh_request_line(const char *head, size_t len, char *method,
+	    size_t msz, char **path);
+int	 eh_status(const char *head, size_t len);
+int	 eh_rewrite(struct buf *out, const char *head, size_t len,
+	    const char *method, const char *path, const json_t *set_headers,
+	    const json_t *set_query, char *why, size_t whysz);
+
+/* egress_tls.c: a CONNECT whose requests are checked one by one (an
+ * inject rule may match them): TLS ended with the sandbox's CA, the host
+ * verified, each request decided, credentials set on the way out. */
+void	 egress_tls_run(struct econn *, struct ereq *);
+void	 egress_tls_free(void);
+/* egress_ca.c (declared here until it lands; see its own section) */
+SSL_CTX	*egress_ca_server_ctx(const char *box, const char *host, char *err,
+	    size_t errsz);
 
 /* egress_conf.c: the policies, and which one each sandbox has */
 struct config;
@@ -64,5 +142,12 @@ int	 egress_conf_load(const struct config *, char *err, size_t);
 void	 egress_conf_free(void);
 void	 egress_conf_check(const char *box, const struct eg_req *,
 	    struct eg_verdict *, char *pname, size_t);
+/* The box's policy wants this tunnel's requests checked one by one. */
+bool	 egress_conf_intercepts(const char *box, const char *host, int port);
+/* Some request to host:port at addr could be allowed (for a tunnel whose
+ * requests are checked one by one); else v says why not. */
+bool	 egress_conf_addr_ok(const char *box, const char *host, int port,
+	    const struct sockaddr *addr, struct eg_verdict *v, char *pname,
+	    size_t);
 
 #endif

@@ -206,6 +206,47 @@ egress_conf_check(const char *box, const struct eg_req *q,
 	pthread_rwlock_unlock(&lock);
 }
 
+bool
+egress_conf_intercepts(const char *box, const char *host, int port)
+{
+	const struct ovr	*o;
+	const struct pol	*p;
+	bool			 yes;
+
+	pthread_rwlock_rdlock(&lock);
+	o = find_ovr(box);
+	p = find_pol(o != NULL ? o->name : deflt);
+	yes = p != NULL && eg_policy_intercepts(p->p, host, port);
+	pthread_rwlock_unlock(&lock);
+	return yes;
+}
+
+bool
+egress_conf_addr_ok(const char *box, const char *host, int port,
+    const struct sockaddr *addr, struct eg_verdict *v, char *pname,
+    size_t pnamesz)
+{
+	const struct ovr	*o;
+	const struct pol	*p;
+	const char		*name;
+	bool			 ok = false;
+
+	memset(v, 0, sizeof(*v));
+	pthread_rwlock_rdlock(&lock);
+	o = find_ovr(box);
+	name = o != NULL ? o->name : deflt;
+	snprintf(pname, pnamesz, "%s", name);
+	if ((p = find_pol(name)) == NULL) {
+		v->action = EG_DENY;
+		v->rule = -1;
+		snprintf(v->reason, sizeof(v->reason), "the policy \"%s\" set "
+		    "for this sandbox is no longer in egress.policies", name);
+	} else
+		ok = eg_policy_addr_ok(p->p, host, port, addr, v);
+	pthread_rwlock_unlock(&lock);
+	return ok;
+}
+
 /* For the API: {policy, set, default, rules: the policy as configured}. */
 json_t *
 egress_conf_get(const char *box)

@@ -1327,6 +1327,7 @@ int	 store_migrate(struct sqlite3 *, char **err);
 struct sqlite3_stmt *store_stmt(const char *sql);
 void	 store_lazy_commits(void);
 void	 store_close(void);
+void	 store_thread_done(void);
 bool	 store_ready(void);
 
 /* dispatch.c: messages in, agent turns, replies out */

@@ -245,6 +245,33 @@ store_ready(void)
 	return ok;
 }
 
+/*
+ * A short-lived thread that may have used the store (an egress
+ * connection's, which reads a secret) closes its connection as it ends;
+ * otherwise every such thread would leave one open until exit.
+ */
+void
+store_thread_done(void)
+{
+	struct conn	**pp, *c = mine;
+	size_t		  i;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&conns_lock);
+	for (pp = &conns; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&conns_lock);
+	for (i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(c->cache[i].st);
+	sqlite3_close(c->db);
+	free(c);
+	mine = NULL;
+}
+
 /* At exit, after every thread that used the store has stopped. */
 void
 store_close(void)
