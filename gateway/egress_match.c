@@ -503,3 +503,58 @@ verdict_special(const struct eg_policy *p, const struct rule *r,
 	    "private or special address that egress policy \"%.40s\" does "
 	    "not open", host, addr[0] ? addr : "?", sr->name, p->name);
 }
+
+/*
+ * Before a tunnel whose requests are checked one by one is opened to
+ * addr: could any request there be allowed? Rules are read in order as
+ * for a request whose method and path are not known: a deny that holds
+ * for every request (no methods, no path_prefix) ends the search; an
+ * allow or inject that could match must also open a special address
+ * (the same test as for a request). Each request is still checked.
+ */
+bool
+eg_policy_addr_ok(const struct eg_policy *p, const char *host, int port,
+    const struct sockaddr *addr, struct eg_verdict *v)
+{
+	struct eg_req		 q = { host, port, "CONNECT", NULL, addr };
+	const struct rule	*r;
+	struct eg_verdict	 w;
+	size_t			 i, hlen = strlen(host != NULL ? host : "");
+	bool			 refused = false;
+
+	q.host = host != NULL ? host : "";
+	if (hlen > 0 && q.host[hlen - 1] == '.')
+		hlen--;
+	for (i = 0; i < p->nrules; i++) {
+		r = &p->rules[i];
+		if (!host_match(r, q.host, hlen) || !port_match(r, port) ||
+		    (r->ncidrs > 0 && !addr_match(r, addr)))
+			continue;
+		if (r->action == EG_DENY) {
+			if (r->nmethods > 0 || r->path_prefix != NULL)
+				continue;
+			if (!refused)
+				verdict_rule(p, (int)i, &q, v);
+			return false;
+		}
+		verdict_rule(p, (int)i, &q, &w);
+		verdict_special(p, r, &q, &w);
+		if (w.action != EG_DENY) {
+			*v = w;
+			v->set_headers = v->set_query = NULL;
+			return true;
+		}
+		if (!refused)
+			*v = w;
+		refused = true;
+		if (r->nmethods == 0 && r->path_prefix == NULL)
+			return false;
+	}
+	if (refused)
+		return false;
+	verdict_default(p, &q, v);
+	if (v->action != EG_DENY)
+		verdict_special(p, NULL, &q, v);
+	v->set_headers = v->set_query = NULL;
+	return v->action != EG_DENY;
+}

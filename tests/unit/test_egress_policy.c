@@ -21,6 +21,7 @@ static void	test_special_opened(void);
 static void	test_unresolved(void);
 static void	test_inject(void);
 static void	test_intercepts(void);
+static void	test_addr_ok(void);
 static void	test_parse_errors(void);
 static void	test_reason_length(size_t, bool);
 static struct eg_policy *pol(const char *, const char *);
@@ -496,6 +497,41 @@ test_intercepts(void)
 	ok(eg_policy_needs_addr(q), "a cidr rule needs the address");
 	eg_policy_free(p);
 	eg_policy_free(q);
+	test_addr_ok();
+}
+
+/* Before an intercepted tunnel is opened to an address. */
+static void
+test_addr_ok(void)
+{
+	struct eg_policy	*p = pol("a", "{\"rules\": ["
+	    "{\"host\": \"x.test\", \"path_prefix\": \"/no\", \"action\":"
+	    " \"deny\"},"
+	    "{\"host\": \"x.test\", \"path_prefix\": \"/y\", \"action\":"
+	    " \"inject\", \"set_query\": {\"k\": \"v\"}},"
+	    "{\"host\": \"l.test\", \"cidr\": \"127.0.0.1/32\", \"action\":"
+	    " \"inject\", \"set_query\": {\"k\": \"v\"}},"
+	    "{\"host\": \"d.test\", \"action\": \"deny\", \"reason\":"
+	    " \"no d\"}]}");
+	struct eg_verdict	 v;
+
+	if (p == NULL)
+		return;
+	ok(eg_policy_addr_ok(p, "x.test", 443, ip("203.0.113.5"), &v) &&
+	    v.rule == 1 && v.set_query == NULL, "a public address behind "
+	    "a conditional deny: some request could go (rule %d)", v.rule);
+	ok(!eg_policy_addr_ok(p, "x.test", 443, ip("10.1.2.3"), &v) &&
+	    v.rule == EG_RULE_SPECIAL && strstr(v.reason, "10.0.0.0/8"),
+	    "a private address no cidr opens: refused: %s", v.reason);
+	ok(eg_policy_addr_ok(p, "l.test", 443, ip("127.0.0.1"), &v),
+	    "a loopback address the rule's cidr opens");
+	ok(!eg_policy_addr_ok(p, "l.test", 443, ip("127.0.0.2"), &v) &&
+	    v.rule == -1, "another loopback address: the default denies");
+	ok(!eg_policy_addr_ok(p, "d.test", 443, ip("203.0.113.5"), &v) &&
+	    !strcmp(v.reason, "no d"), "an unconditional deny: its reason");
+	ok(!eg_policy_addr_ok(p, "z.test", 443, ip("203.0.113.5"), &v) &&
+	    v.rule == -1, "no rule: the default");
+	eg_policy_free(p);
 }
 
 static void
