@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
@@ -64,5 +65,20 @@ int	 egress_conf_load(const struct config *, char *err, size_t);
 void	 egress_conf_free(void);
 void	 egress_conf_check(const char *box, const struct eg_req *,
 	    struct eg_verdict *, char *pname, size_t);
+
+/* egress_log.c: each request in the store, for GET /api/v1/egress/log */
+struct eg_logrec {
+	int64_t		 ts_ms;		/* wall clock, ms */
+	const char	*sandbox, *policy, *method, *host;
+	int		 port;
+	const char	*path;		/* origin form; NULL for CONNECT; the
+					 * query is cut here */
+	const char	*action;	/* "allow", "deny", "error" */
+	int		 rule, status;
+	long long	 bytes_up, bytes_down, ms;
+	bool		 intercepted;
+};
+/* Any thread: queued in memory, never waiting on the store. */
+void	 egress_log_add(const struct eg_logrec *);
 
 #endif
