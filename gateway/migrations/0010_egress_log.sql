@@ -11,7 +11,7 @@ CREATE TABLE egress_log (
 	method		TEXT,			-- CONNECT for a tunnel
 	host		TEXT,			-- lower case
 	port		INTEGER,
-	path		TEXT,			-- NULL for CONNECT; "?…" for a query
+	path		TEXT,			-- NULL: CONNECT; a query: "?…"
 	action		TEXT NOT NULL,		-- allow deny error
 	rule		INTEGER,		-- index; -1 default, -2 special
 	status		INTEGER,		-- what the sandbox got; 0: none
