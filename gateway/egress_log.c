@@ -238,8 +238,10 @@ writer(void *unused)
 		n = nring < BATCH_MAX ? nring : BATCH_MAX;
 		for (i = 0; i < n; i++)
 			batch[i] = ring[(head + i) % QUEUE_MAX];
-		head = (head + n) % QUEUE_MAX;
+		/* Back to the start when empty: a writer that keeps up
+		 * touches a few pages of the ring, not all of its 4 MB. */
 		nring -= n;
+		head = nring == 0 ? 0 : (head + n) % QUEUE_MAX;
 		pthread_mutex_unlock(&lock);
 		if (n > 0)
 			write_batch(batch, n);
