@@ -284,7 +284,7 @@ tend(long long *last_prune, uint64_t *drops_seen)
 	}
 }
 
-/* One transaction for the batch: one commit each WRITE_MS at most. */
+/* One transaction, one commit, for up to BATCH_MAX rows. */
 static void
 write_batch(const struct rec *b, size_t n)
 {
