@@ -86,7 +86,8 @@ daemon_serve(const struct config_overrides *ov)
 	    snapshot_start(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
 	    browser_start(c) == -1 || cdp_start(c) == -1 ||
-	    start_egress(c) == -1 || backup_start(c) == -1 || http_start(c) == -1 ||
+	    egress_log_start() == -1 || start_egress(c) == -1 ||
+	    backup_start(c) == -1 || http_start(c) == -1 ||
 	    door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1 ||
 	    /* Last: a turn left from the last run starts a sandbox, whose
@@ -147,6 +148,8 @@ stop:
 	door_stop();
 	/* Proxied connections end before their sandboxes do. */
 	egress_stop();
+	/* Their last records reach the store. */
+	egress_log_stop();
 	ws_stop();
 	objstore_sync_shutting();
 	sbx_shutdown();

@@ -650,15 +650,27 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* One line per request; the query is not logged (it can hold tokens). */
+/*
+ * One line per request, and a row in the store (egress_log.c); the query
+ * is in neither (it can hold tokens).
+ */
 static void
 log_request(const struct econn *e, const struct ereq *r, const char *action,
     int rule, int status, long long up, long long down, uint64_t ms)
 {
-	struct logline	 l;
-	char		 path[256];
-	size_t		 n;
+	struct logline		 l;
+	struct eg_logrec	 rec = {
+		.ts_ms = now_wall_ms() - (long long)ms,
+		.sandbox = e->box, .policy = e->policy, .method = r->method,
+		.host = r->host, .port = r->port, .path = r->path,
+		.action = action, .rule = rule, .status = status,
+		.bytes_up = up, .bytes_down = down, .ms = (long long)ms,
+		.intercepted = e->intercepted,
+	};
+	char			 path[256];
+	size_t			 n;
 
+	egress_log_add(&rec);
 	if (!log_begin(&l, LOG_INFO, "egress"))
 		return;
 	log_str(&l, "sandbox", e->box);
@@ -678,6 +690,8 @@ log_request(const struct econn *e, const struct ereq *r, const char *action,
 	log_int(&l, "bytes_up", up);
 	log_int(&l, "bytes_down", down);
 	log_int(&l, "ms", (long long)ms);
+	if (e->intercepted)
+		log_str(&l, "intercepted", "yes");
 	log_end(&l);
 }
 

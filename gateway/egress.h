@@ -150,4 +150,19 @@ bool	 egress_conf_addr_ok(const char *box, const char *host, int port,
 	    const struct sockaddr *addr, struct eg_verdict *v, char *pname,
 	    size_t);
 
+/* egress_log.c: each request in the store, for GET /api/v1/egress/log */
+struct eg_logrec {
+	int64_t		 ts_ms;		/* wall clock, ms */
+	const char	*sandbox, *policy, *method, *host;
+	int		 port;
+	const char	*path;		/* origin form; NULL for CONNECT; the
+					 * query is cut here */
+	const char	*action;	/* "allow", "deny", "error" */
+	int		 rule, status;
+	long long	 bytes_up, bytes_down, ms;
+	bool		 intercepted;
+};
+/* Any thread: queued in memory, never waiting on the store. */
+void	 egress_log_add(const struct eg_logrec *);
+
 #endif

@@ -141,6 +141,7 @@ metrics_render(struct buf *b)
 	    metrics_rss_bytes(), started, pincer_version);
 	usage_metrics(b);
 	egress_metrics(b);
+	egress_log_metrics(b);
 }
 
 static void

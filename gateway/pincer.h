@@ -244,6 +244,11 @@ json_t	*egress_conf_get(const char *sandbox);
 int	 egress_conf_set(const char *sandbox, const char *policy, char *err,
 	    size_t);
 void	 egress_conf_forget(const char *sandbox);
+/* egress_log.c: each request kept in the store (egress.h: adding one) */
+int	 egress_log_start(void);
+void	 egress_log_stop(void);		/* after egress_stop: writes the rest */
+void	 egress_log_flush(void);
+void	 egress_log_metrics(struct buf *);
 
 /* door.c */
 int	 door_start(const struct config *, char *bound, size_t boundsz);
@@ -943,6 +948,9 @@ void	 api_sandbox_stop(struct http_req *);
 void	 api_sandbox_sync(struct http_req *);
 void	 api_sandbox_egress(struct http_req *);
 void	 api_sandbox_forward(struct http_req *);
+
+/* api_egress.c */
+void	 api_egress_log(struct http_req *);
 
 /*
  * snapshot.c: sandbox snapshots (README, Snapshots): a sandbox's writable

@@ -5,9 +5,35 @@
 # checks the address after resolution (a name resolving to loopback or
 # the metadata address is refused unless a cidr rule allows it), and
 # relays plain HTTP and CONNECT tunnels; a denied host gets 403 with a
-# JSON reason; the log has a line per request, the query left out.
+# JSON reason; the log has a line per request, the query left out, and
+# the store a row (GET /api/v1/egress/log), kept by egress.log_*.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
+
+# elog QUERY: GET /api/v1/egress/log?QUERY as the admin ($ADM).
+elog() {
+	req GET "/api/v1/egress/log${1:+?$1}" -H "Authorization: Bearer $ADM"
+}
+# elog_until QUERY EXPR: rows are written a moment after the request:
+# ask again until EXPR (o: the answer) holds, or 5 seconds pass.
+elog_until() { wait_until 5 _elog_ok "$1" "$2"; elog "$1"; }
+_elog_ok() { elog "$1"; [ "$CODE" = 200 ] && jok "$BODY" "$2"; }
+# restart [VAR=VALUE…]: a new pincerd on the same state, with VARs set.
+restart() {
+	pincer_stop
+	is "pincerd stops cleanly" "$PINCER_EXIT" 0
+	T_DAEMONS=$((T_DAEMONS + 1))
+	PINCER_LOG="$T_LOGDIR/$T_NAME.restart$T_DAEMONS.pincerd.log"
+	: >"$PINCER_LOG"	# a log of an earlier run would show its address
+	env "$@" "$PINCER_BIN" serve --config "$PINCER_CONF" \
+	    --state "$PINCER_STATE_DIR" --listen 127.0.0.1:0 2>>"$PINCER_LOG" &
+	PINCER_PID=$!
+	T_PIDS="$T_PIDS $PINCER_PID"
+	wait_until 10 grep -q 'msg=listening' "$PINCER_LOG"
+	PINCER_ADDR=$(_t_addr "$PINCER_LOG")
+	PINCER_URL="http://$PINCER_ADDR"
+	wait_until 10 curl -fsS -o /dev/null "$PINCER_URL/readyz"
+}
 
 if [ ! -x "$TOP_BUILDDIR/pincer-init" ]; then
 	ok "pincer-init is built next to pincer" false
@@ -152,21 +178,89 @@ like "… denied" "$BODY" 'pincer_egress_requests_total\{action="deny"\} [1-9]'
 like "… failed" "$BODY" 'pincer_egress_requests_total\{action="error"\} [1-9]'
 like "… and the bytes" "$BODY" 'pincer_egress_bytes_total\{direction="down"\} [1-9]'
 
+# The request log in the store (issue 10): allowed, denied, failed.
+secret_register SECRETVALUE123
+run eg "curl -s $PX -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$EPORT/logged?token=SECRETVALUE123'"
+is "an allowed request with a secret in its query: 200" "$OUT" 200
+run eg "curl -s $PX -o /dev/null -w '%{http_code}' http://denied.example/d"
+is "… a denied one: 403" "$OUT" 403
+run eg "curl -s $PX -o /dev/null -w '%{http_code}' http://no-such-name.example/e"
+is "… one that fails: 502" "$OUT" 502
+elog_until "sandbox=eg&limit=3" "o.entries.length === 3 && o.entries[0].host === 'no-such-name.example'"
+is "GET /api/v1/egress/log as the admin: 200" "$CODE" 200
+ok "… newest first: the failure, its action and status" jok "$BODY" \
+    "o.entries[0].action === 'error' && o.entries[0].status === 502 &&
+     o.entries[0].method === 'GET' && o.entries[0].path === '/e'"
+ok "… the denial, with its rule" jok "$BODY" \
+    "o.entries[1].host === 'denied.example' && o.entries[1].action === 'deny' &&
+     o.entries[1].status === 403 && o.entries[1].rule === 0"
+ok "… the allowed request, the query cut to ?…" jok "$BODY" \
+    "(e => e.host === '127.0.0.1' && e.port === $EPORT &&
+     e.action === 'allow' && e.status === 200 && e.method === 'GET' &&
+     e.path === '/logged?…' && e.sandbox === 'eg' && e.policy === 'test' &&
+     e.rule === 1 && e.bytes_up > 0 && e.bytes_down > 0 && e.ms >= 0 &&
+     e.intercepted === false)(o.entries[2])"
+ok "… ids descending, times in ISO 8601 UTC" jok "$BODY" \
+    "o.entries[0].id > o.entries[1].id && o.entries[1].id > o.entries[2].id &&
+     o.entries.every(e => /^20\d\d-\d\d-\d\dT[\d:.]+Z$/.test(e.time)) &&
+     Math.abs(Date.parse(o.entries[0].time) - Date.now()) < 60000"
+unlike "… and never the query's secret" "$BODY" 'SECRETVALUE123'
+elog "sandbox=eg&limit=1000"
+ok "a CONNECT tunnel has its method and no path" jok "$BODY" \
+    "o.entries.some(e => e.method === 'CONNECT' && e.path === null &&
+     e.action === 'allow' && e.status === 200)"
+elog "host=denied.example"
+ok "?host= keeps that host's requests only" jok "$BODY" \
+    "o.entries.length >= 2 && o.entries.every(e => e.host === 'denied.example')"
+elog "host=DENIED.Example"
+ok "… in any case" jok "$BODY" "o.entries.length >= 2"
+elog "sandbox=eg2"
+ok "?sandbox= keeps that sandbox's" jok "$BODY" \
+    "o.entries.length >= 1 && o.entries.every(e => e.sandbox === 'eg2') &&
+     o.next_before === null"
+elog "action=deny&sandbox=eg"
+ok "?action=deny: denials only" jok "$BODY" \
+    "o.entries.length >= 3 && o.entries.every(e => e.action === 'deny')"
+elog "sandbox=nobody"
+ok "a sandbox with no requests: no entries" jok "$BODY" \
+    "o.entries.length === 0 && o.next_before === null"
+elog "limit=1000"
+IDS=$(jv "$BODY" "o.entries.map(e => e.id).join(' ')")
+read -r ID0 ID1 ID2 ID3 _ <<<"$IDS"
+elog "limit=2"
+ok "?limit=2: two entries, the newest, and the next page's before" jok "$BODY" \
+    "o.entries.map(e => e.id).join() === '$ID0,$ID1' && o.next_before === $ID1"
+elog "limit=2&before=$(jv "$BODY" o.next_before)"
+ok "… ?before= that: the next two" jok "$BODY" \
+    "o.entries.map(e => e.id).join() === '$ID2,$ID3' && o.next_before === $ID3"
+elog "limit=1000&before=$(awk '{ print $(NF - 1) }' <<<"$IDS")"
+ok "… the last page: one entry, next_before null" jok "$BODY" \
+    "o.entries.length === 1 && o.next_before === null"
+req GET /api/v1/egress/log
+is "without a credential: 401" "$CODE" 401
+req GET /api/v1/egress/log -H "Authorization: Bearer $TOK"
+is "a token without the admin scope: 403" "$CODE" 403
+for q in limit=abc limit=0 limit=1001 limit=5x before=-1 before=abc \
+    action=maybe; do
+	elog "$q"
+	is "?$q: 400" "$CODE" 400
+done
+ok "… with the JSON error" jok "$BODY" "o.error.code === 'bad_request'"
+DB=$PINCER_STATE_DIR/pincer.db
+like "the store has the rows" "$(sqlite3 "$DB" .dump)" \
+    'INSERT INTO egress_log.*/logged\?…'
+is "… and no byte of the query in the database files" \
+    "$(cat "$DB" "$DB-wal" 2>/dev/null | grep -c SECRETVALUE123)" 0
+is "… nor in the log" "$(grep -c SECRETVALUE123 "$PINCER_LOG")" 0
+req GET /metrics -H "Authorization: Bearer $ADM"
+like "/metrics counts the rows written" "$BODY" \
+    'pincer_egress_log_written_total [1-9]'
+like "… and none dropped" "$BODY" 'pincer_egress_log_dropped_total 0'
+
 # A switch outlives pincerd: the same state folder, a new pincerd.
 api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":"closed"}'
 is "PUT {policy: closed} again: 200" "$CODE" 200
-pincer_stop
-is "pincerd stops cleanly" "$PINCER_EXIT" 0
-PINCER_LOG="$T_LOGDIR/$T_NAME.restart.pincerd.log"
-: >"$PINCER_LOG"	# a log of an earlier run would show its address
-"$PINCER_BIN" serve --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" \
-    --listen 127.0.0.1:0 2>>"$PINCER_LOG" &
-PINCER_PID=$!
-T_PIDS="$T_PIDS $PINCER_PID"
-wait_until 10 grep -q 'msg=listening' "$PINCER_LOG"
-PINCER_ADDR=$(_t_addr "$PINCER_LOG")
-PINCER_URL="http://$PINCER_ADDR"
-wait_until 10 curl -fsS -o /dev/null "$PINCER_URL/readyz"
+restart
 api GET /eg/egress
 ok "after a restart the sandbox still has the policy set for it" jok "$BODY" \
     "o.policy === 'closed' && o.set === true"
@@ -174,6 +268,38 @@ run eg "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/after"
 like "… and it decides: 403" "$OUT" '"policy":"closed".*'$'\n403$'
 run eg2 "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/after"
 like "… while the other sandbox keeps egress.policy: 200" "$OUT" $'\n200$'
+
+elog_until "sandbox=eg&limit=1000" "o.entries[0].path === '/after'"
+ok "the log outlives a restart: the rows before it" jok "$BODY" \
+    "o.entries.some(e => e.path === '/logged?…')"
+ok "… and the request after it, denied by the policy set" jok "$BODY" \
+    "o.entries[0].action === 'deny' && o.entries[0].policy === 'closed'"
+
+# egress.log_max_rows: the oldest go past it.
+restart PINCER_EGRESS_LOG_MAX_ROWS=3
+elog_until "limit=1000" "o.entries.length === 3"
+is "egress.log_max_rows 3: the rows from before are cut to 3" \
+    "$(jv "$BODY" o.entries.length)" 3
+for i in 1 2 3 4 5; do
+	run eg2 "curl -s $PX -o /dev/null http://127.0.0.1:$EPORT/m$i"
+done
+elog_until "limit=1000" "o.entries.length === 3 && o.entries[0].path === '/m5'"
+ok "… after 5 more requests, the newest 3 are kept" jok "$BODY" \
+    "o.entries.map(e => e.path).join() === '/m5,/m4,/m3'"
+is "… in the database too" \
+    "$(sqlite3 "$DB" 'SELECT count(*) FROM egress_log')" 3
+
+# egress.log_retention_days 0: nothing is kept.
+restart PINCER_EGRESS_LOG_RETENTION_DAYS=0
+run eg2 "curl -s $PX -o /dev/null -w '%{http_code}' \
+    http://127.0.0.1:$EPORT/none"
+is "egress.log_retention_days 0: a request goes through" "$OUT" 200
+elog_until "limit=1000" "o.entries.length === 0"
+ok "… and is not stored; the rows kept before are gone" jok "$BODY" \
+    "o.entries.length === 0 && o.next_before === null"
+wait_log 'msg=egress.*path=/none'
+like "… while the log line is still written" \
+    "$(grep 'msg=egress' "$PINCER_LOG")" 'path=/none'
 
 kill "$ECHO_PID" 2>/dev/null
 pincer_stop
