@@ -111,8 +111,8 @@ run eg "curl -s $PX -w '\n%{http_code}' http://127.0.0.1:1/"
 like "127.0.0.1 on a port the cidr rule does not allow: 403" "$OUT" $'\n403$'
 
 run eg "curl -s $PX -w '\n%{http_code}' http://inject.example/"
-like "an inject rule: refused until TLS interception is built" "$OUT" $'\n501$'
-like "… saying why" "$OUT" 'egress_inject_unavailable'
+like "an inject host over plain HTTP: refused" "$OUT" $'\n403$'
+like "… a credential goes over TLS only" "$OUT" 'HTTPS only'
 
 run eg "curl -s $PX -w '\n%{http_code}' http://no-such-name.example/"
 like "an allowed name that does not resolve: 502" "$OUT" $'\n502$'
