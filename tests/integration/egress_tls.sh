@@ -78,7 +78,12 @@ pincer_start "{ $FAST, \"egress\": { \"policy\": \"tls\", \"policies\": {
 		{ \"host\": \"denied.example\", \"action\": \"deny\",
 		  \"reason\": \"not for sandboxes\" },
 		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
-		  \"action\": \"allow\" } ] } } } }" ||
+		  \"action\": \"allow\" } ] },
+	\"intercepted\": { \"default\": \"deny\", \"rules\": [
+		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
+		  \"action\": \"inject\",
+		  \"set_headers\": { \"X-Injected\": \"by-pincerd\" } } ] } },
+	\"upstream_ca_file\": \"$C/ca.pem\" } }" ||
     { ok "pincerd starts" false; done_testing; }
 PW=$(random_token)
 printf '%s\n' "$PW" | pcli user add alice --role owner --password-stdin >/dev/null 2>&1
@@ -148,7 +153,7 @@ sse_spread() {
 	local a b
 	a=$(printf '%s\n' "$1" | head -1 | cut -d' ' -f1)
 	b=$(printf '%s\n' "$1" | tail -1 | cut -d' ' -f1)
-	[ $((b - a)) -ge 20 ]
+	[[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] && [ $((b - a)) -ge 20 ]
 }
 
 clients_reach "https://$SNAME:$HPORT" /workspace/testca.pem tunnel
@@ -192,6 +197,29 @@ else
 fi
 run tls "curl -sS --noproxy '*' -m 3 https://1.1.1.1/ 2>&1; echo \" rc=\$?\""
 like "… nor 1.1.1.1:443" "$OUT" ' rc=[1-9][0-9]*$'
+
+# --- the same clients, intercepted ----------------------------------------
+# An inject rule: pincerd ends the sandbox's TLS with the sandbox's CA,
+# which its programs trust by default, and verifies the server against
+# egress.upstream_ca_file (the test CA). Until interception is built an
+# inject rule is answered 501 (egress_inject_unavailable): then the
+# points are skipped; any other answer runs them.
+api PUT /tls/egress -H 'Content-Type: application/json' \
+    --data-binary '{"policy":"intercepted"}'
+is "the sandbox switched to the policy with the inject rule" "$CODE" 200
+run1 tls "node /workspace/sandbox_fetch.mjs get https://$SNAME:$HPORT/echo 2>&1"
+if [[ $OUT =~ ^proxy\ CONNECT:\ 501\ .*egress_inject_unavailable ]]; then
+	# clients_reach makes 11 points, and the header check below is one.
+	for i in $(seq 12); do
+		skip "intercepted: client check $i" "inject answers 501 (not built)"
+	done
+else
+	clients_reach "https://$SNAME:$HPORT" "" intercepted
+	like "… the rule's header reached the server" "$CR_ECHO" \
+	    '"x-injected":"by-pincerd"'
+fi
+api PUT /tls/egress -H 'Content-Type: application/json' \
+    --data-binary '{"policy":null}'
 
 wait_log 'msg=egress.*host=denied.example'
 LOG=$(grep 'msg=egress' "$PINCER_LOG")
