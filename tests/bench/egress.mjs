@@ -55,7 +55,8 @@ async function measure(base, ca) {
 async function must(p) {
 	const r = await p;
 	if (r.status !== 200)
-		throw new Error(`HTTP ${r.status} ${r.body.toString().slice(0, 300)}`);
+		throw new Error(`HTTP ${r.status} ` +
+		    r.body.toString().slice(0, 300));
 	return r;
 }
 

@@ -20,10 +20,10 @@
 # asserted about time.
 # The server is named by the host's name (resolving to loopback on the
 # host): "localhost" is in the sandbox's NO_PROXY and would not be proxied.
-# Env: PINCER_BIN, BENCH_ROUNDS (3).
+# Env: PINCER_BIN, BENCH_ROUNDS (5).
 set -euo pipefail
 : "${PINCER_BIN:?}"
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 pid='' spid=''
@@ -156,42 +156,48 @@ for r in $(seq "$rounds"); do
 	done
 done
 
-# Medians over the rounds of each figure, then each path against direct.
-echo "egress (HTTPS to $base, $rounds rounds, medians; the same Node client)"
+# Medians over the rounds of each figure (the range in brackets), then
+# each path against direct (medians of the rounds' differences).
+echo "egress (HTTPS to $base, $rounds rounds, medians [min .. max]; the same" \
+    "Node client)"
 node -e '
 const lines = require("fs").readFileSync(process.argv[1], "utf8").trim()
 	.split("\n").map((l) => { const i = l.indexOf(" ");
 		return [l.slice(0, i), JSON.parse(l.slice(i + 1))]; });
-const med = (a) => { a = [...a].sort((x, y) => x - y);
-	return a[a.length >> 1]; };
+const sorted = (a) => [...a].sort((x, y) => x - y);
+const med = (a) => sorted(a)[a.length >> 1];
 const by = {};
 for (const [p, o] of lines)
 	for (const k in o)
 		((by[p] ??= {})[k] ??= []).push(o[k]);
-const m = {};
+// a figure: its median, and its range over the rounds.
+const f = (a, scale, digits, unit) => {
+	const s = sorted(a).map((v) => (v / scale).toFixed(digits));
+	return `${(med(a) / scale).toFixed(digits)} ${unit} ` +
+	    `[${s[0]} .. ${s[s.length - 1]}]`;
+};
 for (const p in by) {
-	m[p] = {};
-	for (const k in by[p])
-		m[p][k] = med(by[p][k]);
+	const o = by[p];
+	console.log(`  ${p}:\n` +
+	    `    small GET, one keep-alive connection: p50 ` +
+	    `${f(o.seq_p50_us, 1000, 3, "ms")}, ` +
+	    `p99 ${f(o.seq_p99_us, 1000, 2, "ms")}\n` +
+	    `    1 MiB downloads: ${f(o.mbps, 1, 0, "MB/s")}\n` +
+	    `    a new connection (TLS verified): p50 ` +
+	    `${f(o.open_p50_us, 1000, 2, "ms")}, ` +
+	    `p99 ${f(o.open_p99_us, 1000, 2, "ms")}`);
 }
-const ms = (u) => (u / 1000).toFixed(2) + " ms";
-for (const p in m) {
-	const o = m[p];
-	console.log(`  ${p.padEnd(12)} small GET p50 ${ms(o.seq_p50_us)}, ` +
-	    `p99 ${ms(o.seq_p99_us)}; 1 MiB downloads ${o.mbps.toFixed(1)} ` +
-	    `MB/s; new connection p50 ${ms(o.open_p50_us)}, ` +
-	    `p99 ${ms(o.open_p99_us)}`);
-}
-const d = m.direct;
-for (const p in m) {
+const d = by.direct;
+const diff = (o, k) => o[k].map((v, i) => v - d[k][i]);
+for (const p in by) {
 	if (p === "direct")
 		continue;
-	const o = m[p];
-	console.log(`  ${p}: added p50 ` +
-	    `${((o.seq_p50_us - d.seq_p50_us) / 1000).toFixed(3)} ms per ` +
-	    `request, throughput ${(100 * o.mbps / d.mbps).toFixed(0)} % of ` +
-	    `direct, a new connection +` +
-	    `${((o.open_p50_us - d.open_p50_us) / 1000).toFixed(2)} ms (p50)`);
+	const o = by[p];
+	console.log(`  ${p} against direct: added p50 ` +
+	    `${f(diff(o, "seq_p50_us"), 1000, 3, "ms")} per request; ` +
+	    `throughput ${f(o.mbps.map((v, i) => 100 * v / d.mbps[i]), 1, 0,
+		"%")} of direct; a new connection ` +
+	    `+${f(diff(o, "open_p50_us"), 1000, 2, "ms")} (p50)`);
 }' "$tmp/results"
 [ "$icpt" = 1 ] || echo "  intercepted: not available ($why)"
 echo "  (pincerd logged $(grep -c "msg=egress .*method=CONNECT host=$name .*action=allow" \

@@ -26,8 +26,9 @@ if (!opt.cert || !opt.key) {
 const ZEROS = Buffer.alloc(1 << 20);
 const routes = { "/echo": echo, "/bytes": bytes, "/sse": sse };
 
-const srv = https.createServer({ cert: fs.readFileSync(opt.cert),
-	key: fs.readFileSync(opt.key), keepAliveTimeout: 60000 }, (req, res) => {
+const tlsOpts = { cert: fs.readFileSync(opt.cert),
+	key: fs.readFileSync(opt.key), keepAliveTimeout: 60000 };
+const srv = https.createServer(tlsOpts, (req, res) => {
 	const u = new URL(req.url, "https://x");
 	const h = routes[u.pathname];
 	if (h)
@@ -110,13 +111,15 @@ function wsUpgrade(req, sock, head) {
 	const key = req.headers["sec-websocket-key"];
 	if (new URL(req.url, "https://x").pathname !== "/ws" || !key ||
 	    String(req.headers.upgrade).toLowerCase() !== "websocket") {
-		sock.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+		sock.end("HTTP/1.1 400 Bad Request\r\n" +
+		    "Content-Length: 0\r\n\r\n");
 		return;
 	}
 	const accept = crypto.createHash("sha1").update(key +
 	    "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").digest("base64");
-	sock.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
-	    `Connection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+	sock.write("HTTP/1.1 101 Switching Protocols\r\n" +
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+	    `Sec-WebSocket-Accept: ${accept}\r\n\r\n`);
 	let buf = head ?? Buffer.alloc(0);
 	const feed = (d) => {
 		buf = Buffer.concat([buf, d]);

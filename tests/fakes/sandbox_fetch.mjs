@@ -102,7 +102,8 @@ export function get(url, agent, opts = {}) {
 			const chunks = [];
 			resp.on("data", (c) => chunks.push(c));
 			resp.on("end", () => res({ status: resp.statusCode,
-				headers: resp.headers, body: Buffer.concat(chunks) }));
+				headers: resp.headers,
+				body: Buffer.concat(chunks) }));
 			resp.on("error", rej);
 		});
 		r.once("error", rej);
@@ -123,7 +124,7 @@ async function sse(url, agent) {
 					buf = buf.slice(i + 2);
 					const m = ev.match(/^data: (.*)$/m);
 					if (m)
-						console.log(`${Date.now()} ${m[1]}`);
+						console.log(Date.now(), m[1]);
 				}
 			});
 			resp.on("end", res);
@@ -154,7 +155,8 @@ async function ws(url, ca) {
 			const head = buf.subarray(0, i).toString();
 			if (!/^HTTP\/1.1 101/.test(head) ||
 			    !head.includes(`Sec-WebSocket-Accept: ${want}`))
-				return t.destroy(new Error(`handshake: ${head}`));
+				return t.destroy(new Error(
+				    `handshake: ${head}`));
 			shook = true;
 			buf = buf.subarray(i + 4);
 		}
@@ -192,8 +194,10 @@ async function ws(url, ca) {
 		const m = Buffer.from(data);
 		for (let i = 0; i < m.length; i++)
 			m[i] ^= mask[i & 3];
-		const h = m.length < 126 ? Buffer.from([0x80 | op, 0x80 | m.length]) :
-		    Buffer.from([0x80 | op, 0x80 | 126, m.length >> 8, m.length & 255]);
+		const h = m.length < 126 ?
+		    Buffer.from([0x80 | op, 0x80 | m.length]) :
+		    Buffer.from([0x80 | op, 0x80 | 126, m.length >> 8,
+			m.length & 255]);
 		t.write(Buffer.concat([h, mask, m]));
 	};
 	send(1, "hello over the tunnel");
