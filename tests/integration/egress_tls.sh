@@ -103,7 +103,7 @@ ok "the test CA copied into the sandbox" put "$C/ca.pem" /workspace/testca.pem
 ok "… and the Node client" put "$TOP_SRCDIR/tests/fakes/sandbox_fetch.mjs" \
     /workspace/sandbox_fetch.mjs
 
-# clients_reach URL_BASE CAFILE_OR_EMPTY [LABEL]: from inside the sandbox,
+# clients_reach URL_BASE CAFILE_OR_EMPTY [LABEL]: from inside the sandbox "tls",
 # by the proxy of its environment, each client reaches the HTTPS server
 # at URL_BASE: curl (GET, POST, 1 MiB, SSE), git clone, Python urllib,
 # Node (GET, SSE, WebSocket). CAFILE_OR_EMPTY: the CA file in the sandbox
