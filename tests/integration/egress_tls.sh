@@ -1,0 +1,234 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# egress_tls.sh: HTTPS from a sandbox through the egress proxy (issue 10),
+# as the programs there make it: curl, git, Python's urllib and Node, each
+# finding the proxy in the environment, against an HTTPS server on the
+# host's loopback (tests/fakes/https_server.mjs) with a throwaway CA.
+# Here the policy allows the server by name and cidr, so CONNECT is a
+# tunnel of bytes and the clients verify the server with the test CA;
+# clients_reach is the same list of checks for an intercepted connection
+# (an inject rule: the sandbox's own CA, the default trust store).
+# The server is named by the host's name, which resolves to a loopback
+# address on the host: "localhost" is in the sandbox's NO_PROXY, so
+# clients connect to the sandbox's own loopback instead of the proxy.
+# Also: a denied host gets 403 with its reason; a connection that ignores
+# the proxy gets nowhere.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/sandbox_lib.sh"
+
+if [ ! -x "$TOP_BUILDDIR/pincer-init" ]; then
+	ok "pincer-init is built next to pincer" false
+	done_testing
+fi
+
+# The server's name and address as pincerd will resolve them (on the host).
+SNAME=$(hostname)
+SADDR=$(getent ahostsv4 "$SNAME" 2>/dev/null | awk '{ print $1; exit }')
+if [ -z "$SNAME" ] || [ -z "$SADDR" ]; then
+	echo "1..0 # SKIP the host's name ($SNAME) does not resolve to IPv4"
+	exit 0
+fi
+case $SNAME in localhost|*.localhost)
+	echo "1..0 # SKIP the host's name is $SNAME, which NO_PROXY names"
+	exit 0 ;;
+esac
+
+# --- a test CA, a certificate for the server's names, a git repo ---------
+C=$T_TMP/ca
+mkdir -p "$C"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pincer-test-ca \
+    -keyout "$C/ca.key" -out "$C/ca.pem" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+    -keyout "$C/srv.key" -out "$C/srv.csr" >/dev/null 2>&1
+printf '%s\n' "subjectAltName=DNS:$SNAME,DNS:localhost,IP:127.0.0.1,IP:$SADDR" \
+    'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' >"$C/ext"
+openssl x509 -req -days 2 -in "$C/srv.csr" -CA "$C/ca.pem" \
+    -CAkey "$C/ca.key" -CAcreateserial -extfile "$C/ext" \
+    -out "$C/srv.pem" >/dev/null 2>&1
+ok "a test CA and a server certificate (openssl)" test -s "$C/srv.pem"
+
+REPO_TEXT="a file served by git's dumb protocol $(random_token)"
+G=$T_TMP/git
+git init -q "$G/src"
+printf '%s\n' "$REPO_TEXT" >"$G/src/README"
+git -C "$G/src" add README
+git -C "$G/src" -c user.name=t -c user.email=t@example.com commit -qm one
+git clone -q --bare "$G/src" "$G/repo.git"
+git -C "$G/repo.git" update-server-info
+ok "a bare repository prepared for dumb HTTP" test -s "$G/repo.git/info/refs"
+
+# On every address: the host's own address is how a sandbox that ignored
+# the proxy would try to reach it (the check below needs it listening).
+node "$TOP_SRCDIR/tests/fakes/https_server.mjs" --cert "$C/srv.pem" \
+    --key "$C/srv.key" --host 0.0.0.0 --git-dir "$G" \
+    >"$T_TMP/https.out" 2>"$T_TMP/https.err" &
+T_PIDS="$T_PIDS $!"
+disown
+wait_until 10 grep -q '^listening' "$T_TMP/https.out"
+HPORT=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$T_TMP/https.out")
+ok "the HTTPS test server listens" test -n "$HPORT"
+OUT=$(curl -sS --cacert "$C/ca.pem" "https://$SNAME:$HPORT/echo" 2>&1)
+like "… and answers on the host as $SNAME ($SADDR) with the test CA" \
+    "$OUT" '"path":"/echo"'
+HOST_IP=$(ip -4 -o addr show scope global 2>/dev/null |
+    sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
+
+pincer_start "{ $FAST, \"egress\": { \"policy\": \"tls\", \"policies\": {
+	\"tls\": { \"default\": \"deny\", \"rules\": [
+		{ \"host\": \"denied.example\", \"action\": \"deny\",
+		  \"reason\": \"not for sandboxes\" },
+		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
+		  \"action\": \"allow\" } ] },
+	\"intercepted\": { \"default\": \"deny\", \"rules\": [
+		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
+		  \"action\": \"inject\",
+		  \"set_headers\": { \"X-Injected\": \"by-pincerd\" } } ] } },
+	\"upstream_ca_file\": \"$C/ca.pem\" } }" ||
+    { ok "pincerd starts" false; done_testing; }
+PW=$(random_token)
+printf '%s\n' "$PW" | pcli user add alice --role owner --password-stdin >/dev/null 2>&1
+TOK=$(pcli token create --user alice --scope sandbox,read --name sbx 2>/dev/null)
+secret_register "$TOK"
+post "" '{"name":"tls"}'
+is "a sandbox is created" "$CODE" 201
+
+# run1 NAME SCRIPT: run, with OUT on one line (for like).
+run1() { run "$@"; OUT=${OUT//$'\n'/ }; }
+# put FILE PATH: a host file into the sandbox (the files API).
+put() {
+	api PUT "/tls/files$2" --data-binary @"$1"
+	[ "$CODE" = 201 ] || [ "$CODE" = 200 ]
+}
+ok "the test CA copied into the sandbox" put "$C/ca.pem" /workspace/testca.pem
+ok "… and the Node client" put "$TOP_SRCDIR/tests/fakes/sandbox_fetch.mjs" \
+    /workspace/sandbox_fetch.mjs
+
+# clients_reach URL_BASE CAFILE_OR_EMPTY [LABEL]: from inside the sandbox "tls",
+# by the proxy of its environment, each client reaches the HTTPS server
+# at URL_BASE: curl (GET, POST, 1 MiB, SSE), git clone, Python urllib,
+# Node (GET, SSE, WebSocket). CAFILE_OR_EMPTY: the CA file in the sandbox
+# the clients are given, or empty for their default trust store.
+# CR_ECHO is curl's /echo answer (the headers the server got).
+clients_reach() {
+	local base=$1 ca=$2 l=${3:-$1} cc="" gc="" nc=""
+	if [ -n "$ca" ]; then
+		cc="--cacert $ca"
+		gc="-c http.sslCAInfo=$ca"
+		nc="--cacert $ca"
+	fi
+	run tls "curl -sS $cc '$base/echo?via=curl&t=1' -H 'X-Mine: 1' 2>&1"
+	CR_ECHO=$OUT
+	like "$l: curl GET /echo" "$OUT" '"method":"GET","path":"/echo\?via=curl&t=1"'
+	like "… the server got curl's header" "$OUT" '"x-mine":"1"'
+	run tls "curl -sS $cc --data-binary 'a posted body' '$base/echo' 2>&1"
+	like "$l: curl POST /echo, the body arrives" "$OUT" \
+	    '"method":"POST".*"body":"a posted body"'
+	run tls "curl -sS $cc -o /dev/null -w '%{http_code} %{size_download}' '$base/bytes?n=1048576' 2>&1"
+	is "$l: curl downloads 1 MiB whole" "$OUT" "200 1048576"
+	run tls "curl -sSN $cc '$base/sse' 2>&1"
+	is "$l: curl gets the three SSE events" \
+	    "$(printf '%s\n' "$OUT" | grep -c '^data: {"n":[123]}')" 3
+	run tls "cd /workspace && rm -rf clone && git $gc clone -q '$base/git/repo.git' clone 2>&1 && cat clone/README"
+	is "$l: git clone over HTTPS, the file as committed" "$OUT" "$REPO_TEXT"
+	run tls "/usr/bin/python3 -c '
+import ssl, sys, urllib.request as u
+ctx = ssl.create_default_context(cafile=sys.argv[2] or None)
+print(u.urlopen(sys.argv[1], context=ctx, timeout=10).read().decode())
+' '$base/echo?via=python' '$ca' 2>&1"
+	like "$l: Python urllib GET /echo" "$OUT" '"path":"/echo\?via=python"'
+	run tls "node /workspace/sandbox_fetch.mjs $nc get '$base/echo?via=node' 2>&1"
+	like "$l: Node GET /echo" "$OUT" '"path":"/echo\?via=node"'
+	run tls "node /workspace/sandbox_fetch.mjs $nc sse '$base/sse' 2>&1"
+	is "$l: Node gets the three SSE events in order" \
+	    "$(printf '%s\n' "$OUT" | cut -d' ' -f2- | tr '\n' ' ')" \
+	    '{"n":1} {"n":2} {"n":3} '
+	ok "… as they were sent (not all at once)" sse_spread "$OUT"
+	run tls "node /workspace/sandbox_fetch.mjs $nc ws '${base/https:/wss:}/ws' 2>&1"
+	is "$l: Node WebSocket: text, binary and close echoed" "$OUT" \
+	    "text 1 hello over the tunnel"$'\n'"binary 2 000102fdfeff"$'\n'"close 8 1000"
+}
+# sse_spread OUT: the first and last events arrived ≥ 20 ms apart (the
+# server sends them 20 ms apart, so a relay that held them would fail).
+sse_spread() {
+	local a b
+	a=$(printf '%s\n' "$1" | head -1 | cut -d' ' -f1)
+	b=$(printf '%s\n' "$1" | tail -1 | cut -d' ' -f1)
+	[[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] && [ $((b - a)) -ge 20 ]
+}
+
+clients_reach "https://$SNAME:$HPORT" /workspace/testca.pem tunnel
+
+# Without the test CA the server is not trusted: the tunnel is bytes,
+# the certificate the client sees is the server's own.
+run1 tls "curl -sS https://$SNAME:$HPORT/echo 2>&1; echo \" rc=\$?\""
+like "curl without the test CA: the server's certificate is refused" \
+    "$OUT" 'rc=60'
+run tls "node /workspace/sandbox_fetch.mjs get https://$SNAME:$HPORT/echo 2>&1"
+like "… and by Node" "$OUT" 'unable to (verify|get local issuer)|self.signed'
+
+# --- refusals -----------------------------------------------------------
+run1 tls "curl -sS https://denied.example/ 2>&1; echo \" rc=\$?\""
+like "a denied host over HTTPS: the CONNECT is refused" "$OUT" \
+    'CONNECT tunnel failed, response 403.* rc=56'
+run tls "curl -s -w '\n%{http_code}' http://denied.example/x"
+like "… the refusal's JSON has the rule's reason" "$OUT" \
+    '"code":"egress_denied","message":"not for sandboxes"'
+run tls "node /workspace/sandbox_fetch.mjs get https://denied.example/ 2>&1"
+like "… which a client sees in the CONNECT's answer (Node)" "$OUT" \
+    'proxy CONNECT: 403 .*"code":"egress_denied","message":"not for sandboxes"'
+run1 tls "curl -sS https://example.invalid/ 2>&1; echo \" rc=\$?\""
+like "a host no rule names: CONNECT refused (the default)" "$OUT" \
+    'CONNECT tunnel failed, response 403.* rc=56'
+run1 tls "curl -sS --cacert /workspace/testca.pem https://localhost:$HPORT/echo 2>&1; echo \" rc=\$?\""
+like "localhost is not proxied (NO_PROXY): the sandbox's own loopback" \
+    "$OUT" 'rc=7$'
+run1 tls "curl -sS --proxy http://127.0.0.1:3128 --noproxy '' --cacert /workspace/testca.pem https://localhost:$HPORT/echo 2>&1; echo \" rc=\$?\""
+like "… and through the proxy it is refused (no rule names it)" \
+    "$OUT" 'response 403.* rc=56'
+if [ -n "$HOST_IP" ]; then
+	OUT=$(curl -sS --noproxy '*' -k -m 3 "https://$HOST_IP:$HPORT/echo" 2>&1)
+	like "the host reaches the server on its address $HOST_IP" "$OUT" \
+	    '"path":"/echo"'
+	run tls "curl -sS --noproxy '*' -k -m 3 https://$HOST_IP:$HPORT/echo 2>&1; echo \" rc=\$?\""
+	like "… a sandbox ignoring the proxy does not" "$OUT" ' rc=[1-9][0-9]*$'
+else
+	skip "the host reaches the server on its address" "no global IPv4"
+	skip "… a sandbox ignoring the proxy does not" "no global IPv4"
+fi
+run tls "curl -sS --noproxy '*' -m 3 https://1.1.1.1/ 2>&1; echo \" rc=\$?\""
+like "… nor 1.1.1.1:443" "$OUT" ' rc=[1-9][0-9]*$'
+
+# --- the same clients, intercepted ----------------------------------------
+# An inject rule: pincerd ends the sandbox's TLS with the sandbox's CA,
+# which its programs trust by default, and verifies the server against
+# egress.upstream_ca_file (the test CA). Until interception is built an
+# inject rule is answered 501 (egress_inject_unavailable): then the
+# points are skipped; any other answer runs them.
+api PUT /tls/egress -H 'Content-Type: application/json' \
+    --data-binary '{"policy":"intercepted"}'
+is "the sandbox switched to the policy with the inject rule" "$CODE" 200
+run1 tls "node /workspace/sandbox_fetch.mjs get https://$SNAME:$HPORT/echo 2>&1"
+if [[ $OUT =~ ^proxy\ CONNECT:\ 501\ .*egress_inject_unavailable ]]; then
+	# clients_reach makes 11 points, and the header check below is one.
+	for i in $(seq 12); do
+		skip "intercepted: client check $i" "inject answers 501 (not built)"
+	done
+else
+	clients_reach "https://$SNAME:$HPORT" "" intercepted
+	like "… the rule's header reached the server" "$CR_ECHO" \
+	    '"x-injected":"by-pincerd"'
+fi
+api PUT /tls/egress -H 'Content-Type: application/json' \
+    --data-binary '{"policy":null}'
+
+wait_log 'msg=egress.*host=denied.example'
+LOG=$(grep 'msg=egress' "$PINCER_LOG")
+like "the log has the tunnels" "$LOG" \
+    "sandbox=tls policy=tls method=CONNECT host=$SNAME port=$HPORT .*action=allow"
+like "… with the bytes each way" "$LOG" \
+    "host=$SNAME port=$HPORT .*bytes_up=[1-9][0-9]* bytes_down=[1-9]"
+like "… and the refusals" "$LOG" 'method=CONNECT host=denied.example .*action=deny'
+
+pincer_stop
+is "pincerd stops cleanly" "$PINCER_EXIT" 0
+done_testing
