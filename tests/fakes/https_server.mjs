@@ -6,8 +6,12 @@
 //   GET /sse           three server-sent events a few ms apart, then end
 //   /ws                WebSocket (RFC 6455) echoing text and binary
 //   GET /git/...       files of --git-dir (git's dumb HTTP protocol)
+//   GET /quiet         204, nothing of the request sent back
 //   node https_server.mjs --cert C --key K [--port 0] [--host H]
-//       [--git-dir D]                     prints "listening PORT"
+//       [--git-dir D] [--record F]        prints "listening PORT"
+// --record F: each request's method, path and headers, one JSON line,
+// appended to F: what arrived, seen from the host only (an echo would
+// hand an injected credential back to the sandbox).
 import crypto from "node:crypto";
 import fs from "node:fs";
 import https from "node:https";
@@ -24,13 +28,18 @@ if (!opt.cert || !opt.key) {
 }
 
 const ZEROS = Buffer.alloc(1 << 20);
-const routes = { "/echo": echo, "/bytes": bytes, "/sse": sse };
+const routes = { "/echo": echo, "/bytes": bytes, "/sse": sse,
+	"/quiet": quiet };
 
 const tlsOpts = { cert: fs.readFileSync(opt.cert),
 	key: fs.readFileSync(opt.key), keepAliveTimeout: 60000 };
 const srv = https.createServer(tlsOpts, (req, res) => {
 	const u = new URL(req.url, "https://x");
 	const h = routes[u.pathname];
+	if (opt.record)
+		fs.appendFileSync(opt.record, JSON.stringify({
+			method: req.method, path: req.url,
+			headers: req.headers }) + "\n");
 	if (h)
 		return h(req, res, u);
 	if (u.pathname.startsWith("/git/") && opt.git_dir)
@@ -41,6 +50,11 @@ const srv = https.createServer(tlsOpts, (req, res) => {
 srv.on("upgrade", wsUpgrade);
 srv.listen(Number(opt.port), opt.host, () =>
 	console.log(`listening ${srv.address().port}`));
+
+function quiet(req, res) {
+	req.resume();
+	req.on("end", () => { res.writeHead(204); res.end(); });
+}
 
 function echo(req, res) {
 	const chunks = [];

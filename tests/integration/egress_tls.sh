@@ -50,6 +50,12 @@ openssl x509 -req -days 2 -in "$C/srv.csr" -CA "$C/ca.pem" \
     -CAkey "$C/ca.key" -CAcreateserial -extfile "$C/ext" \
     -out "$C/srv.pem" >/dev/null 2>&1
 ok "a test CA and a server certificate (openssl)" test -s "$C/srv.pem"
+# A second server whose CA pincerd is not given: an impostor of the name.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca \
+    -keyout "$C/ca2.key" -out "$C/ca2.pem" >/dev/null 2>&1
+openssl x509 -req -days 2 -in "$C/srv.csr" -CA "$C/ca2.pem" \
+    -CAkey "$C/ca2.key" -CAcreateserial -extfile "$C/ext" \
+    -out "$C/srv2.pem" >/dev/null 2>&1
 
 REPO_TEXT="a file served by git's dumb protocol $(random_token)"
 G=$T_TMP/git
@@ -64,7 +70,7 @@ ok "a bare repository prepared for dumb HTTP" test -s "$G/repo.git/info/refs"
 # On every address: the host's own address is how a sandbox that ignored
 # the proxy would try to reach it (the check below needs it listening).
 node "$TOP_SRCDIR/tests/fakes/https_server.mjs" --cert "$C/srv.pem" \
-    --key "$C/srv.key" --host 0.0.0.0 --git-dir "$G" \
+    --key "$C/srv.key" --host 0.0.0.0 --git-dir "$G" --record "$T_TMP/rec" \
     >"$T_TMP/https.out" 2>"$T_TMP/https.err" &
 T_PIDS="$T_PIDS $!"
 disown
@@ -74,6 +80,13 @@ ok "the HTTPS test server listens" test -n "$HPORT"
 OUT=$(curl -sS --cacert "$C/ca.pem" "https://$SNAME:$HPORT/echo" 2>&1)
 like "… and answers on the host as $SNAME ($SADDR) with the test CA" \
     "$OUT" '"path":"/echo"'
+node "$TOP_SRCDIR/tests/fakes/https_server.mjs" --cert "$C/srv2.pem" \
+    --key "$C/srv.key" --record "$T_TMP/rec2" >"$T_TMP/https2.out" \
+    2>"$T_TMP/https2.err" &
+T_PIDS="$T_PIDS $!"
+disown
+wait_until 10 grep -q '^listening' "$T_TMP/https2.out"
+HPORT2=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$T_TMP/https2.out")
 HOST_IP=$(ip -4 -o addr show scope global 2>/dev/null |
     sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
 
@@ -86,7 +99,27 @@ pincer_start "{ $FAST, \"egress\": { \"policy\": \"tls\", \"policies\": {
 	\"intercepted\": { \"default\": \"deny\", \"rules\": [
 		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
 		  \"action\": \"inject\",
-		  \"set_headers\": { \"X-Injected\": \"by-pincerd\" } } ] } },
+		  \"set_headers\": { \"X-Injected\": \"by-pincerd\" } } ] },
+	\"creds\": { \"default\": \"deny\", \"rules\": [
+		{ \"host\": \"$SNAME\", \"port\": $HPORT2, \"cidr\": \"$SADDR/32\",
+		  \"action\": \"inject\", \"set_headers\": { \"X\": \"1\" } },
+		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
+		  \"path_prefix\": \"/private\", \"action\": \"deny\",
+		  \"reason\": \"no private pages\" },
+		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
+		  \"path_prefix\": \"/quiet\", \"action\": \"inject\",
+		  \"set_headers\": { \"Authorization\":
+		    \"Bearer \${secret:egress_tok}\" },
+		  \"set_query\": { \"key\": \"\${secret:egress_tok}\" } },
+		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
+		  \"path_prefix\": \"/missing\", \"action\": \"inject\",
+		  \"set_headers\": { \"X-K\": \"\${secret:not_set_anywhere}\" } },
+		{ \"host\": \"$SNAME\", \"cidr\": \"$SADDR/32\",
+		  \"action\": \"allow\" },
+		{ \"host\": \"localhost\", \"action\": \"inject\",
+		  \"set_headers\": { \"X\": \"1\" } },
+		{ \"host\": \"169.254.169.254\", \"action\": \"inject\",
+		  \"set_headers\": { \"X\": \"1\" } } ] } },
 	\"upstream_ca_file\": \"$C/ca.pem\" } }" ||
     { ok "pincerd starts" false; done_testing; }
 PW=$(random_token)
@@ -106,6 +139,11 @@ put() {
 ok "the test CA copied into the sandbox" put "$C/ca.pem" /workspace/testca.pem
 ok "… and the Node client" put "$TOP_SRCDIR/tests/fakes/sandbox_fetch.mjs" \
     /workspace/sandbox_fetch.mjs
+# put_in SANDBOX FILE PATH: the same into another sandbox.
+put_in() {
+	api PUT "/$1/files$3" --data-binary @"$2"
+	[ "$CODE" = 201 ] || [ "$CODE" = 200 ]
+}
 
 # clients_reach URL_BASE CAFILE_OR_EMPTY [LABEL]: from inside the sandbox "tls",
 # by the proxy of its environment, each client reaches the HTTPS server
@@ -219,6 +257,119 @@ like "… the rule's header reached the server" "$CR_ECHO" \
     '"x-injected":"by-pincerd"'
 api PUT /tls/egress -H 'Content-Type: application/json' \
     --data-binary '{"policy":null}'
+
+# --- credentials: injected, replacing the sandbox's, and nowhere inside ---
+SECRET="egress-secret-$(random_token)"
+printf '%s' "$SECRET" | pcli secret set egress_tok >/dev/null 2>&1
+ok "a secret for the inject rule is set" [ $? = 0 ]
+api PUT /tls/egress -H 'Content-Type: application/json' \
+    --data-binary '{"policy":"creds"}'
+is "the sandbox switched to the policy with credentials" "$CODE" 200
+: >"$T_TMP/rec"
+run1 tls "${PRE}curl -sS -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer mine' 'https://$SNAME:$HPORT/quiet?key=mine&x=1' 2>&1"
+is "an injected request is answered (the sandbox's default trust)" \
+    "$OUT" 204
+REC=$(grep '"path":"/quiet' "$T_TMP/rec" | tail -1)
+like "the server got the secret in the header" "$REC" \
+    "\"authorization\":\"Bearer $SECRET\""
+like "… and in the query parameter, the sandbox's one replaced" "$REC" \
+    "\"path\":\"/quiet\\?x=1&key=$SECRET\""
+unlike "… the sandbox's own Authorization and key are gone" "$REC" 'mine'
+run1 tls "${PRE}curl -sS -w ' %{http_code}' 'https://$SNAME:$HPORT/private/x' 2>&1"
+like "a request the policy denies inside the tunnel: 403 with the reason" \
+    "$OUT" '"code":"egress_denied","message":"no private pages".* 403$'
+run1 tls "${PRE}curl -sS -w ' %{http_code}' 'https://$SNAME:$HPORT/missing' 2>&1"
+like "a secret that is not set: 502, named, and nothing goes out" "$OUT" \
+    '"code":"egress_inject_failed","message":"the secret \\"not_set_anywhere\\".* 502$'
+unlike "… the server saw no such request" "$(cat "$T_TMP/rec")" '/missing'
+run1 tls "${PRE}curl -sS -o /dev/null -w '%{http_code}' 'https://$SNAME:$HPORT/echo' 2>&1"
+is "a request an allow rule matches goes on in the same kind of tunnel" \
+    "$OUT" 200
+unlike "… without the credential" "$(grep '"path":"/echo' "$T_TMP/rec")" \
+    "$SECRET"
+
+# Nothing of the secret inside: env, files, a client's memory.
+run tls "env; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n'"
+unlike "the sandbox's environments and command lines have no trace" \
+    "$OUT" "$SECRET"
+ok "… (they were read)" [ -n "$OUT" ]
+# The secret in two halves, joined only in the searching program: the
+# command itself must not put it inside.
+H1=${SECRET:0:20}
+H2=${SECRET:20}
+run tls "s=$H1; s=\${s}$H2; grep -rlsF \"\$s\" /workspace /data /tmp /root /etc /run /var /opt; echo scanned"
+is "no file in the sandbox holds it" "$OUT" scanned
+run tls "${PRE}/usr/bin/python3 -c '
+import re, sys, urllib.request as u
+r = u.urlopen(sys.argv[1], timeout=10)
+print(r.status)
+h1, h2 = sys.argv[2].encode(), sys.argv[3].encode()
+n = found = 0
+with open(\"/proc/self/maps\") as m, open(\"/proc/self/mem\", \"rb\", 0) as mem:
+    for line in m:
+        a, b = (int(x, 16) for x in line.split()[0].split(\"-\"))
+        if \"r\" not in line.split()[1] or \"[vvar\" in line:
+            continue
+        try:
+            mem.seek(a)
+            chunk = mem.read(b - a)
+        except OSError:
+            continue
+        n += len(chunk)
+        i = chunk.find(h1)
+        while i != -1:
+            found += chunk.startswith(h2, i + len(h1))
+            i = chunk.find(h1, i + 1)
+print(\"scanned\", n > 1 << 20, found)
+' 'https://$SNAME:$HPORT/quiet' '$H1' '$H2' 2>&1"
+is "a client that made an injected request: 204, its whole memory read, no trace" \
+    "$OUT" $'204\nscanned True 0'
+
+# Not for the sandbox to choose where the credential goes.
+run1 tls "${PRE}node /workspace/sandbox_fetch.mjs get https://169.254.169.254/ 2>&1"
+like "an inject rule for the metadata address: refused, the range named" \
+    "$OUT" 'proxy CONNECT: 403 .*169.254.0.0/16'
+if [ "$SNAME" != localhost ]; then
+	run1 tls "NO_PROXY= no_proxy= node /workspace/sandbox_fetch.mjs get https://localhost:$HPORT/ 2>&1"
+	like "… and for a name that resolves to 127.0.0.1" "$OUT" \
+	    'proxy CONNECT: 403 .*127.0.0.0/8'
+else
+	skip "… and for a name that resolves to 127.0.0.1" \
+	    "the server is named localhost here"
+fi
+run1 tls "${PRE}node /workspace/sandbox_fetch.mjs get https://$SNAME:$HPORT2/ 2>&1"
+like "a host that does not prove its name to pincerd: 502, no tunnel" \
+    "$OUT" 'proxy CONNECT: 502 .*"code":"egress_upstream_tls".*did not prove'
+ok "… and heard no request" [ ! -s "$T_TMP/rec2" ]
+
+# Sandbox B trusts its own CA, not A's.
+post "" '{"name":"tlsb"}'
+is "a second sandbox" "$CODE" 201
+api PUT /tlsb/egress -H 'Content-Type: application/json' \
+    --data-binary '{"policy":"creds"}'
+run tls "cat /run/pincer/egress-ca.pem"
+printf '%s\n' "$OUT" >"$T_TMP/a-ca.pem"
+ok "A's CA read from inside A" grep -q 'BEGIN CERTIFICATE' "$T_TMP/a-ca.pem"
+ok "… put in B" put_in tlsb "$T_TMP/a-ca.pem" /workspace/a-ca.pem
+run1 tlsb "${PRE}curl -sS -o /dev/null -w '%{http_code}' https://$SNAME:$HPORT/quiet 2>&1"
+is "B reaches the host by its own CA" "$OUT" 204
+run1 tlsb "${PRE}curl -sS --cacert /workspace/a-ca.pem -o /dev/null https://$SNAME:$HPORT/quiet 2>&1; echo \" rc=\$?\""
+like "… and A's CA does not vouch for B's interception" "$OUT" 'rc=60$'
+
+# The request log: intercepted requests, the credential in none of it.
+ADM=$(pcli token create --user alice --scope admin,read --name adm 2>/dev/null)
+req GET "/api/v1/egress/log?sandbox=tls&action=inject" \
+    -H "Authorization: Bearer $ADM"
+is "the egress log answers" "$CODE" 200
+like "… with the injected requests, marked intercepted" "$BODY" \
+    '"method":"GET","host":"'"$SNAME"'","port":'"$HPORT"',"path":"/quiet\?…".*"action":"inject".*"intercepted":true'
+unlike "… the secret in no entry" "$BODY" "$SECRET"
+req GET "/api/v1/egress/log?sandbox=tls&action=deny" \
+    -H "Authorization: Bearer $ADM"
+like "… a request denied inside a tunnel has its own entry" "$BODY" \
+    '"path":"/private/x".*"action":"deny"'
+unlike "pincerd's log has no trace of the secret" "$(cat "$PINCER_LOG")" \
+    "$SECRET"
 
 wait_log 'msg=egress.*host=denied.example'
 LOG=$(grep 'msg=egress' "$PINCER_LOG")
