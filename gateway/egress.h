@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 /* egress_policy.c: the semantics are in its top comment. */
 
@@ -64,5 +65,28 @@ int	 egress_conf_load(const struct config *, char *err, size_t);
 void	 egress_conf_free(void);
 void	 egress_conf_check(const char *box, const struct eg_req *,
 	    struct eg_verdict *, char *pname, size_t);
+
+/* egress_ca.c: each running sandbox's own CA, for intercepted TLS */
+#define EGRESS_CA_MAX_LEAVES	256	/* cached hosts per sandbox */
+/* A new CA for box's run (replacing one it had): writes rundir/egress-ca.pem
+ * (the CA certificate) and rundir/ca-certificates.crt (the system bundle
+ * /etc/ssl/certs/ca-certificates.crt followed by the CA), mode 0644.
+ * -1 with err. */
+int	 egress_ca_issue(const char *box, const char *rundir, char *err,
+	    size_t errsz);
+/* The box's CA is gone (stopped, destroyed); its leaves too. */
+void	 egress_ca_forget(const char *box);
+/* A server SSL_CTX presenting a leaf for host (a DNS name, or an IP
+ * literal: an IP SAN) signed by box's CA, chain leaf+CA, ALPN "http/1.1"
+ * only, TLS >= 1.2. Cached per (box, host), at most EGRESS_CA_MAX_LEAVES
+ * hosts per box (the least recently used go). The caller owns one
+ * reference: SSL_CTX_free when done. NULL with err when box has no CA
+ * (not running) or minting failed. */
+SSL_CTX	*egress_ca_server_ctx(const char *box, const char *host, char *err,
+	    size_t errsz);
+/* Frees everything (at pincerd exit). */
+void	 egress_ca_shutdown(void);
+/* For the tests: how many leaves box has cached (0 without a CA). */
+size_t	 egress_ca_cached(const char *box);
 
 #endif
