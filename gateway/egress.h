@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
@@ -88,5 +89,24 @@ SSL_CTX	*egress_ca_server_ctx(const char *box, const char *host, char *err,
 void	 egress_ca_shutdown(void);
 /* For the tests: how many leaves box has cached (0 without a CA). */
 size_t	 egress_ca_cached(const char *box);
+
+/* egress_cert.c: the certificates egress_ca.c keeps (no state of its own) */
+#define EGRESS_HOST_MAX	253	/* a DNS name's longest text */
+struct eg_signer {
+	X509		*ca;		/* the CA's certificate */
+	EVP_PKEY	*ca_key;
+	EVP_PKEY	*leaf_key;	/* every leaf's */
+};
+/* box's CA certificate, self-signed with key; NULL with err. */
+X509	*egress_cert_ca(const char *box, EVP_PKEY *key, time_t expires,
+	    char *err, size_t errsz);
+/* A server SSL_CTX for host (its reference the caller's), with a new
+ * leaf valid until expires; NULL with err. */
+SSL_CTX	*egress_cert_server(const struct eg_signer *, const char *host,
+	    bool ip, time_t expires, char *err, size_t errsz);
+/* host as a leaf names it: a canonical IP literal (*ip set), or a DNS
+ * name in lower case without its trailing dot; -1 for anything else,
+ * a wildcard included. */
+int	 egress_cert_host(const char *in, char *out, size_t outsz, bool *ip);
 
 #endif

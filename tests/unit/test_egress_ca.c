@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,9 @@ static char	 dir_a[64], dir_b[64];
 int
 main(void)
 {
+	/* As in pincerd: a peer gone mid-handshake is an error, not a
+	 * signal. */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir_a, sizeof(dir_a), "/tmp/test_egress_ca.XXXXXX");
 	snprintf(dir_b, sizeof(dir_b), "/tmp/test_egress_ca.XXXXXX");
 	if (mkdtemp(dir_a) == NULL || mkdtemp(dir_b) == NULL) {
