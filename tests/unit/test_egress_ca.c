@@ -371,7 +371,10 @@ leaf_of(SSL_CTX *ctx)
 	return ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL;
 }
 
-/* leaf against a store of ca alone, as a TLS client would check it. */
+/*
+ * leaf against a store of ca alone, as a TLS client would check it, in
+ * OpenSSL's strict mode (Python 3.13's default: RFC 5280 to the letter).
+ */
 static int
 verify(X509 *leaf, X509 *ca, const char *host)
 {
@@ -380,6 +383,7 @@ verify(X509 *leaf, X509 *ca, const char *host)
 	int		 rc = -1;
 
 	if (st == NULL || c == NULL || X509_STORE_add_cert(st, ca) != 1 ||
+	    X509_STORE_set_flags(st, X509_V_FLAG_X509_STRICT) != 1 ||
 	    X509_STORE_CTX_init(c, st, leaf, NULL) != 1 ||
 	    X509_STORE_CTX_set_purpose(c, X509_PURPOSE_SSL_SERVER) != 1)
 		goto done;
