@@ -36,6 +36,8 @@ static void	 test_bad_hosts(void);
 static void	 test_handshake(void);
 static void	 test_forget(void);
 static void	 test_lru(void);
+static void	 test_threads(void);
+static void	*hammer(void *);
 static char	*slurp(const char *, size_t *);
 static X509	*ca_of(const char *);
 static X509	*leaf_of(SSL_CTX *);
@@ -66,6 +68,7 @@ main(void)
 	test_bad_hosts();
 	test_handshake();
 	test_lru();
+	test_threads();
 	test_forget();
 	egress_ca_shutdown();
 	rm_dir(dir_a);
@@ -287,6 +290,51 @@ test_lru(void)
 	ok(ctx != NULL, "an evicted host is minted again");
 	SSL_CTX_free(ctx);
 	SSL_CTX_free(first);
+}
+
+/*
+ * Egress threads ask at once, for the same hosts and others, while the
+ * sandbox restarts: every answer is a whole context or NULL with a
+ * reason (AddressSanitizer checks the rest).
+ */
+static void
+test_threads(void)
+{
+	pthread_t	 t[8];
+	int		 bad[8] = { 0 }, i, sum = 0;
+	char		 err[256];
+
+	for (i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, hammer, &bad[i]);
+	for (i = 0; i < 5; i++) {
+		usleep(2000);
+		egress_ca_issue("b", dir_b, err, sizeof(err));
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		sum += bad[i];
+	}
+	is_int(sum, 0, "8 threads and 5 restarts: every answer whole");
+	ok(egress_ca_cached("b") <= EGRESS_CA_MAX_LEAVES, "… the cache bound");
+}
+
+static void *
+hammer(void *arg)
+{
+	int	*bad = arg, i;
+	char	 err[256], host[32];
+	SSL_CTX	*ctx;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(host, sizeof(host), "t%d.example", i % 40);
+		err[0] = '\0';
+		ctx = egress_ca_server_ctx("b", host, err, sizeof(err));
+		if (ctx == NULL ? err[0] == '\0' :
+		    X509_check_host(leaf_of(ctx), host, 0, 0, NULL) != 1)
+			(*bad)++;
+		SSL_CTX_free(ctx);
+	}
+	return NULL;
 }
 
 static void
