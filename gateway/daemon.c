@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "pincer.h"
+#include "egress.h"
 
 static int	check_exposure(const struct config *);
 static int	state_prepare(const char *, int *);
@@ -153,6 +154,8 @@ stop:
 	ws_stop();
 	objstore_sync_shutting();
 	sbx_shutdown();
+	/* No sandbox runs now, no egress thread asks: their CAs go. */
+	egress_ca_shutdown();
 	/* After the sandboxes: their final /data syncs. */
 	objstore_sync_stop();
 	objstore_close(objstore_shared_set(NULL));

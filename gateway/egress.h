@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
@@ -132,9 +133,6 @@ int	 eh_rewrite(struct buf *out, const char *head, size_t len,
  * verified, each request decided, credentials set on the way out. */
 void	 egress_tls_run(struct econn *, struct ereq *);
 void	 egress_tls_free(void);
-/* egress_ca.c (declared here until it lands; see its own section) */
-SSL_CTX	*egress_ca_server_ctx(const char *box, const char *host, char *err,
-	    size_t errsz);
 
 /* egress_conf.c: the policies, and which one each sandbox has */
 struct config;
@@ -164,5 +162,47 @@ struct eg_logrec {
 };
 /* Any thread: queued in memory, never waiting on the store. */
 void	 egress_log_add(const struct eg_logrec *);
+
+/* egress_ca.c: each running sandbox's own CA, for intercepted TLS */
+#define EGRESS_CA_MAX_LEAVES	256	/* cached hosts per sandbox */
+/* A new CA for box's run (replacing one it had): writes rundir/egress-ca.pem
+ * (the CA certificate) and rundir/ca-certificates.crt (the system bundle
+ * /etc/ssl/certs/ca-certificates.crt followed by the CA), mode 0644.
+ * -1 with err. */
+int	 egress_ca_issue(const char *box, const char *rundir, char *err,
+	    size_t errsz);
+/* The box's CA is gone (stopped, destroyed); its leaves too. */
+void	 egress_ca_forget(const char *box);
+/* A server SSL_CTX presenting a leaf for host (a DNS name, or an IP
+ * literal: an IP SAN) signed by box's CA, chain leaf+CA, ALPN "http/1.1"
+ * only, TLS >= 1.2. Cached per (box, host), at most EGRESS_CA_MAX_LEAVES
+ * hosts per box (the least recently used go). The caller owns one
+ * reference: SSL_CTX_free when done. NULL with err when box has no CA
+ * (not running) or minting failed. */
+SSL_CTX	*egress_ca_server_ctx(const char *box, const char *host, char *err,
+	    size_t errsz);
+/* Frees everything (at pincerd exit). */
+void	 egress_ca_shutdown(void);
+/* For the tests: how many leaves box has cached (0 without a CA). */
+size_t	 egress_ca_cached(const char *box);
+
+/* egress_cert.c: the certificates egress_ca.c keeps (no state of its own) */
+#define EGRESS_HOST_MAX	253	/* a DNS name's longest text */
+struct eg_signer {
+	X509		*ca;		/* the CA's certificate */
+	EVP_PKEY	*ca_key;
+	EVP_PKEY	*leaf_key;	/* every leaf's */
+};
+/* box's CA certificate, self-signed with key; NULL with err. */
+X509	*egress_cert_ca(const char *box, EVP_PKEY *key, time_t expires,
+	    char *err, size_t errsz);
+/* A server SSL_CTX for host (its reference the caller's), with a new
+ * leaf valid until expires; NULL with err. */
+SSL_CTX	*egress_cert_server(const struct eg_signer *, const char *host,
+	    bool ip, time_t expires, char *err, size_t errsz);
+/* host as a leaf names it: a canonical IP literal (*ip set), or a DNS
+ * name in lower case without its trailing dot; -1 for anything else,
+ * a wildcard included. */
+int	 egress_cert_host(const char *in, char *out, size_t outsz, bool *ip);
 
 #endif

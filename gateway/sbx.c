@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 
 #include "pincer.h"
+#include "egress.h"
 
 enum sbx_state { S_SLEEPING, S_RUNNING, S_STOPPING };
 
@@ -472,6 +473,7 @@ sbx_destroy(const char *name)
 	}
 	*sp = s->next;
 	egress_conf_forget(name);
+	egress_ca_forget(name);
 	if ((st = store_stmt("DELETE FROM sandboxes WHERE name = ?")) !=
 	    NULL) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -739,7 +741,7 @@ start(struct sbx *s)
 {
 	const struct config	*c = config_current();
 	struct launch_spec	 ls;
-	char			 dir[PATH_MAX], cg[96];
+	char			 dir[PATH_MAX], rundir[PATH_MAX], cg[96];
 	int			 ctl = -1;
 	struct epoll_event	 ev;
 
@@ -758,6 +760,19 @@ start(struct sbx *s)
 		say(s, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	/*
+	 * A CA of its own for this run, for the TLS the egress proxy
+	 * intercepts: its certificate (not its key) goes to run/, which
+	 * pincer-sandbox puts into the sandbox's trust store.
+	 */
+	if ((size_t)snprintf(rundir, sizeof(rundir), "%s/run", dir) >=
+	    sizeof(rundir)) {
+		say(s, "%s/run: the path is too long", dir);
+		goto fail;
+	}
+	if (egress_ca_issue(s->name, rundir, s->last_error,
+	    sizeof(s->last_error)) == -1)
+		goto fail;
 	if ((ctl = launch_bind(dir, "control.sock", &s->run_fd, s->control,
 	    sizeof(s->control), s->last_error, sizeof(s->last_error))) ==
 	    -1 || (s->gw_fd = launch_bind(dir, "gateway.sock", &s->run_fd,
@@ -811,6 +826,7 @@ start(struct sbx *s)
 fail:
 	log_error("cannot start a sandbox", "name=%s %s", s->name,
 	    s->last_error);
+	egress_ca_forget(s->name);
 	if (ctl != -1)
 		close(ctl);
 	if (s->out_fd != -1)
@@ -899,6 +915,8 @@ reap(struct sbx *s)
 	s->pid = 0;
 	s->state = S_SLEEPING;
 	s->stop_wanted = false;
+	/* Its CA dies with the run; the next start makes another. */
+	egress_ca_forget(s->name);
 	save_state(s, "sleeping");
 	objstore_sync_stopped(s->name);	/* the final flush */
 	if (wanted)

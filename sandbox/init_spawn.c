@@ -32,13 +32,24 @@ static void	spawn_child(char *const [], const char *, char *const [],
  * A Debian root shell's; nothing of the launcher's reaches a command.
  * The way out is the egress proxy on 127.0.0.1:3128 (the sandbox has no
  * other route); the gateway's own ports on loopback are reached direct.
+ * The proxy intercepts TLS to some hosts with this run's own CA, which
+ * the system bundle holds (rootfs.c); the variables below point the
+ * programs that keep their own bundle (Python requests, Node, git, a
+ * curl built without the system one) at it too; Node reads the proxy
+ * variables only with NODE_USE_ENV_PROXY (the versions that know it).
+ * All of it is public: no secret ever goes into a sandbox's environment.
  */
+#define CA_BUNDLE	"/etc/ssl/certs/ca-certificates.crt"
 static const char *const base_env[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	"HOME=/root", "LANG=C.UTF-8",
 	"HTTP_PROXY=http://127.0.0.1:3128", "HTTPS_PROXY=http://127.0.0.1:3128",
 	"http_proxy=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128",
 	"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+	"SSL_CERT_FILE=" CA_BUNDLE, "REQUESTS_CA_BUNDLE=" CA_BUNDLE,
+	"CURL_CA_BUNDLE=" CA_BUNDLE, "GIT_SSL_CAINFO=" CA_BUNDLE,
+	"NODE_EXTRA_CA_CERTS=/run/pincer/egress-ca.pem",
+	"NODE_USE_ENV_PROXY=1",
 	NULL
 };
 

@@ -26,6 +26,7 @@ static void	bind(const char *, const char *, const char *, bool, bool);
 static void	write_file(const char *, const char *, const char *);
 static void	build_etc(const char *);
 static void	build_dev(const char *);
+static void	trust_egress_ca(const char *);
 
 /*
  * Host /etc files a program may need and that hold nothing private.
@@ -95,6 +96,7 @@ rootfs_build(long tmp_mb, const char *rootfs, const char *const *tools,
 		bind(path, root, "etc", true, false);
 	} else
 		build_etc(root);
+	trust_egress_ca(root);
 	snprintf(path, sizeof(path), "%s/proc", root);
 	if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 	    NULL) == -1)
@@ -152,6 +154,41 @@ build_etc(const char *root)
 		snprintf(src, sizeof(src), "/etc/%s", etc_files[i]);
 		bind(src, root, src + 1, true, true);
 	}
+}
+
+/*
+ * pincerd intercepts TLS to hosts its policy injects credentials for,
+ * with a certificate from this sandbox's own CA (made for this run, its
+ * key only in pincerd's memory). Programs trust it through the system
+ * bundle: pincerd's run/ca-certificates.crt (the host's bundle plus the
+ * CA) is mounted over /etc/ssl/certs/ca-certificates.crt, read-only. A
+ * --rootfs tree without that file, or with a symbolic link on the way
+ * (it would be followed outside root), is left as it is.
+ */
+static void
+trust_egress_ca(const char *root)
+{
+	static const char *const path[] = { "etc/ssl", "etc/ssl/certs",
+	    "etc/ssl/certs/ca-certificates.crt" };
+	const char	*src = "run/ca-certificates.crt";
+	char		 dst[PATH_MAX];
+	struct stat	 st;
+	size_t		 i;
+
+	if (stat(src, &st) == -1 || !S_ISREG(st.st_mode))
+		return;
+	for (i = 0; i < sizeof(path) / sizeof(path[0]); i++) {
+		snprintf(dst, sizeof(dst), "%s/%s", root, path[i]);
+		if (lstat(dst, &st) == -1 || (i + 1 < sizeof(path) /
+		    sizeof(path[0]) ? !S_ISDIR(st.st_mode) :
+		    !S_ISREG(st.st_mode)))
+			return;
+	}
+	if (mount(src, dst, NULL, MS_BIND, NULL) == -1)
+		die("bind %s: %s", src, strerror(errno));
+	if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
+	    MS_NOSUID | MS_NODEV, NULL) == -1)
+		die("read-only %s: %s", dst, strerror(errno));
 }
 
 static void
