@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -465,6 +467,9 @@ connect_to(const struct addrinfo *ai, long timeout_s)
 		close(fd);
 		return -soerr;
 	}
+	/* Each relayed read goes out at once: no wait for an ACK. */
+	flags = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &flags, sizeof(flags));
 	/* The relay blocks on writes (bounded by SO_SNDTIMEO). */
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);

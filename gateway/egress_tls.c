@@ -570,6 +570,7 @@ both_ways(struct tunnel *t)
 				return;
 			}
 			if (n > 0) {
+				s[i]->off = 0;
 				s[i]->len = (size_t)n;
 				moved = true;
 			}

@@ -155,7 +155,8 @@ clients_reach() {
 	local base=$1 ca=$2 l=${3:-$1} cc="" gc="" nc=""
 	if [ -n "$ca" ]; then
 		cc="--cacert $ca"
-		gc="-c http.sslCAInfo=$ca"
+		# The sandbox's GIT_SSL_CAINFO outweighs http.sslCAInfo.
+		gc="GIT_SSL_CAINFO=$ca "
 		nc="--cacert $ca"
 	fi
 	run tls "${PRE}curl -sS $cc '$base/echo?via=curl&t=1' -H 'X-Mine: 1' 2>&1"
@@ -170,7 +171,7 @@ clients_reach() {
 	run tls "${PRE}curl -sSN $cc '$base/sse' 2>&1"
 	is "$l: curl gets the three SSE events" \
 	    "$(printf '%s\n' "$OUT" | grep -c '^data: {"n":[123]}')" 3
-	run tls "${PRE}cd /workspace && rm -rf clone && git $gc clone -q '$base/git/repo.git' clone 2>&1 && cat clone/README"
+	run tls "${PRE}cd /workspace && rm -rf clone && ${gc}git clone -q '$base/git/repo.git' clone 2>&1 && cat clone/README"
 	is "$l: git clone over HTTPS, the file as committed" "$OUT" "$REPO_TEXT"
 	run tls "${PRE}/usr/bin/python3 -c '
 import ssl, sys, urllib.request as u
