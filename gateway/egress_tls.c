@@ -109,8 +109,12 @@ egress_tls_run(struct econn *e, struct ereq *r)
 	    39, t.idle_ms) == 0 && dn_handshake(&t) == 0)
 		requests(&t);
 out:
-	if (t.dn.ssl != NULL)
+	/* close_notify: a body that ends with the connection is whole. */
+	if (t.dn.ssl != NULL) {
+		ERR_clear_error();
+		SSL_shutdown(t.dn.ssl);
 		SSL_free(t.dn.ssl);
+	}
 	if (t.up.ssl != NULL) {
 		ERR_clear_error();
 		SSL_shutdown(t.up.ssl);

@@ -289,6 +289,14 @@ is "a request an allow rule matches goes on in the same kind of tunnel" \
 unlike "… without the credential" "$(grep '"path":"/echo' "$T_TMP/rec")" \
     "$SECRET"
 
+run tls "${PRE}curl -sS -o /dev/null -o /dev/null -w '%{http_code} %{num_connects} ' 'https://$SNAME:$HPORT/quiet' 'https://$SNAME:$HPORT/echo' 2>&1"
+is "two requests in one intercepted tunnel (kept alive)" "$OUT" "204 1 200 0 "
+run tls "${PRE}head -c 100000 /dev/zero | tr '\\0' x > /tmp/up && curl -sS -H 'Transfer-Encoding: chunked' --data-binary @/tmp/up 'https://$SNAME:$HPORT/echo' | node -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>console.log(JSON.parse(s).body.length))'"
+is "a chunked upload is passed on whole" "$OUT" 100000
+run1 tls "${PRE}curl -sS -I 'https://$SNAME:$HPORT/bytes?n=10' 2>&1"
+like "HEAD: the head only, its length kept" "$OUT" \
+    'HTTP/1.1 200 .*[Cc]ontent-[Ll]ength: 10'
+
 # Nothing of the secret inside: env, files, a client's memory.
 run tls "env; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n'"
 unlike "the sandbox's environments and command lines have no trace" \
