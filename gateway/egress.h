@@ -102,6 +102,14 @@ enum eg_outcome { EO_ALLOW, EO_DENY, EO_ERROR, EO_INJECT };
  * request could be allowed there. 0, or the status already answered. */
 int	 egress_dial(struct econn *, struct ereq *, struct eg_verdict *,
 	    bool intercept, char *why, size_t whysz);
+/* A plain request to the host: origin form, the sandbox's headers but
+ * the hop-by-hop ones, "Connection: close"; what body was read. */
+int	 egress_send_head(struct econn *, struct ereq *, long long *up);
+/* Bytes both ways until both ends are done or idle; *status (if not
+ * NULL) the host's, read from its answer. */
+void	 egress_relay(struct econn *, long long *up, long long *down,
+	    int *status);
+int	 egress_write_all(int fd, const void *, size_t);
 /* A refusal's whole answer (head and JSON body) into out. */
 int	 egress_answer(struct buf *out, const struct econn *, int status,
 	    const char *code, const char *msg, int rule);
@@ -133,6 +141,42 @@ int	 eh_rewrite(struct buf *out, const char *head, size_t len,
  * verified, each request decided, credentials set on the way out. */
 void	 egress_tls_run(struct econn *, struct ereq *);
 void	 egress_tls_free(void);
+
+/* egress_tio.c: an intercepted tunnel's I/O. Each wait is a poll of at
+ * most ms; -1 is an error or a timeout. */
+#define EG_IO_BUF	(64 << 10)	/* per side */
+
+/* One end of the tunnel, with what was read and not yet passed on. */
+struct side {
+	SSL		*ssl;		/* NULL: before TLS (plain writes) */
+	int		 fd;
+	char		*buf;		/* EG_IO_BUF + 1 */
+	size_t		 off, len;	/* unread: buf[off, len) */
+};
+
+struct tunnel {
+	struct econn	*e;
+	struct ereq	*r;		/* the CONNECT */
+	struct side	 dn, up;	/* the sandbox's, the host's */
+	int		 idle_ms;
+	long long	 bup, bdown;	/* this request's bytes */
+};
+
+/* Wait for what the last TLS call (its return rc) needs. */
+int	 eg_io_wait(struct side *, int rc, int ms);
+/* Up to n bytes: >0, 0 at the end, -1, or -2 none yet (wait false). */
+long	 eg_side_read(struct side *, void *, size_t n, bool wait, int ms);
+/* More into buf, moved to its start: >0, 0 at the end, -1. */
+int	 eg_side_fill(struct side *, int ms);
+int	 eg_side_write(struct side *, const void *, size_t, int ms);
+/* A whole head at buf + off: 0 (*hlen), -1 end or error, -2 too large. */
+int	 eg_read_head(struct side *, int ms, size_t *hlen);
+/* A body framed as how (enum eg_framing, n for EF_LEN), passed on;
+ * *count grows by the bytes. */
+int	 eg_copy_body(struct tunnel *, struct side *from, struct side *to,
+	    int how, long long n, long long *count);
+/* After a 101: both ways until one side ends or idles out. */
+void	 eg_both_ways(struct tunnel *);
 
 /* egress_conf.c: the policies, and which one each sandbox has */
 struct config;

@@ -19,14 +19,12 @@
  * After a 101 bytes go both ways as they come (WebSocket); an event
  * stream is a body like any other, passed on as it arrives.
  *
- * Sockets are non-blocking and every wait is a poll bounded by the idle
- * timeout: a TLS read can need a write and the other way round, and a
+ * Sockets are non-blocking and every wait (egress_tio.c) is a poll
+ * bounded by the idle timeout: a TLS read can need a write and the other way round, and a
  * record that is not application data (a session ticket) must not leave
  * the thread blocked in SSL_read while the other side has bytes to pass.
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,24 +40,7 @@
 #include "pincer.h"
 #include "egress.h"
 
-#define IO_BUF		(64 << 10)	/* per side */
 #define HANDSHAKE_MS	10000
-
-/* One end of the tunnel, with what was read and not yet passed on. */
-struct side {
-	SSL		*ssl;
-	int		 fd;
-	char		*buf;		/* IO_BUF + 1 */
-	size_t		 off, len;	/* unread: buf[off, len) */
-};
-
-struct tunnel {
-	struct econn	*e;
-	struct ereq	*r;		/* the CONNECT */
-	struct side	 dn, up;	/* the sandbox's, the host's */
-	int		 idle_ms;
-	long long	 bup, bdown;	/* this request's bytes */
-};
 
 static int	 up_handshake(struct tunnel *, char *, size_t);
 static int	 dn_handshake(struct tunnel *);
@@ -67,16 +48,6 @@ static void	 requests(struct tunnel *);
 static int	 one_request(struct tunnel *, struct ereq *, bool *);
 static int	 answer_in(struct tunnel *, struct ereq *, int, const char *,
 		    const char *, int);
-static int	 io_wait(struct side *, int, int);
-static long	 side_read(struct side *, void *, size_t, bool, int);
-static int	 side_fill(struct side *, int);
-static int	 side_write(struct side *, const void *, size_t, int);
-static int	 read_head(struct side *, int, size_t *);
-static int	 copy_body(struct tunnel *, struct side *, struct side *,
-		    int, long long, long long *);
-static int	 copy_n(struct tunnel *, struct side *, struct side *,
-		    long long, long long *);
-static void	 both_ways(struct tunnel *);
 static SSL_CTX	*client_ctx(char *, size_t);
 
 static pthread_mutex_t	 ctx_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -95,8 +66,8 @@ egress_tls_run(struct econn *e, struct ereq *r)
 	e->intercepted = true;
 	fcntl(e->fd, F_SETFL, fcntl(e->fd, F_GETFL) | O_NONBLOCK);
 	fcntl(e->up, F_SETFL, fcntl(e->up, F_GETFL) | O_NONBLOCK);
-	if ((t.dn.buf = malloc(IO_BUF + 1)) == NULL ||
-	    (t.up.buf = malloc(IO_BUF + 1)) == NULL) {
+	if ((t.dn.buf = malloc(EG_IO_BUF + 1)) == NULL ||
+	    (t.up.buf = malloc(EG_IO_BUF + 1)) == NULL) {
 		egress_refuse(e, 503, "egress_busy", "out of memory", NULL);
 		goto out;
 	}
@@ -105,7 +76,7 @@ egress_tls_run(struct econn *e, struct ereq *r)
 		egress_account(e, r, EO_ERROR, -1, status, 0, 0, 0);
 		goto out;
 	}
-	if (side_write(&t.dn, "HTTP/1.1 200 Connection established\r\n\r\n",
+	if (eg_side_write(&t.dn, "HTTP/1.1 200 Connection established\r\n\r\n",
 	    39, t.idle_ms) == 0 && dn_handshake(&t) == 0)
 		requests(&t);
 out:
@@ -163,7 +134,7 @@ up_handshake(struct tunnel *t, char *why, size_t whysz)
 		ERR_clear_error();
 		if ((rc = SSL_connect(t->up.ssl)) == 1)
 			return 0;
-		if (io_wait(&t->up, rc, HANDSHAKE_MS) == -1)
+		if (eg_io_wait(&t->up, rc, HANDSHAKE_MS) == -1)
 			break;
 	}
 	if ((vr = SSL_get_verify_result(t->up.ssl)) != X509_V_OK)
@@ -201,7 +172,7 @@ dn_handshake(struct tunnel *t)
 		ERR_clear_error();
 		if ((rc = SSL_accept(t->dn.ssl)) == 1)
 			return 0;
-		if (io_wait(&t->dn, rc, HANDSHAKE_MS) == -1)
+		if (eg_io_wait(&t->dn, rc, HANDSHAKE_MS) == -1)
 			return -1;
 	}
 }
@@ -245,7 +216,7 @@ one_request(struct tunnel *t, struct ereq *q, bool *more)
 	size_t			 hlen;
 	int			 rc, rq, rs, status;
 
-	if ((rc = read_head(&t->dn, t->idle_ms, &hlen)) == -2)
+	if ((rc = eg_read_head(&t->dn, t->idle_ms, &hlen)) == -2)
 		return answer_in(t, NULL, 431, "header_too_large", "the "
 		    "request's head is larger than 16 KiB", -1);
 	if (rc != 0)
@@ -279,32 +250,32 @@ one_request(struct tunnel *t, struct ereq *q, bool *more)
 		    v.rule);
 	}
 	if (eh_has_token(head, hlen, "Expect", "100-continue") &&
-	    side_write(&t->dn, "HTTP/1.1 100 Continue\r\n\r\n", 25,
+	    eg_side_write(&t->dn, "HTTP/1.1 100 Continue\r\n\r\n", 25,
 	    t->idle_ms) == -1)
 		rc = -1;
 	*more = !eh_has_token(head, hlen, "Connection", "close");
 	t->dn.off += hlen;
-	if (rc == 0 && side_write(&t->up, out.data, out.len, t->idle_ms) ==
+	if (rc == 0 && eg_side_write(&t->up, out.data, out.len, t->idle_ms) ==
 	    -1)
 		rc = -1;
 	t->bup += (long long)out.len;
 	explicit_bzero(out.data, out.cap);
 	buf_free(&out);
 	/* The body, then the answer's heads (1xx ones passed on). */
-	if (rc == -1 || copy_body(t, &t->dn, &t->up, rq, n, &t->bup) == -1)
+	if (rc == -1 || eg_copy_body(t, &t->dn, &t->up, rq, n, &t->bup) == -1)
 		goto fail;
 	do {
-		if (read_head(&t->up, t->idle_ms, &hlen) != 0)
+		if (eg_read_head(&t->up, t->idle_ms, &hlen) != 0)
 			goto fail;
 		head = t->up.buf + t->up.off;
 		if ((status = eh_status(head, hlen)) == -1 ||
-		    side_write(&t->dn, head, hlen, t->idle_ms) == -1)
+		    eg_side_write(&t->dn, head, hlen, t->idle_ms) == -1)
 			goto fail;
 		t->up.off += hlen;
 		t->bdown += (long long)hlen;
 	} while (status >= 100 && status < 200 && status != 101);
 	if (status == 101) {
-		both_ways(t);
+		eg_both_ways(t);
 		*more = false;
 	} else {
 		rs = !strcmp(q->method, "HEAD") || status == 204 ||
@@ -312,7 +283,7 @@ one_request(struct tunnel *t, struct ereq *q, bool *more)
 		if (eh_has_token(head, hlen, "Connection", "close") ||
 		    rs == EF_CLOSE || rs == -1)
 			*more = false;
-		if (rs == -1 || copy_body(t, &t->up, &t->dn, rs, n,
+		if (rs == -1 || eg_copy_body(t, &t->up, &t->dn, rs, n,
 		    &t->bdown) == -1)
 			*more = false;
 	}
@@ -334,254 +305,11 @@ answer_in(struct tunnel *t, struct ereq *q, int status, const char *code,
 
 	buf_init(&b, 4096);
 	if (egress_answer(&b, t->e, status, code, msg, rule) == 0)
-		(void)side_write(&t->dn, b.data, b.len, t->idle_ms);
+		(void)eg_side_write(&t->dn, b.data, b.len, t->idle_ms);
 	egress_account(t->e, q, status == 403 ? EO_DENY : EO_ERROR, rule,
 	    status, 0, (long long)b.len, 0);
 	buf_free(&b);
 	return -1;
-}
-
-/* Wait for what the last TLS call (rc) needs; -1: an error, a timeout. */
-static int
-io_wait(struct side *s, int rc, int ms)
-{
-	struct pollfd	 pfd = { .fd = s->fd };
-	int		 n;
-
-	switch (SSL_get_error(s->ssl, rc)) {
-	case SSL_ERROR_WANT_READ:
-		pfd.events = POLLIN;
-		break;
-	case SSL_ERROR_WANT_WRITE:
-		pfd.events = POLLOUT;
-		break;
-	default:
-		return -1;
-	}
-	while ((n = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
-		;
-	return n == 1 ? 0 : -1;
-}
-
-/* Up to n bytes: >0, 0 at the end, -1 an error, -2 none yet (!wait). */
-static long
-side_read(struct side *s, void *p, size_t n, bool wait, int ms)
-{
-	int	 rc;
-
-	for (;;) {
-		ERR_clear_error();
-		if ((rc = SSL_read(s->ssl, p, n > INT32_MAX ? INT32_MAX :
-		    (int)n)) > 0)
-			return rc;
-		switch (SSL_get_error(s->ssl, rc)) {
-		case SSL_ERROR_ZERO_RETURN:
-			return 0;
-		case SSL_ERROR_WANT_READ:
-			if (!wait)
-				return -2;
-			break;
-		case SSL_ERROR_WANT_WRITE:
-			break;
-		default:
-			return -1;
-		}
-		if (io_wait(s, rc, ms) == -1)
-			return -1;
-	}
-}
-
-/* More bytes into the buffer (moved to its start). >0, 0 end, -1. */
-static int
-side_fill(struct side *s, int ms)
-{
-	long	 n;
-
-	if (s->off > 0) {
-		memmove(s->buf, s->buf + s->off, s->len - s->off);
-		s->len -= s->off;
-		s->off = 0;
-	}
-	if (s->len >= IO_BUF)
-		return -1;
-	if ((n = side_read(s, s->buf + s->len, IO_BUF - s->len, true, ms)) >
-	    0)
-		s->len += (size_t)n;
-	return n > 0 ? 1 : (int)n;
-}
-
-static int
-side_write(struct side *s, const void *p, size_t n, int ms)
-{
-	const char	*c = p;
-	ssize_t		 w;
-	int		 rc;
-
-	while (n > 0) {
-		if (s->ssl == NULL) {
-			/* The CONNECT's answer, before TLS. */
-			if ((w = send(s->fd, c, n, MSG_NOSIGNAL)) > 0) {
-				c += w;
-				n -= (size_t)w;
-			} else if (w == -1 && errno != EAGAIN && errno != EINTR)
-				return -1;
-			continue;
-		}
-		ERR_clear_error();
-		if ((rc = SSL_write(s->ssl, c, n > INT32_MAX ? INT32_MAX :
-		    (int)n)) > 0) {
-			c += rc;
-			n -= (size_t)rc;
-		} else if (io_wait(s, rc, ms) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* A whole head at buf + off; *hlen its bytes. -1 end or error, -2 too
- * large. */
-static int
-read_head(struct side *s, int ms, size_t *hlen)
-{
-	char	*p;
-	int	 rc;
-
-	for (;;) {
-		s->buf[s->len] = '\0';
-		if ((p = strstr(s->buf + s->off, "\r\n\r\n")) != NULL) {
-			*hlen = (size_t)(p + 4 - (s->buf + s->off));
-			return 0;
-		}
-		if (s->len - s->off >= EG_HEAD_MAX)
-			return -2;
-		if ((rc = side_fill(s, ms)) <= 0)
-			return -1;
-	}
-}
-
-/* A body as its head frames it, from one side to the other. */
-static int
-copy_body(struct tunnel *t, struct side *from, struct side *to, int how,
-    long long n, long long *count)
-{
-	char		*eol, *end;
-	long long	 size;
-
-	switch (how) {
-	case EF_NONE:
-		return 0;
-	case EF_LEN:
-		return copy_n(t, from, to, n, count);
-	case EF_CLOSE:
-		return copy_n(t, from, to, -1, count);
-	}
-	/* Chunked: each size line, its bytes and CRLF, then trailers to
-	 * the blank line, all passed on as they are. */
-	for (;;) {
-		from->buf[from->len] = '\0';
-		while ((eol = strstr(from->buf + from->off, "\r\n")) == NULL)
-			if (from->len - from->off > 1024 ||
-			    side_fill(from, t->idle_ms) <= 0)
-				return -1;
-			else
-				from->buf[from->len] = '\0';
-		size = strtoll(from->buf + from->off, &end, 16);
-		if (end == from->buf + from->off || size < 0 ||
-		    (*end != '\r' && *end != ';' && *end != ' ' &&
-		    *end != '\t'))
-			return -1;
-		if (copy_n(t, from, to, eol + 2 - (from->buf + from->off),
-		    count) == -1)
-			return -1;
-		if (size == 0)
-			break;
-		if (copy_n(t, from, to, size + 2, count) == -1)
-			return -1;
-	}
-	for (;;) {
-		from->buf[from->len] = '\0';
-		while ((eol = strstr(from->buf + from->off, "\r\n")) == NULL)
-			if (from->len - from->off > 8192 ||
-			    side_fill(from, t->idle_ms) <= 0)
-				return -1;
-			else
-				from->buf[from->len] = '\0';
-		size = eol + 2 - (from->buf + from->off);
-		if (copy_n(t, from, to, size, count) == -1)
-			return -1;
-		if (size == 2)
-			return 0;
-	}
-}
-
-/* n bytes (-1: to the end), what is buffered first. */
-static int
-copy_n(struct tunnel *t, struct side *from, struct side *to, long long n,
-    long long *count)
-{
-	size_t	 k;
-	long	 got;
-
-	while (n != 0) {
-		if (from->off == from->len) {
-			from->off = from->len = 0;
-			if ((got = side_read(from, from->buf, IO_BUF, true,
-			    t->idle_ms)) <= 0)
-				return n < 0 && got == 0 ? 0 : -1;
-			from->len = (size_t)got;
-		}
-		k = from->len - from->off;
-		if (n > 0 && (long long)k > n)
-			k = (size_t)n;
-		if (side_write(to, from->buf + from->off, k, t->idle_ms) == -1)
-			return -1;
-		from->off += k;
-		*count += (long long)k;
-		if (n > 0)
-			n -= (long long)k;
-	}
-	return 0;
-}
-
-/* After a 101: bytes both ways as they come, until one side ends. */
-static void
-both_ways(struct tunnel *t)
-{
-	struct side	*s[2] = { &t->dn, &t->up };
-	struct pollfd	 pfd[2] = { { .fd = t->dn.fd, .events = POLLIN },
-			    { .fd = t->up.fd, .events = POLLIN } };
-	long long	*count[2] = { &t->bup, &t->bdown };
-	long		 n;
-	bool		 moved;
-	int		 i;
-
-	for (;;) {
-		moved = false;
-		for (i = 0; i < 2; i++) {
-			if (s[i]->off < s[i]->len) {
-				n = (long)(s[i]->len - s[i]->off);
-				if (side_write(s[!i], s[i]->buf + s[i]->off,
-				    (size_t)n, t->idle_ms) == -1)
-					return;
-				*count[i] += n;
-				s[i]->off = s[i]->len = 0;
-				moved = true;
-			}
-			n = side_read(s[i], s[i]->buf, IO_BUF, false, 0);
-			if (n == 0 || n == -1) {
-				ERR_clear_error();
-				SSL_shutdown(s[!i]->ssl);
-				return;
-			}
-			if (n > 0) {
-				s[i]->off = 0;
-				s[i]->len = (size_t)n;
-				moved = true;
-			}
-		}
-		if (!moved && poll(pfd, 2, t->idle_ms) <= 0)
-			return;
-	}
 }
 
 /* The context for hosts: the system's roots, and the configured file's. */
