@@ -42,6 +42,7 @@ static void	 conn_end(struct econn *);
 static int	 read_head(struct econn *, struct ereq *);
 static int	 parse_target(struct ereq *, char *, size_t);
 static int	 decide(struct econn *, struct ereq *, struct eg_verdict *);
+static int	 sni_check(struct econn *, const struct ereq *);
 static void	 log_request(const struct econn *, const struct ereq *,
 		    const char *, int, int, long long, long long, uint64_t);
 static const char *status_text(int);
@@ -223,9 +224,14 @@ conn_main(void *arg)
 	else {
 		act = EO_ALLOW;
 		status = !strcmp(r->method, "CONNECT") ? 200 : 0;
-		if ((status == 200 ? egress_write_all(e->fd, "HTTP/1.1 200 "
-		    "Connection established\r\n\r\n", 39) :
-		    egress_send_head(e, r, &up)) == 0)
+		if (status == 200 && egress_write_all(e->fd, "HTTP/1.1 200 "
+		    "Connection established\r\n\r\n", 39) == -1)
+			act = EO_ERROR;
+		else if (status == 200 && sni_check(e, r) == -1) {
+			/* Logged as refused; the client sees the end. */
+			act = EO_DENY;
+			status = 403;
+		} else if (status == 200 || egress_send_head(e, r, &up) == 0)
 			egress_relay(e, &up, &down, status == 200 ? NULL :
 			    &status);
 	}
@@ -377,6 +383,48 @@ status_text(int status)
 	case 502: return "Bad Gateway";
 	default: return "Service Unavailable";
 	}
+}
+
+/*
+ * A tunnel's first bytes, peeked (the relay reads them after): a TLS
+ * handshake for a name other than the CONNECT's is refused, since
+ * behind a shared front that name, not the CONNECT line, picks the site.
+ * Anything else (no name, not TLS) is relayed. -1: refused, logged.
+ */
+static int
+sni_check(struct econn *e, const struct ereq *r)
+{
+	unsigned char	 b[16384];
+	struct pollfd	 pfd = { .fd = e->fd, .events = POLLIN };
+	char		 name[256];
+	uint64_t	 end = now_ms() + HEAD_WAIT_MS, now;
+	size_t		 hl = strlen(r->host), nl;
+	ssize_t		 n;
+	int		 rc = -2;
+
+	while (rc == -2 && (now = now_ms()) < end) {
+		if (poll(&pfd, 1, (int)(end - now)) != 1 ||
+		    (n = recv(e->fd, b, sizeof(b), MSG_PEEK)) <= 0)
+			return 0;
+		if ((rc = eg_sni(b, (size_t)n, name, sizeof(name))) == -2) {
+			if ((size_t)n == sizeof(b))
+				return 0;
+			/* The rest of the ClientHello is on its way. */
+			usleep(1000);
+		}
+	}
+	if (rc != 1)
+		return 0;
+	if (hl > 0 && r->host[hl - 1] == '.')
+		hl--;
+	nl = strlen(name);
+	if (nl > 0 && name[nl - 1] == '.')
+		nl--;
+	if (nl == hl && !strncasecmp(name, r->host, hl))
+		return 0;
+	log_warn("egress: a tunnel's TLS names another host; closed",
+	    "sandbox=%s connect=%s sni=%.100s", e->box, r->host, name);
+	return -1;
 }
 
 /* An answer the agent can read: the status and a JSON error. */

@@ -136,6 +136,10 @@ int	 eh_rewrite(struct buf *out, const char *head, size_t len,
 	    const char *method, const char *path, const json_t *set_headers,
 	    const json_t *set_query, char *why, size_t whysz);
 
+/* egress_sni.c: the host a ClientHello names (into name): 1; 0 none;
+ * -1 not a ClientHello in one record; -2 more bytes needed. */
+int	 eg_sni(const unsigned char *, size_t, char *name, size_t namesz);
+
 /* egress_tls.c: a CONNECT whose requests are checked one by one (an
  * inject rule may match them): TLS ended with the sandbox's CA, the host
  * verified, each request decided, credentials set on the way out. */

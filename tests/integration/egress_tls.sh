@@ -210,6 +210,17 @@ run tls "${PRE}node /workspace/sandbox_fetch.mjs get https://$SNAME:$HPORT/echo 
 like "… and by Node" "$OUT" 'unable to (verify|get local issuer)|self.signed'
 
 # --- refusals -----------------------------------------------------------
+# The CONNECT names an allowed host; the TLS inside must name it too.
+run1 tls "${PRE}echo | timeout 10 openssl s_client -proxy 127.0.0.1:3128 -connect $SNAME:$HPORT -servername $SNAME 2>&1 | grep -c 'BEGIN CERTIFICATE'"
+is "a tunnel whose TLS names the CONNECT's host works (openssl s_client)" \
+    "$OUT" 1
+run1 tls "${PRE}echo | timeout 10 openssl s_client -proxy 127.0.0.1:3128 -connect $SNAME:$HPORT -servername other.example 2>&1 | grep -c 'BEGIN CERTIFICATE'"
+is "… one whose TLS names another host is closed before it reaches it" \
+    "$OUT" 0
+wait_log 'names another host'
+like "… and logged" "$(grep 'names another host' "$PINCER_LOG")" \
+    "connect=$SNAME sni=other.example"
+
 run1 tls "${PRE}curl -sS https://denied.example/ 2>&1; echo \" rc=\$?\""
 like "a denied host over HTTPS: the CONNECT is refused" "$OUT" \
     'CONNECT tunnel failed, response 403.* rc=56'

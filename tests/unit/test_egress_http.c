@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "pincer.h"
 #include "egress.h"
 #include "tap.h"
@@ -16,6 +18,8 @@
 #define H(s)	(s), strlen(s)
 
 static int	 framing(const char *, bool, long long *);
+static size_t	 hello(const char *, unsigned char *, size_t);
+static void	 test_sni(void);
 static char	*rewrite(const char *, const char *, const char *, int *,
 		    char *, size_t);
 
@@ -145,6 +149,7 @@ main(void)
 	    "3\r\n\r\n"), "an allowed request goes on as it was");
 	free(out);
 
+	test_sni();
 	store_close();
 	snprintf(db, sizeof(db), "rm -rf %s", dir);
 	if (system(db) != 0)
@@ -182,4 +187,50 @@ rewrite(const char *head, const char *hdrs, const char *query, int *rc,
 	json_decref(h);
 	json_decref(q);
 	return s;
+}
+
+/* The ClientHellos of OpenSSL itself, whole and cut. */
+static void
+test_sni(void)
+{
+	unsigned char	 b[16384], x[16384];
+	char		 name[256];
+	size_t		 n;
+
+	n = hello("api.example.com", b, sizeof(b));
+	ok(n > 100, "a ClientHello made by OpenSSL (%zu bytes)", n);
+	is_int(eg_sni(b, n, name, sizeof(name)), 1, "it names a host");
+	is_str(name, "api.example.com", "… the one asked for");
+	is_int(eg_sni(b, n / 2, name, sizeof(name)), -2,
+	    "half of it: more bytes are needed");
+	is_int(eg_sni(b, 3, name, sizeof(name)), -2, "three bytes: more");
+	is_int(eg_sni(b, n, name, 8), -1, "a name longer than the room");
+	n = hello(NULL, b, sizeof(b));
+	is_int(eg_sni(b, n, name, sizeof(name)), 0,
+	    "a ClientHello without a name");
+	is_int(eg_sni((const unsigned char *)"GET / HTTP/1.1\r\n", 16, name,
+	    sizeof(name)), -1, "HTTP through a tunnel is not TLS");
+	n = hello("a.example", b, sizeof(b));
+	memcpy(x, b, n);
+	x[8] = 0xff;	/* the handshake's length, past the record's */
+	is_int(eg_sni(x, n, name, sizeof(name)), -1, "a length that lies");
+}
+
+/* A ClientHello for host (NULL: no server name), as OpenSSL sends it. */
+static size_t
+hello(const char *host, unsigned char *out, size_t outsz)
+{
+	SSL_CTX	*ctx = SSL_CTX_new(TLS_client_method());
+	SSL	*ssl = SSL_new(ctx);
+	BIO	*rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	int	 n;
+
+	SSL_set_bio(ssl, rb, wb);
+	if (host != NULL)
+		SSL_set_tlsext_host_name(ssl, host);
+	(void)SSL_connect(ssl);
+	n = BIO_read(wb, out, (int)outsz);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return n > 0 ? (size_t)n : 0;
 }
