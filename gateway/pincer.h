@@ -239,6 +239,12 @@ void	 egress_stop(void);
 bool	 egress_wants(const struct head *);
 int	 egress_adopt(int fd, const char *sandbox);
 void	 egress_metrics(struct buf *);
+/* egress_browser.c: a sandbox's browser context goes out through it */
+int	 egress_browser_port(const char *sandbox, char *err, size_t);
+int	 egress_browser_proxy(const char *sandbox, char *out, size_t,
+	    char *err, size_t);
+void	 egress_browser_forget(const char *sandbox);
+void	 egress_browser_stop(void);
 /* egress_conf.c: a sandbox's policy, for the API and sbx.c */
 json_t	*egress_conf_get(const char *sandbox);
 int	 egress_conf_set(const char *sandbox, const char *policy, char *err,
@@ -255,6 +261,7 @@ int	 door_start(const struct config *, char *bound, size_t boundsz);
 void	 door_stop_accepting(void);
 void	 door_stop(void);
 void	 door_conn_closed(void);
+int	 door_conn_opened(void);
 int	 door_unix_add(int fd);
 void	 door_unix_remove(int fd);
 long	 door_open_connections(void);
@@ -1730,6 +1737,7 @@ enum browser_backend browser_backend(const struct config *);
 int	 browser_start(const struct config *);
 void	 browser_stop(void);
 int	 browser_endpoint(char *, size_t, char *err, size_t);
+pid_t	 browser_local_pid(void);
 json_t	*browser_status(void);
 void	 api_browser(struct http_req *);
 void	 api_browser_start(struct http_req *);
