@@ -1617,6 +1617,8 @@ struct cdp_scope {
 	const char	*ctx;		/* the sandbox's own context */
 	const char	*page;		/* a page connection: its target */
 	const char	*downloads;	/* the sandbox's download folder */
+	/* Its contexts' proxyServer ("" none); NULL: not a sandbox's. */
+	const char	*proxy;
 	bool		(*ctx_owned)(void *, const char *ctx);
 	const char	*(*target_ctx)(void *, const char *target);
 	/* A session of this connection: its target; else NULL. */
@@ -1681,6 +1683,8 @@ struct cdp_box {
 	uint64_t	 idle_since;
 	struct cdp_wait	*waiters;
 	char		 downloads[4200];	/* Chromium's folder for it */
+	/* A sandbox's contexts' proxyServer; "" none (README, Browser). */
+	char		 proxy[40];
 	struct cdp_box	*next;
 };
 /* A target the bridge has seen, and the context it is in. */
