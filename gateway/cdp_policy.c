@@ -56,7 +56,8 @@ static int	 refuse(struct cdp_verdict *, const char *, ...)
 static bool	 target_owned(const struct cdp_scope *, const char *);
 static int	 inject_ctx(const struct cdp_scope *, json_t *,
 		    struct cdp_verdict *);
-static void	 put_proxy(const struct cdp_scope *, json_t *);
+static int	 put_proxy(const struct cdp_scope *, json_t *,
+		    struct cdp_verdict *);
 static bool	 drag_has_files(json_t *);
 static bool	 visible(const struct cdp_scope *, json_t *);
 
@@ -284,8 +285,7 @@ apply(const struct cdp_scope *sc, const struct method_rule *r, json_t *msg,
 	case R_PASS:
 		return 0;
 	case R_NEW_CTX:
-		put_proxy(sc, msg);
-		return 0;
+		return put_proxy(sc, msg, v);
 	case R_TARGET:
 		if ((s = json_string_value(json_object_get(p, "targetId"))) ==
 		    NULL || !target_owned(sc, s))
@@ -422,15 +422,22 @@ inject_ctx(const struct cdp_scope *sc, json_t *msg, struct cdp_verdict *v)
  * (cdp.c, box_ready_ctl): through its proxy, loopback included. Its
  * own proxy settings are not kept: a proxy of its choosing would take
  * its pages around the policy. sc->proxy "": a remote browser, whose
- * network is its own; NULL: an owner's context, left as asked.
+ * network is its own; NULL: a user's context (/cdp/), left as asked,
+ * but for a sandbox's proxy port: through it, a user's tools would act
+ * as that sandbox, with the credentials its policy injects.
  */
-static void
-put_proxy(const struct cdp_scope *sc, json_t *msg)
+static int
+put_proxy(const struct cdp_scope *sc, json_t *msg, struct cdp_verdict *v)
 {
 	json_t	*p = json_object_get(msg, "params");
 
-	if (sc->proxy == NULL)
-		return;
+	if (sc->proxy == NULL) {
+		if (egress_browser_named(json_string_value(json_object_get(p,
+		    "proxyServer"))))
+			return refuse(v, "a sandbox's browser proxy is not for "
+			    "other browser contexts");
+		return 0;
+	}
 	if (p == NULL) {
 		p = json_object();
 		json_object_set_new(msg, "params", p);
@@ -438,9 +445,10 @@ put_proxy(const struct cdp_scope *sc, json_t *msg)
 	json_object_del(p, "proxyServer");
 	json_object_del(p, "proxyBypassList");
 	if (*sc->proxy == '\0')
-		return;
+		return 0;
 	json_object_set_new(p, "proxyServer", json_string(sc->proxy));
 	json_object_set_new(p, "proxyBypassList", json_string("<-loopback>"));
+	return 0;
 }
 
 static bool

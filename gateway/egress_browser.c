@@ -137,6 +137,36 @@ egress_browser_proxy(const char *box, char *out, size_t outsz, char *err,
 	return 0;
 }
 
+/*
+ * Does a proxy setting (Chromium's proxy rules: "[SCHEME=][PROXY://]
+ * HOST[:PORT]", several with ';') name a port of ours? Every ":N" in it
+ * is taken as a port, whatever host it follows: loopback has too many
+ * spellings to tell by the host.
+ */
+bool
+egress_browser_named(const char *rules)
+{
+	struct blis	*l;
+	const char	*s;
+	char		*end;
+	long		 port;
+	bool		 yes = false;
+
+	if (rules == NULL)
+		return false;
+	pthread_mutex_lock(&mu);
+	for (s = strchr(rules, ':'); s != NULL && !yes; s = strchr(s + 1,
+	    ':')) {
+		port = strtol(s + 1, &end, 10);
+		if (end == s + 1 || port <= 0 || port > 65535)
+			continue;
+		for (l = lis; l != NULL && !yes; l = l->next)
+			yes = l->port == port;
+	}
+	pthread_mutex_unlock(&mu);
+	return yes;
+}
+
 /* box's context is gone: so is its proxy. */
 void
 egress_browser_forget(const char *box)

@@ -244,6 +244,7 @@ int	 egress_browser_port(const char *sandbox, char *err, size_t);
 int	 egress_browser_proxy(const char *sandbox, char *out, size_t,
 	    char *err, size_t);
 void	 egress_browser_forget(const char *sandbox);
+bool	 egress_browser_named(const char *proxy_rules);
 void	 egress_browser_stop(void);
 /* egress_conf.c: a sandbox's policy, for the API and sbx.c */
 json_t	*egress_conf_get(const char *sandbox);

@@ -96,8 +96,9 @@ int
 main(void)
 {
 	struct cdp_verdict	 v;
-	char			*out;
+	char			*out, err[200], msg[300];
 	json_t			*r;
+	int			 port;
 
 	/* --- browser level ------------------------------------------ */
 	is_int(act("{\"id\":1,\"method\":\"Browser.getVersion\"}"),
@@ -323,5 +324,17 @@ main(void)
 	    "no proxy of its choosing (%s)", out);
 	free(out);
 	sc.proxy = NULL;
+	/* A user's tools may not borrow a sandbox's proxy port. */
+	port = egress_browser_port("sbx", err, sizeof(err));
+	ok(port > 0, "a sandbox's proxy port (%d)", port);
+	snprintf(msg, sizeof(msg), "{\"id\":1,\"method\":"
+	    "\"Target.createBrowserContext\",\"params\":{\"proxyServer\":"
+	    "\"http=[::ffff:127.0.0.1]:%d;https=x:1\"}}", port);
+	is_int(act(msg), CDP_REFUSE, "a user's context through it: refused");
+	is_int(act("{\"id\":1,\"method\":\"Target.createBrowserContext\","
+	    "\"params\":{\"proxyServer\":\"http://10.0.0.1:3128\"}}"),
+	    CDP_FORWARD, "… through another proxy: passes");
+	egress_browser_forget("sbx");
+	egress_browser_stop();
 	return done_testing();
 }
