@@ -26,6 +26,7 @@
 
 #define BACKLOG		64
 #define SCAN_GAP_MS	1000	/* a refused peer's pid: once a second */
+#define KEPT_MAX	256	/* Chromium's processes remembered */
 
 /* A sandbox's proxy port. */
 struct blis {
@@ -44,7 +45,8 @@ static void	 accept_all(int);
 static void	 serve(int, const struct sockaddr_in *, int, const char *);
 static unsigned long peer_inode(const struct sockaddr_in *, int);
 static pid_t	 sock_owner(unsigned long, pid_t);
-static bool	 has_fd(const char *, const char *);
+static pid_t	 pgrp_of(pid_t);
+static bool	 has_fd(pid_t, const char *);
 
 static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
 static struct blis	*lis;		/* mu */
@@ -53,7 +55,11 @@ static bool		 quit;		/* mu */
 static int		 wake_fd = -1;	/* mu to make */
 static pthread_t	 thread;
 static bool		 remote_said;	/* ws.c's service thread */
-static uint64_t		 last_scan;	/* the accepting thread's */
+/* The accepting thread's: */
+static uint64_t		 last_scan;
+static pid_t		 kept[KEPT_MAX];	/* kept_group's, last seen */
+static size_t		 nkept;
+static pid_t		 kept_group;
 
 /*
  * The port of box's proxy, listening from the first call on: the
@@ -377,56 +383,85 @@ peer_inode(const struct sockaddr_in *peer, int port)
 }
 
 /*
- * The pid of a process that holds socket inode ino, among those of
- * process group group (0: any); -1 if none does.
+ * The pid of a process of group (0: any) that holds socket inode ino;
+ * -1 if none does. Chromium's processes are kept from the last scan of
+ * /proc and asked first: a page opens many connections, and a host
+ * may run many processes. A pid kept is asked again for its group, in
+ * case it ended and its number went to another process.
  */
 static pid_t
 sock_owner(unsigned long ino, pid_t group)
 {
-	char		 path[64], want[48], buf[512], *p;
+	char		 want[48];
 	struct dirent	*de;
 	DIR		*d;
-	FILE		*f;
+	char		*end;
 	pid_t		 pid, found = -1;
-	int		 pgrp;
+	size_t		 i;
 
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	/* The one that held the last (the network service) goes first. */
+	for (i = 0; group > 0 && group == kept_group && i < nkept; i++)
+		if (pgrp_of(kept[i]) == group && has_fd(kept[i], want)) {
+			pid = kept[i];
+			kept[i] = kept[0];
+			kept[0] = pid;
+			return pid;
+		}
 	if ((d = opendir("/proc")) == NULL)
 		return -1;
-	snprintf(want, sizeof(want), "socket:[%lu]", ino);
-	while (found == -1 && (de = readdir(d)) != NULL) {
-		pid = (pid_t)strtol(de->d_name, &p, 10);
-		if (pid <= 0 || *p != '\0')
+	if (group > 0) {
+		kept_group = group;
+		nkept = 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		pid = (pid_t)strtol(de->d_name, &end, 10);
+		if (pid <= 0 || *end != '\0' ||
+		    (group > 0 && pgrp_of(pid) != group))
 			continue;
-		if (group > 0) {
-			snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-			if ((f = fopen(path, "re")) == NULL)
-				continue;
-			p = fgets(buf, sizeof(buf), f);
-			fclose(f);
-			/* The name may hold anything: read after its ')'. */
-			if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
-			    sscanf(p + 1, " %*c %*d %d", &pgrp) != 1 ||
-			    pgrp != group)
-				continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-		if (has_fd(path, want))
+		if (group > 0 && nkept < KEPT_MAX)
+			kept[nkept++] = pid;
+		if (found == -1 && has_fd(pid, want)) {
 			found = pid;
+			if (group <= 0)
+				break;
+		}
 	}
 	closedir(d);
 	return found;
 }
 
-/* Does a link in the fd folder dir read want? */
-static bool
-has_fd(const char *dir, const char *want)
+/* pid's process group; -1 if it is gone. */
+static pid_t
+pgrp_of(pid_t pid)
 {
-	char		 path[320], link[64];
+	char	 path[64], buf[512], *p;
+	FILE	*f;
+	int	 pgrp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	/* The name may hold anything: read after its ')'. */
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %d", &pgrp) != 1)
+		return -1;
+	return (pid_t)pgrp;
+}
+
+/* Does one of pid's open fds read want ("socket:[INODE]")? */
+static bool
+has_fd(pid_t pid, const char *want)
+{
+	char		 dir[64], path[320], link[64];
 	struct dirent	*de;
 	DIR		*d;
 	ssize_t		 n;
 	bool		 yes = false;
 
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(dir)) == NULL)
 		return false;
 	while (!yes && (de = readdir(d)) != NULL) {
