@@ -186,6 +186,21 @@ browser_endpoint(char *out, size_t outsz, char *err, size_t errsz)
 	return rc;
 }
 
+/*
+ * The local Chromium's pid, which is also its process group's (its
+ * renderers and network service are in it); 0 when none is running.
+ */
+pid_t
+browser_local_pid(void)
+{
+	pid_t	 pid;
+
+	pthread_mutex_lock(&lock);
+	pid = local ? child_pid : 0;
+	pthread_mutex_unlock(&lock);
+	return pid;
+}
+
 /* The backend's state for GET /api/v1/browser. The URL of a local
  * Chromium is not shown: its port takes any local connection. */
 json_t *

@@ -252,7 +252,17 @@ box_ready_ctl(void *arg, const char *why)
 {
 	struct cdp_box	*b = arg;
 	json_t		*p;
+	char		 err[200];
 
+	/*
+	 * A sandbox's pages go out as the sandbox, under its egress policy:
+	 * through its own proxy port, loopback included ("<-loopback>" ends
+	 * Chromium's implicit bypass). No proxy, no context: never one that
+	 * fetches from the host's network unchecked.
+	 */
+	if (why == NULL && b->sandbox && egress_browser_proxy(b->name,
+	    b->proxy, sizeof(b->proxy), err, sizeof(err)) == -1)
+		why = err;
 	if (why != NULL) {
 		b->making = false;
 		waiters_run(&b->waiters, why);
@@ -261,6 +271,11 @@ box_ready_ctl(void *arg, const char *why)
 	/* Disposed with the control connection: no context outlives
 	 * pincerd's hold on the browser, a remote one included. */
 	p = json_pack("{s:b}", "disposeOnDetach", 1);
+	if (*b->proxy != '\0') {
+		json_object_set_new(p, "proxyServer", json_string(b->proxy));
+		json_object_set_new(p, "proxyBypassList",
+		    json_string("<-loopback>"));
+	}
 	if (cdp_call("Target.createBrowserContext", p, box_made, b) == -1) {
 		b->making = false;
 		waiters_run(&b->waiters, "the browser is not reachable");
@@ -981,6 +996,8 @@ box_gone(struct cdp_box *b)
 	cdp_call_forget(b);
 	if (state == CTL_UP)
 		cdp_box_reset(b);
+	if (b->sandbox)
+		egress_browser_forget(b->name);
 	free(b->extra);
 	free(b);
 }

@@ -27,6 +27,7 @@ enum rule {
 	R_TARGET_OPT,	/* params.targetId absent or owned */
 	R_DETACH,	/* params.sessionId ours, or targetId owned */
 	R_CREATE,	/* url checked, browserContextId put in */
+	R_NEW_CTX,	/* a sandbox's proxy put in */
 	R_INJECT,	/* browserContextId put in, or checked */
 	R_DOWNLOAD,	/* R_INJECT, and downloadPath the sandbox's */
 	R_WINDOW,	/* params.windowId learned here */
@@ -55,6 +56,8 @@ static int	 refuse(struct cdp_verdict *, const char *, ...)
 static bool	 target_owned(const struct cdp_scope *, const char *);
 static int	 inject_ctx(const struct cdp_scope *, json_t *,
 		    struct cdp_verdict *);
+static int	 put_proxy(const struct cdp_scope *, json_t *,
+		    struct cdp_verdict *);
 static bool	 drag_has_files(json_t *);
 static bool	 visible(const struct cdp_scope *, json_t *);
 
@@ -69,7 +72,7 @@ static const struct method_rule browser_rules[] = {
 	{ "Target.setAutoAttach", R_PASS, CDP_NOTE_NONE },
 	{ "Target.getTargets", R_PASS, CDP_NOTE_TARGETS },
 	{ "Target.getTargetInfo", R_TARGET_OPT, CDP_NOTE_NONE },
-	{ "Target.createBrowserContext", R_PASS, CDP_NOTE_CONTEXT },
+	{ "Target.createBrowserContext", R_NEW_CTX, CDP_NOTE_CONTEXT },
 	{ "Target.getBrowserContexts", R_CONTEXTS, CDP_NOTE_NONE },
 	{ "Target.disposeBrowserContext", R_DISPOSE, CDP_NOTE_DISPOSE },
 	{ "Target.createTarget", R_CREATE, CDP_NOTE_TARGET },
@@ -281,6 +284,8 @@ apply(const struct cdp_scope *sc, const struct method_rule *r, json_t *msg,
 	switch (r->rule) {
 	case R_PASS:
 		return 0;
+	case R_NEW_CTX:
+		return put_proxy(sc, msg, v);
 	case R_TARGET:
 		if ((s = json_string_value(json_object_get(p, "targetId"))) ==
 		    NULL || !target_owned(sc, s))
@@ -409,6 +414,40 @@ inject_ctx(const struct cdp_scope *sc, json_t *msg, struct cdp_verdict *v)
 		return refuse(v, "Failed to find browser context with id %s",
 		    s);
 	snprintf(v->id, sizeof(v->id), "%s", s);
+	return 0;
+}
+
+/*
+ * A context a sandbox's client makes goes out as the sandbox's own does
+ * (cdp.c, box_ready_ctl): through its proxy, loopback included. Its
+ * own proxy settings are not kept: a proxy of its choosing would take
+ * its pages around the policy. sc->proxy "": a remote browser, whose
+ * network is its own; NULL: a user's context (/cdp/), left as asked,
+ * but for a sandbox's proxy port: through it, a user's tools would act
+ * as that sandbox, with the credentials its policy injects.
+ */
+static int
+put_proxy(const struct cdp_scope *sc, json_t *msg, struct cdp_verdict *v)
+{
+	json_t	*p = json_object_get(msg, "params");
+
+	if (sc->proxy == NULL) {
+		if (egress_browser_named(json_string_value(json_object_get(p,
+		    "proxyServer"))))
+			return refuse(v, "a sandbox's browser proxy is not for "
+			    "other browser contexts");
+		return 0;
+	}
+	if (p == NULL) {
+		p = json_object();
+		json_object_set_new(msg, "params", p);
+	}
+	json_object_del(p, "proxyServer");
+	json_object_del(p, "proxyBypassList");
+	if (*sc->proxy == '\0')
+		return 0;
+	json_object_set_new(p, "proxyServer", json_string(sc->proxy));
+	json_object_set_new(p, "proxyBypassList", json_string("<-loopback>"));
 	return 0;
 }
 

@@ -259,6 +259,7 @@ pub_open(struct ws_session *s)
 	c->scope = (struct cdp_scope){ .ctx = c->box->ctx,
 	    .page = c->page_conn ? c->page : NULL,
 	    .downloads = c->box->downloads, .ctx_owned = sc_owned,
+	    .proxy = c->box->sandbox ? c->box->proxy : NULL,
 	    .target_ctx = sc_target_ctx, .session_target = sc_session,
 	    .seen = sc_seen, .window_known = sc_window,
 	    .contexts = sc_contexts, .arg = c };

@@ -147,6 +147,8 @@ stop:
 	upcall_stop();
 	/* Terminals are told 1001 "shutdown" before their sandboxes go. */
 	door_stop();
+	/* No browser context's connection comes in after this. */
+	egress_browser_stop();
 	/* Proxied connections end before their sandboxes do. */
 	egress_stop();
 	/* Their last records reach the store. */

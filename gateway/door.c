@@ -186,6 +186,23 @@ door_conn_closed(void)
 	__atomic_sub_fetch(&open_conns, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * A connection accepted elsewhere (a browser context's proxy port) and
+ * handed to a library that calls door_conn_closed() when it ends:
+ * counted as the door counts its own, in the room sandboxes have
+ * beyond the TCP limit. -1: no room, and not counted.
+ */
+int
+door_conn_opened(void)
+{
+	if (__atomic_add_fetch(&open_conns, 1, __ATOMIC_RELAXED) >
+	    config_current()->max_connections * 2) {
+		door_conn_closed();
+		return -1;
+	}
+	return 0;
+}
+
 long
 door_open_connections(void)
 {

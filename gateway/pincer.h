@@ -239,6 +239,13 @@ void	 egress_stop(void);
 bool	 egress_wants(const struct head *);
 int	 egress_adopt(int fd, const char *sandbox);
 void	 egress_metrics(struct buf *);
+/* egress_browser.c: a sandbox's browser context goes out through it */
+int	 egress_browser_port(const char *sandbox, char *err, size_t);
+int	 egress_browser_proxy(const char *sandbox, char *out, size_t,
+	    char *err, size_t);
+void	 egress_browser_forget(const char *sandbox);
+bool	 egress_browser_named(const char *proxy_rules);
+void	 egress_browser_stop(void);
 /* egress_conf.c: a sandbox's policy, for the API and sbx.c */
 json_t	*egress_conf_get(const char *sandbox);
 int	 egress_conf_set(const char *sandbox, const char *policy, char *err,
@@ -255,6 +262,7 @@ int	 door_start(const struct config *, char *bound, size_t boundsz);
 void	 door_stop_accepting(void);
 void	 door_stop(void);
 void	 door_conn_closed(void);
+int	 door_conn_opened(void);
 int	 door_unix_add(int fd);
 void	 door_unix_remove(int fd);
 long	 door_open_connections(void);
@@ -1610,6 +1618,8 @@ struct cdp_scope {
 	const char	*ctx;		/* the sandbox's own context */
 	const char	*page;		/* a page connection: its target */
 	const char	*downloads;	/* the sandbox's download folder */
+	/* Its contexts' proxyServer ("" none); NULL: not a sandbox's. */
+	const char	*proxy;
 	bool		(*ctx_owned)(void *, const char *ctx);
 	const char	*(*target_ctx)(void *, const char *target);
 	/* A session of this connection: its target; else NULL. */
@@ -1674,6 +1684,8 @@ struct cdp_box {
 	uint64_t	 idle_since;
 	struct cdp_wait	*waiters;
 	char		 downloads[4200];	/* Chromium's folder for it */
+	/* A sandbox's contexts' proxyServer; "" none (README, Browser). */
+	char		 proxy[40];
 	struct cdp_box	*next;
 };
 /* A target the bridge has seen, and the context it is in. */
@@ -1730,6 +1742,7 @@ enum browser_backend browser_backend(const struct config *);
 int	 browser_start(const struct config *);
 void	 browser_stop(void);
 int	 browser_endpoint(char *, size_t, char *err, size_t);
+pid_t	 browser_local_pid(void);
 json_t	*browser_status(void);
 void	 api_browser(struct http_req *);
 void	 api_browser_start(struct http_req *);

@@ -98,8 +98,11 @@ before(async () => {
 	});
 	await new Promise((r) => site.listen(0, "127.0.0.1", r));
 	siteUrl = `http://127.0.0.1:${site.address().port}`;
+	// A sandbox's pages go through its egress policy: the site is let.
 	gw = await startPincer("browser-cdp", { auth: { argon2_memory_kib:
-		1024, argon2_iterations: 1 } }, {
+		1024, argon2_iterations: 1 }, egress: { policy: "site",
+		policies: { site: { rules: [{ cidr: "127.0.0.1/32",
+		port: site.address().port, action: "allow" }] } } } }, {
 		beforeStart: ({ conf, state }) => {
 			cli(conf, state, ["user", "add", "alice", "--role", "owner",
 				"--password-stdin"], PW + "\n");

@@ -12,21 +12,8 @@ if [ ! -x /usr/bin/chromium ]; then
 	skip browser "no /usr/bin/chromium"
 	done_testing
 fi
-KEY="sk-agent-browser-$(random_token)"
-secret_register "$KEY"
-ok "the fake provider starts" llm_fake_start "$KEY"
-pincer_start "{ $FAST, \"agent\": { \"skills_dir\": \"$TOP_SRCDIR/skills\" },
-  \"llm\": { \"providers\": [ { \"name\": \"oa\", \"kind\": \"openai\",
-	\"base_url\": \"$FAKE/v1\", \"key\": \"fake_key\" } ],
-	\"routes\": { \"default\": [\"oa/gpt-4o\"] }, \"rate_limit_rpm\": 0 } }" ||
-    { ok "pincerd starts" false; done_testing; }
-printf '%s' "$KEY" | pcli secret set fake_key >/dev/null 2>&1
-printf 'a long passphrase\n' | pcli user add al --role owner --password-stdin \
-    >/dev/null 2>&1
-TOK=$(pcli token create --user al --scope sandbox,read --name t 2>/dev/null)
-secret_register "$TOK"
-
-# The web: two pages on the host's loopback, where Chromium runs.
+# The web: two pages on the host's loopback, where Chromium runs; the
+# sandbox's egress policy lets its browser reach them (README, Browser).
 SITE=$T_TMP/site
 mkdir -p "$SITE"
 cat >"$SITE/index.html" <<'EOF'
@@ -45,6 +32,23 @@ site_port() { sed -n 's/.*port \([0-9]*\).*/\1/p' "$T_TMP/site.log" | head -1; }
 site_up() { test -n "$(site_port)"; }
 ok "the local site serves" wait_until 10 site_up
 PORT=$(site_port)
+
+KEY="sk-agent-browser-$(random_token)"
+secret_register "$KEY"
+ok "the fake provider starts" llm_fake_start "$KEY"
+pincer_start "{ $FAST, \"agent\": { \"skills_dir\": \"$TOP_SRCDIR/skills\" },
+  \"llm\": { \"providers\": [ { \"name\": \"oa\", \"kind\": \"openai\",
+	\"base_url\": \"$FAKE/v1\", \"key\": \"fake_key\" } ],
+	\"routes\": { \"default\": [\"oa/gpt-4o\"] }, \"rate_limit_rpm\": 0 },
+  \"egress\": { \"policy\": \"site\", \"policies\": { \"site\": {
+	\"rules\": [ { \"cidr\": \"127.0.0.1/32\", \"port\": $PORT,
+	\"action\": \"allow\" } ] } } } }" ||
+    { ok "pincerd starts" false; done_testing; }
+printf '%s' "$KEY" | pcli secret set fake_key >/dev/null 2>&1
+printf 'a long passphrase\n' | pcli user add al --role owner --password-stdin \
+    >/dev/null 2>&1
+TOK=$(pcli token create --user al --scope sandbox,read --name t 2>/dev/null)
+secret_register "$TOK"
 
 post "" '{"name":"br1"}'
 is "a sandbox is created" "$CODE" 201

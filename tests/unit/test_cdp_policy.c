@@ -96,8 +96,9 @@ int
 main(void)
 {
 	struct cdp_verdict	 v;
-	char			*out;
+	char			*out, err[200], msg[300];
 	json_t			*r;
+	int			 port;
 
 	/* --- browser level ------------------------------------------ */
 	is_int(act("{\"id\":1,\"method\":\"Browser.getVersion\"}"),
@@ -291,5 +292,49 @@ main(void)
 	    !cdp_policy_url_ok("view-source:file:///etc/passwd") &&
 	    !cdp_policy_url_ok("javascript:alert(1)") &&
 	    !cdp_policy_url_ok(""), "the URLs a sandbox may open");
+
+	/* A context a sandbox's client makes goes through its proxy. */
+	is_int(act("{\"id\":1,\"method\":\"Target.createBrowserContext\","
+	    "\"params\":{\"proxyServer\":\"direct://\"}}"), CDP_FORWARD,
+	    "an owner's createBrowserContext passes…");
+	check("{\"id\":1,\"method\":\"Target.createBrowserContext\","
+	    "\"params\":{\"proxyServer\":\"direct://\"}}", &v, &out);
+	ok(strstr(out, "direct://") != NULL, "… as asked (%s)", out);
+	free(out);
+	sc.proxy = "http://127.0.0.1:4000";
+	is_int(check("{\"id\":1,\"method\":\"Target.createBrowserContext\","
+	    "\"params\":{\"proxyServer\":\"direct://\",\"proxyBypassList\":"
+	    "\"*\"}}", &v, &out), CDP_FORWARD, "a sandbox's passes…");
+	is_int(v.note, CDP_NOTE_CONTEXT, "… its answer learned from");
+	ok(strstr(out, "\"proxyServer\":\"http://127.0.0.1:4000\"") != NULL &&
+	    strstr(out, "\"proxyBypassList\":\"<-loopback>\"") != NULL &&
+	    strstr(out, "direct://") == NULL, "… with its own proxy, "
+	    "loopback included (%s)", out);
+	free(out);
+	check("{\"id\":1,\"method\":\"Target.createBrowserContext\"}", &v,
+	    &out);
+	ok(strstr(out, "127.0.0.1:4000") != NULL, "… params or none (%s)",
+	    out);
+	free(out);
+	sc.proxy = "";
+	check("{\"id\":1,\"method\":\"Target.createBrowserContext\","
+	    "\"params\":{\"proxyServer\":\"http://10.0.0.1:3128\"}}", &v,
+	    &out);
+	ok(strstr(out, "proxyServer") == NULL, "a remote browser's sandbox: "
+	    "no proxy of its choosing (%s)", out);
+	free(out);
+	sc.proxy = NULL;
+	/* A user's tools may not borrow a sandbox's proxy port. */
+	port = egress_browser_port("sbx", err, sizeof(err));
+	ok(port > 0, "a sandbox's proxy port (%d)", port);
+	snprintf(msg, sizeof(msg), "{\"id\":1,\"method\":"
+	    "\"Target.createBrowserContext\",\"params\":{\"proxyServer\":"
+	    "\"http=[::ffff:127.0.0.1]:%d;https=x:1\"}}", port);
+	is_int(act(msg), CDP_REFUSE, "a user's context through it: refused");
+	is_int(act("{\"id\":1,\"method\":\"Target.createBrowserContext\","
+	    "\"params\":{\"proxyServer\":\"http://10.0.0.1:3128\"}}"),
+	    CDP_FORWARD, "… through another proxy: passes");
+	egress_browser_forget("sbx");
+	egress_browser_stop();
 	return done_testing();
 }
