@@ -67,6 +67,7 @@ bool	 fetch_url(const struct agent *, json_t *, struct buf *);
 
 /* text.c: outside text made fit for the model */
 void	 text_utf8(struct buf *, const char *, size_t, bool latin1);
+void	 text_fix(char *, size_t);
 size_t	 text_cut(const char *, size_t, size_t max);
 void	 text_html(struct buf *, const char *, size_t);
 

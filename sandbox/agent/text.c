@@ -98,6 +98,26 @@ text_utf8(struct buf *out, const char *p, size_t n, bool latin1)
 	}
 }
 
+/*
+ * Each byte of s[0..n) that does not start a valid UTF-8 sequence made
+ * '?', in place: a tool's result goes into JSON, which jansson refuses
+ * to build from anything else (and a tool call without its result is a
+ * request the provider rejects).
+ */
+void
+text_fix(char *s, size_t n)
+{
+	size_t	 i = 0, k;
+
+	while (i < n)
+		if ((unsigned char)s[i] < 0x80)
+			i++;
+		else if ((k = utf8_len((unsigned char *)s + i, n - i)) > 0)
+			i += k;
+		else
+			s[i++] = '?';
+}
+
 /* The longest prefix of p[0..n) of at most max bytes that ends on a
  * character boundary of UTF-8. */
 size_t

@@ -167,6 +167,8 @@ tools_run(const struct agent *ag, const char *name, json_t *args,
 		    "object", name);
 	else
 		ok = tools[i].fn(ag, args, &out);
+	if (out.data != NULL)
+		text_fix(out.data, out.len);
 	*result = strdup(out.data != NULL ? out.data : "");
 	buf_free(&out);
 	return ok;
