@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // echo_http.mjs: an HTTP server on 127.0.0.1 that answers every request
 // with what it received as JSON (method, url, headers, body), for the
-// egress tests. Prints {"port": N} once listening.
+// egress tests. Prints {"port": N} once listening; --host H listens on
+// H instead (another loopback address the host's name resolves to).
 // A few paths answer otherwise, for the agent's web_fetch (agent_fetch.sh):
 //   /_page.html        an HTML page with a script, a style and entities
 //   /_latin1           text/plain in ISO-8859-1
@@ -87,5 +88,6 @@ const srv = http.createServer((req, res) => {
 		echo(req, res, body);
 	});
 });
-srv.listen(0, "127.0.0.1", () =>
+const hi = process.argv.indexOf("--host");
+srv.listen(0, hi > 0 ? process.argv[hi + 1] : "127.0.0.1", () =>
 	console.log(JSON.stringify({ port: srv.address().port })));
