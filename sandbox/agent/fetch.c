@@ -285,8 +285,11 @@ pump(pid_t pid, int body, int info, int fd, long secs, struct dl *d)
 	while ((pf[0].fd != -1 || pf[1].fd != -1) && !d->too_big &&
 	    d->werr == NULL) {
 		long	 left = (long)(end - time(NULL));
+		int	 ready = left > 0 ? poll(pf, 2, (int)left * 1000) : 0;
 
-		if (left <= 0 || poll(pf, 2, (int)left * 1000) == 0) {
+		if (ready == -1 && errno == EINTR)
+			continue;
+		if (ready <= 0) {
 			d->timed_out = true;
 			break;
 		}
