@@ -49,10 +49,11 @@ struct dl {
 static int	 url_clean(const char *, struct buf *, struct buf *);
 static int	 open_target(const struct agent *, const char *, char *,
 		    size_t, struct buf *);
-static int	 curl_run(const struct agent *, const char *, int,
-		    struct dl *, struct buf *);
+static int	 curl_run(int, const char *, int, struct dl *, struct buf *);
 static void	 pump(pid_t, int, int, int, long, struct dl *);
 static bool	 report(json_t *, struct dl *, const char *, int,
+		    struct buf *);
+static bool	 failed(json_t *, const struct dl *, const char *, int,
 		    struct buf *);
 static bool	 proxy_refused(const struct dl *, long, struct buf *);
 static void	 body_text(const struct dl *, const char *, const char *,
@@ -68,7 +69,8 @@ fetch_url(const struct agent *ag, json_t *args, struct buf *out)
 	struct dl	 d = { .size = 0 };
 	json_t		*info = NULL;
 	char		 path[PATH_MAX];
-	int		 fd = -1;
+	int		 fd = -1, secs = ag->tool_timeout_s > 0 ?
+			    ag->tool_timeout_s : 60;
 	bool		 ok = false;
 
 	if (raw == NULL) {
@@ -81,10 +83,10 @@ fetch_url(const struct agent *ag, json_t *args, struct buf *out)
 	if (url_clean(raw, &url, out) == -1 ||
 	    (fd = open_target(ag, url.data, path, sizeof(path), out)) == -1)
 		goto done;
-	if (curl_run(ag, url.data, fd, &d, out) == 0) {
+	if (curl_run(secs, url.data, fd, &d, out) == 0) {
 		info = json_loadb(d.info.data != NULL ? d.info.data : "",
 		    d.info.len, 0, NULL);
-		ok = report(info, &d, path, ag->tool_timeout_s, out);
+		ok = report(info, &d, path, secs, out);
 	}
 	/* Only a whole, successful download is kept. */
 	if (!ok)
@@ -209,12 +211,9 @@ open_target(const struct agent *ag, const char *url, char *path,
  * prints nothing else there).
  */
 static int
-curl_run(const struct agent *ag, const char *url, int fd, struct dl *d,
-    struct buf *out)
+curl_run(int secs, const char *url, int fd, struct dl *d, struct buf *out)
 {
 	const char	*curl = getenv("PINCER_AGENT_CURL");
-	long		 secs = ag->tool_timeout_s > 0 ? ag->tool_timeout_s :
-			    60;
 	char		 maxtime[24], conn[24], maxsize[24];
 	char *const	 argv[] = { "curl", "-q", "-s", "-g", "-L",
 		"--max-redirs", "5", "--proto", "=http,https", "--proto-redir",
@@ -233,8 +232,8 @@ curl_run(const struct agent *ag, const char *url, int fd, struct dl *d,
 		    strerror(errno));
 		return -1;
 	}
-	snprintf(maxtime, sizeof(maxtime), "%ld", secs);
-	snprintf(conn, sizeof(conn), "%ld", secs < 15 ? secs : 15);
+	snprintf(maxtime, sizeof(maxtime), "%d", secs);
+	snprintf(conn, sizeof(conn), "%d", secs < 15 ? secs : 15);
 	snprintf(maxsize, sizeof(maxsize), "%ld", FILE_MAX);
 	if (pipe2(po, O_CLOEXEC) == -1 || pipe2(pe, O_CLOEXEC) == -1) {
 		buf_printf(out, "error: cannot start curl: %s",
@@ -328,23 +327,14 @@ pump(pid_t pid, int body, int info, int fd, long secs, struct dl *d)
 		;
 }
 
-/*
- * What the model is told. curl's exit codes (curl(1) "EXIT CODES") and
- * the proxy's answers (README "Egress": 403 egress_denied with the
- * rule's reason, 502 for a name or host that failed) become sentences.
- */
+/* What the model is told: a failure, the proxy's refusal, or the
+ * answer (kept when it is a 2xx). */
 static bool
 report(json_t *info, struct dl *d, const char *path, int secs,
     struct buf *out)
 {
-	json_int_t	 ex = json_integer_value(json_object_get(info,
-			    "exitcode"));
 	json_int_t	 code = json_integer_value(json_object_get(info,
 			    "http_code"));
-	json_int_t	 conn = json_integer_value(json_object_get(info,
-			    "http_connect"));
-	const char	*emsg = json_string_value(json_object_get(info,
-			    "errormsg"));
 	const char	*ctype = json_string_value(json_object_get(info,
 			    "content_type"));
 	const char	*where = json_string_value(json_object_get(info,
@@ -352,50 +342,8 @@ report(json_t *info, struct dl *d, const char *path, int secs,
 	json_int_t	 redirs = json_integer_value(json_object_get(info,
 			    "num_redirects"));
 
-	if (emsg == NULL)
-		emsg = "";
-	if (d->too_big || ex == 63) {
-		buf_printf(out, "error: the file is larger than %ld MiB, the "
-		    "most web_fetch downloads; nothing was kept",
-		    FILE_MAX >> 20);
-		return false;
-	}
-	if (d->werr != NULL) {
-		buf_printf(out, "error: cannot write %s: %s", path, d->werr);
-		return false;
-	}
-	if (d->timed_out || ex == 28) {
-		buf_printf(out, "error: the fetch timed out after %d s (the "
-		    "tool timeout)%s%s", secs, *emsg ? ": " : "", emsg);
-		return false;
-	}
-	if (info == NULL) {
-		buf_printf(out, "error: curl ended without saying how the "
-		    "fetch went");
-		return false;
-	}
-	/* HTTPS: the proxy refused the CONNECT; curl keeps its body. */
-	if (conn == 403) {
-		buf_printf(out, "error: the egress proxy refused the "
-		    "connection (HTTP 403): the owner's egress policy does not "
-		    "allow this host. Nothing was fetched; ask the owner if "
-		    "the task needs it.");
-		return false;
-	}
-	if (conn >= 300) {
-		buf_printf(out, "error: the egress proxy could not connect to "
-		    "the host (HTTP %lld): %s", (long long)conn, conn == 502 ?
-		    "the name does not resolve or the host does not answer" :
-		    "it is busy or refused the request");
-		return false;
-	}
-	if (ex != 0) {
-		buf_printf(out, "error: the fetch failed: ");
-		put_safe(out, emsg, 300);
-		buf_printf(out, " (curl exit code %lld)", (long long)ex);
-		return false;
-	}
-	if (proxy_refused(d, (long)code, out))
+	if (failed(info, d, path, secs, out) ||
+	    proxy_refused(d, (long)code, out))
 		return false;
 	buf_printf(out, "HTTP %lld, ", (long long)code);
 	put_safe(out, ctype != NULL ? ctype : "no content type", 100);
@@ -413,6 +361,70 @@ report(json_t *info, struct dl *d, const char *path, int secs,
 	buf_printf(out, "\nsaved to %s\n", path);
 	body_text(d, ctype, where, path, out);
 	return true;
+}
+
+/*
+ * A transfer that did not end with an answer, said so (true). curl's
+ * exit codes (curl(1) "EXIT CODES"); over HTTPS, the proxy's answer to
+ * the CONNECT (README "Egress": 403 by policy, 502 for a name or host
+ * that failed).
+ */
+static bool
+failed(json_t *info, const struct dl *d, const char *path, int secs,
+    struct buf *out)
+{
+	json_int_t	 ex = json_integer_value(json_object_get(info,
+			    "exitcode"));
+	json_int_t	 conn = json_integer_value(json_object_get(info,
+			    "http_connect"));
+	const char	*emsg = json_string_value(json_object_get(info,
+			    "errormsg"));
+
+	if (emsg == NULL)
+		emsg = "";
+	if (d->too_big || ex == 63) {
+		buf_printf(out, "error: the file is larger than %ld MiB, the "
+		    "most web_fetch downloads; nothing was kept",
+		    FILE_MAX >> 20);
+		return true;
+	}
+	if (d->werr != NULL) {
+		buf_printf(out, "error: cannot write %s: %s", path, d->werr);
+		return true;
+	}
+	if (d->timed_out || ex == 28) {
+		buf_printf(out, "error: the fetch timed out (the tool timeout "
+		    "is %d s)%s", secs, *emsg ? ": " : "");
+		put_safe(out, emsg, 300);
+		return true;
+	}
+	if (info == NULL) {
+		buf_printf(out, "error: curl ended without saying how the "
+		    "fetch went");
+		return true;
+	}
+	/* HTTPS: the proxy refused the CONNECT; curl keeps its body. */
+	if (conn == 403) {
+		buf_printf(out, "error: the egress proxy refused the "
+		    "connection (HTTP 403): the owner's egress policy does not "
+		    "allow this host. Nothing was fetched; ask the owner if "
+		    "the task needs it.");
+		return true;
+	}
+	if (conn >= 300) {
+		buf_printf(out, "error: the egress proxy could not connect to "
+		    "the host (HTTP %lld): %s", (long long)conn, conn == 502 ?
+		    "the name does not resolve or the host does not answer" :
+		    "it is busy or refused the request");
+		return true;
+	}
+	if (ex != 0) {
+		buf_printf(out, "error: the fetch failed: ");
+		put_safe(out, emsg, 300);
+		buf_printf(out, " (curl exit code %lld)", (long long)ex);
+		return true;
+	}
+	return false;
 }
 
 /*

@@ -173,6 +173,6 @@ is "no failed fetch left a file" "$OUT" \
 # --- the tool timeout ----------------------------------------------------
 TURN_MORE=', "tool_timeout_s": 2' fetches "$S/_slow?ms=6000"
 like "a slow site: the fetch stops at the tool timeout" "$(tool 1)" \
-    "^error: the fetch timed out after 2 s"
+    "^error: the fetch timed out \\(the tool timeout is 2 s\\): Operation timed out"
 
 done_testing
