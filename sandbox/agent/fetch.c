@@ -32,7 +32,7 @@
 #define HEAD_MAX	(2L << 20)	/* of it read for the text */
 #define TEXT_MAX	(64 * 1024)	/* text given to the model */
 #define INFO_MAX	(64 * 1024)	/* curl's -w JSON */
-#define NAME_MAX_	64		/* a saved file's name */
+#define SAVE_NAME_MAX	64	/* a saved file's name */
 
 extern char **environ;
 
@@ -157,7 +157,7 @@ static int
 open_target(const struct agent *ag, const char *url, char *path,
     size_t pathsz, struct buf *out)
 {
-	char		 name[NAME_MAX_ + 1], dir[PATH_MAX];
+	char		 name[SAVE_NAME_MAX + 1], dir[PATH_MAX];
 	const char	*p = strstr(url, "://") + 3, *seg, *dot;
 	size_t		 n = 0, base;
 	int		 fd = -1, k, w;
@@ -166,7 +166,7 @@ open_target(const struct agent *ag, const char *url, char *path,
 	for (seg = p; *p != '\0' && *p != '?' && *p != '#'; p++)
 		if (*p == '/')
 			seg = p + 1;
-	for (; seg < p && n < NAME_MAX_; seg++)
+	for (; seg < p && n < SAVE_NAME_MAX; seg++)
 		if (n > 0 || *seg != '.')
 			name[n++] = strchr("._-", *seg) != NULL ||
 			    (*seg >= 'a' && *seg <= 'z') ||
@@ -221,7 +221,7 @@ curl_run(int secs, const char *url, int fd, struct dl *d, struct buf *out)
 		"--max-filesize", maxsize, "-w", "%{stderr}%{json}", "-o", "-",
 		"--url", (char *)url, NULL };
 	posix_spawn_file_actions_t fa;
-	int		 po[2] = { -1, -1 }, pe[2] = { -1, -1 }, err;
+	int		 po[2] = { -1, -1 }, pe[2] = { -1, -1 }, err, i;
 	pid_t		 pid;
 
 	if (curl == NULL || *curl == '\0')
@@ -261,10 +261,12 @@ curl_run(int secs, const char *url, int fd, struct dl *d, struct buf *out)
 	/* A little past curl's own limit: curl says why it stopped. */
 	pump(pid, po[0], pe[0], fd, secs + 10, d);
 done:
-	if (po[0] != -1)
-		close(po[0]);
-	if (pe[0] != -1)
-		close(pe[0]);
+	for (i = 0; i < 2; i++) {
+		if (po[i] != -1)
+			close(po[i]);
+		if (pe[i] != -1)
+			close(pe[i]);
+	}
 	return err;
 }
 
