@@ -62,6 +62,15 @@ bool	 browser_screenshot(const struct agent *, json_t *, struct buf *);
 bool	 browser_evaluate(const struct agent *, json_t *, struct buf *);
 bool	 browser_tabs(const struct agent *, json_t *, struct buf *);
 
+/* fetch.c: the web_fetch tool (curl through the egress proxy) */
+bool	 fetch_url(const struct agent *, json_t *, struct buf *);
+
+/* text.c: outside text made fit for the model */
+void	 text_utf8(struct buf *, const char *, size_t, bool latin1);
+void	 text_fix(char *, size_t);
+size_t	 text_cut(const char *, size_t, size_t max);
+void	 text_html(struct buf *, const char *, size_t);
+
 /* tools.c */
 void	 tools_untrusted(struct buf *, const char *source, const char *,
 	    size_t);

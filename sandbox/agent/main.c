@@ -34,6 +34,7 @@ static const char usage[] =
 	"  PINCER_AGENT_TOOL_TIMEOUT_S [60]  a command's time\n"
 	"  PINCER_AGENT_CONTEXT_TOKENS [64000] the history's budget: over 3/4\n"
 	"                              of it, older messages are summarized\n"
+	"  PINCER_AGENT_CURL     [/usr/bin/curl] web_fetch's curl\n"
 	"Exit status: 0 a reply was given, 1 the turn failed (an error event\n"
 	"says why), 2 the input or the environment is wrong.\n";
 

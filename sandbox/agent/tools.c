@@ -37,7 +37,6 @@ static bool	 t_list(const struct agent *, json_t *, struct buf *);
 static bool	 t_mwrite(const struct agent *, json_t *, struct buf *);
 static bool	 t_msearch(const struct agent *, json_t *, struct buf *);
 static bool	 t_attach(const struct agent *, json_t *, struct buf *);
-static bool	 t_fetch(const struct agent *, json_t *, struct buf *);
 static void	 resolve(const struct agent *, const char *, char *, size_t);
 #define untrusted tools_untrusted
 static int	 write_atomic(const char *, const char *, size_t, char *,
@@ -94,8 +93,10 @@ static const struct {
 	  "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
 	  "\"string\"},\"caption\":{\"type\":\"string\"}},"
 	  "\"required\":[\"path\"]}" },
-	{ "web_fetch", t_fetch, "Fetch a web page or file by URL, through "
-	  "the owner's egress proxy.",
+	{ "web_fetch", fetch_url, "Fetch a web page or file by URL (http or "
+	  "https), through the owner's egress proxy. The file is saved in "
+	  "the workspace (downloads/); text comes back (HTML as its text, the "
+	  "first 64 KiB), other files are described.",
 	  "{\"type\":\"object\",\"properties\":{\"url\":{\"type\":"
 	  "\"string\"}},\"required\":[\"url\"]}" },
 	/* browser.c: a real Chromium, the sandbox's own context. */
@@ -166,6 +167,8 @@ tools_run(const struct agent *ag, const char *name, json_t *args,
 		    "object", name);
 	else
 		ok = tools[i].fn(ag, args, &out);
+	if (out.data != NULL)
+		text_fix(out.data, out.len);
 	*result = strdup(out.data != NULL ? out.data : "");
 	buf_free(&out);
 	return ok;
@@ -472,31 +475,6 @@ t_attach(const struct agent *ag, json_t *args, struct buf *out)
 	buf_printf(out, "%s (%lld bytes) will be sent with your reply", name,
 	    (long long)sb.st_size);
 	return true;
-}
-
-/*
- * The egress proxy (127.0.0.1:3128 in the sandbox) is not built yet: the
- * tool says so instead of pretending (issue 10 brings it).
- */
-static bool
-t_fetch(const struct agent *ag, json_t *args, struct buf *out)
-{
-	const char	*url = arg(args, "url", out);
-
-	(void)ag;
-	if (url == NULL)
-		return false;
-	if (strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0) {
-		buf_printf(out, "error: only http:// and https:// URLs can be "
-		    "fetched");
-		return false;
-	}
-	buf_printf(out, "error: web_fetch is not available yet: it goes "
-	    "through the owner's egress proxy, which this version of pincer "
-	    "does not have. Nothing was fetched; tell the owner if the task "
-	    "needs the web.");
-	return false;
 }
 
 /* Relative paths are inside the workspace; the sandbox is the fence. */

@@ -114,10 +114,11 @@ run_tool(struct agent *ag, json_t *call, json_t *messages)
 	} else
 		ok = tools_run(ag, name, args, &result);
 	json_decref(args);
-	n = result != NULL ? strlen(result) : 0;
+	/* A cut inside a character would make the event invalid JSON. */
+	n = result != NULL ? text_cut(result, strlen(result),
+	    TOOL_EVENT_MAX) : 0;
 	emit("tool_end", json_pack("{s:s, s:s, s:b, s:s%}", "id", id, "name",
-	    name, "ok", ok, "output", result ? result : "",
-	    n > TOOL_EVENT_MAX ? (size_t)TOOL_EVENT_MAX : n));
+	    name, "ok", ok, "output", result ? result : "", n));
 	json_array_append_new(messages, json_pack("{s:s, s:s, s:s}", "role",
 	    "tool", "tool_call_id", id, "content", result ? result :
 	    "error: out of memory"));

@@ -42,4 +42,5 @@ replay fuzz_xlate xlate
 replay fuzz_hooks hooks
 replay fuzz_cdp cdp
 replay fuzz_s3 s3
+replay fuzz_html html
 echo "1..$n"

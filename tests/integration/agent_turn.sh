@@ -141,13 +141,11 @@ like "an unknown tool is an error for the model, not a crash" "$E" \
     'there is no tool "no_such_tool"'
 is "… and the turn still replies" "$(last | jq -r .text)" ok
 
-# --- send_attachment, web_fetch ----------------------------------------------------
+# --- send_attachment --------------------------------------------------------------
 printf 'PNG-ish' >"$W/chart.png"
 reset
 script '[{"tool": "send_attachment", "args": {"path": "chart.png", "caption": "the chart"}},
   {"tool": "send_attachment", "args": {"path": "nothing.png"}},
-  {"tool": "web_fetch", "args": {"url": "https://example.com/"}},
-  {"tool": "web_fetch", "args": {"url": "file:///etc/passwd"}},
   {"text": "sent"}]'
 turn '{"conversation": "a", "text": "send it"}'
 A=$(events attachment)
@@ -158,9 +156,46 @@ is "… with its full path in the sandbox" "$(jq -r .path <<<"$A")" \
 is "… once (a missing file is an error for the model)" "$(wc -l <<<"$A")" 1
 E=$(events tool_end | jq -r .output)
 like "… which says so" "$E" "nothing.png: No such file"
-like "web_fetch says it needs the egress proxy, which is not there yet" \
-    "$E" "web_fetch is not available yet: it goes through the owner's egress proxy"
-like "… and refuses what is not http(s)" "$E" "only http:// and https://"
+
+# --- web_fetch on the host (agent_fetch.sh: in a sandbox, by the proxy) -----------
+LONGURL="http://x.test/$(head -c 9000 /dev/zero | tr '\0' a)"
+reset
+# The fake's pending script: a control path, which no script entry answers.
+script "[{\"tool\": \"web_fetch\", \"args\": {\"url\": \"$FAKE/_fake/script\"}},
+  {\"tool\": \"web_fetch\", \"args\": {\"url\": \"file:///etc/passwd\"}},
+  {\"tool\": \"web_fetch\", \"args\": {\"url\": \"$LONGURL\"}},
+  {\"text\": \"fetched\"}]"
+NO_PROXY='*' no_proxy='*' turn '{"conversation": "wf", "text": "fetch"}'
+E=$(events tool_end | jq -r .output)
+like "web_fetch runs curl and says where the body is" "$E" \
+    "saved to $W/downloads/script"
+like "… with its text" "$E" '"url":"file:///etc/passwd"'
+is "… which is the whole body" \
+    "$(jq -r '.[0].args.url' "$W/downloads/script")" file:///etc/passwd
+like "… refuses what is not http(s)" "$E" "only http:// and https://"
+like "… and a URL over 8 KiB" "$E" "longer than 8192 bytes"
+reset
+script '[{"tool": "web_fetch", "args": {"url": "http://x.test/"}},
+  {"text": "no curl"}]'
+PINCER_AGENT_CURL=/nonexistent/curl turn '{"conversation": "wf", "text": "fetch"}'
+like "without curl, web_fetch says so" "$(events tool_end | jq -r .output)" \
+    "curl is not installed in the sandbox"
+
+# --- a tool's result is valid UTF-8, in the event and for the model -------------
+# 56 bytes of wrapper, then 1943 x: the é straddles tool_end's 2,000-byte cut.
+printf "printf 'a\\377b'\n" >"$W/bad.sh"
+printf 'awk '"'"'BEGIN { for (i = 0; i < 1943; i++) printf "x"; printf "\303\251" }'"'"'\n' \
+    >"$W/cut.sh"
+reset
+script '[{"tool": "exec", "args": {"command": "sh bad.sh"}},
+  {"tool": "exec", "args": {"command": "sh cut.sh"}}, {"text": "bytes"}]'
+turn '{"conversation": "u8", "text": "bytes"}'
+like "an invalid byte in a command's output becomes '?'" \
+    "$(events tool_end | head -1 | jq -r .output)" "a\\?b"
+is "… and the model gets both results" \
+    "$(requests | jq '[.[-1].body.messages[] | select(.role == "tool")] | length')" 2
+is "a tool_end cut before a character it would split" \
+    "$(events tool_end | tail -1 | jq -r '.output | length')" 1999
 
 # --- compaction of a long history -------------------------------------------------
 LONG1=$(head -c 2000 /dev/zero | tr '\0' 'a')
