@@ -234,6 +234,9 @@ void	 net_client_ip(const struct sockaddr *peer, const char *forwarded_for,
 bool	 net_trusted_proxy(const struct sockaddr *);
 
 /* egress.c: the sandboxes' HTTP proxy (127.0.0.1:3128 inside) */
+/* The head with which pincer-init hands a 3128 client's socket over
+ * (SCM_RIGHTS) on gateway.sock (sandbox/init_fwd.c says the same). */
+#define EGRESS_FD_METHOD	"X-PINCER-FD"
 int	 egress_start(const struct config *, char *err, size_t);
 void	 egress_stop(void);
 bool	 egress_wants(const struct head *);

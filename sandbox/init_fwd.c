@@ -20,6 +20,9 @@
 #define FWD_BUF		(64 * 1024)	/* per direction of a relay */
 #define FWD_TRIES	50		/* gateway backlog full: retries */
 #define FWD_RETRY_MS	100
+#define EGRESS_PORT	3128
+/* The head that hands a socket over (gateway/pincer.h says the same). */
+#define PASS_HEAD	"X-PINCER-FD / HTTP/1.1\r\n\r\n"
 
 /*
  * One forwarded connection: s[0] is the TCP client, s[1] the gateway's
@@ -39,6 +42,7 @@ struct rside {
 struct relay {
 	struct rside	 s[2];
 	bool		 connected;
+	bool		 pass;		/* hand s[0] over, do not relay */
 	int		 tries;
 	long		 timer;
 };
@@ -49,6 +53,9 @@ static void	relay_io(void *, uint32_t);
 static void	relay_pump(struct relay *);
 static void	relay_update(struct relay *);
 static void	relay_close(struct relay *);
+static void	relay_ready(struct relay *);
+
+static int	egress_lfd = -1;	/* the listener of 127.0.0.1:3128 */
 
 static const int fwd_ports[] = { 8080, 9222, 3128 };
 
@@ -80,7 +87,8 @@ fwd_start(void)
 			init_log("forwarder 127.0.0.1:%d: %s", fwd_ports[i],
 			    strerror(errno));
 			close(fd);
-		}
+		} else if (fwd_ports[i] == EGRESS_PORT)
+			egress_lfd = fd;
 	}
 }
 
@@ -108,6 +116,7 @@ fwd_accept(void *arg, uint32_t events)
 		r->s[0].buf = (char *)(r + 1);
 		r->s[1].buf = r->s[0].buf + FWD_BUF;
 		r->s[0].r = r->s[1].r = r;
+		r->pass = lfd == egress_lfd;
 		if ((r->s[1].fd = socket(AF_UNIX, SOCK_STREAM |
 		    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 			close(fd);
@@ -133,8 +142,11 @@ relay_connect(void *arg)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, GATEWAY_SOCK, sizeof(GATEWAY_SOCK));
-	if (connect(r->s[1].fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+	if (connect(r->s[1].fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 		r->connected = true;
+		relay_ready(r);
+		return;
+	}
 	else if (errno == EAGAIN && ++r->tries < FWD_TRIES) {
 		if ((r->timer = loop_timer_add(FWD_RETRY_MS, relay_connect,
 		    r)) == -1)
@@ -171,9 +183,46 @@ relay_io(void *arg, uint32_t events)
 			return;
 		}
 		r->connected = true;
+		relay_ready(r);
+		return;
 	}
 	(void)events;
 	relay_pump(r);
+}
+
+/*
+ * Connected to the gateway. An egress client's socket is handed over
+ * (the proxy then reads and writes it itself: no relay hop on the way
+ * out); the others are relayed. A hand-over that fails is relayed too.
+ */
+static void
+relay_ready(struct relay *r)
+{
+	union {
+		struct cmsghdr	 h;
+		char		 b[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct iovec	 iov = { .iov_base = (void *)PASS_HEAD,
+			    .iov_len = sizeof(PASS_HEAD) - 1 };
+	struct msghdr	 mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cm.b, .msg_controllen =
+			    sizeof(cm.b) };
+	struct cmsghdr	*c;
+
+	if (r->pass) {
+		memset(cm.b, 0, sizeof(cm.b));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &r->s[0].fd, sizeof(int));
+		if (sendmsg(r->s[1].fd, &mh, MSG_NOSIGNAL) ==
+		    (ssize_t)iov.iov_len) {
+			relay_close(r);
+			return;
+		}
+	}
+	relay_update(r);
 }
 
 /*

@@ -197,7 +197,7 @@ for (const p in by) {
 	    `${f(diff(o, "seq_p50_us"), 1000, 3, "ms")} per request; ` +
 	    `throughput ${f(o.mbps.map((v, i) => 100 * v / d.mbps[i]), 1, 0,
 		"%")} of direct; a new connection ` +
-	    `+${f(diff(o, "open_p50_us"), 1000, 2, "ms")} (p50)`);
+	    `${f(diff(o, "open_p50_us"), 1000, 2, "ms")} (p50, added)`);
 }' "$tmp/results"
 [ "$icpt" = 1 ] || echo "  intercepted: not available ($why)"
 echo "  (pincerd logged $(grep -c "msg=egress .*method=CONNECT host=$name .*action=allow" \

@@ -87,6 +87,38 @@ run eg "curl -s -p $PX -w '\n%{http_code}' http://127.0.0.1:$EPORT/tunnel"
 like "a CONNECT tunnel to the allowed address: 200 through it" "$OUT" $'\n200$'
 like "… the request arrived through the tunnel" "$OUT" '"url":"/tunnel"'
 
+# pincer-init hands a 3128 client's socket to pincerd (SCM_RIGHTS) rather
+# than relaying it; a process in the sandbox may do the same, but only a
+# connected TCP socket is taken, and served as that sandbox's.
+HANDOVER='
+import os, socket, sys
+def hand(fd):
+    u = socket.socket(socket.AF_UNIX)
+    u.connect("/run/pincer/gateway.sock")
+    socket.send_fds(u, [b"X-PINCER-FD / HTTP/1.1\r\n\r\n"], [fd])
+    u.close()
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+hand(s.fileno()); s.close()
+c.sendall(b"GET http://127.0.0.1:" + sys.argv[1].encode() + b"/handed HTTP/1.1\r\nHost: x\r\n\r\n")
+c.settimeout(10)
+print(c.recv(65536).split(b"\r\n")[0].decode())
+r, w = os.pipe()
+os.write(w, b"GET http://127.0.0.1:" + sys.argv[1].encode() + b"/pipe HTTP/1.1\r\n\r\n")
+hand(r)
+print("pipe handed")
+'
+run eg "python3 -c '$HANDOVER' $EPORT"
+is "a connected TCP socket handed over is served as the sandbox's" \
+    "$OUT" $'HTTP/1.1 200 OK\npipe handed'
+wait_log 'path=/handed'
+like "… and logged as its request" "$(grep 'path=/handed' "$PINCER_LOG")" \
+    'sandbox=eg .*action=allow'
+run eg "curl -s $PX -o /dev/null -w '%{http_code}' http://127.0.0.1:$EPORT/after-pipe"
+is "… a pipe handed over is not taken, and the proxy goes on" "$OUT" 200
+unlike "… nor its request served" "$(grep msg=egress "$PINCER_LOG")" \
+    'path=/pipe'
+
 run eg "curl -s $PX -w '\n%{http_code}' http://denied.example/x"
 like "a denied host: 403" "$OUT" $'\n403$'
 like "… with the rule's reason in JSON" "$OUT" '"code":"egress_denied","message":"not this one"'
