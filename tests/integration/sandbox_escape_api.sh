@@ -156,7 +156,12 @@ is "b does not see a's /workspace or /data" "$OUT" absent
 run b "cat '$A/workspace/secret' '$A/data/secret' 2>/dev/null; test -e '$A/run/control.sock' || echo absent"
 is "nor a's files or control.sock by their host paths" "$OUT" absent
 run b 'echo $(ls /run/pincer)'
-is "b's /run/pincer has b's two sockets only" "$OUT" "control.sock gateway.sock"
+is "b's /run/pincer has b's two sockets and its own CA's public files only" \
+    "$OUT" "ca-certificates.crt control.sock egress-ca.pem gateway.sock"
+run b 'cat /run/pincer/egress-ca.pem'
+B_CA=$OUT
+run a 'cat /run/pincer/egress-ca.pem'
+ok "… a CA that is not a's" [ -n "$B_CA" ] && [ "$B_CA" != "$OUT" ]
 post /a/processes '{"id":"marker","cmd":["sleep","98765"]}'
 is "a runs sleep 98765 in the background: 201" "$CODE" 201
 post /a/processes '{"id":"tcp","cmd":["python3","-m","http.server","8124","--bind","127.0.0.1"]}'
@@ -269,7 +274,11 @@ run a 'rm -f /run/pincer/control.sock 2>/dev/null; echo rm=$?;
     python3 -c "import socket; socket.socket(socket.AF_UNIX).bind(\"/run/pincer/evil.sock\")" 2>/dev/null; echo bind=$?'
 is "inside, /run/pincer cannot be changed (rm, touch, mv, bind)" "$(printf '%s' "$OUT" | tr '\n' ' ')" \
     "rm=1 touch=1 mv=1 bind=1"
-is "… on the host, run/ has the two sockets only" "$(ls "$A/run" | tr '\n' ' ')" "control.sock gateway.sock "
+is "… on the host, run/ has the two sockets and the CA's public files only" \
+    "$(ls "$A/run" | tr '\n' ' ')" \
+    "ca-certificates.crt control.sock egress-ca.pem gateway.sock "
+unlike "… no private key among them" "$(cat "$A/run/"*.pem "$A/run/"*.crt)" \
+    'PRIVATE KEY'
 run a 'echo still'
 is "… and pincerd still reaches a's pincer-init" "$OUT" still
 

@@ -540,20 +540,28 @@ elif [ -z "$have_py" ]; then
 	skip "pincer-init in a sandbox" "no python3 for the fake gateway"
 else
 	# A fake gateway on the sandbox's /run/pincer/gateway.sock: it
-	# answers with the request line it was sent.
+	# answers with the request line it was sent. A socket handed over
+	# (3128's clients: X-PINCER-FD and SCM_RIGHTS) is read and answered
+	# instead, as pincerd does.
 	python3 -c 'import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666); s.listen(8)
 while True:
     c, _ = s.accept()
-    req = b""
+    msg, fds, _, _ = socket.recv_fds(c, 4096, 4)
+    if msg.startswith(b"X-PINCER-FD ") and fds:
+        c.close()
+        c = socket.socket(fileno=fds[0])
+        msg = b""
+    tag = b"saw: " if msg else b"handed: "
+    req = msg
     while b"\r\n\r\n" not in req:
         b = c.recv(4096)
         if not b:
             break
         req += b
     line = req.split(b"\r\n")[0]
-    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(line) + 5) + b"saw: " + line)
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(line) + len(tag)) + tag + line)
     c.close()' "$A/run/gateway.sock" 2>>"$ILOG" &
 	GW=$!
 	T_PIDS="$T_PIDS $GW"
@@ -580,7 +588,7 @@ os.execv(sys.argv[2], [sys.argv[2], "--dir", sys.argv[3], "--init",
 	exec_json '{"cmd":["curl","-s","http://127.0.0.1:9222/json/version"]}'
 	ok "in a sandbox: :9222 too" jok 'o.stdout === "saw: GET /json/version HTTP/1.1"'
 	exec_json '{"cmd":["curl","-s","-x","http://127.0.0.1:3128","http://example.com/"]}'
-	ok "in a sandbox: :3128 as a proxy" jok 'o.stdout === "saw: GET http://example.com/ HTTP/1.1"'
+	ok "in a sandbox: :3128 as a proxy, the client's socket handed over" jok 'o.stdout === "handed: GET http://example.com/ HTTP/1.1"'
 	exec_json '{"cmd":["/proc/1/exe","--control","/tmp/second.sock","--","echo","ran"]}'
 	ok "in a sandbox: a forwarder whose port is taken is told, the rest goes on" \
 	    jok 'o.stdout === "ran\n" && o.exit_code === 0 && /127.0.0.1:8080: Address already in use/.test(o.stderr) && /:3128/.test(o.stderr)'
