@@ -81,7 +81,8 @@ egress_stop(void)
 	pthread_mutex_lock(&mu);
 	stopping = true;
 	for (e = conns; e != NULL; e = e->next) {
-		shutdown(e->fd, SHUT_RDWR);
+		if (e->fd != -1)
+			shutdown(e->fd, SHUT_RDWR);
 		if (e->up != -1)
 			shutdown(e->up, SHUT_RDWR);
 	}
@@ -168,14 +169,20 @@ conn_unlink(struct econn *e)
 static void
 conn_end(struct econn *e)
 {
-	conn_unlink(e);
+	/* Under mu: egress_stop must not shut a number reused meanwhile. */
+	pthread_mutex_lock(&mu);
 	close(e->fd);
 	if (e->up != -1)
 		close(e->up);
-	free(e);
+	e->fd = e->up = -1;
+	pthread_mutex_unlock(&mu);
 	/* A secret read for an inject rule opened this thread's. */
 	store_thread_done();
 	door_conn_closed();
+	/* Last: egress_stop waits for this, and the store and the door
+	 * may be gone once it returns. */
+	conn_unlink(e);
+	free(e);
 }
 
 static void *
