@@ -1,86 +1,119 @@
 // SPDX-License-Identifier: MIT
-// Status page, login and first-owner setup. The session lives in an
-// HttpOnly cookie; the CSRF token is kept in memory and sent as a header.
-"use strict";
+// app.js: the shell. Who is signed in, login and first-owner setup, the
+// hash routes, and the login dialog when a session expires mid-page. The
+// session lives in an HttpOnly cookie; the CSRF token only in memory.
+import { api, setCsrf, onSessionExpired } from "./api.js";
+import * as dashboard from "./dashboard.js";
 
-let csrf = "";
+/* The pages that exist; the nav links only to these. */
+const routes = { dashboard };
+const DEFAULT = "dashboard";
 
 const $ = (id) => document.getElementById(id);
+let me = null;
+let leave = null;	/* stops the shown page's timers */
 
-async function probe(path, id) {
-	const el = $(id);
-	try {
-		const r = await fetch(path, { cache: "no-store" });
-		const body = await r.json();
-		el.textContent = r.ok ? body.status : body.error.message;
-		el.className = r.ok ? "ok" : "bad";
-	} catch (e) {
-		el.textContent = "unreachable";
-		el.className = "bad";
-	}
-}
-
-async function version() {
-	try {
-		const v = await (await fetch("/api/v1/version")).json();
-		$("version").textContent = "v" + v.version;
-	} catch (e) { /* the status rows say what is wrong */ }
+function signedIn(who) {
+	me = who;
+	setCsrf(who ? who.csrf_token : "");
+	$("login").hidden = !!who;
+	$("who").hidden = !who;
+	$("nav").hidden = !who;
+	$("page").hidden = !who;
+	if (who) $("who-name").textContent = `${who.name} (${who.role})`;
 }
 
 async function whoami() {
-	const r = await fetch("/api/v1/me", { cache: "no-store" });
-	const signedIn = r.ok;
-	$("login").hidden = signedIn;
-	$("who").hidden = !signedIn;
-	$("admin").hidden = !signedIn;
-	if (signedIn) {
-		const me = await r.json();
-		csrf = me.csrf_token || "";
-		$("who-name").textContent = `${me.name} (${me.role})`;
+	try {
+		signedIn(await api("/api/v1/me", { noRetry: true }));
+	} catch (e) {
+		signedIn(null);
+		if (e.status !== 401) $("login-error").textContent = e.message;
 	}
+	show();
 }
 
-async function post(path, body) {
-	const r = await fetch(path, {
-		method: "POST",
-		headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-		body: JSON.stringify(body),
-	});
-	const out = await r.json().catch(() => ({}));
-	if (!r.ok) throw new Error(out.error ? out.error.message : r.statusText);
-	return out;
+function show() {
+	if (leave) leave();
+	leave = null;
+	if (!me) {
+		$("page").replaceChildren();
+		return;
+	}
+	const name = location.hash.replace(/^#\/?/, "") || DEFAULT;
+	const page = routes[name];
+	if (!page) {
+		location.replace("#/" + DEFAULT);
+		return;
+	}
+	for (const a of $("nav").querySelectorAll("a"))
+		if (a.getAttribute("href") === "#/" + name)
+			a.setAttribute("aria-current", "page");
+		else
+			a.removeAttribute("aria-current");
+	document.title = `${name[0].toUpperCase()}${name.slice(1)} · pincer`;
+	leave = page.render($("page")) || null;
 }
 
-function form(id, path, errId) {
-	$(id).addEventListener("submit", async (ev) => {
+// Submit a form's fields to path; on success, done(answer).
+function form(el, path, err, done) {
+	el.addEventListener("submit", async (ev) => {
 		ev.preventDefault();
-		const data = Object.fromEntries(new FormData(ev.target));
+		const data = Object.fromEntries(new FormData(el));
 		try {
-			const out = await post(path, data);
-			csrf = out.csrf_token || "";
-			ev.target.reset();
-			$(errId).textContent = "";
-			await whoami();
+			const out = await api(path, { method: "POST", body: data,
+				noRetry: true });
+			el.reset();
+			err.textContent = "";
+			await done(out);
 		} catch (e) {
-			$(errId).textContent = e.message;
+			err.textContent = e.message;
 		}
 	});
 }
 
-form("login-form", "/api/v1/auth/login", "login-error");
-form("setup-form", "/api/v1/auth/setup", "setup-error");
-$("logout").addEventListener("click", async () => {
-	try { await post("/api/v1/auth/logout", {}); } catch (e) { /* gone */ }
-	csrf = "";
-	await whoami();
-});
-
-function refresh() {
-	probe("/healthz", "live");
-	probe("/readyz", "ready");
+/*
+ * A 401 on a page: log in again in a dialog over it, so what was typed
+ * elsewhere stays, then the call is retried. Closing the dialog fails the
+ * call with words.
+ */
+function expired() {
+	const d = $("relogin");
+	$("relogin-error").textContent = "";
+	d.showModal();
+	return new Promise((resolve, reject) => {
+		const closed = () => {
+			d.removeEventListener("close", closed);
+			if (d.returnValue === "ok") resolve();
+			else reject(new Error("Your session expired; log in again."));
+		};
+		d.returnValue = "";
+		d.addEventListener("close", closed);
+	});
 }
 
-version();
+form($("login-form"), "/api/v1/auth/login", $("login-error"), whoami);
+form($("setup-form"), "/api/v1/auth/setup", $("setup-error"), whoami);
+form($("relogin-form"), "/api/v1/auth/login", $("relogin-error"),
+	async (out) => {
+		setCsrf(out.csrf_token);
+		$("relogin").close("ok");
+		const who = await api("/api/v1/me", { noRetry: true });
+		signedIn(who);
+	});
+$("relogin-cancel").addEventListener("click", () => $("relogin").close());
+$("logout").addEventListener("click", async () => {
+	try {
+		await api("/api/v1/auth/logout", { method: "POST", body: {},
+			noRetry: true });
+	} catch { /* the session is gone either way */ }
+	signedIn(null);
+	show();
+});
+window.addEventListener("hashchange", show);
+onSessionExpired(expired);
+
+api("/api/v1/version", { noRetry: true })
+	.then((v) => { $("version").textContent = "v" + v.version; })
+	.catch((e) => { $("version").textContent = e.message; });
 whoami();
-refresh();
-setInterval(refresh, 5000);
