@@ -40,9 +40,10 @@ function show() {
 		$("page").replaceChildren();
 		return;
 	}
-	const name = location.hash.replace(/^#\/?/, "") || DEFAULT;
+	const name = location.hash.replace(/^#\/?/, "");
 	const page = routes[name];
 	if (!page) {
+		/* hashchange comes back here with the default page. */
 		location.replace("#/" + DEFAULT);
 		return;
 	}

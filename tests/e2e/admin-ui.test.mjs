@@ -1,16 +1,40 @@
 // SPDX-License-Identifier: MIT
 // The admin UI in Debian's Chromium, driven by Playwright: the first owner
-// is created with the setup code from the log, then logs out and in again.
+// is created with the setup code from the log, then logs out and in again;
+// the shell: the dashboard's cards, the CSP, no console errors, the keyboard,
+// the login dialog when the session expires, and screenshots of each page
+// at desktop and phone size in $TOP_BUILDDIR/tests/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { chromium } from "playwright-core";
-import { startPincer } from "./lib/daemon.mjs";
+import path from "node:path";
+import { startPincer, get } from "./lib/daemon.mjs";
 
 const chromiumPath = "/usr/bin/chromium";
 const skip = fs.existsSync(chromiumPath) ? false :
 	"Debian's chromium is not installed (apt-get install chromium)";
 let gw, browser, page;
+const shots = path.join(process.env.TOP_BUILDDIR ?? ".", "tests",
+	"screenshots");
+const sizes = { desktop: { width: 1280, height: 800 },
+	phone: { width: 390, height: 844 } };
+/* Console errors and uncaught exceptions, as "where: text". */
+const errors = [];
+
+function watchConsole(p, where) {
+	p.on("console", (m) => {
+		if (m.type() === "error")
+			errors.push(`${where}: ${m.text()} ${m.location().url}`);
+	});
+	p.on("pageerror", (e) => errors.push(`${where}: ${e.message}`));
+}
+
+// Errors other than the 401s the login page asks for (GET /api/v1/me
+// before login, the wrong password or setup code): none is expected.
+function unexpected() {
+	return errors.filter((e) => !/status of 401/.test(e));
+}
 
 before(async () => {
 	if (skip) return;
@@ -25,6 +49,8 @@ before(async () => {
 			"--disable-component-update", "--disable-sync"],
 	});
 	page = await browser.newPage();
+	watchConsole(page, "main");
+	fs.mkdirSync(shots, { recursive: true });
 });
 after(async () => {
 	await browser?.close();
@@ -69,4 +95,125 @@ test("log out, then log in with the form", { skip }, async () => {
 	await page.click("#login-form button");
 	await page.locator("#who").waitFor({ state: "visible" });
 	assert.equal(await page.textContent("#who-name"), "alice (owner)");
+});
+
+test("the dashboard: version, sandbox counts, usage", { skip },
+    async () => {
+	/* A sandbox made through the API with the page's session. */
+	const made = await page.evaluate(async () => {
+		const me = await (await fetch("/api/v1/me")).json();
+		const r = await fetch("/api/v1/sandboxes", { method: "POST",
+			headers: { "Content-Type": "application/json",
+				"X-CSRF-Token": me.csrf_token },
+			body: JSON.stringify({ name: "ui-one" }) });
+		return r.status;
+	});
+	await page.goto(gw.url + "/");
+	await page.waitForURL(/#\/dashboard$/);	/* the default page */
+	const v = JSON.parse((await get(gw.url + "/api/v1/version")).body);
+	await page.locator("#dash-version").filter({ hasText: v.version })
+		.waitFor();
+	assert.equal(await page.textContent("#version"), "v" + v.version);
+	await page.locator("#dash-live").filter({ hasText: "ok" }).waitFor();
+	await page.locator("#dash-ready").filter({ hasText: "ready" }).waitFor();
+	await page.locator("#dash-uptime").waitFor();
+	await page.locator("#sbx-total").waitFor();
+	const list = await page.evaluate(async () =>
+		(await fetch("/api/v1/sandboxes")).json());
+	if (made === 201) {
+		assert.equal(await page.textContent("#sbx-total"), "1");
+		const n = (st) => String(list.sandboxes.filter((x) =>
+			x.state === st).length);
+		assert.equal(await page.textContent("#sbx-sleeping"),
+			n("sleeping"));
+		assert.match(await page.textContent("#sbx-running"),
+			new RegExp(`^${n("running")} of `));
+	} else {
+		assert.equal(await page.textContent("#sbx-total"), "0",
+			`no sandbox could be made here (${made})`);
+	}
+	await page.locator("#usage-today").filter({ hasText: /\$0\.00, 0 tokens/ })
+		.waitFor();
+	assert.equal(await page.locator(".card .bad:not(:empty)").count(), 0,
+		"no card shows an error");
+	assert.equal(await page.getAttribute("nav a[href='#/dashboard']",
+		"aria-current"), "page");
+});
+
+test("the HTML carries the Content-Security-Policy", { skip },
+    async () => {
+	const r = await page.request.get(gw.url + "/");
+	const csp = r.headers()["content-security-policy"] ?? "";
+	assert.match(csp, /default-src 'self'/);
+	assert.doesNotMatch(csp, /unsafe-inline/);
+});
+
+test("keyboard: Tab reaches the nav, focus is visible", { skip },
+    async () => {
+	await page.locator("body").click({ position: { x: 5, y: 300 } });
+	let inNav = false;
+	for (let i = 0; i < 10 && !inNav; i++) {
+		await page.keyboard.press("Tab");
+		inNav = await page.evaluate(() =>
+			!!document.activeElement.closest("nav"));
+	}
+	assert.ok(inNav, "a nav link took the focus");
+	const o = await page.evaluate(() => {
+		const cs = getComputedStyle(document.activeElement);
+		return { style: cs.outlineStyle, width: cs.outlineWidth };
+	});
+	assert.notEqual(o.style, "none");
+	assert.notEqual(o.width, "0px");
+	/* Every control has a name. */
+	const unnamed = await page.evaluate(() => [...document.querySelectorAll(
+		"input, button, a")].filter((e) => !e.closest("[hidden]") &&
+		!(e.labels?.length || e.textContent.trim() ||
+		e.getAttribute("aria-label"))).length);
+	assert.equal(unnamed, 0);
+});
+
+test("a 401 on a page asks for the login in place, then retries",
+    { skip }, async () => {
+	await page.context().clearCookies();
+	await page.click("#dash-refresh");
+	await page.locator("#relogin").waitFor({ state: "visible" });
+	assert.match(page.url(), /#\/dashboard$/, "still on the page");
+	await page.fill("#relogin-form input[name=username]", "alice");
+	await page.fill("#relogin-form input[name=password]", "wrong one");
+	await page.click("#relogin-form button[type=submit]");
+	await page.locator("#relogin-error").filter({ hasText: /wrong/ })
+		.waitFor();
+	await page.fill("#relogin-form input[name=password]",
+		"a long passphrase");
+	await page.click("#relogin-form button[type=submit]");
+	await page.locator("#relogin").waitFor({ state: "hidden" });
+	await page.locator("#sbx-total").waitFor();
+	assert.equal(await page.locator(".card .bad:not(:empty)").count(), 0,
+		"the calls were retried");
+	assert.ok((await page.context().cookies()).some((c) =>
+		c.name === "pincer_session"), "a new session");
+});
+
+test("screenshots at desktop and phone size; no console errors",
+    { skip }, async () => {
+	for (const [size, viewport] of Object.entries(sizes)) {
+		const ctx = await browser.newContext({ viewport });
+		const p = await ctx.newPage();
+		watchConsole(p, `login ${size}`);
+		await p.goto(gw.url + "/");
+		await p.locator("#login").waitFor({ state: "visible" });
+		await p.screenshot({ path: path.join(shots,
+			`login-${size}.png`), fullPage: true });
+		await ctx.close();
+		await page.setViewportSize(viewport);
+		await page.goto(gw.url + "/#/dashboard");
+		await page.locator("#sbx-total").waitFor();
+		await page.locator("#usage-month").waitFor();
+		await page.screenshot({ path: path.join(shots,
+			`dashboard-${size}.png`), fullPage: true });
+		const wide = await page.evaluate(() =>
+			document.documentElement.scrollWidth);
+		assert.ok(wide <= viewport.width, `no sideways scroll (${size})`);
+	}
+	assert.deepEqual(unexpected(), []);
 });
