@@ -8,6 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { chromium } from "playwright-core";
+import os from "node:os";
 import path from "node:path";
 import { startPincer, get } from "./lib/daemon.mjs";
 
@@ -15,7 +16,7 @@ const chromiumPath = "/usr/bin/chromium";
 const skip = fs.existsSync(chromiumPath) ? false :
 	"Debian's chromium is not installed (apt-get install chromium)";
 let gw, browser, page;
-const shots = path.join(process.env.TOP_BUILDDIR ?? ".", "tests",
+const shots = path.join(process.env.TOP_BUILDDIR ?? os.tmpdir(), "tests",
 	"screenshots");
 const sizes = { desktop: { width: 1280, height: 800 },
 	phone: { width: 390, height: 844 } };
@@ -202,6 +203,7 @@ test("screenshots at desktop and phone size; no console errors",
 		watchConsole(p, `login ${size}`);
 		await p.goto(gw.url + "/");
 		await p.locator("#login").waitFor({ state: "visible" });
+		assert.equal(await p.isVisible("#nav"), false, "no nav yet");
 		await p.screenshot({ path: path.join(shots,
 			`login-${size}.png`), fullPage: true });
 		await ctx.close();
@@ -215,5 +217,14 @@ test("screenshots at desktop and phone size; no console errors",
 			document.documentElement.scrollWidth);
 		assert.ok(wide <= viewport.width, `no sideways scroll (${size})`);
 	}
+	/* Dark follows the system. */
+	await page.emulateMedia({ colorScheme: "dark" });
+	await page.locator("#sbx-total").waitFor();
+	const bg = await page.evaluate(() =>
+		getComputedStyle(document.body).backgroundColor);
+	assert.equal(bg, "rgb(17, 20, 23)", "the dark background");
+	await page.screenshot({ path: path.join(shots, "dashboard-phone-dark.png"),
+		fullPage: true });
+	await page.emulateMedia({ colorScheme: "light" });
 	assert.deepEqual(unexpected(), []);
 });
