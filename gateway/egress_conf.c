@@ -35,6 +35,8 @@ struct ovr {
 static void	 table_free(struct pol *, size_t);
 static const struct pol *find_pol(const char *);
 static struct ovr *find_ovr(const char *);
+static const struct pol *box_pol(const char *, struct eg_verdict *, char *,
+		    size_t);
 static int	 ovr_load(void);
 
 static pthread_rwlock_t	 lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -177,6 +179,28 @@ ovr_load(void)
 }
 
 /*
+ * Under lock: the box's policy, its name in pname; NULL (v a deny with
+ * the reason) when a reload removed the policy the box was set to.
+ */
+static const struct pol *
+box_pol(const char *box, struct eg_verdict *v, char *pname, size_t pnamesz)
+{
+	const struct ovr	*o = find_ovr(box);
+	const struct pol	*p;
+	const char		*name = o != NULL ? o->name : deflt;
+
+	memset(v, 0, sizeof(*v));
+	snprintf(pname, pnamesz, "%s", name);
+	if ((p = find_pol(name)) == NULL) {
+		v->action = EG_DENY;
+		v->rule = -1;
+		snprintf(v->reason, sizeof(v->reason), "the policy \"%s\" set "
+		    "for this sandbox is no longer in egress.policies", name);
+	}
+	return p;
+}
+
+/*
  * The box's policy decides q; pname says which (for the answer and the
  * log). set_headers and set_query come back referenced.
  */
@@ -184,21 +208,10 @@ void
 egress_conf_check(const char *box, const struct eg_req *q,
     struct eg_verdict *v, char *pname, size_t pnamesz)
 {
-	const struct ovr	*o;
 	const struct pol	*p;
-	const char		*name;
 
-	memset(v, 0, sizeof(*v));
 	pthread_rwlock_rdlock(&lock);
-	o = find_ovr(box);
-	name = o != NULL ? o->name : deflt;
-	snprintf(pname, pnamesz, "%s", name);
-	if ((p = find_pol(name)) == NULL) {
-		v->action = EG_DENY;
-		v->rule = -1;
-		snprintf(v->reason, sizeof(v->reason), "the policy \"%s\" set "
-		    "for this sandbox is no longer in egress.policies", name);
-	} else {
+	if ((p = box_pol(box, v, pname, pnamesz)) != NULL) {
 		eg_policy_check(p->p, q, v);
 		json_incref(v->set_headers);
 		json_incref(v->set_query);
@@ -226,22 +239,11 @@ egress_conf_addr_ok(const char *box, const char *host, int port,
     const struct sockaddr *addr, struct eg_verdict *v, char *pname,
     size_t pnamesz)
 {
-	const struct ovr	*o;
 	const struct pol	*p;
-	const char		*name;
 	bool			 ok = false;
 
-	memset(v, 0, sizeof(*v));
 	pthread_rwlock_rdlock(&lock);
-	o = find_ovr(box);
-	name = o != NULL ? o->name : deflt;
-	snprintf(pname, pnamesz, "%s", name);
-	if ((p = find_pol(name)) == NULL) {
-		v->action = EG_DENY;
-		v->rule = -1;
-		snprintf(v->reason, sizeof(v->reason), "the policy \"%s\" set "
-		    "for this sandbox is no longer in egress.policies", name);
-	} else
+	if ((p = box_pol(box, v, pname, pnamesz)) != NULL)
 		ok = eg_policy_addr_ok(p->p, host, port, addr, v);
 	pthread_rwlock_unlock(&lock);
 	return ok;
