@@ -3,11 +3,21 @@
 // hash routes, and the login dialog when a session expires mid-page. The
 // session lives in an HttpOnly cookie; the CSRF token only in memory.
 import { api, setCsrf, onSessionExpired } from "./api.js";
-import * as dashboard from "./dashboard.js";
 
-/* The pages that exist; the nav links only to these. */
-const routes = { dashboard };
+/*
+ * Each page is a module loaded when first shown, with
+ * render(el, ctx) -> stop(): ctx.params are the route's segments after the
+ * page's name (#/sandboxes/box/files -> ["box", "files"]), ctx.me the
+ * signed-in user. The answer stops the page's timers and sockets.
+ */
+const routes = {
+	dashboard: "./dashboard.js", chat: "./chat.js",
+	sandboxes: "./sandboxes.js", llm: "./llm.js",
+	channels: "./channels.js", memory: "./memory.js",
+	users: "./users.js", settings: "./settings.js",
+};
 const DEFAULT = "dashboard";
+let shown = 0;	/* bumps on every show, so a late module load is dropped */
 
 const $ = (id) => document.getElementById(id);
 let me = null;
@@ -33,16 +43,18 @@ async function whoami() {
 	show();
 }
 
-function show() {
+async function show() {
+	const mine = ++shown;
 	if (leave) leave();
 	leave = null;
 	if (!me) {
 		$("page").replaceChildren();
 		return;
 	}
-	const name = location.hash.replace(/^#\/?/, "");
-	const page = routes[name];
-	if (!page) {
+	const [name, ...params] = location.hash.replace(/^#\/?/, "")
+		.split("/").map(decodeURIComponent);
+	const path = Object.hasOwn(routes, name) ? routes[name] : null;
+	if (!path) {
 		/* hashchange comes back here with the default page. */
 		location.replace("#/" + DEFAULT);
 		return;
@@ -53,7 +65,18 @@ function show() {
 		else
 			a.removeAttribute("aria-current");
 	document.title = `${name[0].toUpperCase()}${name.slice(1)} · pincer`;
-	leave = page.render($("page")) || null;
+	let page;
+	try {
+		page = await import(path);
+	} catch (e) {
+		const p = document.createElement("p");
+		p.className = "bad";
+		p.textContent = `The page could not be loaded (${e.message}).`;
+		$("page").replaceChildren(p);
+		return;
+	}
+	if (mine !== shown) return;
+	leave = page.render($("page"), { params, me }) || null;
 }
 
 // Submit a form's fields to path; on success, done(answer).

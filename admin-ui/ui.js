@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// ui.js: the small DOM helpers every page uses, so pages build elements the
+// same way (textContent only: nothing from the API is ever parsed as HTML).
+
+// h("button", { type: "button", onclick: f }, "Stop"): attributes that
+// start with "on" are listeners, "class" sets className, a false or null
+// value leaves the attribute out; children are nodes or text.
+export function h(tag, attrs = {}, ...kids) {
+	const e = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs || {})) {
+		if (v === false || v === null || v === undefined) continue;
+		if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+		else if (k === "class") e.className = v;
+		else if (k === "value") e.value = v;
+		else e.setAttribute(k, v === true ? "" : String(v));
+	}
+	for (const k of kids.flat())
+		if (k !== null && k !== undefined && k !== false)
+			e.append(k instanceof Node ? k : String(k));
+	return e;
+}
+
+// A line that shows an error in words, or nothing; role=alert so screen
+// readers say it.
+export function errLine(id) {
+	return h("p", { class: "bad", role: "alert", id });
+}
+
+// Run f; put its error's words into line (cleared first). Answers f's
+// result, or undefined after an error.
+export async function attempt(line, f) {
+	line.textContent = "";
+	try {
+		return await f();
+	} catch (e) {
+		line.textContent = e.message;
+		return undefined;
+	}
+}
+
+// A table from column headings and rows of cells (nodes or text).
+export function table(heads, rows, attrs = {}) {
+	return h("div", { class: "scroll" }, h("table", attrs,
+		h("thead", {}, h("tr", {}, heads.map((t) => h("th",
+			{ scope: "col" }, t)))),
+		h("tbody", {}, rows.map((r) => h("tr", {},
+			r.map((c) => h("td", {}, c)))))));
+}
+
+export function bytes(n) {
+	if (n === null || n === undefined) return "";
+	const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+	let i = 0;
+	while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+	return (i ? n.toFixed(1) : String(n)) + " " + u[i];
+}
+
+// A time from the API (unix seconds or ISO text) in the reader's locale.
+export function when(t) {
+	if (t === null || t === undefined || t === "") return "";
+	const d = typeof t === "number" ? new Date(t * 1000) : new Date(t);
+	return isNaN(d) ? String(t) : d.toLocaleString();
+}
+
+export function usd(x) { return "$" + Number(x || 0).toFixed(2); }
