@@ -3,7 +3,8 @@
  * api_chat.c: the API chat channel. POST /api/v1/chat puts a message in
  * the inbox and answers a Server-Sent Events stream of the turn that
  * answers it (its text as it comes, its tool calls, then the reply or
- * the error); the conversations and their messages can be read back.
+ * the error); the conversations and their messages can be read back,
+ * and a running turn stopped.
  * A client that goes away loses nothing: the turn goes on and its reply
  * is in the conversation's messages.
  */
@@ -372,6 +373,50 @@ api_conversation_attachment(struct http_req *r)
 	json_decref(att);
 	relay_forward(r, &ref, url.data, "");
 	buf_free(&url);
+}
+
+/*
+ * POST /api/v1/conversations/{id}/stop: the running turn's agent is
+ * ended and its messages answered "Stopped by NAME" (done: nothing runs
+ * them again, not even after a restart); its stream ends with that.
+ */
+void
+api_conversation_stop(struct http_req *r)
+{
+	const struct identity	*id = http_req_identity(r);
+	const char		*p = http_req_param(r);
+	size_t			 n = p != NULL ? strcspn(p, "/") : 0;
+	char			 conv[256];
+	sqlite3_stmt		*st;
+	json_t			*ids = json_array();
+
+	snprintf(conv, sizeof(conv), "%.*s", (int)(n < sizeof(conv) ? n : 0),
+	    p != NULL ? p : "");
+	if (!may_read(r, conv)) {
+		json_decref(ids);
+		return;
+	}
+	if ((st = store_stmt("SELECT id FROM inbox WHERE conversation = ? "
+	    "AND state = 'running' ORDER BY id")) == NULL) {
+		json_decref(ids);
+		http_error(r, 500, "internal", "the store failed");
+		return;
+	}
+	sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(ids, json_integer(
+		    sqlite3_column_int64(st, 0)));
+	sqlite3_reset(st);
+	if (json_array_size(ids) == 0 || dispatch_cancel(conv, id->user) ==
+	    -1) {
+		json_decref(ids);
+		http_error(r, 409, "nothing_running", "no turn is running in "
+		    "this conversation (it may have just ended)");
+		return;
+	}
+	audit_add(id->user, http_req_ip(r), "chat.stop", conv, NULL);
+	http_reply_json(r, 200, json_pack("{s:s, s:s, s:o}", "status",
+	    "stopping", "conversation", conv, "messages", ids));
 }
 
 /* The conversation exists and is the caller's, or the caller is an admin;

@@ -12,7 +12,8 @@
  *
  * Nothing is lost: a turn whose agent dies without answering is run once
  * more, then answered with an error; a pincerd stopped mid-turn leaves
- * its messages "running", and the next start queues them again.
+ * its messages "running", and the next start queues them again. A turn a
+ * person stops (dispatch_cancel) is answered "stopped" and not run again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -88,6 +89,8 @@ static bool		 quit;
 /* Per worker: the conversation in a turn, and its control socket. */
 static char		 busy[WORKERS_MAX][256];
 static int		 busy_fd[WORKERS_MAX];
+/* Per worker: who stopped its turn ("": nobody). */
+static char		 stop_by[WORKERS_MAX][65];
 static struct sub	*subs;
 /* Conversations that may have queued messages, oldest first. */
 struct pend {
@@ -116,6 +119,7 @@ dispatch_start(const struct config *c)
 	}
 	for (i = 0; i < (int)c->agent_max_turns && i < WORKERS_MAX; i++) {
 		busy_fd[i] = -1;
+		stop_by[i][0] = '\0';
 		if (pthread_create(&workers[i], NULL, worker,
 		    (void *)(intptr_t)i) != 0) {
 			log_error("cannot start the dispatcher", "%s",
@@ -315,6 +319,7 @@ worker(void *arg)
 		pthread_mutex_lock(&lock);
 		busy[me][0] = '\0';
 		busy_fd[me] = -1;
+		stop_by[me][0] = '\0';
 		/* The conversation may have follow-ups: look again. */
 		pthread_cond_broadcast(&wake);
 	}
@@ -406,6 +411,28 @@ slot_of(const char *conv)
 		if (!strcmp(busy[i], conv))
 			return i;
 	return -1;
+}
+
+/*
+ * A person stops conv's turn: the control socket is shut, so pincer-init
+ * kills the agent's process group (a client that goes away takes its
+ * command with it), and finish answers "stopped by who" rather than
+ * running the turn again. A turn still starting its sandbox is cut as
+ * soon as it connects. 0, or -1 when no turn of conv is running.
+ */
+int
+dispatch_cancel(const char *conv, const char *who)
+{
+	int	 slot;
+
+	pthread_mutex_lock(&lock);
+	if ((slot = slot_of(conv)) != -1) {
+		snprintf(stop_by[slot], sizeof(stop_by[slot]), "%s", who);
+		if (busy_fd[slot] != -1)
+			shutdown(busy_fd[slot], SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&lock);
+	return slot == -1 ? -1 : 0;
 }
 
 static void
@@ -578,7 +605,7 @@ exec_agent(struct turn *t, const char *control, const char *input,
 	pthread_mutex_lock(&lock);
 	if ((slot = slot_of(t->conv)) != -1)
 		busy_fd[slot] = t->fd;
-	if (quit)
+	if (quit || (slot != -1 && stop_by[slot][0] != '\0'))
 		shutdown(t->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&lock);
 	snprintf(head, sizeof(head), "POST /exec HTTP/1.1\r\nHost: sandbox\r\n"
@@ -713,21 +740,29 @@ finish(struct turn *t, const char *why)
 	sqlite3		*db = store_db();
 	sqlite3_stmt	*st;
 	const char	*kind = "reply", *state = "done";
-	char		 text[1024];
+	char		 text[1024], by[65] = "";
 	json_t		*ev;
 	char		*evs, *att;
 	size_t		 i;
+	int		 slot;
 	bool		 again = false, stopping, stored = true;
 
 	pthread_mutex_lock(&lock);
 	stopping = quit;
+	if ((slot = slot_of(t->conv)) != -1)
+		snprintf(by, sizeof(by), "%s", stop_by[slot]);
 	pthread_mutex_unlock(&lock);
 	if (t->nids == 0)
 		return;
-	if (t->reply == NULL && t->emsg == NULL && stopping)
+	if (t->reply == NULL && by[0] != '\0') {
+		/* Done, so that nothing runs it again, even after a restart;
+		 * a reply that came before the stop wins. */
+		kind = "stopped";
+		snprintf(text, sizeof(text), "Stopped by %s.", by);
+	} else if (t->reply == NULL && t->emsg == NULL && stopping)
 		/* Left "running": the next start runs it. */
 		return;
-	if (t->reply == NULL) {
+	else if (t->reply == NULL) {
 		kind = "error";
 		state = "failed";
 		if (t->emsg != NULL)
@@ -816,10 +851,17 @@ finish(struct turn *t, const char *why)
 		publish(t, "{\"type\":\"retry\"}", false);
 		return;
 	}
-	ev = t->reply != NULL ? json_pack("{s:s, s:s, s:O}", "type", "reply",
-	    "text", t->reply, "attachments", t->attachments) :
-	    json_pack("{s:s, s:s, s:s}", "type", "error",
-	    "code", t->emsg != NULL ? t->ecode : "agent", "message", text);
+	/* A stop ends the stream as an error (code "stopped"), so clients
+	 * that know reply and error as the end need nothing new. */
+	if (t->reply != NULL)
+		ev = json_pack("{s:s, s:s, s:O}", "type", "reply", "text",
+		    t->reply, "attachments", t->attachments);
+	else if (by[0] != '\0')
+		ev = json_pack("{s:s, s:s, s:s, s:s}", "type", "error", "code",
+		    "stopped", "message", text, "by", by);
+	else
+		ev = json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+		    t->emsg != NULL ? t->ecode : "agent", "message", text);
 	evs = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);
 	publish(t, evs != NULL ? evs : "{\"type\":\"error\"}", true);

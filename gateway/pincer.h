@@ -1372,10 +1372,12 @@ long long dispatch_submit(const struct dispatch_msg *, dispatch_fn, void *,
 void	 dispatch_unsubscribe(struct dispatch_sub *);
 long long dispatch_store(const struct dispatch_msg *, bool *dup);
 void	 dispatch_note(const char *conversation);
+int	 dispatch_cancel(const char *conversation, const char *who);
 void	 api_chat(struct http_req *);
 void	 api_conversations(struct http_req *);
 void	 api_conversation_messages(struct http_req *);
 void	 api_conversation_attachment(struct http_req *);
+void	 api_conversation_stop(struct http_req *);
 /* Percent-encodes s into b, but for unreserved bytes and those in keep. */
 int	 url_encode(struct buf *, const char *s, const char *keep);
 

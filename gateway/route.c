@@ -75,6 +75,9 @@ static const struct route routes[] = {
 	{ .method = "GET", .path = "/api/v1/conversations/{id}/attachments/*",
 	  .handler = api_conversation_attachment, .auth = AUTH_USER,
 	  .scopes = SCOPE_CHAT, .name = "conversation_attachment" },
+	{ .method = "POST", .path = "/api/v1/conversations/{id}/stop",
+	  .handler = api_conversation_stop, .auth = AUTH_USER,
+	  .scopes = SCOPE_CHAT, .name = "conversation_stop" },
 	/* Chat platforms: each kind checks its own signature. */
 	{ .method = "POST", .path = "/hooks/{kind}", .handler = api_hook,
 	  .auth = AUTH_PUBLIC, .name = "hooks" },
