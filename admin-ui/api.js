@@ -52,3 +52,6 @@ export async function api(path, opts = {}) {
 	}
 	return opts.text ? text : out;
 }
+
+// The session's CSRF token, for requests made without api() (a stream).
+export function csrfToken() { return csrf; }
