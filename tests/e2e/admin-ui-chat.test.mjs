@@ -178,6 +178,24 @@ test("a reply's image shows inline, another file is a download", { skip },
 		assert.equal(await reply.locator("details.tool-card").count(), 3);
 	});
 
+test("a long result is cut, with Show all", { skip }, async () => {
+	await script(fake, [{ tool: "exec", args: { command: "seq 1 400" } },
+		{ text: "Counted." }]);
+	await say("count to 400");
+	const reply = page.locator("li.msg.agent[data-kind=reply]")
+		.filter({ hasText: "Counted." });
+	const card = reply.locator("details.tool-card");
+	await card.waitFor({ timeout: 30000 });
+	await card.locator("summary").click();
+	const pre = card.locator(".tool-result pre");
+	assert.match(await pre.textContent(), /…$/, "cut");
+	assert.doesNotMatch(await pre.textContent(), /\n400\n/);
+	await card.getByRole("button", { name: /^Show all \(\d[\d,]* characters\)$/ })
+		.click();
+	assert.match(await pre.textContent(), /\n400\n/, "all of it");
+	assert.equal(await card.getByRole("button").count(), 0);
+});
+
 test("a slow turn is stopped with the Stop button", { skip }, async () => {
 	await script(fake, [{ fake: "slow-first-byte=60000", text: "too late" }]);
 	const n0 = (await requests(fake)).length;
