@@ -221,6 +221,27 @@ test("a slow turn is stopped with the Stop button", { skip }, async () => {
 		"li.msg.agent[data-kind=stopped]").waitFor());
 });
 
+test("after a reload mid-turn, Stop still shows and stops it", { skip },
+	async () => {
+		await script(fake, [{ fake: "slow-first-byte=60000",
+			text: "too late" }]);
+		await say("wait for me");
+		const id = await waitFor(async () => {
+			const r = await A.api(`/api/v1/conversations/${CONV}/messages`);
+			const m = r.body.messages.filter((x) => x.role === "user").pop();
+			return m.text === "wait for me" && m.state === "running" ?
+				m.id : null;
+		}, 30000);
+		await page.reload();
+		await page.locator("li.msg.user").filter({ hasText: "wait for me" })
+			.filter({ hasText: "the agent is answering" }).waitFor();
+		await page.locator("#chat-stop").click();
+		await page.locator("li.msg.agent[data-kind=stopped]").nth(1)
+			.waitFor({ timeout: 15000 });
+		await page.locator("#chat-stop").waitFor({ state: "hidden" });
+		assert.equal(await messageState(id), "done");
+	});
+
 test("errors in words: the turn's error event, an HTTP error", { skip },
 	async () => {
 		await script(fake, ["400"]);
