@@ -82,7 +82,7 @@ function theme() {
 		selectionBackground: v("--line") };
 }
 
-export function mount(el, name, ctx) {
+export function mount(el, name) {
 	const status = h("p", { id: "term-status", role: "status",
 		class: "muted" }, "Loading the terminal…");
 	const line = errLine("term-error");
@@ -100,11 +100,10 @@ export function mount(el, name, ctx) {
 		status.textContent = "No terminal.";
 		line.textContent = e.message;
 	});
-	void ctx;
 	return () => {
 		s.gone = true;
 		clearTimeout(s.timer);
-		if (s.ws) s.ws.close(1000);
+		if (s.ws) bye(s.ws);
 		if (s.ro) s.ro.disconnect();
 		if (s.mq) s.mq.removeEventListener("change", s.retheme);
 		if (s.term) s.term.dispose();
@@ -136,7 +135,7 @@ function start(x, el, name, s, ui) {
 	ui.again.addEventListener("click", () => {
 		clearTimeout(s.timer);
 		s.tries = 0;
-		if (s.ws) s.ws.close(1000);
+		if (s.ws) bye(s.ws);
 		connect(name, s, ui);
 	});
 	connect(name, s, ui);
@@ -153,6 +152,15 @@ function said(s, ui) {
 	ui.status.textContent = `Connected: shell ${s.shell.id}, pid ` +
 		`${s.shell.pid}, ${s.term.cols}×${s.term.rows}`;
 	ui.status.className = "ok";
+}
+
+// Close a socket; one still connecting closes once open, since closing
+// it earlier makes the browser log an error.
+function bye(ws) {
+	if (ws.readyState === WebSocket.CONNECTING)
+		ws.addEventListener("open", () => ws.close(1000));
+	else
+		ws.close(1000);
 }
 
 function send(s, data) {
@@ -173,6 +181,7 @@ function connect(name, s, ui) {
 	ui.status.textContent = s.tries ? `Reconnecting… (attempt ${s.tries + 1})` :
 		"Connecting…";
 	ws.addEventListener("message", (ev) => {
+		if (s.ws !== ws || s.gone) return;
 		if (typeof ev.data !== "string") {
 			s.term.write(new Uint8Array(ev.data));
 			return;

@@ -185,15 +185,24 @@ test("the terminal: echo hi, colours without CSP errors, resize, reconnect", asy
 	assert.deepEqual(unexpected(), []);
 });
 
-test("stop and destroy from the list, through the confirm dialog", async (t) => {
+test("stop, start and destroy from the list (a confirm dialog first)", async (t) => {
 	if (skip) return t.skip(skip);
 	const { page } = A;
 	await page.goto(A.gw.url + "/#/sandboxes");
 	await page.locator(row()).waitFor();
+	/* Each button is enabled only when it can do something. */
+	const settled = (state) => page.waitForFunction(([sel, st]) => {
+		const q = (x) => document.querySelector(`${sel} ${x}`);
+		return q(".sbx-state")?.textContent === st &&
+			q(".sbx-start").disabled === (st === "running") &&
+			q(".sbx-stop").disabled === (st !== "running");
+	}, [row(), state]);
 	await page.click(`${row()} .sbx-stop`);
-	await page.waitForFunction((sel) => document.querySelector(
-		`${sel} .sbx-state`)?.textContent === "sleeping", row());
-	assert.ok(!await page.isDisabled(`${row()} .sbx-start`));
+	await settled("sleeping");
+	await page.click(`${row()} .sbx-start`);
+	await settled("running");
+	await page.click(`${row()} .sbx-stop`);
+	await settled("sleeping");
 	/* Cancel keeps it (and has the focus: Enter does not destroy). */
 	await page.click(`${row()} .sbx-destroy`);
 	await page.locator("#sbx-confirm").waitFor();
