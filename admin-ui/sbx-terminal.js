@@ -91,7 +91,8 @@ export function mount(el, name) {
 	const box = h("div", { id: "term", class: "term",
 		"aria-label": `Terminal of ${name}`, role: "group" });
 	el.replaceChildren(h("div", { class: "row term-bar" }, status, again),
-		line, box);
+		line, box, h("p", { class: "muted term-hint" }, "Keys go to " +
+		"the shell (Tab completes); Shift+Tab leaves the terminal."));
 	const s = { ws: null, term: null, fit: null, tries: 0, timer: null,
 		gone: false, ready: false, ro: null, mq: null };
 	load().then((x) => {
@@ -117,6 +118,10 @@ function start(x, el, name, s, ui) {
 	s.fit = new x.FitAddon();
 	s.term.loadAddon(s.fit);
 	s.term.open(ui.box);
+	/* Tab completes in the shell; Shift+Tab leaves the terminal, so a
+	 * keyboard is never trapped in it (the hint under it says so). */
+	s.term.attachCustomKeyEventHandler((e) => !(e.key === "Tab" &&
+		e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey));
 	fit(s);
 	const bytes = new TextEncoder();
 	s.term.onData((d) => send(s, bytes.encode(d)));

@@ -20,7 +20,7 @@ files="@xterm/xterm/lib/xterm.mjs @xterm/xterm/css/xterm.css
 
 warn() {
 	echo "admin-ui/vendor: $*; the admin UI's terminal tab will say" \
-	    "\"xterm.js is not installed\". Fix that, then run make again." >&2
+	    "\"xterm.js is not installed\" (npm, then make, installs it)." >&2
 	exit 0
 }
 
@@ -31,6 +31,7 @@ if ! $same; then
 	rm -f "$out/package.json" "$out/package-lock.json"
 	cp "$src/package.json" "$src/package-lock.json" "$out/"
 fi
+[ "$npm" = false ] && warn "skipped (make NPM=false)"
 command -v "$npm" >/dev/null 2>&1 || warn "npm ($npm) was not found"
 # ci: exactly the lock's versions and hashes; no scripts run; a dead
 # registry fails in seconds, not minutes.

@@ -139,6 +139,17 @@ test("the terminal: echo hi, colours without CSP errors, resize, reconnect", asy
 	}
 	await page.locator("#term-status.ok").waitFor();
 	await run(page, "echo hi", /^hi\s*$/m);
+	/* Tab goes to the shell, Shift+Tab out of the terminal. */
+	const inTerm = () => page.evaluate(() => document.activeElement
+		.classList.contains("xterm-helper-textarea"));
+	await page.keyboard.press("Tab");
+	assert.ok(await inTerm(), "Tab stays in the terminal");
+	await page.keyboard.press("Shift+Tab");
+	assert.ok(!await inTerm(), "Shift+Tab leaves the terminal");
+	await page.keyboard.press("Tab");
+	assert.ok(await inTerm(), "Tab comes back to it");
+	await page.locator("#term .xterm-helper-textarea").focus();
+	await page.keyboard.press("Control+U");	/* the Tab typed above */
 	/* 16 colours come from classes, 24-bit ones from style="": both
 	 * must reach the screen under the strict CSP. */
 	await run(page, "printf '\\e[31mRED\\e[0m \\e[38;2;1;2;3mRGB\\e[0m\\n'",
@@ -154,6 +165,16 @@ test("the terminal: echo hi, colours without CSP errors, resize, reconnect", asy
 	assert.notEqual(colours.red, colours.plain, JSON.stringify(colours));
 	assert.equal(colours.rgb, "rgb(1, 2, 3)");
 	await A.shot("sandboxes-terminal", (p) => p.waitForTimeout(300));
+	/* The terminal follows the theme: dark when the system is. */
+	const bg = () => page.evaluate(() => getComputedStyle(
+		document.querySelector("#term .xterm-scrollable-element"))
+		.backgroundColor);
+	const light = await bg();
+	await page.emulateMedia({ colorScheme: "dark" });
+	await until(async () => await bg() !== light, "a dark terminal");
+	await A.shot("sandboxes-terminal-dark", (p) => p.waitForTimeout(300));
+	await page.emulateMedia({ colorScheme: "light" });
+	await until(async () => await bg() === light, "light again");
 
 	/* The window's size reaches the shell: stty sees the terminal's. */
 	let asked = 0;
