@@ -25,13 +25,15 @@ const kb = (n) => (n / 1000).toFixed(1).padStart(8) + " KB";
 // Record every response of ctx's pages until stop(): [{ url, bytes }].
 function recorder(ctx) {
 	const got = [], pending = [];
-	ctx.on("response", (r) => {
+	const on = (r) => {
 		if (r.request().resourceType() === "websocket") return;
 		pending.push(r.body().then((b) => got.push({ url: r.url(),
 			bytes: b.length }), () => got.push({ url: r.url(),
 			bytes: 0 })));
-	});
+	};
+	ctx.on("response", on);
 	return async () => {
+		ctx.off("response", on);
 		await Promise.all(pending);
 		return got;
 	};
