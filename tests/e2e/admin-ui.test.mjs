@@ -195,6 +195,31 @@ test("a 401 on a page asks for the login in place, then retries",
 		c.name === "pincer_session"), "a new session");
 });
 
+test("every page in the nav loads: a heading, no load error, keyboard",
+    { skip }, async () => {
+	await page.goto(gw.url + "/#/dashboard");
+	await page.locator("#sbx-total").waitFor();
+	const links = await page.$$eval("nav a", (as) =>
+		as.map((a) => a.getAttribute("href")));
+	assert.ok(links.length >= 8, `the nav has every page (${links})`);
+	for (const href of links) {
+		await page.click(`nav a[href='${href}']`);
+		await page.waitForURL(new RegExp(href.replace("/", "\\/") +
+			"($|/)"));
+		await page.locator("#page h1").first().waitFor();
+		assert.equal(await page.getAttribute(`nav a[href='${href}']`,
+			"aria-current"), "page", href);
+		const broken = await page.locator("#page > p.bad")
+			.filter({ hasText: /could not be loaded/ }).count();
+		assert.equal(broken, 0, `${href} loads its module`);
+		/* The CSP comes with the page on a fresh load too. */
+		const r = await page.request.get(gw.url + "/" + href);
+		assert.match(r.headers()["content-security-policy"] ?? "",
+			/default-src 'self'/, href);
+	}
+	assert.deepEqual(unexpected(), []);
+});
+
 test("screenshots at desktop and phone size; no console errors",
     { skip }, async () => {
 	for (const [size, viewport] of Object.entries(sizes)) {
