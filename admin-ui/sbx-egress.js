@@ -47,7 +47,7 @@ export function mount(el, name) {
 			`(the gateway's default, egress.policy)`);
 		const names = (out.policies || [out.policy]).slice().sort();
 		pick.replaceChildren(h("option", { value: "" },
-			`the default (${out.default})`), names.map((n) =>
+			`the default (${out.default})`), ...names.map((n) =>
 			h("option", { value: n }, n)));
 		pick.value = out.set ? out.policy : "";
 		def.textContent = out.definition === null ?
