@@ -8,6 +8,8 @@ import { h, errLine, attempt, table, bytes, when } from "./ui.js";
 
 const PAGE = 50;
 const ACTIONS = ["allow", "inject", "deny", "error"];
+const HEADS = ["Time", "Method", "Host", "Path", "Action", "Rule",
+	"Status", "Up / down", "Took"];
 const enc = encodeURIComponent;
 
 export function mount(el, name) {
@@ -86,7 +88,8 @@ export function mount(el, name) {
 					(e.intercepted ? " (intercepted)" : "")),
 				String(e.rule), String(e.status ?? ""),
 				`${bytes(e.bytes_up)} / ${bytes(e.bytes_down)}`,
-				`${e.ms} ms`].map((c) => h("td", {}, c))));
+				`${e.ms} ms`].map((c, i) => h("td",
+					{ "data-label": HEADS[i] }, c))));
 		before = out.next_before;
 		older.hidden = before === null || before === undefined;
 		empty.hidden = tbody.children.length > 0;
@@ -100,8 +103,8 @@ export function mount(el, name) {
 	const refresh = h("button", { type: "button",
 		id: "sbx-egress-refresh", onclick: () => loadLog(false) },
 	"Refresh");
-	const tbl = table(["Time", "Method", "Host", "Path", "Action", "Rule",
-		"Status", "Up / down", "Took"], [], { id: "sbx-egress-log" });
+	const tbl = table(HEADS, [], { id: "sbx-egress-log",
+		class: "stack" });
 	tbl.querySelector("tbody").replaceWith(tbody);
 
 	el.replaceChildren(
