@@ -45,7 +45,8 @@ export function mount(el, name) {
 
 	/* Why there is no browser, and a way to start a local one. */
 	async function why() {
-		const b = await attempt(err, () => api("/api/v1/browser"));
+		/* Its own line: err keeps saying that there is no browser. */
+		const b = await attempt(startErr, () => api("/api/v1/browser"));
 		if (!b || gone) return;
 		state.textContent = `Browser: ${b.backend}, ${b.state}` +
 			(b.reason ? ` (${b.reason})` : "") + ".";

@@ -112,7 +112,8 @@ export function mount(el, name) {
 				class: "download", "aria-label":
 				`Download ${e.name}` }, "Download"), del);
 		return [open, isDir ? "folder" : e.type === "file" ?
-			bytes(e.size) : e.type, when(e.mtime_ms / 1000),
+			bytes(e.size) : e.type, e.mtime_ms ? when(e.mtime_ms / 1000) :
+			"",
 		h("div", {}, acts, err)];
 	}
 

@@ -292,6 +292,32 @@ test("browser: no tab, then a tab shown live in an <img> (blob: frames)",
 		"the view says it closed");
 });
 
+test("browser: with the browser off, the tab says why", async (t) => {
+	if (skip) return t.skip(skip);
+	const B = await startAdmin("admin-ui-sandbox-tabs-off",
+		{ browser: { backend: "off" } });
+	try {
+		const made = await B.api("/api/v1/sandboxes", { method: "POST",
+			body: { name: BOX } });
+		assert.equal(made.status, 201, JSON.stringify(made.body));
+		await B.page.goto(`${B.gw.url}/#/sandboxes/${BOX}/browser`);
+		const err = B.page.locator("#sbx-browser-error");
+		await until(async () => (await err.textContent()).length > 0,
+			"the error");
+		assert.match(await err.textContent(),
+			/^No browser is available: the browser is off/);
+		await until(async () => /^Browser: off, off/.test(await B.page
+			.locator("#sbx-browser-state").textContent()), "its state");
+		assert.ok(await B.page.locator("#sbx-browser-frame").isHidden());
+		assert.ok(await B.page.locator("#sbx-browser-start").isHidden(),
+			"no start button for a backend that is off");
+		await B.shot("sandbox-browser-off");
+		assert.deepEqual(B.errors().filter((e) => !/status of 409 .*\/api\/v1\/sandboxes\/tabs\/browser$/.test(e)), []);
+	} finally {
+		await B.stop();
+	}
+});
+
 test("no console errors on the sandbox tabs", async (t) => {
 	if (skip) return t.skip(skip);
 	// Chromium logs each failed request: only those these tests cause
