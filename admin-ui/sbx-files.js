@@ -117,12 +117,15 @@ export function mount(el, name) {
 		h("div", {}, acts, err)];
 	}
 
-	/* A link may name a folder or a file: the stat says which. */
+	/*
+	 * A link may name a folder or a file, and the stat describes the
+	 * link itself: what a GET through it answers says which.
+	 */
 	async function follow(path) {
-		const st = await attempt(listErr, () => api(url(path) +
-			"?stat=1"));
-		if (st && st.type === "dir") show(path);
-		else if (st) viewFile(path, st.size);
+		const out = await attempt(listErr, () => api(url(path)));
+		if (out === undefined || gone) return;
+		if (out && Array.isArray(out.entries)) show(path);
+		else viewFile(path, undefined);
 	}
 
 	async function remove(path, isDir, err) {
@@ -150,7 +153,7 @@ export function mount(el, name) {
 			h("p", { class: "muted" }, bytes(size)), h("div",
 				{ class: "row" }, dl, close), line, status);
 		view.hidden = false;
-		if (size > EDIT_MAX) {
+		if (size !== undefined && size > EDIT_MAX) {
 			status.textContent = `Too large to show here (over ` +
 				`${bytes(EDIT_MAX)}): download it.`;
 			return;
@@ -158,6 +161,11 @@ export function mount(el, name) {
 		const text = await attempt(line, () => api(url(path),
 			{ text: true }));
 		if (text === undefined || gone || shown !== path) return;
+		if (text.length > EDIT_MAX) {
+			status.textContent = `Too large to edit here (over ` +
+				`${bytes(EDIT_MAX)}): download it.`;
+			return;
+		}
 		if (/[\0\uFFFD]/.test(text)) {
 			status.textContent = "Not text (binary): download it.";
 			return;
