@@ -89,7 +89,8 @@ export function mount(el, name) {
 		});
 		return [h("span", { title: s.id, class: "snap-id",
 			"data-id": s.id }, when(s.created)),
-		String(s.files ?? ""), bytes(s.size ?? s.bytes),
+		/* Files and their bytes as kept; Size: the archive's. */
+		`${s.files ?? ""} (${bytes(s.bytes ?? 0)})`, bytes(s.size),
 		s.reason === "sleep" ? "on sleep" : s.by ? `by ${s.by}` :
 			s.reason ?? "",
 		h("div", {}, h("div", { class: "row wrap" }, restore, del),
