@@ -33,15 +33,19 @@ const stop = (name) => api(`/api/v1/sandboxes/${enc(name)}/stop`,
 const destroy = (name) => api(`/api/v1/sandboxes/${enc(name)}`,
 	{ method: "DELETE" });
 
-// A button that shows busy words while f runs, errors into line.
-function action(label, busy, line, f, attrs = {}) {
+// A button that shows busy words while f runs, errors into line; then
+// after() sets what it may do next.
+function action(label, busy, line, f, attrs, after) {
 	const b = h("button", { type: "button", ...attrs }, label);
 	b.addEventListener("click", async () => {
 		b.disabled = true;
+		b.dataset.busy = "1";
 		b.textContent = busy;
 		await attempt(line, f);
 		b.textContent = label;
+		delete b.dataset.busy;
 		b.disabled = false;
+		after();
 	});
 	return b;
 }
@@ -125,14 +129,16 @@ function list(el) {
 		mem: h("td", { class: "sbx-mem", "data-label": "Memory" }),
 		pids: h("td", { class: "sbx-pids", "data-label": "Processes" }),
 		up: h("td", { class: "sbx-up", "data-label": "Up for" }) };
-		const go = action("Start", "Starting…", err, async () => {
+		const row = { cells, last: null };
+		const again = () => { if (row.last) fillRow(row, row.last); };
+		row.go = action("Start", "Starting…", err, async () => {
 			await start(name);
 			await refresh();
-		}, { class: "sbx-start", "aria-label": `Start ${name}` });
-		const halt = action("Stop", "Stopping…", err, async () => {
+		}, { class: "sbx-start", "aria-label": `Start ${name}` }, again);
+		row.halt = action("Stop", "Stopping…", err, async () => {
 			await stop(name);
 			await refresh();
-		}, { class: "sbx-stop", "aria-label": `Stop ${name}` });
+		}, { class: "sbx-stop", "aria-label": `Stop ${name}` }, again);
 		const del = h("button", { type: "button", class: "sbx-destroy",
 			"aria-label": `Destroy ${name}` }, "Destroy");
 		del.addEventListener("click", async () => {
@@ -144,17 +150,18 @@ function list(el) {
 			});
 			del.disabled = false;
 		});
-		const tr = h("tr", { "data-name": name },
+		row.tr = h("tr", { "data-name": name },
 			h("th", { scope: "row" }, link), cells.state, cells.mem,
 			cells.pids, cells.up,
 			h("td", { class: "sbx-act" }, h("div",
-				{ class: "row sbx-actions" }, go, halt,
+				{ class: "row sbx-actions" }, row.go, row.halt,
 				del), err));
-		return { tr, cells, go, halt };
+		return row;
 	}
 
 	function fillRow(row, s) {
 		const c = row.cells;
+		row.last = s;
 		c.state.textContent = s.state + (s.last_error ?
 			` (last error: ${s.last_error})` : "");
 		c.state.className = "sbx-state " + (s.state === "running" ?
@@ -163,10 +170,10 @@ function list(el) {
 		c.mem.textContent = bytes(s.memory_bytes) || "–";
 		c.pids.textContent = s.pids ?? "–";
 		c.up.textContent = uptime(s.uptime_ms) || "–";
-		/* Busy buttons (textContent ends in …) keep their state. */
-		if (!row.go.textContent.endsWith("…"))
+		/* A busy button stays disabled until its call answers. */
+		if (!row.go.dataset.busy)
 			row.go.disabled = s.state === "running";
-		if (!row.halt.textContent.endsWith("…"))
+		if (!row.halt.dataset.busy)
 			row.halt.disabled = s.state !== "running";
 	}
 
