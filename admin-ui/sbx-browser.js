@@ -10,6 +10,7 @@ import { api } from "./api.js";
 import { h, errLine, attempt } from "./ui.js";
 
 const enc = encodeURIComponent;
+const POLL_MS = 5000;	/* looking for a tab while none is watched */
 /* A data: URL can be long: an option or a caption shows its start. */
 const short = (s) => s.length > 120 ? s.slice(0, 119) + "…" : s;
 
@@ -33,7 +34,7 @@ export function mount(el, name) {
 		alt: "The sandbox's browser tab, live", hidden: true });
 	const page = h("p", { id: "sbx-browser-page", class: "muted" });
 	const live = h("p", { id: "sbx-browser-live", role: "status" });
-	let ws = null, url = null, gone = false;
+	let ws = null, url = null, gone = false, browserOk = false;
 
 	function stopWatching() {
 		if (ws) {
@@ -60,6 +61,7 @@ export function mount(el, name) {
 			out = await api(`/api/v1/sandboxes/${enc(name)}/browser`);
 		} catch (e) {
 			if (gone) return;
+			browserOk = false;
 			tabsForm.hidden = true;
 			none.hidden = true;
 			err.textContent = e.code === "browser_off" ?
@@ -68,6 +70,7 @@ export function mount(el, name) {
 			return;
 		}
 		if (gone) return;
+		browserOk = true;
 		state.textContent = "";
 		start.hidden = true;
 		const keep = pick.value;
@@ -137,8 +140,14 @@ export function mount(el, name) {
 		h("div", { class: "row wrap" }, start, reload), startErr,
 		tabsForm, none, live, page, img);
 	tabs();
+	/* A tab the agent opens shows up by itself; an error waits for
+	 * a click on "Look for tabs again" rather than repeating. */
+	const timer = setInterval(() => {
+		if (browserOk && !ws) tabs();
+	}, POLL_MS);
 	return () => {
 		gone = true;
+		clearInterval(timer);
 		stopWatching();
 		if (url) URL.revokeObjectURL(url);
 	};

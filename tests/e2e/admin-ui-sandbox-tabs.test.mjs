@@ -72,7 +72,17 @@ test("files: upload, view, edit and save, download", async (t) => {
 	const up = await A.api(`${F}/workspace/hello.txt`);
 	assert.equal(up.status, 200);
 	assert.equal(up.body, "hello from the page\n", "the upload arrived");
-	await item.click();
+	// By keyboard: Tab from the upload control reaches the file, Enter
+	// opens it.
+	await page.focus("#sbx-files-upload");
+	let on = false;
+	for (let i = 0; i < 10 && !on; i++) {
+		await page.keyboard.press("Tab");
+		on = await page.evaluate(() =>
+			document.activeElement?.dataset?.name === "hello.txt");
+	}
+	assert.ok(on, "Tab reached the file's button");
+	await page.keyboard.press("Enter");
 	const area = page.locator("#sbx-files-text");
 	await area.waitFor();
 	assert.equal(await area.inputValue(), "hello from the page\n");
