@@ -63,3 +63,22 @@ export function when(t) {
 }
 
 export function usd(x) { return "$" + Number(x || 0).toFixed(2); }
+
+// Ask in a modal <dialog> (appended to parent) before something that
+// cannot be undone; answers true when yes was chosen. Cancel has the
+// focus, so Enter or Escape on the opened dialog keeps things as they are.
+export function confirmBox(parent, question, yes) {
+	const dlg = h("dialog", { class: "confirm", role: "alertdialog",
+		"aria-label": question });
+	const ok = h("button", { type: "button", class: "confirm-yes",
+		onclick: () => dlg.close("yes") }, yes);
+	const no = h("button", { type: "button", class: "confirm-no",
+		autofocus: true, onclick: () => dlg.close() }, "Cancel");
+	dlg.append(h("p", {}, question), h("div", { class: "row" }, ok, no));
+	parent.append(dlg);
+	dlg.showModal();
+	return new Promise((resolve) => dlg.addEventListener("close", () => {
+		dlg.remove();
+		resolve(dlg.returnValue === "yes");
+	}, { once: true }));
+}

@@ -249,20 +249,29 @@ egress_conf_addr_ok(const char *box, const char *host, int port,
 	return ok;
 }
 
-/* For the API: {policy, set, default, rules: the policy as configured}. */
+/*
+ * For the API: {policy, set, default, definition: the policy as
+ * configured, policies: every name in egress.policies}.
+ */
 json_t *
 egress_conf_get(const char *box)
 {
 	const struct ovr	*o;
 	const struct pol	*p;
-	json_t			*out;
+	json_t			*out, *names;
+	size_t			 i;
 
+	/* Every name, so that a client can offer the choice of a switch. */
+	if ((names = json_array()) == NULL)
+		return NULL;
 	pthread_rwlock_rdlock(&lock);
+	for (i = 0; i < npols; i++)
+		json_array_append_new(names, json_string(pols[i].name));
 	o = find_ovr(box);
 	p = find_pol(o != NULL ? o->name : deflt);
-	out = json_pack("{s:s,s:b,s:s,s:O?}", "policy", o != NULL ?
+	out = json_pack("{s:s,s:b,s:s,s:O?,s:o}", "policy", o != NULL ?
 	    o->name : deflt, "set", o != NULL, "default", deflt, "definition",
-	    p != NULL ? p->src : NULL);
+	    p != NULL ? p->src : NULL, "policies", names);
 	pthread_rwlock_unlock(&lock);
 	return out;
 }

@@ -193,7 +193,10 @@ content_type(const char *path)
 
 /*
  * The admin UI is the owner's control panel: it must not be framed,
- * sniffed into another type, or leak its URLs as referrers.
+ * sniffed into another type, or leak its URLs as referrers. Images may
+ * also come from blob: URLs: the live browser view shows each JPEG frame
+ * of its WebSocket that way (a blob: URL is made by the page itself from
+ * bytes it holds, so it reaches nothing outside); all else stays 'self'.
  */
 static void
 add_security_headers(struct MHD_Response *resp, const char *rel)
@@ -203,7 +206,8 @@ add_security_headers(struct MHD_Response *resp, const char *rel)
 	if (strstr(rel, ".html") != NULL) {
 		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 		MHD_add_response_header(resp, "Content-Security-Policy",
-		    "default-src 'self'; frame-ancestors 'none'; "
+		    "default-src 'self'; img-src 'self' blob:; "
+		    "frame-ancestors 'none'; "
 		    "base-uri 'none'; form-action 'self'");
 	}
 }

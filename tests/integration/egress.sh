@@ -167,6 +167,8 @@ api GET /eg/egress
 is "GET …/egress: 200" "$CODE" 200
 ok "… the sandbox has egress.policy, not set for it, with its rules" jok "$BODY" \
     "o.policy === 'test' && o.set === false && o.default === 'test' && o.definition.rules.length === 7"
+ok "… and every policy's name, to choose from" jok "$BODY" \
+    "JSON.stringify(o.policies.slice().sort()) === '[\"closed\",\"default\",\"test\"]'"
 api PUT /eg/egress -H 'Content-Type: application/json' --data-binary '{"policy":"closed"}'
 is "PUT …/egress {policy: closed}: 200" "$CODE" 200
 ok "… it says so" jok "$BODY" "o.policy === 'closed' && o.set === true"

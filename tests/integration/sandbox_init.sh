@@ -299,6 +299,9 @@ ln -s "$T_TMP/outside/precious" "$W/deep/flink"
 api GET "/files$W/deep"
 ok "list: sorted, with types (a link is a symlink)" jok 'o.path.endsWith("/deep") && o.entries.map(e => e.name + ":" + e.type).join() === "er:dir,flink:symlink,link:symlink"'
 ok "list: size, mode, mtime_ms" jok 'o.entries[0].mode === 493 && o.entries[0].mtime_ms > 1600000000000 && typeof o.entries[0].size === "number"'
+mkdir "$W/empty"
+api GET "/files$W/empty"
+ok "list: an empty folder has no entries" jok 'Array.isArray(o.entries) && o.entries.length === 0'
 api GET "/files$W/deep/er/bytes.bin?stat=1"
 ok "stat: type, size, mode" jok "o.type === 'file' && o.size === 6 && o.path === '$W/deep/er/bytes.bin'"
 api GET "/files$W/deep/link?stat=1"
