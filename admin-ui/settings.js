@@ -4,8 +4,10 @@
 // file's raw JSON beside it; both edit one object and stay in step. Save
 // sends the whole file (PUT, If-Match: the etag it was read with); the
 // server checks it as pincerd checks it at start and says every problem.
+// Below, the secrets the config names (keys, tokens): stored, listed by
+// name, deleted; a value is typed once and never shown again.
 import { api } from "./api.js";
-import { h, errLine, attempt } from "./ui.js";
+import { h, errLine, attempt, table, when } from "./ui.js";
 
 const GENERAL = "general";	/* the group of names without a dot */
 
@@ -162,13 +164,78 @@ export function render(el) {
 	const err = errLine("settings-error");
 	const loadErr = errLine("settings-load-error");
 	const body = h("div", { id: "settings-body" });
-	el.replaceChildren(h("h1", {}, "Settings"), loadErr, body);
+	el.replaceChildren(h("h1", {}, "Settings"), loadErr, body,
+		secrets());
 	const load = async () => {
 		const r = await attempt(loadErr, () => api("/api/v1/config"));
 		if (r) draw(body, r, status, err, load);
 	};
 	load();
 	return () => controls.clear();
+}
+
+// The secrets: a list of names (each with Delete) and a form to store one.
+function secrets() {
+	const list = h("div", { id: "secrets-list" });
+	const err = errLine("secrets-error");
+	const name = h("input", { id: "secret-name", required: true,
+		maxlength: 64, autocomplete: "off", spellcheck: "false",
+		"aria-describedby": "secret-name-help" });
+	const value = h("input", { id: "secret-value", type: "password",
+		required: true, autocomplete: "new-password" });
+	const said = h("p", { id: "secrets-status", role: "status",
+		class: "ok" });
+	const load = async () => {
+		const r = await attempt(err, () => api("/api/v1/secrets"));
+		if (!r) return;
+		list.replaceChildren(r.secrets.length === 0 ?
+			h("p", { class: "muted" }, "No secret is stored.") :
+			table(["Name", "Changed", ""], r.secrets.map((x) => [
+				h("code", {}, x.name), when(x.updated_at),
+				h("button", { type: "button",
+					"aria-label": "Delete " + x.name,
+					onclick: () => drop(x.name) }, "Delete")]),
+			{ id: "secrets-table" }));
+	};
+	const drop = async (n) => {
+		said.textContent = "";
+		if (!confirm(`Delete the secret ${n}? What names it stops ` +
+		    "working."))
+			return;
+		if (await attempt(err, () => api("/api/v1/secrets/" +
+		    encodeURIComponent(n), { method: "DELETE" })) !== undefined)
+			said.textContent = `Deleted ${n}.`;
+		load();
+	};
+	const form = h("form", { id: "secret-form", novalidate: true },
+		h("label", { for: "secret-name" }, "Name"), name,
+		h("p", { id: "secret-name-help", class: "muted" }, "1 to 64 of " +
+			"A-Z, a-z, 0-9, _ . -; an existing name is replaced."),
+		h("label", { for: "secret-value" }, "Value (not shown again)"),
+		value, h("button", { type: "submit" }, "Store"));
+	form.addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		said.textContent = "";
+		const n = name.value.trim();
+		const out = await attempt(err, () => api("/api/v1/secrets/" +
+			encodeURIComponent(n), { method: "PUT",
+			body: { value: value.value } }));
+		if (out === undefined) return;
+		/* The value leaves the page once it is stored. */
+		value.value = "";
+		name.value = "";
+		said.textContent = `Stored ${n}.`;
+		load();
+	});
+	load();
+	return h("section", { id: "secrets", "aria-labelledby": "secrets-h" },
+		h("h2", { id: "secrets-h" }, "Secrets"),
+		h("p", { class: "muted" }, "Provider keys, bot tokens and other " +
+			"credentials, sealed in the store. The config names them " +
+			"(e.g. objstore.access_key_id, browser.remote_token); a " +
+			"value is never shown again. The LLM and Channels pages " +
+			"store their own."),
+		list, form, said, err);
 }
 
 function draw(body, r, status, err, reload) {
@@ -289,7 +356,8 @@ function draw(body, r, status, err, reload) {
 		h("p", {}, "The config file ", where, ". Saved changes apply at " +
 			"once, as a SIGHUP reload would; options marked “needs a " +
 			"restart” keep their running value until pincerd restarts."),
-		r.problem ? h("p", { class: "bad" }, r.problem) : null,
+		r.problem ? h("p", { class: "bad" }, r.problem + ". Saving " +
+			"replaces the file with the JSON below.") : null,
 		h("div", { class: "settings-bar" }, save, again, status),
 		err,
 		h("div", { class: "settings-split" },

@@ -4,8 +4,9 @@
 // for what the command line sets), the raw JSON kept in step both ways, a
 // valid change saved and applied (the API and the file say so), one that
 // needs a restart said, changes the server rejects shown in its words with
-// the file unchanged, a stale page refused (412), screenshots at both
-// sizes and in the dark theme, and no console errors.
+// the file unchanged, a stale page refused (412), a secret stored and
+// deleted without its value ever showing, screenshots at both sizes and in
+// the dark theme, and no console errors.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -180,6 +181,46 @@ test("a page older than the file is refused (412)", { skip }, async () => {
 	assert.equal(await page.textContent("#settings-error"), "");
 });
 
+test("a secret: stored once, listed by name, never shown", { skip },
+    async () => {
+	const value = "sk-e2e-" + Math.random().toString(36).slice(2) +
+		"-never-shown";
+	await page.fill("#secret-name", "bad name");
+	await page.fill("#secret-value", "x");
+	await page.click("#secret-form button[type=submit]");
+	await page.locator("#secrets-error").filter({ hasText: /1 to 64/ })
+		.waitFor();
+	await page.fill("#secret-name", "objstore_access_key_id");
+	await page.fill("#secret-value", "");
+	await page.click("#secret-form button[type=submit]");
+	await page.locator("#secrets-error").filter({ hasText: /non-empty/ })
+		.waitFor();
+	await page.fill("#secret-value", value);
+	await page.click("#secret-form button[type=submit]");
+	await page.locator("#secrets-status")
+		.filter({ hasText: "Stored objstore_access_key_id." }).waitFor();
+	await page.locator("#secrets-table code")
+		.filter({ hasText: "objstore_access_key_id" }).waitFor();
+	assert.equal(await page.inputValue("#secret-value"), "",
+		"the value leaves the field");
+	assert.ok(!(await page.content()).includes(value),
+		"the value is nowhere in the page");
+	const l = await A.api("/api/v1/secrets");
+	assert.deepEqual(l.body.secrets.map((x) => x.name),
+		["objstore_access_key_id"]);
+	assert.ok(!JSON.stringify(l.body).includes(value));
+	assert.ok(!A.gw.log().includes(value), "nor in pincerd's log");
+	await page.locator("#secrets").scrollIntoViewIfNeeded();
+	await A.shot("settings-secrets", (p) => p.locator("#secrets-table")
+		.waitFor());
+	page.once("dialog", (d) => d.accept());
+	await page.click("button[aria-label='Delete objstore_access_key_id']");
+	await page.locator("#secrets-status")
+		.filter({ hasText: "Deleted objstore_access_key_id." }).waitFor();
+	await page.locator("#secrets-list")
+		.filter({ hasText: "No secret is stored." }).waitFor();
+});
+
 test("the keyboard reaches Save and the groups", { skip }, async () => {
 	await page.focus("#settings-save");
 	await page.keyboard.press("Tab");
@@ -193,9 +234,10 @@ test("the keyboard reaches Save and the groups", { skip }, async () => {
 });
 
 test("no console errors", { skip }, () => {
-	// The rejected saves answer 400 and 412 on purpose; Chromium logs
-	// each failed load. Anything else is a fault.
+	// The rejected saves answer 400 and 412 on purpose (and the bad
+	// secrets 400); Chromium logs each failed load. Anything else is a
+	// fault.
 	const left = A.errors().filter((e) => !(/status of (400|412)/
-		.test(e) && /\/api\/v1\/config/.test(e)));
+		.test(e) && /\/api\/v1\/(config|secrets\/)/.test(e)));
 	assert.deepEqual(left, []);
 });
