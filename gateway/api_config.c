@@ -38,6 +38,8 @@ static int	 file_replace(const char *, const char *, bool *, char *,
 		    size_t);
 static void	 file_restore(const char *, bool);
 static char	*text_of(json_t *);
+static void	 save(struct http_req *, const char *, json_t *, const char *,
+		    const char *);
 static void	 fix_origin(char *, const char *, const char *);
 static void	 changed_keys(const char *, json_t *, char *, size_t);
 static void	 reply_invalid(struct http_req *, const char *);
@@ -86,15 +88,11 @@ void
 api_config_put(struct http_req *r)
 {
 	const char	*path = daemon_config_path(), *body, *match;
-	struct identity	*id = http_req_identity(r);
-	struct config	*next;
 	struct file	 f = { 0 };
-	json_t		*in = NULL, *restart = NULL;
+	json_t		*in;
 	json_error_t	 je;
-	char		*text = NULL, *tmp = NULL, *errs = NULL, err[600];
-	char		 keys[512], etag[65];
+	char		*text, err[600];
 	size_t		 len;
-	bool		 had_bak = false;
 
 	http_req_body(r, &body, &len);
 	if ((in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) == NULL ||
@@ -111,18 +109,38 @@ api_config_put(struct http_req *r)
 		return;
 	}
 	pthread_mutex_lock(&save_lock);
-	if (file_read(path, &f, err, sizeof(err)) == -1) {
-		http_error(r, 500, "config_unreadable", "%s", err);
-		goto out;
-	}
 	match = http_req_header(r, "If-Match");
-	if (match != NULL && !etag_matches(match, f.etag)) {
+	if (file_read(path, &f, err, sizeof(err)) == -1)
+		http_error(r, 500, "config_unreadable", "%s", err);
+	else if (match != NULL && !etag_matches(match, f.etag))
 		http_error(r, 412, "config_changed", "the config file changed "
 		    "since this page read it (someone saved it, or edited %s "
 		    "by hand): load it again, then make your change", path);
-		goto out;
-	}
-	/* First the file alone, so its errors name it, not a temp file. */
+	else
+		save(r, path, in, text, f.text != NULL ? f.text : "{}");
+	pthread_mutex_unlock(&save_lock);
+	json_decref(in);
+	free(f.text);
+	free(text);
+}
+
+/*
+ * Check text (in, dumped) twice: alone, so errors name the real file;
+ * then written beside it and loaded with the environment and command line
+ * as SIGHUP loads it. Then it replaces the file and is applied. Any
+ * failure leaves the file and the running config as they were.
+ */
+static void
+save(struct http_req *r, const char *path, json_t *in, const char *text,
+    const char *old)
+{
+	struct identity	*id = http_req_identity(r);
+	struct config	*next;
+	json_t		*restart = NULL;
+	char		*tmp = NULL, *errs = NULL, err[600], keys[512];
+	char		 etag[65];
+	bool		 had_bak = false;
+
 	if ((next = config_parse(text, strlen(text), path, &errs)) == NULL) {
 		reply_invalid(r, errs);
 		goto out;
@@ -140,7 +158,6 @@ api_config_put(struct http_req *r)
 		http_error(r, 500, "config_write_failed", "%s", err);
 		goto out;
 	}
-	/* Then with the environment and the command line, as SIGHUP does. */
 	if ((next = daemon_config_try(tmp, &errs)) == NULL) {
 		unlink(tmp);
 		fix_origin(errs, tmp, path);
@@ -160,20 +177,16 @@ api_config_put(struct http_req *r)
 		reply_invalid(r, err);
 		goto out;
 	}
-	changed_keys(f.text != NULL ? f.text : "{}", in, keys, sizeof(keys));
+	changed_keys(old, in, keys, sizeof(keys));
 	audit_add(id->user[0] ? id->user : "unknown", http_req_ip(r),
 	    "config_update", path, keys);
 	etag_of(text, strlen(text), etag);
 	http_reply_json(r, 200, json_pack("{s:b, s:s, s:O}", "saved", true,
 	    "etag", etag, "restart_required", restart));
 out:
-	pthread_mutex_unlock(&save_lock);
 	json_decref(restart);
-	json_decref(in);
-	free(f.text);
 	free(errs);
 	free(tmp);
-	free(text);
 }
 
 /* The file's text as pincerd writes it, newline-terminated; caller frees.
