@@ -28,7 +28,13 @@ async function editRaw(f) {
 
 before(async () => {
 	if (skip) return;
-	A = await startAdmin("admin-ui-settings");
+	/* A variable of the environment wins over the file: read-only. */
+	process.env.PINCER_HTTP_RATE_LIMIT_BURST = "300";
+	try {
+		A = await startAdmin("admin-ui-settings");
+	} finally {
+		delete process.env.PINCER_HTTP_RATE_LIMIT_BURST;
+	}
 	page = A.page;
 });
 after(async () => { await A?.stop(); });
@@ -53,6 +59,12 @@ test("the form shows the options in groups", { skip }, async () => {
 		"the default shows when the file leaves it out");
 	assert.match(await threads.textContent(), /worker threads/,
 		"the help is under it");
+	const burst = ".opt[data-name='http.rate_limit_burst']";
+	assert.match(await page.textContent(burst),
+		/set by PINCER_HTTP_RATE_LIMIT_BURST: read-only here/);
+	assert.ok(await page.isDisabled("#o-http-rate_limit_burst"));
+	assert.equal(await page.inputValue("#o-http-rate_limit_burst"), "300",
+		"the variable's value is the one shown");
 	await page.click("#g-log summary");
 	assert.equal(await page.locator("#o-log-level option").count(), 4,
 		"an enum is a select of its values");
