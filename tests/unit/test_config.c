@@ -20,6 +20,7 @@ static void	test_proxies(void);
 static void	test_load(const char *);
 static void	test_load_errors(const char *);
 static void	test_carry(void);
+static void	test_describe(void);
 static void	test_publish(void);
 static void	test_known_bugs(void);
 
@@ -41,6 +42,7 @@ main(void)
 	test_load(dir);
 	test_load_errors(dir);
 	test_carry();
+	test_describe();
 	test_publish();
 	test_known_bugs();
 	ok(rmdir(dir) == 0, "the test folder is left empty");
@@ -462,7 +464,8 @@ static void
 test_carry(void)
 {
 	struct config	*prev, *next;
-	char		*err;
+	json_t		*changed;
+	char		*err, *s;
 
 	prev = parse("{\"listen\": \"127.0.0.1:1\", \"state_dir\": \"/a\", "
 	    "\"http\": {\"threads\": 4, \"max_body_bytes\": 100}, "
@@ -477,7 +480,14 @@ test_carry(void)
 		config_free(next);
 		return;
 	}
-	config_carry_restart(next, prev);
+	changed = json_array();
+	config_carry_restart(next, prev, changed);
+	s = json_dumps(changed, JSON_COMPACT);
+	is_str(s, "[\"listen\",\"state_dir\",\"http.threads\","
+	    "\"store.busy_timeout_ms\"]", "the restart options that changed "
+	    "are named, the others not");
+	free(s);
+	json_decref(changed);
 	is_str(next->listen, "127.0.0.1:1", "listen needs a restart: kept");
 	is_str(next->state_dir, "/a", "state_dir kept");
 	is_int(next->http_threads, 4, "http.threads kept");
@@ -487,6 +497,53 @@ test_carry(void)
 	ok(next->listen != prev->listen, "strings are copied, not shared");
 	config_free(prev);
 	config_free(next);
+}
+
+/* The table as GET /api/v1/config shows it. */
+static void
+test_describe(void)
+{
+	struct config_overrides	 ov = { .listen = "127.0.0.1:0" };
+	struct config		*c;
+	json_t			*a, *o;
+	char			*err;
+	size_t			 i;
+
+	setenv("PINCER_HTTP_RATE_LIMIT_RPS", "7", 1);
+	c = parse("{\"log\": {\"level\": \"warn\"}, \"http\": "
+	    "{\"trusted_proxies\": [\"10.0.0.1\"]}}", &err);
+	a = c != NULL ? config_describe(c, &ov) : NULL;
+	ok(json_array_size(a) > 50, "every option is described");
+	json_array_foreach(a, i, o) {
+		const char *n = json_string_value(json_object_get(o, "name"));
+
+		if (!strcmp(n, "log.level"))
+			ok(!strcmp(json_string_value(json_object_get(o,
+			    "value")), "warn") && !strcmp(json_string_value(
+			    json_object_get(o, "default")), "info") &&
+			    json_array_size(json_object_get(o, "values")) == 4,
+			    "an enum: its value, default and values");
+		else if (!strcmp(n, "http.threads"))
+			ok(json_integer_value(json_object_get(o, "max")) == 64 &&
+			    json_is_true(json_object_get(o, "restart")) &&
+			    json_integer_value(json_object_get(o, "value")) == 2,
+			    "an int: max, restart, value");
+		else if (!strcmp(n, "http.rate_limit_rps"))
+			ok(json_is_true(json_object_get(o, "from_env")) &&
+			    !strcmp(json_string_value(json_object_get(o, "env")),
+			    "PINCER_HTTP_RATE_LIMIT_RPS"), "a set variable: "
+			    "from_env");
+		else if (!strcmp(n, "listen"))
+			ok(json_is_true(json_object_get(o, "from_cli")),
+			    "--listen: from_cli");
+		else if (!strcmp(n, "http.trusted_proxies"))
+			ok(json_is_array(json_object_get(o, "value")) &&
+			    json_array_size(json_object_get(o, "value")) == 1,
+			    "a list is an array");
+	}
+	unsetenv("PINCER_HTTP_RATE_LIMIT_RPS");
+	json_decref(a);
+	config_free(c);
 }
 
 static void
