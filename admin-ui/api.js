@@ -21,12 +21,14 @@ export function setCsrf(token) { csrf = token || ""; }
 export function onSessionExpired(fn) { expired = fn; }
 
 // opts: method, body (sent as JSON), text (answer the raw text),
-// noRetry (a 401 is an answer, not an expired session: login, /me).
+// noRetry (a 401 is an answer, not an expired session: login, /me),
+// headers (more request headers, e.g. If-Match).
 export async function api(path, opts = {}) {
 	const method = opts.method || "GET";
 	const headers = {};
 	if (method !== "GET") headers["X-CSRF-Token"] = csrf;
 	if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+	Object.assign(headers, opts.headers);
 	let r;
 	try {
 		r = await fetch(path, { method, headers, cache: "no-store",
