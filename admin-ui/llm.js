@@ -72,9 +72,11 @@ async function saveLlm(key, value) {
 	return out;
 }
 
+// restart_required: the keys whose change waits for a restart.
 function savedNote(out) {
-	return out && out.restart_required ?
-		"Saved; some changes apply after a restart." : "Saved.";
+	const r = out && out.restart_required;
+	return Array.isArray(r) && r.length ? `Saved; ${r.join(", ")} ` +
+		"apply after a restart." : "Saved.";
 }
 
 /* ---- providers ---- */
@@ -157,9 +159,17 @@ function confirmDelete(box, name, i, reload) {
 		h("button", { type: "button", onclick: back }, "Cancel"), err);
 }
 
+// A labelled control; the hint is outside the label (so it is not part
+// of the control's name) and tied to it by aria-describedby.
+let fields = 0;
 function field(label, input, hint) {
-	return h("label", {}, label, input,
-		hint ? h("span", { class: "muted" }, hint) : null);
+	const n = ++fields;
+	if (!input.id) input.id = `llm-f${n}`;
+	if (hint) input.setAttribute("aria-describedby", `llm-h${n}`);
+	return h("div", { class: "field" },
+		h("label", { for: input.id }, label), input,
+		hint ? h("span", { class: "muted hint", id: `llm-h${n}` },
+			hint) : null);
 }
 
 // The add/edit form; i is the provider's index, null for a new one.
@@ -168,7 +178,7 @@ function providerForm(box, i, reload) {
 	const inp = (name, attrs = {}) => h("input", { name, ...attrs });
 	const f = {
 		name: inp("name", { required: true, value: old.name || "",
-			pattern: "[A-Za-z0-9_-]{1,63}", autocomplete: "off" }),
+			pattern: "[A-Za-z0-9_\\-]{1,63}", autocomplete: "off" }),
 		kind: h("select", { name: "kind" }, KINDS.map((k) =>
 			h("option", { value: k, selected: (old.kind ||
 				"openai") === k }, k))),
@@ -181,7 +191,7 @@ function providerForm(box, i, reload) {
 			max: 3600000, value: old.timeout_ms ?? "",
 			placeholder: "120000" }),
 		keyname: inp("keyname", { value: old.key || "",
-			autocomplete: "off", pattern: "[A-Za-z0-9_.-]{1,64}" }),
+			autocomplete: "off", pattern: "[A-Za-z0-9_.\\-]{1,64}" }),
 		secret: inp("secret", { type: "password",
 			autocomplete: "new-password" }),
 	};

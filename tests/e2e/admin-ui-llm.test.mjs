@@ -52,12 +52,12 @@ async function openPage() {
 
 async function fillProvider(o) {
 	const f = page.locator("#llm-provider-form");
-	if (o.name !== undefined) await f.getByLabel("Name").fill(o.name);
-	if (o.kind) await f.getByLabel("Kind").selectOption(o.kind);
-	if (o.base_url !== undefined)
-		await f.getByLabel("Base URL").fill(o.base_url);
-	if (o.models !== undefined) await f.getByLabel("Models").fill(o.models);
-	if (o.key !== undefined) await f.getByLabel("API key").fill(o.key);
+	const x = (l) => f.getByLabel(l, { exact: true });
+	if (o.name !== undefined) await x("Name").fill(o.name);
+	if (o.kind) await x("Kind").selectOption(o.kind);
+	if (o.base_url !== undefined) await x("Base URL").fill(o.base_url);
+	if (o.models !== undefined) await x("Models").fill(o.models);
+	if (o.key !== undefined) await x("API key").fill(o.key);
 }
 
 test("the page before any provider: empty lists, usage drawn", { skip },
@@ -78,9 +78,10 @@ test("add a provider with its key: stored, then never shown", { skip },
 		models: "gpt-4o, gpt-4o-mini", key: KEY });
 	const f = page.locator("#llm-provider-form");
 	await f.getByRole("button", { name: "Add a price" }).click();
-	await f.getByLabel("Model of price 1").fill("gpt-4o");
-	await f.getByLabel("Input of price 1").fill("2");
-	await f.getByLabel("Output of price 1").fill("8");
+	const x = (l) => f.getByLabel(l, { exact: true });
+	await x("Model of price 1").fill("gpt-4o");
+	await x("Input of price 1").fill("2");
+	await x("Output of price 1").fill("8");
 	await ui.shot("llm-provider-form");
 	await f.getByRole("button", { name: "Save" }).click();
 	await page.locator("#llm-provider-form-box").getByText("Saved")
@@ -110,7 +111,8 @@ test("add a provider with its key: stored, then never shown", { skip },
 	await row("fake").getByRole("button", { name: "Edit fake" }).click();
 	await page.locator("#llm-key-state").filter({ hasText: "key set" })
 		.waitFor();
-	assert.equal(await page.getByLabel("API key").inputValue(), "");
+	assert.equal(await page.getByLabel("API key", { exact: true })
+		.inputValue(), "");
 	noPartOf(KEY, await seen(), "the edit form");
 	await page.getByRole("button", { name: "Cancel" }).click();
 });
