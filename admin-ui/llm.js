@@ -18,6 +18,7 @@ const DAY_MS = 86400000;
 // The page's state: the config as GET /api/v1/config gave it, its etag,
 // and the names of the secrets that exist.
 let st = { config: null, etag: "", secrets: new Set() };
+let flash = "";	/* "Saved." after a provider's save */
 
 export function render(el) {
 	st = { config: null, etag: "", secrets: new Set() };
@@ -89,7 +90,10 @@ function keyState(p) {
 
 function drawProviders(sec, reload) {
 	const list = llm().providers || [];
-	const formBox = h("div", { id: "llm-provider-form-box" });
+	/* A save's note outlives the redraw that follows it. */
+	const formBox = h("div", { id: "llm-provider-form-box" },
+		flash ? h("p", { class: "ok", role: "status" }, flash) : null);
+	flash = "";
 	const add = h("button", { type: "button", id: "llm-provider-add",
 		onclick: () => providerForm(formBox, null, reload) },
 	"Add a provider");
@@ -255,8 +259,7 @@ function providerForm(box, i, reload) {
 		/* The typed key goes whatever happened: it is never kept. */
 		f.secret.value = "";
 		if (done !== undefined) {
-			box.replaceChildren(h("p", { class: "ok",
-				role: "status" }, savedNote(done)));
+			flash = savedNote(done);
 			reload();
 		}
 	});

@@ -44,8 +44,12 @@ function noPartOf(key, text, where) {
 			`${where} holds part of the key`);
 }
 
+// From another page by the nav, as a person comes to it (a goto to the
+// same hash would not draw the page again).
 async function openPage() {
-	await page.goto(ui.gw.url + "/#/llm");
+	await page.goto(ui.gw.url + "/#/dashboard");
+	await page.locator("#card-gateway").waitFor();
+	await page.click("nav a[href='#/llm']");
 	await page.locator("#llm-providers h2").waitFor();
 	await page.locator("#llm-usage-day svg.chart").waitFor();
 }
