@@ -39,7 +39,10 @@ export function columns(items, fmt, label) {
 	const svg = frame(W, H, label);
 	const cw = (W - L - R) / Math.max(1, items.length);
 	const y = (v) => T + (H - T - B) * (1 - v / max);
+	const ticks = new Set();	/* 0.5 of 1 token reads as 1: once */
 	for (const f of [0, 0.5, 1]) {
+		if (ticks.has(fmt(max * f))) continue;
+		ticks.add(fmt(max * f));
 		svg.append(s("line", { x1: L, x2: W - R, y1: y(max * f),
 			y2: y(max * f), class: "grid" }));
 		svg.append(s("text", { x: L - 6, y: y(max * f) + 4,

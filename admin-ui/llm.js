@@ -122,11 +122,16 @@ function drawProviders(sec, reload) {
 			"data-key": ks }, kt),
 		h("div", {}, actions, result)];
 	});
+	const heads = ["Name", "Kind", "Base URL", "Models", "Key",
+		"Actions"];
+	const t = table(heads, rows, { id: "llm-provider-table",
+		class: "stack" });
+	/* On a phone each row stacks, every cell named by its column. */
+	t.querySelectorAll("tbody tr").forEach((tr) => [...tr.cells]
+		.forEach((td, k) => td.setAttribute("data-label", heads[k])));
 	sec.replaceChildren(h("h2", { id: "llm-providers-h" }, "Providers"),
-		list.length ? table(["Name", "Kind", "Base URL", "Models",
-			"Key", "Actions"], rows, { id: "llm-provider-table" }) :
-			h("p", { class: "muted" }, "No provider yet: add one."),
-		add, formBox);
+		list.length ? t : h("p", { class: "muted" },
+			"No provider yet: add one."), add, formBox);
 }
 
 async function testProvider(name, btn, line) {
@@ -439,8 +444,7 @@ function usage(sec) {
 		const cost = metric.value === "cost";
 		const val = (r) => cost ? r.cost_usd :
 			r.input_tokens + r.output_tokens;
-		const fmt = cost ? (v) => "$" + (v < 1 && v > 0 ?
-			v.toFixed(4) : v.toFixed(2)) : (v) => tokens(v);
+		const fmt = cost ? money : tokens;
 		const what = cost ? "cost in USD" : "tokens";
 		const seen = new Map(got[0].rows.map((r) => [r.key, r]));
 		const days = [];
@@ -463,11 +467,15 @@ function usage(sec) {
 	load();
 }
 
+function money(v) {
+	return v > 0 && v < 0.01 ? "$" + v.toFixed(4) : usd(v);
+}
+
 function usageTable(head, rows, id) {
 	if (!rows.length)
 		return h("p", { class: "muted", id }, "No calls in this range.");
 	return table([head, "Calls", "Failed", "Input tokens",
 		"Output tokens", "Cost"], rows.map((r) => [r.key || "(none)",
 		tokens(r.requests), tokens(r.errors), tokens(r.input_tokens),
-		tokens(r.output_tokens), usd(r.cost_usd)]), { id });
+		tokens(r.output_tokens), money(r.cost_usd)]), { id });
 }

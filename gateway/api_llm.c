@@ -10,6 +10,7 @@
  * in words (no key, the provider's 401, unreachable, a timeout); 4xx are
  * for the request itself (an unknown provider).
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ static void	 unref(struct probe *);
 static void	 reply(struct http_req *, struct probe *);
 static const char *first_model(const struct llm_provider *, json_t *);
 static void	 upstream_words(struct probe *, char *, size_t);
+static void	 unmask(const char *, char *, size_t);
 
 static const struct upcall_ops ops = {
 	.head = on_head, .data = on_data, .done = on_done,
@@ -259,6 +261,24 @@ upstream_words(struct probe *pr, char *out, size_t outsz)
 		m = json_string_value(json_object_get(j, "error"));
 	if (m == NULL)
 		m = http_status_text(pr->head.status);
-	snprintf(out, outsz, "%s", m ? m : "");
+	unmask(m ? m : "", out, outsz);
 	json_decref(j);
+}
+
+/*
+ * OpenAI quotes a wrong key masked but for its last four characters
+ * ("sk-*****b2d2"): those go too, so no part of a key is shown.
+ */
+static void
+unmask(const char *m, char *out, size_t outsz)
+{
+	size_t	 o = 0, stars = 0;
+
+	for (; *m != '\0' && o + 1 < outsz; m++) {
+		if (stars >= 3 && isalnum((unsigned char)*m))
+			continue;
+		stars = *m == '*' ? stars + 1 : 0;
+		out[o++] = *m;
+	}
+	out[o] = '\0';
 }

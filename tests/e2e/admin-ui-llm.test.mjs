@@ -135,7 +135,9 @@ test("Test: ok with the right key; the provider's 401 with a wrong one",
 		.waitFor();
 	await row("fake").getByRole("button", { name: "Test fake" }).click();
 	const line = page.locator("#llm-test-fake");
-	await line.filter({ hasText: /^Failed: provider fake answered 401: Incorrect API key provided/ }).waitFor();
+	await line.filter({ hasText: new RegExp("^Failed: provider fake " +
+		"answered 401: Incorrect API key provided: sk-\\*+\\. ") })
+		.waitFor();
 	assert.equal(await line.getAttribute("class"), "bad");
 	noPartOf(WRONG, await page.content(), "the page");
 	await ui.shot("llm-test-failed");

@@ -70,6 +70,8 @@ json_check "$BODY" 'o.ok === false && o.status === 401 &&
     /provider bad answered 401: Incorrect API key provided/.test(o.message)'
 is "… ok false, the provider's 401 and its words" "$?" 0
 unlike "… and no part of the wrong key" "$BODY" "${BAD:14}"
+like "… not even the four characters the provider left unmasked" \
+    "$BODY" 'provided: sk-\*+\. You can'
 
 printf '%s' "$KEY" | pcli secret set bad_key >/dev/null 2>&1
 ptest bad
