@@ -33,15 +33,16 @@ export function render(el) {
 			"aria-labelledby": "llm-usage-h" }),
 	};
 	const loadErr = errLine("llm-load-error");
-	el.replaceChildren(h("h1", {}, "LLM"), loadErr,
-		...Object.values(parts));
+	el.replaceChildren(h("div", { class: "llm" }, h("h1", {}, "LLM"),
+		loadErr, ...Object.values(parts)));
 	let alive = true;
 	const reload = async () => {
 		const ok = await attempt(loadErr, async () => {
 			const [c, s] = await Promise.all([api("/api/v1/config"),
 				api("/api/v1/secrets")]);
 			st = { config: c.config || {}, etag: c.etag,
-				secrets: new Set(s.secrets.map((x) => x.name)) };
+				secrets: new Set(s.secrets.map((x) =>
+					x.name)) };
 			return true;
 		});
 		if (!alive || !ok && !st.config) return;
@@ -155,17 +156,25 @@ async function testProvider(name, btn, line) {
 function confirmDelete(box, name, i, reload) {
 	const err = errLine();
 	const keep = [...box.childNodes];
-	const back = () => box.replaceChildren(...keep);
+	const back = () => {
+		box.replaceChildren(...keep);
+		box.querySelector(`[aria-label="Delete ${name}"]`).focus();
+	};
+	/* The focus goes to Cancel: Enter there deletes nothing. */
+	const cancel = h("button", { type: "button", onclick: back },
+		"Cancel");
 	box.replaceChildren(h("span", {}, `Delete ${name}?`),
 		h("button", { type: "button", class: "danger",
 			onclick: async () => {
 				const list = [...(llm().providers || [])];
 				list.splice(i, 1);
-				if (await attempt(err, () => saveLlm("providers",
-					list)) !== undefined)
+				const out = await attempt(err, () =>
+					saveLlm("providers", list));
+				if (out !== undefined)
 					reload();
 			} }, "Yes, delete"),
-		h("button", { type: "button", onclick: back }, "Cancel"), err);
+		cancel, err);
+	cancel.focus();
 }
 
 // A labelled control; the hint is outside the label (so it is not part
@@ -187,7 +196,8 @@ function providerForm(box, i, reload) {
 	const inp = (name, attrs = {}) => h("input", { name, ...attrs });
 	const f = {
 		name: inp("name", { required: true, value: old.name || "",
-			pattern: "[A-Za-z0-9_\\-]{1,63}", autocomplete: "off" }),
+			pattern: "[A-Za-z0-9_\\-]{1,63}",
+			autocomplete: "off" }),
 		kind: h("select", { name: "kind" }, KINDS.map((k) =>
 			h("option", { value: k, selected: (old.kind ||
 				"openai") === k }, k))),
@@ -200,16 +210,18 @@ function providerForm(box, i, reload) {
 			max: 3600000, value: old.timeout_ms ?? "",
 			placeholder: "120000" }),
 		keyname: inp("keyname", { value: old.key || "",
-			autocomplete: "off", pattern: "[A-Za-z0-9_.\\-]{1,64}" }),
+			autocomplete: "off",
+			pattern: "[A-Za-z0-9_.\\-]{1,64}" }),
 		secret: inp("secret", { type: "password",
 			autocomplete: "new-password" }),
 	};
 	const [ks, kt] = i === null ? ["missing", "no key"] : keyState(old);
 	const prices = priceRows(old.prices || {});
 	const err = errLine("llm-provider-error");
-	const form = h("form", { id: "llm-provider-form", class: "wide",
-		"aria-label": i === null ? "Add a provider" : `Edit ${old.name}`,
-	}, h("h3", {}, i === null ? "Add a provider" : `Edit ${old.name}`),
+	const form = h("form", { id: "llm-provider-form",
+		"aria-label": i === null ? "Add a provider" :
+			`Edit ${old.name}` },
+	h("h3", {}, i === null ? "Add a provider" : `Edit ${old.name}`),
 	field("Name", f.name, "letters, digits, - and _"),
 	field("Kind", f.kind),
 	field("Base URL", f.base_url, "empty: the kind's default " +
@@ -253,7 +265,8 @@ function providerForm(box, i, reload) {
 			if (typed) {
 				await api(`/api/v1/secrets/` +
 					`${encodeURIComponent(kn)}`, {
-					method: "PUT", body: { value: typed } });
+					method: "PUT",
+					body: { value: typed } });
 			}
 			f.secret.value = "";
 			const list = [...(llm().providers || [])];
@@ -276,7 +289,8 @@ function providerForm(box, i, reload) {
 function priceRows(prices) {
 	const ed = rowEditor(["Model", "Input", "Output", "Cached input"],
 		(r = {}) => [
-			h("input", { value: r.model || "", autocomplete: "off" }),
+			h("input", { value: r.model || "",
+				autocomplete: "off" }),
 			num(r.input), num(r.output), num(r.cached_input)],
 		Object.entries(prices).map(([model, v]) => ({ model, ...v })),
 		"price");
@@ -357,9 +371,10 @@ function drawRoutes(sec, reload) {
 	const routes = llm().routes || {};
 	const ed = rowEditor(["Name", "Targets", "Cache TTL (s)"],
 		(r = {}) => [
-			h("input", { value: r.name || "", autocomplete: "off" }),
+			h("input", { value: r.name || "",
+				autocomplete: "off" }),
 			h("input", { value: (r.targets || []).join(", "),
-				placeholder: "openai/gpt-4o, anthropic/claude-…" }),
+				placeholder: "openai/gpt-4o, …" }),
 			num(r.ttl, { step: 1 })],
 		Object.entries(routes).map(([name, v]) => Array.isArray(v) ?
 			{ name, targets: v } : { name, targets: v.targets,
@@ -473,7 +488,8 @@ function money(v) {
 
 function usageTable(head, rows, id) {
 	if (!rows.length)
-		return h("p", { class: "muted", id }, "No calls in this range.");
+		return h("p", { class: "muted", id },
+			"No calls in this range.");
 	return table([head, "Calls", "Failed", "Input tokens",
 		"Output tokens", "Cost"], rows.map((r) => [r.key || "(none)",
 		tokens(r.requests), tokens(r.errors), tokens(r.input_tokens),

@@ -34,7 +34,8 @@ after(async () => {
 });
 
 const row = (name) => page.locator("#llm-provider-table tbody tr")
-	.filter({ has: page.locator("td", { hasText: new RegExp(`^${name}$`) }) });
+	.filter({ has: page.locator("td", { hasText:
+		new RegExp(`^${name}$`) }) });
 
 // No 8 characters running of a key's random part anywhere in text.
 function noPartOf(key, text, where) {
@@ -99,7 +100,8 @@ test("add a provider with its key: stored, then never shown", { skip },
 	assert.equal(cfg.status, 200);
 	const p = cfg.body.config.llm.providers[0];
 	assert.deepEqual([p.name, p.key, p.base_url, p.prices["gpt-4o"]],
-		["fake", "fake_key", `${fake.url}/v1`, { input: 2, output: 8 }]);
+		["fake", "fake_key", `${fake.url}/v1`,
+			{ input: 2, output: 8 }]);
 	const sec = await ui.api("/api/v1/secrets");
 	assert.ok(sec.body.secrets.some((s) => s.name === "fake_key"));
 	noPartOf(KEY, JSON.stringify(cfg.body), "GET /api/v1/config");
@@ -125,7 +127,8 @@ test("Test: ok with the right key; the provider's 401 with a wrong one",
     { skip }, async () => {
 	await row("fake").getByRole("button", { name: "Test fake" }).click();
 	await page.locator("#llm-test-fake").filter({ hasText:
-		/^OK: provider fake answered 200 in \d+ ms; it offers gpt-4o$/ })
+		/^OK: provider fake answered 200 in \d+ ms; it offers gpt-4o$/
+	})
 		.waitFor();
 	await row("fake").getByRole("button", { name: "Edit fake" }).click();
 	await fillProvider({ key: WRONG });
@@ -191,7 +194,8 @@ test("a route and a budget saved and read back", { skip }, async () => {
 		period: "month", tokens: 1000000, usd: 5 }]);
 	await page.reload();
 	await page.locator("#llm-routes input").first().waitFor();
-	assert.equal(await r.getByLabel("Name of route 1").inputValue(), "fast");
+	assert.equal(await r.getByLabel("Name of route 1").inputValue(),
+		"fast");
 	assert.equal(await r.getByLabel("Targets of route 1").inputValue(),
 		"fake/gpt-4o-mini");
 	assert.equal(await b.getByLabel("Period of budget 1").inputValue(),
@@ -268,9 +272,11 @@ test("delete a provider after a confirmation", { skip }, async () => {
 		.click();
 	await row("spare").getByText("Delete spare?").waitFor();
 	await ui.shot("llm-delete-confirm");
-	await row("spare").getByRole("button", { name: "Cancel" }).click();
-	await row("spare").getByRole("button", { name: "Delete spare" })
-		.click();
+	/* Keyboard: the focus is on Cancel; Enter keeps the provider. */
+	await page.keyboard.press("Enter");
+	await page.waitForFunction(() => document.activeElement
+		?.getAttribute("aria-label") === "Delete spare");
+	await page.keyboard.press("Enter");
 	await row("spare").getByRole("button", { name: "Yes, delete" }).click();
 	await row("spare").waitFor({ state: "detached" });
 	const cfg = await ui.api("/api/v1/config");
@@ -287,6 +293,12 @@ test("every control is labelled; no console errors", { skip },
 		.filter((e) => !(e.labels?.length || e.textContent.trim() ||
 			e.getAttribute("aria-label"))).map((e) => e.outerHTML));
 	assert.deepEqual(unnamed, []);
+	/* Dark follows the system; the charts take its colours. */
+	await page.emulateMedia({ colorScheme: "dark" });
+	await ui.shot("llm-dark", (p) => p.locator("#llm-usage-day rect.bar")
+		.waitFor());
+	await page.emulateMedia({ colorScheme: "light" });
 	/* The refused saves above answered 400: Chromium logs each. */
-	assert.deepEqual(ui.errors().filter((e) => !/status of 400.*\/api\/v1\/config/.test(e)), []);
+	assert.deepEqual(ui.errors().filter((e) =>
+		!/status of 400.*\/api\/v1\/config/.test(e)), []);
 });
