@@ -4,7 +4,8 @@
 // again (not on the page, not in the config or secrets answers, not after
 // a reload), its Test button (ok; the provider's 401 with a wrong key), a
 // config the server refuses with its words shown, a route and a budget
-// saved and read back, a provider deleted after a confirmation, and usage
+// saved and read back, a save refused when the config changed meanwhile
+// (If-Match), a provider deleted after a confirmation, and usage
 // charts drawn from real calls through the proxy (the official openai SDK
 // with a token made from the page's session). Screenshots of each view at
 // desktop and phone size; no console errors.
@@ -211,6 +212,25 @@ test("a route and a budget saved and read back", { skip }, async () => {
 	await r.getByRole("button", { name: "Remove" }).nth(1).click();
 });
 
+test("a config changed elsewhere meanwhile is not overwritten", { skip },
+    async () => {
+	/* Another tab saves the config after this page read it. */
+	const now = await ui.api("/api/v1/config");
+	const other = structuredClone(now.body.config);
+	other.llm.budgets[0].usd = 6;
+	const put = await ui.api("/api/v1/config", { method: "PUT",
+		body: other });
+	assert.equal(put.status, 200, JSON.stringify(put.body));
+	const b = page.locator("#llm-budgets");
+	await b.getByLabel("Tokens of budget 1").fill("2000000");
+	await b.getByRole("button", { name: "Save budgets" }).click();
+	await page.locator("#llm-budgets-error").filter({ hasText:
+		/changed since this page read it/ }).waitFor();
+	const llm = (await ui.api("/api/v1/config")).body.config.llm;
+	assert.equal(llm.budgets[0].usd, 6, "the other save stands");
+	assert.equal(llm.budgets[0].tokens, 1000000);
+});
+
 test("real proxy calls draw the usage charts and tables", { skip },
     async () => {
 	const made = await ui.api("/api/v1/tokens", { method: "POST",
@@ -298,7 +318,8 @@ test("every control is labelled; no console errors", { skip },
 	await ui.shot("llm-dark", (p) => p.locator("#llm-usage-day rect.bar")
 		.waitFor());
 	await page.emulateMedia({ colorScheme: "light" });
-	/* The refused saves above answered 400: Chromium logs each. */
+	/* The refused saves above answered 400 and 412: Chromium logs
+	 * each. */
 	assert.deepEqual(ui.errors().filter((e) =>
-		!/status of 400.*\/api\/v1\/config/.test(e)), []);
+		!/status of 4(00|12).*\/api\/v1\/config/.test(e)), []);
 });
