@@ -25,10 +25,9 @@ export function onSessionExpired(fn) { expired = fn; }
 // headers (more request headers, e.g. If-Match).
 export async function api(path, opts = {}) {
 	const method = opts.method || "GET";
-	const headers = {};
+	const headers = { ...(opts.headers || {}) };
 	if (method !== "GET") headers["X-CSRF-Token"] = csrf;
 	if (opts.body !== undefined) headers["Content-Type"] = "application/json";
-	Object.assign(headers, opts.headers);
 	let r;
 	try {
 		r = await fetch(path, { method, headers, cache: "no-store",
