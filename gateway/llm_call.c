@@ -57,6 +57,8 @@ static int	 key_get(const char *, struct buf *);
 static bool	 retryable(int);
 static void	 wipe(struct buf *);
 static void	 redact(struct llm_x *);
+static void	 redact_buf(const struct llm_provider *, struct buf *);
+static void	 key_forget(const char *);
 
 /*
  * Provider keys, decrypted at most every few seconds rather than per
@@ -166,6 +168,39 @@ llm_call_unpause(void *arg)
 	if (go)
 		upcall_resume(x->up);
 	unref(x);
+}
+
+/*
+ * A provider's request headers, key included, built as a proxied call's
+ * are (api_llm.c's test call). The key kept in memory is dropped first:
+ * a key just changed is the one tested. Caller frees; NULL and why when
+ * a secret it names is not set.
+ */
+struct curl_slist *
+llm_call_headers(const struct llm_provider *p, char *why, size_t whysz)
+{
+	struct llm_target	 t = { .provider = p };
+	struct llm_x		*x;
+	struct curl_slist	*h;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return NULL;
+	}
+	x->t = &t;
+	x->api = LLM_API_MODELS;
+	if (p->key != NULL)
+		key_forget(p->key);
+	h = build_headers(x, why, whysz);
+	free(x);
+	return h;
+}
+
+/* A provider's answer with its key cut out, before anyone sees it. */
+void
+llm_call_redact(const struct llm_provider *p, struct buf *b)
+{
+	redact_buf(p, b);
 }
 
 /* pincerd is ending: the keys kept in memory are wiped. */
@@ -443,24 +478,31 @@ fail:
 static void
 redact(struct llm_x *x)
 {
+	if (x->t != NULL)
+		redact_buf(x->t->provider, &x->err);
+}
+
+static void
+redact_buf(const struct llm_provider *pv, struct buf *b)
+{
 	struct buf	 key, clean;
 	const char	*p, *at, *end;
 
-	if (x->t == NULL || x->t->provider->key == NULL || x->err.len == 0)
+	if (pv->key == NULL || b->len == 0)
 		return;
 	buf_init(&key, SECRETS_MAX + 64);
-	if (key_get(x->t->provider->key, &key) == 0 && key.len >= 4 &&
-	    memmem(x->err.data, x->err.len, key.data, key.len) != NULL) {
+	if (key_get(pv->key, &key) == 0 && key.len >= 4 &&
+	    memmem(b->data, b->len, key.data, key.len) != NULL) {
 		buf_init(&clean, ERR_MAX + 4096);
-		end = x->err.data + x->err.len;
-		for (p = x->err.data; (at = memmem(p, (size_t)(end - p),
+		end = b->data + b->len;
+		for (p = b->data; (at = memmem(p, (size_t)(end - p),
 		    key.data, key.len)) != NULL; p = at + key.len) {
 			buf_append(&clean, p, (size_t)(at - p));
 			buf_puts(&clean, "[redacted]");
 		}
 		buf_append(&clean, p, (size_t)(end - p));
-		wipe(&x->err);
-		x->err = clean;
+		wipe(b);
+		*b = clean;
 	}
 	wipe(&key);
 }
@@ -899,4 +941,20 @@ hit:
 	rc = buf_append(out, keys[i].val.data, keys[i].val.len);
 	pthread_mutex_unlock(&keys_lock);
 	return rc;
+}
+
+/* The next key_get of name reads the store again. */
+static void
+key_forget(const char *name)
+{
+	size_t	 i;
+
+	pthread_mutex_lock(&keys_lock);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(keys[i].name, name)) {
+			wipe(&keys[i].val);
+			memset(keys[i].name, 0, sizeof(keys[i].name));
+			keys[i].at = 0;
+		}
+	pthread_mutex_unlock(&keys_lock);
 }

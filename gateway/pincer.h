@@ -1183,6 +1183,9 @@ void	 usage_metrics(struct buf *);
 void	 usage_set_clock(long long (*)(void));	/* tests: unix ms */
 void	 api_usage(struct http_req *);
 
+/* api_llm.c: the admin's test of one provider */
+void	 api_llm_provider_test(struct http_req *);
+
 /* upcall.c: the worker loops: HTTP connections and outbound calls */
 /*
  * Each worker loop runs one libmicrohttpd daemon and one libcurl multi
@@ -1327,6 +1330,9 @@ void	 llm_call_release(void *);	/* loop: the request is over */
 void	 llm_call_unpause(void *);	/* loop: the buffer has room */
 void	 llm_call_unref(void *);
 void	 llm_call_shutdown(void);
+struct curl_slist *llm_call_headers(const struct llm_provider *, char *why,
+	    size_t);
+void	 llm_call_redact(const struct llm_provider *, struct buf *);
 /* llm_cache.c */
 bool	 llm_cache_lookup(struct llm_x *, struct http_req *);
 void	 llm_cache_store(struct llm_x *, const char *, size_t);

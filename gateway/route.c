@@ -63,6 +63,10 @@ static const struct route routes[] = {
 	  .name = "tokens" },
 	{ .method = "GET", .path = "/api/v1/usage", .handler = api_usage,
 	  .auth = AUTH_USER, .scopes = SCOPE_READ, .name = "usage" },
+	{ .method = "POST", .path = "/api/v1/llm/providers/{name}/test",
+	  .handler = api_llm_provider_test, .auth = AUTH_USER,
+	  .scopes = SCOPE_ADMIN, .min_role = ROLE_ADMIN,
+	  .name = "llm_provider_test" },
 	/* The agent: a message in, the turn's events and reply out. */
 	{ .method = "POST", .path = "/api/v1/chat", .handler = api_chat,
 	  .auth = AUTH_USER, .scopes = SCOPE_CHAT, .name = "chat" },
