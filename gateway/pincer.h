@@ -54,6 +54,9 @@ struct logline {
 	bool	 on;
 	bool	 truncated;	/* a field did not fit; the line says so */
 	enum log_level level;
+	/* Kept for the admin UI (log_ring.c): warn and error lines, unless
+	 * the caller clears it (a line only the host's owner may read). */
+	bool	 keep;
 };
 void	 log_setup(enum log_level, enum log_format);
 bool	 log_enabled(enum log_level);

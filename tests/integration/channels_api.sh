@@ -108,6 +108,8 @@ is "… the newest is the refusal, at warn, with its fields" \
     "$(jq -r '.errors[0] | "\(.level) \(.msg) \(.fields.detail)"' <<<"$BODY" |
     cut -d' ' -f1-4)" "warn webhook refused channel=home"
 like "… and its time" "$(jq -r '.errors[0].time' <<<"$BODY")" '^20[0-9-]+T'
+unlike "… the setup code (logged at warn at the start) is not kept" \
+    "$BODY" 'setup_code|no users yet'
 ok "… total and kept are numbers" json_check "$BODY" \
     'o.total >= o.errors.length && o.kept === 100'
 req GET '/api/v1/system/errors?limit=1' "${A[@]}"
