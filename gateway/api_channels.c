@@ -83,10 +83,10 @@ api_channels(struct http_req *r)
 	o = json_pack("{s:o, s:s, s:s}", "channels", list, "base_url", base,
 	    "base_url_from", from_conf ? "public_url" : "request");
 	if (!from_conf)
-		json_object_set_new(o, "base_url_note", json_string("public_url "
-		    "is not set: these URLs use the address this browser "
-		    "reached pincer at. The platform must reach the same "
-		    "address over HTTPS; set public_url to say which."));
+		json_object_set_new(o, "base_url_note", json_string(
+		    "public_url is not set: these URLs use the address this "
+		    "browser reached pincer at. The platform must reach the "
+		    "same address over HTTPS; set public_url to say which."));
 	http_reply_json(r, 200, o);
 }
 

@@ -221,10 +221,11 @@ fail:
 }
 
 /*
- * The owner's no (-1: no such code, -2: the store failed). The stranger is not told: a refusal in words would
- * tell a spammer the bot is there and invite them to try again. For a
- * day (DENY_MS) they get no new code and the owner hears nothing of
- * them; after it they may ask again, as any stranger.
+ * The owner's no (-1: no such code, -2: the store failed). The stranger
+ * is not told: a refusal in words would tell a spammer the bot is there
+ * and invite them to try again. For a day (DENY_MS) they get no new code
+ * and the owner hears nothing of them; after it they may ask again, as
+ * any stranger.
  */
 int
 chan_pair_deny(const char *channel, const char *code, const char *by,
