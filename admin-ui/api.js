@@ -21,10 +21,11 @@ export function setCsrf(token) { csrf = token || ""; }
 export function onSessionExpired(fn) { expired = fn; }
 
 // opts: method, body (sent as JSON), text (answer the raw text),
-// noRetry (a 401 is an answer, not an expired session: login, /me).
+// noRetry (a 401 is an answer, not an expired session: login, /me),
+// headers (more request headers, e.g. If-Match).
 export async function api(path, opts = {}) {
 	const method = opts.method || "GET";
-	const headers = {};
+	const headers = { ...(opts.headers || {}) };
 	if (method !== "GET") headers["X-CSRF-Token"] = csrf;
 	if (opts.body !== undefined) headers["Content-Type"] = "application/json";
 	let r;

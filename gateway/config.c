@@ -63,6 +63,9 @@ static void	check_objstore(const struct config *, const char *,
 		    struct buf *);
 static struct config *config_defaults(void);
 static void	free_list(char **);
+static json_t	*opt_value(const struct option *, const struct config *);
+static bool	opt_from_cli(const struct option *,
+		    const struct config_overrides *);
 
 static const char *const log_levels[] = { "debug", "info", "warn", "error",
 	NULL };
@@ -730,7 +733,8 @@ config_print_options(void)
  * values of those options are carried over into the new config.
  */
 void
-config_carry_restart(struct config *next, const struct config *prev)
+config_carry_restart(struct config *next, const struct config *prev,
+    json_t *changed)
 {
 	size_t	 i;
 
@@ -757,11 +761,60 @@ config_carry_restart(struct config *next, const struct config *prev)
 			same = *(long *)nf == *(const long *)pf;
 			*(long *)nf = *(const long *)pf;
 		}
-		if (!same)
-			log_warn("config option needs a restart",
-			    "%s changed; the running value is kept until "
-			    "pincerd restarts", o->name);
+		if (same)
+			continue;
+		log_warn("config option needs a restart", "%s changed; the "
+		    "running value is kept until pincerd restarts", o->name);
+		if (changed != NULL)
+			json_array_append_new(changed, json_string(o->name));
 	}
+}
+
+/*
+ * The options table as the API shows it (GET /api/v1/config): each
+ * option's type, limits and help, whether a PINCER_* variable or the
+ * command line sets it (the file's value is then not the one in effect),
+ * its default and the value cur holds. No option holds a credential
+ * itself (keys and tokens are secrets' names), so every value is shown.
+ */
+json_t *
+config_describe(const struct config *cur, const struct config_overrides *ov)
+{
+	static const char *const types[] = { "string", "int", "bool", "enum",
+		"list", "json" };
+	const struct option	*p;
+	struct config		*d;
+	json_t			*a, *o, *vals;
+	char			 env[128];
+	size_t			 i, j;
+
+	if ((d = config_defaults()) == NULL || (a = json_array()) == NULL) {
+		config_free(d);
+		return NULL;
+	}
+	for (i = 0; i < NOPTIONS; i++) {
+		p = &options[i];
+		opt_env_name(p, env, sizeof(env));
+		o = json_pack("{s:s, s:s, s:o?, s:b, s:s, s:s, s:b, s:b, s:o?}",
+		    "name", p->name, "type", types[p->type], "default",
+		    opt_value(p, d), "restart", p->restart, "help", p->help,
+		    "env", env, "from_env", getenv(env) != NULL, "from_cli",
+		    opt_from_cli(p, ov), "value", opt_value(p, cur));
+		if (o != NULL && p->type == OPT_INT) {
+			json_object_set_new(o, "min", json_integer(p->min));
+			json_object_set_new(o, "max", json_integer(p->max));
+		}
+		if (o != NULL && p->type == OPT_ENUM) {
+			vals = json_array();
+			for (j = 0; p->values[j] != NULL; j++)
+				json_array_append_new(vals,
+				    json_string(p->values[j]));
+			json_object_set_new(o, "values", vals);
+		}
+		json_array_append_new(a, o);
+	}
+	config_free(d);
+	return a;
 }
 
 /* Providers, routes and budgets refer to each other: checked together. */
@@ -1165,6 +1218,44 @@ check_cidr(const char *s, char *msg, size_t msgsz)
 bad:
 	snprintf(msg, msgsz, "\"%s\" is not an IP address or CIDR", s);
 	return -1;
+}
+
+/* A field of c as JSON, typed as the file writes it. */
+static json_t *
+opt_value(const struct option *o, const struct config *c)
+{
+	const char	*f = (const char *)c + o->offset;
+	char *const	*l;
+	json_t		*a;
+
+	switch (o->type) {
+	case OPT_STR:
+		return json_string(*(char *const *)f);
+	case OPT_INT:
+		return json_integer(*(const long *)f);
+	case OPT_BOOL:
+		return json_boolean(*(const bool *)f);
+	case OPT_ENUM:
+		return json_string(o->values[*(const int *)f]);
+	case OPT_LIST:
+		a = json_array();
+		for (l = *(char **const *)f; l != NULL && *l != NULL; l++)
+			json_array_append_new(a, json_string(*l));
+		return a;
+	case OPT_JSON:
+		/* A copy: the live config's tree is read by other threads. */
+		return json_deep_copy(*(json_t *const *)f);
+	}
+	return NULL;
+}
+
+static bool
+opt_from_cli(const struct option *o, const struct config_overrides *ov)
+{
+	if (ov == NULL)
+		return false;
+	return (ov->state_dir != NULL && !strcmp(o->name, "state_dir")) ||
+	    (ov->listen != NULL && !strcmp(o->name, "listen"));
 }
 
 static void

@@ -24,12 +24,17 @@
 static int	check_exposure(const struct config *);
 static int	state_prepare(const char *, int *);
 static void	reload(const struct config_overrides *);
+static int	apply(struct config *, json_t *, char *, size_t);
 static void	apply_logging(const struct config *);
-static int	start_egress(const struct config *);
+static int	start_egress(const struct config *, char *, size_t);
 static int	local_socket(const struct config *);
 static int	open_objstore(const struct config *);
 
 static int	state_fd = -1;	/* kept open when the socket path is long */
+/* The command line's overrides, for reloads from the API. */
+static const struct config_overrides *serve_ov;
+/* One reload at a time: SIGHUP's, or a save through the API. */
+static pthread_mutex_t	 reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int
 daemon_serve(const struct config_overrides *ov)
@@ -44,6 +49,7 @@ daemon_serve(const struct config_overrides *ov)
 
 	/* Everything pincerd writes (database, keys) is for itself alone. */
 	umask(077);
+	serve_ov = ov;
 	if ((c = config_load(ov, &err)) == NULL) {
 		fprintf(stderr, "pincerd: the config is not valid:\n%s",
 		    err != NULL ? err : "out of memory\n");
@@ -87,7 +93,7 @@ daemon_serve(const struct config_overrides *ov)
 	    snapshot_start(c) == -1 ||
 	    ws_start(c) == -1 || channel_start(c) == -1 ||
 	    browser_start(c) == -1 || cdp_start(c) == -1 ||
-	    egress_log_start() == -1 || start_egress(c) == -1 ||
+	    egress_log_start() == -1 || start_egress(c, NULL, 0) == -1 ||
 	    backup_start(c) == -1 || http_start(c) == -1 ||
 	    door_start(c, bound, sizeof(bound)) == -1 ||
 	    local_socket(c) == -1 ||
@@ -254,6 +260,7 @@ reload(const struct config_overrides *ov)
 	struct config	*next;
 	char		*err = NULL, *p;
 
+	pthread_mutex_lock(&reload_lock);
 	if ((next = config_load(ov, &err)) == NULL) {
 		/* One line per event: fold the error list. */
 		for (p = err; p != NULL && *p; p++)
@@ -262,29 +269,91 @@ reload(const struct config_overrides *ov)
 		log_error("config reload failed; keeping the running config",
 		    "%s", err != NULL ? err : "out of memory");
 		free(err);
-		return;
+		goto out;
 	}
-	config_carry_restart(next, config_current());
-	if (start_egress(next) == -1) {
+	if (apply(next, NULL, NULL, 0) == 0) {
+		audit_add("SIGHUP", "", "config_reload", config_path(ov), "");
+		log_info("config reloaded", "file=%s", config_path(ov));
+	}
+out:
+	pthread_mutex_unlock(&reload_lock);
+}
+
+/* The file the config is read from (what SIGHUP re-reads). */
+const char *
+daemon_config_path(void)
+{
+	return config_path(serve_ov);
+}
+
+const struct config_overrides *
+daemon_overrides(void)
+{
+	return serve_ov;
+}
+
+/*
+ * A candidate file (the API writes it beside the real one) loaded as
+ * SIGHUP loads the real one: the environment and the command line still
+ * win over it. NULL and err (caller frees) when it does not validate.
+ */
+struct config *
+daemon_config_try(const char *path, char **err)
+{
+	struct config_overrides	 ov = { 0 };
+
+	if (serve_ov != NULL)
+		ov = *serve_ov;
+	ov.config_file = path;
+	return config_load(&ov, err);
+}
+
+/*
+ * Make next (from daemon_config_try) the running config, as SIGHUP does;
+ * names of changed options that need a restart go into restart. -1 and
+ * err when the egress policies refuse it (next is freed, nothing changed).
+ */
+int
+daemon_config_apply(struct config *next, json_t *restart, char *err,
+    size_t errsz)
+{
+	int	 rc;
+
+	pthread_mutex_lock(&reload_lock);
+	rc = apply(next, restart, err, errsz);
+	pthread_mutex_unlock(&reload_lock);
+	if (rc == 0)
+		log_info("config reloaded", "file=%s by=api",
+		    config_path(serve_ov));
+	return rc;
+}
+
+/* Under reload_lock. */
+static int
+apply(struct config *next, json_t *restart, char *err, size_t errsz)
+{
+	config_carry_restart(next, config_current(), restart);
+	if (start_egress(next, err, errsz) == -1) {
 		config_free(next);
-		return;
+		return -1;
 	}
 	config_publish(next);
 	apply_logging(next);
-	audit_add("SIGHUP", "", "config_reload", config_path(ov), "");
-	log_info("config reloaded", "file=%s", config_path(ov));
+	return 0;
 }
 
 /* The egress policies: a policy that does not parse is said and stops
  * the start (or the reload, which keeps the running ones). */
 static int
-start_egress(const struct config *c)
+start_egress(const struct config *c, char *out, size_t outsz)
 {
 	char	 err[300];
 
 	if (egress_start(c, err, sizeof(err)) == 0)
 		return 0;
 	log_error("egress policy refused", "%s", err);
+	if (out != NULL)
+		snprintf(out, outsz, "%s", err);
 	return -1;
 }
 

@@ -198,7 +198,11 @@ struct config	*config_load(const struct config_overrides *, char **err);
 struct config	*config_parse(const char *text, size_t len, const char *origin,
 		    char **err);
 void		 config_free(struct config *);
-void		 config_carry_restart(struct config *, const struct config *);
+/* Names of the restart options that differ are appended to changed. */
+void		 config_carry_restart(struct config *, const struct config *,
+		    json_t *changed);
+json_t		*config_describe(const struct config *,
+		    const struct config_overrides *);
 const char	*config_path(const struct config_overrides *);
 void		 config_print_options(void);
 /* The live config; replaced by SIGHUP. Old ones live until exit. */
@@ -369,6 +373,15 @@ void	 api_readyz(struct http_req *);
 void	 api_metrics(struct http_req *);
 void	 api_version(struct http_req *);
 void	 api_system_errors(struct http_req *);	/* log_ring.c */
+
+/* api_config.c */
+void	 api_config_get(struct http_req *);
+void	 api_config_put(struct http_req *);
+
+/* api_secrets.c */
+void	 api_secrets_list(struct http_req *);
+void	 api_secret_put(struct http_req *);
+void	 api_secret_delete(struct http_req *);
 
 /* api_auth.c */
 void	 api_login(struct http_req *);
@@ -1642,6 +1655,11 @@ bool	 chan_hex_equal(const char *, const char *);	/* constant time */
 
 /* daemon.c */
 int	 daemon_serve(const struct config_overrides *);
+const char *daemon_config_path(void);
+const struct config_overrides *daemon_overrides(void);
+struct config *daemon_config_try(const char *path, char **err);
+int	 daemon_config_apply(struct config *, json_t *restart, char *err,
+	    size_t);
 
 /* cdp_policy.c: what the CDP bridge lets through (no sockets) */
 #define CDP_ID_MAX	64	/* target, session and context ids */

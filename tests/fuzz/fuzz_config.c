@@ -30,7 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (err != NULL)
 			abort();
 		check_config(c);
-		config_carry_restart(c, defaults);
+		config_carry_restart(c, defaults, NULL);
 		check_config(c);
 		config_free(c);
 	} else if (err != NULL) {

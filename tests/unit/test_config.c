@@ -477,7 +477,7 @@ test_carry(void)
 		config_free(next);
 		return;
 	}
-	config_carry_restart(next, prev);
+	config_carry_restart(next, prev, NULL);
 	is_str(next->listen, "127.0.0.1:1", "listen needs a restart: kept");
 	is_str(next->state_dir, "/a", "state_dir kept");
 	is_int(next->http_threads, 4, "http.threads kept");
