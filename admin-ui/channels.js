@@ -5,9 +5,12 @@
 // setup guide for its kind with the exact URLs and settings to paste, each
 // with a Copy button. Above them, the pairing requests with Approve and
 // Deny (GET /api/v1/pairing, POST /api/v1/pairing/{channel}/approve|deny).
+// Below, adding a channel; each card edits its own and sets its secrets
+// (channels_edit.js).
 import { api } from "./api.js";
 import { h, errLine, attempt, table, when } from "./ui.js";
 import { guide } from "./channels_guide.js";
+import { channelForm, secretForm } from "./channels_edit.js";
 
 const REFRESH_MS = 10000;
 const STATES = {
@@ -41,7 +44,12 @@ export function render(el) {
 			pairErr, pairSaid, pairBox),
 		h("section", { "aria-labelledby": "chan-h" },
 			h("h2", { id: "chan-h" }, "Channels"), chanErr, note,
-			cards));
+			cards),
+		h("section", { "aria-labelledby": "chan-add-h" },
+			h("h2", { id: "chan-add-h" }, "Add a channel"),
+			h("details", { id: "chan-add" },
+				h("summary", {}, "A new channel"),
+				channelForm(null, () => chans(true)))));
 
 	async function decide(p, verb) {
 		pairSaid.textContent = "";
@@ -103,8 +111,9 @@ export function render(el) {
 	async function chans(force) {
 		const r = await attempt(chanErr, () => api("/api/v1/channels"));
 		if (!r) return;
+		await fromFile(r.channels);
 		const s = JSON.stringify(r);
-		if (!force && s === seenChans) return;
+		if (!force && (s === seenChans || busy(cards))) return;
 		seenChans = s;
 		note.textContent = r.base_url_note || "";
 		if (r.channels.length === 0) {
@@ -115,7 +124,7 @@ export function render(el) {
 			return;
 		}
 		cards.replaceChildren(...r.channels.map((c) =>
-			card(c, r.base_url, open)));
+			card(c, r.base_url, open, () => chans(true))));
 	}
 
 	const refresh = (force) => { pairs(force); chans(force); };
@@ -125,8 +134,57 @@ export function render(el) {
 	return () => clearInterval(t);
 }
 
+/*
+ * Channels start with pincerd: one added to the config file since (here
+ * or by hand) is shown as not running, from the file (GET
+ * /api/v1/config; without it, nothing is added).
+ */
+async function fromFile(list) {
+	let file;
+	try {
+		file = (await api("/api/v1/config")).config?.channels;
+	} catch {
+		return;
+	}
+	const running = new Set(list.map((c) => c.name));
+	for (const e of Array.isArray(file) ? file : [])
+		if (e && e.name && !running.has(e.name))
+			list.push({ name: e.name, kind: e.kind || "",
+				mode: e.mode || "", enabled: false,
+				status: "disabled", status_text: "in the config " +
+				"file, not running: restart pincerd to start it",
+				last_error: null, webhooks: [], secrets: [] });
+}
+
+/* Someone is typing in a card: a refresh would throw it away. */
+function busy(cards) {
+	const a = document.activeElement;
+	return !!cards.querySelector("details.edit[open]") ||
+		[...cards.querySelectorAll("input")].some((i) => i.value) ||
+		(cards.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName));
+}
+
+/* The edit form, made when opened from the config's entry. */
+function editor(c) {
+	const err = errLine(null);
+	const d = h("details", { class: "edit", id: `chan-${c.name}-edit` },
+		h("summary", {}, "Edit"), err);
+	d.addEventListener("toggle", async () => {
+		if (!d.open || d.querySelector("form")) return;
+		const got = await attempt(err, () => api("/api/v1/config"));
+		const entry = (got?.config?.channels || []).find((x) =>
+			x.name === c.name);
+		if (got && !entry)
+			err.textContent = "This channel is not in the config " +
+				"file (set by the environment?).";
+		/* Saved: the card stays as it runs until the restart. */
+		if (entry) d.append(channelForm(entry, null));
+	});
+	return d;
+}
+
 // One channel's card: status, numbers, secrets, its setup guide.
-function card(c, base, open) {
+function card(c, base, open, again) {
 	const id = "chan-" + c.name;
 	const rows = [
 		["Kind", `${c.kind}${c.mode ? ` (${c.mode})` : ""}`],
@@ -152,8 +210,10 @@ function card(c, base, open) {
 		h("ul", { class: "chan-secrets" }, c.secrets.map((s) =>
 			h("li", {}, h("code", {}, s.key), " → secret ",
 				s.name ? h("code", {}, s.name) : "(not named)",
-				": ", h("span", { class: s.set ? "ok" : "bad" },
-					s.set ? "set" : "not set"))));
+				": ", h("span", { class: s.set ? "ok" : "bad",
+					id: `${id}-secret-${s.key}` },
+					s.set ? "set" : "not set"),
+				s.name ? secretForm(s, again) : null)));
 	const d = h("details", { class: "guide", id: id + "-guide",
 		open: open.has(c.name) },
 		h("summary", {}, `Setup guide: ${c.kind}`),
@@ -166,5 +226,5 @@ function card(c, base, open) {
 		"aria-labelledby": id + "-h" },
 		h("h3", { id: id + "-h" }, c.name), dl,
 		secrets ? h("p", { class: "muted" }, "Secrets:") : null,
-		secrets, d);
+		secrets, d, c.enabled !== undefined ? editor(c) : null);
 }
