@@ -3,7 +3,9 @@
 # channels_api.sh: what the admin UI reads about channels and errors.
 # GET /api/v1/channels: one entry per channel with its kind, mode,
 # status taken from the channel's own code (a poller whose token is not
-# set is in error and says why, then ok once it polls; a webhook refused
+# set is in error and says why, then ok once it polls; a Slack socket
+# without its tokens is in error, connected once they are set, and again
+# after the fake drops it; a webhook refused
 # for its signature turns a webhook channel to error, a signed one back
 # to ok), the webhook URL from the request's Host or public_url, the
 # secrets named and set or not (never a value); admin only. Pairing deny:
@@ -28,7 +30,10 @@ CONF='{ "channels": [
   { "name": "tgp", "kind": "telegram", "mode": "polling",
     "api_base": "'"$PLAT"'/telegram", "bot_token": "tg_token" },
   { "name": "home", "kind": "generic", "secret": "home_hook",
-    "dm_policy": "pairing", "callback_url": "'"$PLAT"'/generic/home" } ] }'
+    "dm_policy": "pairing", "callback_url": "'"$PLAT"'/generic/home" },
+  { "name": "sls", "kind": "slack", "mode": "socket",
+    "api_base": "'"$PLAT"'/slack/api", "bot_token": "sl_bot",
+    "app_token": "sl_app" } ] }'
 pincer_start "$CONF" || { ok "pincerd starts" false; done_testing; }
 printf 'a long passphrase\n' | pcli user add alice --role owner \
     --password-stdin >/dev/null 2>&1
@@ -49,7 +54,7 @@ _status_is() { [ "$(status_of "$1")" = "$2" ]; }
 req GET /api/v1/channels "${A[@]}"
 is "GET /api/v1/channels: 200" "$CODE" 200
 is "… one entry per channel" "$(jq -r '[.channels[].name] | join(" ")' \
-    <<<"$BODY")" "tgp home"
+    <<<"$BODY")" "tgp home sls"
 is "… kind, mode, enabled" "$(chan tgp | jq -r '"\(.kind) \(.mode) \(.enabled)"')" \
     "telegram polling true"
 ok "a poller whose token secret is not set: error" \
@@ -79,6 +84,34 @@ like "… with a note on public_url" "$(jq -r .base_url_note <<<"$BODY")" \
 is "… its secret named, not set" \
     "$(jq -c '[.secrets[] | [.key, .name, .set]]' <<<"$H")" \
     '[["secret","home_hook",false]]'
+
+# --- Slack Socket Mode: down without its tokens, then connected ------------
+ok "a socket channel without its tokens: error" \
+    wait_until 15 _status_is sls error
+req GET /api/v1/channels "${A[@]}"
+like "… saying which call failed" "$(chan sls | jq -r .last_error.message)" \
+    '(auth.test|apps.connections.open) failed'
+is "… mode socket, no webhook, both tokens expected" \
+    "$(chan sls | jq -c '[.mode, .webhooks, [.secrets[].key]]')" \
+    '["socket",[],["bot_token","app_token"]]'
+SL_BOT="xoxb-$(random_token)"
+SL_APP="xapp-$(random_token)"
+secret_register "$SL_BOT"
+secret_register "$SL_APP"
+curl -s -o /dev/null -X POST "$PLAT/_fake/slack/tokens" \
+    --data-binary "{\"bot\": \"$SL_BOT\", \"app\": \"$SL_APP\"}"
+printf '%s' "$SL_BOT" | pcli secret set sl_bot >/dev/null
+printf '%s' "$SL_APP" | pcli secret set sl_app >/dev/null
+ok "the tokens set: the socket connects, ok" \
+    wait_until 60 _status_is sls ok
+req GET /api/v1/channels "${A[@]}"
+is "… connected" "$(chan sls | jq -r .status_text)" connected
+curl -s -o /dev/null -X POST "$PLAT/_fake/slack/socket/drop"
+_not_connected() { [ "$(status_of sls)" != ok ] ||
+    grep -q 'slack socket closed' "$PINCER_LOG"; }
+ok "the fake drops the socket: pincerd notices" wait_until 20 _not_connected
+ok "… and is ok again once it reconnects" wait_until 60 _status_is sls ok
+
 req GET /api/v1/channels "${M[@]}"
 is "a member's token: 403" "$CODE" 403
 req GET /api/v1/channels
