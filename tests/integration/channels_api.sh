@@ -5,7 +5,8 @@
 # status taken from the channel's own code (a poller whose token is not
 # set is in error and says why, then ok once it polls; a Slack socket
 # without its tokens is in error, connected once they are set, and again
-# after the fake drops it; a webhook refused
+# after the fake drops it; Discord's Gateway likewise, and in error
+# after a close 4004; a webhook refused
 # for its signature turns a webhook channel to error, a signed one back
 # to ok), the webhook URL from the request's Host or public_url, the
 # secrets named and set or not (never a value); admin only. Pairing deny:
@@ -33,7 +34,9 @@ CONF='{ "channels": [
     "dm_policy": "pairing", "callback_url": "'"$PLAT"'/generic/home" },
   { "name": "sls", "kind": "slack", "mode": "socket",
     "api_base": "'"$PLAT"'/slack/api", "bot_token": "sl_bot",
-    "app_token": "sl_app" } ] }'
+    "app_token": "sl_app" },
+  { "name": "dc", "kind": "discord", "api_base": "'"$PLAT"'/discord/api",
+    "bot_token": "dc_token" } ] }'
 pincer_start "$CONF" || { ok "pincerd starts" false; done_testing; }
 printf 'a long passphrase\n' | pcli user add alice --role owner \
     --password-stdin >/dev/null 2>&1
@@ -54,7 +57,7 @@ _status_is() { [ "$(status_of "$1")" = "$2" ]; }
 req GET /api/v1/channels "${A[@]}"
 is "GET /api/v1/channels: 200" "$CODE" 200
 is "… one entry per channel" "$(jq -r '[.channels[].name] | join(" ")' \
-    <<<"$BODY")" "tgp home sls"
+    <<<"$BODY")" "tgp home sls dc"
 is "… kind, mode, enabled" "$(chan tgp | jq -r '"\(.kind) \(.mode) \(.enabled)"')" \
     "telegram polling true"
 ok "a poller whose token secret is not set: error" \
@@ -111,6 +114,26 @@ _not_connected() { [ "$(status_of sls)" != ok ] ||
     grep -q 'slack socket closed' "$PINCER_LOG"; }
 ok "the fake drops the socket: pincerd notices" wait_until 20 _not_connected
 ok "… and is ok again once it reconnects" wait_until 60 _status_is sls ok
+
+# --- Discord's Gateway: down without its token, ready, closed for good -----
+ok "a Gateway channel without its token: error" \
+    wait_until 15 _status_is dc error
+DC_TOKEN="MTE.fake.$(random_token)"
+secret_register "$DC_TOKEN"
+curl -s -o /dev/null -X POST "$PLAT/_fake/discord/token" \
+    --data-binary "{\"bot\": \"$DC_TOKEN\"}"
+printf '%s' "$DC_TOKEN" | pcli secret set dc_token >/dev/null
+ok "the token set: READY, ok" wait_until 60 _status_is dc ok
+req GET /api/v1/channels "${A[@]}"
+is "… connected, mode gateway, the /ask URL offered" \
+    "$(chan dc | jq -r '"\(.status_text) \(.mode) \(.webhooks[0].url)"')" \
+    "connected gateway $PINCER_URL/hooks/discord/interactions"
+curl -s -o /dev/null -X POST "$PLAT/_fake/discord/gateway/close" \
+    --data-binary '{"code": 4004, "reason": "Authentication failed."}'
+ok "closed with 4004: error" wait_until 15 _status_is dc error
+req GET /api/v1/channels "${A[@]}"
+like "… saying what to fix" "$(chan dc | jq -r .last_error.message)" \
+    'authentication failed.*bot token'
 
 req GET /api/v1/channels "${M[@]}"
 is "a member's token: 403" "$CODE" 403
