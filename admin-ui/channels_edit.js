@@ -68,12 +68,18 @@ export function channelForm(c, saved) {
 				value: v || def, autocomplete: "off" }), hint);
 		}));
 	};
-	kind.addEventListener("change", draw);
+	const policy = select("dm_policy", POLICIES, c?.dm_policy ||
+		(c?.kind === "generic" ? "open" : "pairing"));
+	kind.addEventListener("change", () => {
+		draw();
+		/* The kind's default: only the secret's holder can send to
+		 * a generic hook, so its messages are the owner's. */
+		if (!c) policy.value = kind.value === "generic" ? "open" :
+			"pairing";
+	});
 	name.addEventListener("change", () => { if (!c) draw(); });
 	draw();
 	if (c) kind.disabled = true;
-	const policy = select("dm_policy", POLICIES, c?.dm_policy ||
-		(c?.kind === "generic" ? "open" : "pairing"));
 	const allow = h("input", { name: "allow", autocomplete: "off",
 		value: (c?.allow || []).join(", ") });
 	const form = h("form", { class: "chan-form" },
