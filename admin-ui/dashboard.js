@@ -2,6 +2,7 @@
 // dashboard.js: the gateway at a glance. Each card asks its own endpoint
 // and shows its own error in words, so one failing call blanks one card.
 import { api } from "./api.js";
+import { when } from "./ui.js";
 
 const REFRESH_MS = 10000;
 
@@ -102,6 +103,34 @@ async function usage() {
 		["This month", say(m.total), "usage-month"]];
 }
 
+/* The log's last warnings and errors (GET /api/v1/system/errors). */
+async function recentErrors() {
+	const r = await api("/api/v1/system/errors?limit=5");
+	if (r.errors.length === 0)
+		return [["None", "no warning or error since pincerd started",
+			"dash-errors-none", "ok"]];
+	const rows = r.errors.map((e, i) => {
+		const f = e.fields || {};
+		const more = f.detail ?? Object.entries(f).map(([k, v]) =>
+			`${k}=${v}`).join(" ");
+		return [when(e.time), `${e.level}: ${e.msg}${more ? ` (${more})` :
+			""}`, `dash-error-${i}`, e.level === "error" ? "bad" : ""];
+	});
+	rows.push(["In all", `${r.total} since pincerd started (the last ` +
+		`${r.kept} are kept)`, "dash-errors-total"]);
+	return rows;
+}
+
+/* Each channel's state in words (GET /api/v1/channels). */
+async function channels() {
+	const r = await api("/api/v1/channels");
+	if (r.channels.length === 0)
+		return [["None", "no channel is configured", "dash-chan-none"]];
+	return r.channels.map((c) => [c.name, `${c.status}: ` +
+		`${c.status_text}`, `dash-chan-${c.name}`, c.status === "ok" ?
+		"ok" : c.status === "error" ? "bad" : ""]);
+}
+
 // Draw the dashboard into el; answer the function that stops its refresh.
 export function render(el) {
 	const h = document.createElement("h1");
@@ -115,7 +144,9 @@ export function render(el) {
 	el.replaceChildren(h, again, grid);
 	const cards = [[card(grid, "card-gateway", "Gateway"), gateway],
 		[card(grid, "card-sandboxes", "Sandboxes"), sandboxes],
-		[card(grid, "card-usage", "LLM spend (UTC days)"), usage]];
+		[card(grid, "card-usage", "LLM spend (UTC days)"), usage],
+		[card(grid, "card-errors", "Recent errors"), recentErrors],
+		[card(grid, "card-channels", "Channels"), channels]];
 	const refresh = () => cards.forEach(([c, f]) => load(c, f));
 	again.addEventListener("click", refresh);
 	refresh();

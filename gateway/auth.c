@@ -598,6 +598,9 @@ auth_setup_code_announce(void)
 	sqlite3_reset(st);
 	if (log_begin(&l, LOG_WARN, "no users yet: open the admin UI and "
 	    "enter the setup code to create the owner")) {
+		/* The code makes an owner: for whoever reads the host's
+		 * log, never for the admin UI's recent errors. */
+		l.keep = false;
 		log_str(&l, "setup_code", code);
 		log_str(&l, "valid", "1h, once");
 		log_str(&l, "or", "pincer user add NAME --role owner "

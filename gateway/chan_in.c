@@ -62,6 +62,7 @@ static char	*group_text(const struct chan_msg *);
 static void	 on_resume(struct http_req *, void *);
 static void	 on_done(void *);
 static void	 job_free(struct job *);
+static void	 note_failure(struct channel *, const char *, const char *);
 
 static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 wake = PTHREAD_COND_INITIALIZER;
@@ -206,6 +207,7 @@ api_hook(struct http_req *req)
 	if (ch->ops->verify(ch, req, why, sizeof(why)) == -1) {
 		log_warn("webhook refused", "channel=%s ip=%s why=%s",
 		    ch->name, http_req_ip(req), why);
+		note_failure(ch, "a webhook request was refused", why);
 		http_error(req, 401, "bad_signature", "%s", why);
 		return;
 	}
@@ -220,11 +222,13 @@ api_hook(struct http_req *req)
 	j->msgs = b->msgs;
 	j->req = req;
 	if (ch->ops->parse(ch, req, b, why, sizeof(why)) == -1) {
+		note_failure(ch, "a webhook event could not be read", why);
 		http_error(req, 400, "bad_event", "%s", why[0] ? why :
 		    "the event cannot be read");
 		job_free(j);
 		return;
 	}
+	channel_health(ch, CHAN_UP, NULL);
 	j->n = b->n;
 	if (b->n == 0) {
 		on_resume(req, j);
@@ -526,4 +530,15 @@ job_free(struct job *j)
 	free(j->batch->body);
 	free(j->batch);
 	free(j);
+}
+
+/* For the channel's status: what failed, and why (already logged). */
+static void
+note_failure(struct channel *ch, const char *what, const char *why)
+{
+	char	 text[400];
+
+	snprintf(text, sizeof(text), "%s%s%s", what, why[0] ? ": " : "",
+	    why);
+	channel_health(ch, CHAN_FAILURE, text);
 }

@@ -365,7 +365,7 @@ deliver(struct channel *ch, struct reply *r)
 	struct chan_out		 o;
 	struct chan_result	 res;
 	enum chan_status	 s = CHAN_SENT;
-	char			*part;
+	char			*part, why[320];
 	long long		 wait;
 
 	n = split(r->text, ch->ops->max_text, offs, lens, PARTS_MAX);
@@ -395,6 +395,7 @@ deliver(struct channel *ch, struct reply *r)
 			return;
 	}
 	if (s == CHAN_SENT) {
+		channel_health(ch, CHAN_UP, NULL);
 		/* No text to put over the placeholder: it says so. */
 		if (n == 0 && (size_t)r->parts_sent == 0 && ch->progress_msg)
 			first_part(ch, &o, "(done)", &res);
@@ -404,6 +405,9 @@ deliver(struct channel *ch, struct reply *r)
 	if (s == CHAN_FAILED || r->attempts + 1 >= MAX_ATTEMPTS) {
 		log_warn("a reply could not be delivered", "channel=%s "
 		    "conversation=%s error=%s", ch->name, r->conv, res.error);
+		snprintf(why, sizeof(why), "a reply could not be delivered: "
+		    "%s", res.error);
+		channel_health(ch, CHAN_FAILURE, why);
 		record_end(r->id, "failed", res.error);
 		return;
 	}
@@ -418,6 +422,9 @@ deliver(struct channel *ch, struct reply *r)
 	}
 	log_info("a reply will be sent again", "channel=%s conversation=%s "
 	    "in_ms=%lld error=%s", ch->name, r->conv, wait, res.error);
+	snprintf(why, sizeof(why), "a reply is waiting to be sent again: %s",
+	    res.error);
+	channel_health(ch, CHAN_FAILURE, why);
 	/* Not recorded: the wait is kept in memory, not tried at once. */
 	if (record_retry(r->id, r->attempts + 1, wall_ms() + wait,
 	    res.error) == -1)

@@ -21,6 +21,7 @@
 #define CODE_TTL_MS	(60LL * 60 * 1000)
 #define PENDING_MAX	3
 #define RESEND_MS	(10LL * 60 * 1000)	/* the same code, again */
+#define DENY_MS		(24LL * 60 * 60 * 1000)	/* no new code for a day */
 
 static int	 pair_reply(const char *channel, const char *owner,
 		    const char *chat, const char *ref, const char *text);
@@ -59,23 +60,32 @@ chan_pair_request(struct channel *ch, const struct chan_msg *m)
 	char		 code[CODE_LEN + 1], text[512], old[16] = "";
 	long long	 now = wall_ms(), expires = 0, sent = 0;
 	int		 pending = 0, rc = -1;
-	bool		 fresh = false;
+	bool		 fresh = false, denied = false;
 
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
-	if ((st = store_stmt("SELECT code, expires_ms, created_ms FROM "
-	    "channel_peers WHERE channel = ? AND peer = ? AND state = "
-	    "'pending'")) == NULL)
+	if ((st = store_stmt("SELECT code, expires_ms, created_ms, state "
+	    "FROM channel_peers WHERE channel = ? AND peer = ? AND state IN "
+	    "('pending', 'denied')")) == NULL)
 		goto out;
 	sqlite3_bind_text(st, 1, ch->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, m->sender, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(old, sizeof(old), "%s", sqlite3_column_text(st, 0));
+		snprintf(old, sizeof(old), "%s", sqlite3_column_text(st, 0) !=
+		    NULL ? (const char *)sqlite3_column_text(st, 0) : "");
 		expires = sqlite3_column_int64(st, 1);
 		sent = sqlite3_column_int64(st, 2);
+		denied = !strcmp((const char *)sqlite3_column_text(st, 3),
+		    "denied");
 	}
 	sqlite3_reset(st);
-	if (expires > now) {
+	if (denied && expires > now) {
+		/* Denied: no word and no code until the denial lapses; not
+		 * audited either, or a persistent stranger fills the log. */
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		return 0;
+	}
+	if (!denied && expires > now) {
 		/* Pending: the same code, not too often. */
 		snprintf(code, sizeof(code), "%s", old);
 		if (now - sent < RESEND_MS) {
@@ -210,7 +220,55 @@ fail:
 	return -1;
 }
 
-/* Pending codes (unexpired) and approved peers; channel NULL: all. */
+/*
+ * The owner's no (-1: no such code, -2: the store failed). The stranger
+ * is not told: a refusal in words would tell a spammer the bot is there
+ * and invite them to try again. For a day (DENY_MS) they get no new code
+ * and the owner hears nothing of them; after it they may ask again, as
+ * any stranger.
+ */
+int
+chan_pair_deny(const char *channel, const char *code, const char *by,
+    char *err, size_t errsz)
+{
+	sqlite3		*db = store_db();
+	sqlite3_stmt	*st;
+	char		 target[256];
+	int		 n;
+
+	if ((st = store_stmt("UPDATE channel_peers SET state = 'denied', "
+	    "code = NULL, decided_by = ?1, decided_ms = ?2, expires_ms = ?3 "
+	    "WHERE channel = ?4 AND state = 'pending' AND code = upper(?5) "
+	    "AND expires_ms > ?2 RETURNING peer")) == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, wall_ms());
+	sqlite3_bind_int64(st, 3, wall_ms() + DENY_MS);
+	sqlite3_bind_text(st, 4, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, code, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(target, sizeof(target), "%s:%s", channel,
+		    sqlite3_column_text(st, 0));
+		n = 1;
+	} else
+		n = 0;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	if (n == 1) {
+		audit_add(by, "", "pairing.deny", target, code);
+		return 0;
+	}
+	snprintf(err, errsz, "no pending pairing code %s on channel %s "
+	    "(codes last an hour: `pincer pairing list`)", code, channel);
+	return -1;
+fail:
+	snprintf(err, errsz, "the store failed: %s", sqlite3_errmsg(db));
+	return -2;
+}
+
+/* Pending codes (unexpired), people denied lately and approved peers;
+ * channel NULL: all. */
 json_t *
 chan_pair_list(const char *channel)
 {
@@ -240,7 +298,7 @@ chan_pair_list(const char *channel)
 	return a;
 }
 
-/* `pincer pairing list [CHANNEL] | approve CHANNEL CODE` */
+/* `pincer pairing list [CHANNEL] | approve|deny CHANNEL CODE` */
 int
 cli_pairing(const struct config_overrides *ov, int argc, char **argv)
 {
@@ -250,9 +308,10 @@ cli_pairing(const struct config_overrides *ov, int argc, char **argv)
 	int		 rc = 1;
 
 	if (!(!strcmp(sub, "list") && argc <= 2) &&
-	    !(!strcmp(sub, "approve") && argc == 3)) {
+	    !(!strcmp(sub, "approve") && argc == 3) &&
+	    !(!strcmp(sub, "deny") && argc == 3)) {
 		fprintf(stderr, "usage: pincer pairing list [CHANNEL] | "
-		    "approve CHANNEL CODE\n");
+		    "approve|deny CHANNEL CODE\n");
 		return 2;
 	}
 	if (cli_store_open(ov) == -1)
@@ -264,6 +323,15 @@ cli_pairing(const struct config_overrides *ov, int argc, char **argv)
 		free(s);
 		json_decref(list);
 		rc = 0;
+	} else if (!strcmp(sub, "deny")) {
+		if (chan_pair_deny(argv[1], argv[2], "cli", err,
+		    sizeof(err)) < 0)
+			fprintf(stderr, "pincer pairing deny: %s\n", err);
+		else {
+			printf("denied: the sender of %s gets no new code "
+			    "for a day\n", argv[2]);
+			rc = 0;
+		}
 	} else if (chan_pair_approve(argv[1], argv[2], "cli", err,
 	    sizeof(err)) == -1)
 		fprintf(stderr, "pincer pairing approve: %s\n", err);
@@ -287,16 +355,18 @@ api_pairing_list(struct http_req *req)
 	http_reply_json(req, 200, o);
 }
 
-/* POST /api/v1/pairing/{channel}/approve {"code": "…"} */
-void
-api_pairing_approve(struct http_req *req)
+/* POST /api/v1/pairing/{channel}/approve|deny {"code": "…"} */
+static void
+pairing_decide(struct http_req *req, bool approve)
 {
 	const char	*body, *code;
 	size_t		 len;
 	json_t		*j;
 	char		 err[512], channel[64];
+	int		 rc;
 
-	snprintf(channel, sizeof(channel), "%s", http_req_param(req));
+	snprintf(channel, sizeof(channel), "%.*s", (int)strcspn(
+	    http_req_param(req), "/"), http_req_param(req));
 	http_req_body(req, &body, &len);
 	j = json_loadb(body != NULL ? body : "", len, 0, NULL);
 	if ((code = json_string_value(json_object_get(j, "code"))) == NULL) {
@@ -305,12 +375,30 @@ api_pairing_approve(struct http_req *req)
 		json_decref(j);
 		return;
 	}
-	if (chan_pair_approve(channel, code, http_req_identity(req)->user, err,
-	    sizeof(err)) == -1)
+	rc = approve ? chan_pair_approve(channel, code,
+	    http_req_identity(req)->user, err, sizeof(err)) :
+	    chan_pair_deny(channel, code, http_req_identity(req)->user, err,
+	    sizeof(err));
+	if (rc == -2)
+		http_error(req, 500, "store_failed", "%s", err);
+	else if (rc == -1)
 		http_error(req, 404, "no_such_code", "%s", err);
 	else
-		http_json(req, 200, "{\"approved\":true}");
+		http_json(req, 200, approve ? "{\"approved\":true}" :
+		    "{\"denied\":true}");
 	json_decref(j);
+}
+
+void
+api_pairing_approve(struct http_req *req)
+{
+	pairing_decide(req, true);
+}
+
+void
+api_pairing_deny(struct http_req *req)
+{
+	pairing_decide(req, false);
 }
 
 /* A message to a peer outside any turn (in the caller's transaction). */

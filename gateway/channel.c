@@ -286,6 +286,29 @@ channel_state_set(const struct channel *ch, const char *key,
 	return rc;
 }
 
+/*
+ * UP: the platform answered (a poll, a connection, a signed webhook, a
+ * reply accepted); CONNECTING and DOWN: where the channel's own
+ * connection stands; FAILURE: something failed without the connection
+ * being lost (a webhook refused, a reply not delivered).
+ */
+void
+channel_health(struct channel *ch, enum chan_health h, const char *why)
+{
+	long long	 now = now_wall_ms();
+
+	pthread_mutex_lock(&ch->health_lock);
+	if (h != CHAN_FAILURE)
+		ch->conn = h == CHAN_UP && ch->conn == 0 ? 0 : (int)h + 1;
+	if (h == CHAN_UP)
+		ch->up_ms = now;
+	if ((h == CHAN_DOWN || h == CHAN_FAILURE) && why != NULL) {
+		ch->err_ms = now;
+		snprintf(ch->err, sizeof(ch->err), "%s", why);
+	}
+	pthread_mutex_unlock(&ch->health_lock);
+}
+
 void
 chan_msg_clear(struct chan_msg *m)
 {
@@ -357,6 +380,7 @@ build(struct channel *ch, const json_t *c, char *err, size_t errsz)
 	size_t		 i;
 
 	pthread_mutex_init(&ch->lock, NULL);
+	pthread_mutex_init(&ch->health_lock, NULL);
 	ch->conf = json_incref((json_t *)c);
 	name = json_string_value(json_object_get(c, "name"));
 	kind = json_string_value(json_object_get(c, "kind"));
@@ -443,6 +467,7 @@ destroy(struct channel *ch)
 	free(ch->owner);
 	free(ch->api_base);
 	pthread_mutex_destroy(&ch->lock);
+	pthread_mutex_destroy(&ch->health_lock);
 }
 
 /* The pincer user a channel's conversations belong to. */

@@ -1073,6 +1073,7 @@ dc_gw_dead(struct discord *d, const char *why)
 {
 	log_error("discord gateway stopped", "channel=%s: %s",
 	    channel_name(d->ch), why);
+	channel_health(d->ch, CHAN_DOWN, why);
 	d->state = GW_DEAD;
 	d->t_next = UINT64_MAX;
 }
@@ -1128,11 +1129,16 @@ dc_gw_connect(struct discord *d)
 	else if (d->gw_url[0] != '\0' || dc_gw_fetch(d) == 0)
 		base = d->gw_url;
 	else {
-		if (d->state != GW_DEAD)
+		if (d->state != GW_DEAD) {
 			d->t_next = now_ms() + dc_gw_backoff(d);
+			channel_health(d->ch, CHAN_DOWN, "cannot get the "
+			    "Gateway's address (GET /gateway/bot; is the "
+			    "bot_token secret set?): trying again");
+		}
 		d->attempts++;
 		return;
 	}
+	channel_health(d->ch, CHAN_CONNECTING, NULL);
 	p = strstr(base, "://");
 	snprintf(url, sizeof(url), "%s%s%s", base,
 	    p != NULL && strchr(p + 3, '/') == NULL ? "/" : "",
@@ -1170,6 +1176,8 @@ dc_gw_restart(struct discord *d, long delay_ms, bool resume)
 static void
 dc_gw_closed(struct discord *d, int code, const char *reason)
 {
+	char	 why[200];
+
 	d->gen++;
 	d->state = GW_DOWN;
 	d->hb_ms = 0;
@@ -1199,6 +1207,10 @@ dc_gw_closed(struct discord *d, int code, const char *reason)
 	log_warn("discord gateway closed", "channel=%s code=%d (%.100s): "
 	    "%s", channel_name(d->ch), code, reason, d->session[0] != '\0' ?
 	    "resuming" : "identifying");
+	snprintf(why, sizeof(why), "the Gateway closed (code %d %.100s): "
+	    "connecting again", code, reason);
+	channel_health(d->ch, CHAN_FAILURE, why);
+	channel_health(d->ch, CHAN_CONNECTING, NULL);
 	d->t_next = now_ms() + (uint64_t)dc_gw_backoff(d);
 }
 
@@ -1381,10 +1393,12 @@ dc_gw_dispatch(struct discord *d, const char *t, const json_t *data,
 		d->seq_saved = -1;	/* a new session: saved below */
 		log_info("discord gateway ready", "channel=%s bot=%s",
 		    channel_name(d->ch), d->bot_id);
+		channel_health(d->ch, CHAN_UP, NULL);
 	} else if (strcmp(t, "RESUMED") == 0) {
 		d->attempts = 0;
 		log_info("discord gateway resumed", "channel=%s seq=%lld",
 		    channel_name(d->ch), d->seq);
+		channel_health(d->ch, CHAN_UP, NULL);
 	} else if (strcmp(t, "MESSAGE_CREATE") == 0 &&
 	    dc_gw_ingest(d, data) == -1)
 		return;

@@ -93,6 +93,7 @@ static enum chan_status slack_call(struct channel *, const char *key,
 		    const char *method, const char *ctype, const char *body,
 		    long timeout_ms, json_t **, struct chan_result *);
 static void	*slack_thread(void *);
+static void	 health(struct channel *, const char *, const char *);
 static void	 slack_connect_job(void *);
 static void	 slack_close_job(void *);
 static int	 sock_open(struct ws_session *);
@@ -236,6 +237,8 @@ slack_start(struct channel *ch)
 		return 0;
 	sl->stopping = false;
 	sl->want_conn = sl->socket;
+	if (sl->socket)
+		channel_health(ch, CHAN_CONNECTING, NULL);
 	sl->conn_at = sl->auth_at = now_ms();
 	if ((rc = pthread_create(&sl->thread, NULL, slack_thread, ch)) != 0) {
 		log_error("cannot start a thread", "channel=%s %s",
@@ -974,6 +977,9 @@ auth_test(struct channel *ch, struct slack *sl)
 	else
 		log_warn("slack auth.test failed", "channel=%s %s",
 		    channel_name(ch), res.error);
+	if (st != CHAN_SENT)
+		health(ch, "auth.test failed (the bot token is checked with "
+		    "it)", res.error);
 	json_decref(ans);
 }
 
@@ -1012,9 +1018,23 @@ open_connection(struct channel *ch, struct slack *sl)
 		sl->job.fn = slack_connect_job;
 		sl->job.arg = ch;
 		ws_post(&sl->job);
-	} else if (res.error[0] != '\0')
+	} else if (res.error[0] != '\0') {
 		log_warn("slack socket not opened", "channel=%s %s",
 		    channel_name(ch), res.error);
+		health(ch, "apps.connections.open failed (Socket Mode, the "
+		    "app token)", res.error);
+	}
+}
+
+/* For the channel's status: Socket Mode is down, or events failed. */
+static void
+health(struct channel *ch, const char *what, const char *why)
+{
+	struct slack	*sl = channel_data(ch);
+	char		 text[400];
+
+	snprintf(text, sizeof(text), "%s: %s", what, why);
+	channel_health(ch, sl->socket ? CHAN_DOWN : CHAN_FAILURE, text);
 }
 
 /* Waits for the earlier of the times in its arguments (lock held). */
@@ -1121,9 +1141,12 @@ slack_connect_job(void *arg)
 	if (url != NULL)
 		explicit_bzero(url, strlen(url));	/* a ticket */
 	free(url);
-	if (s == NULL && !stopping)
+	if (s == NULL && !stopping) {
 		log_warn("slack socket not connected", "channel=%s",
 		    channel_name(ch));
+		health(ch, "the Socket Mode connection failed", "trying "
+		    "again");
+	}
 	if (older != NULL)
 		ws_close(older, 1000, "replaced");
 	if (s != NULL && stopping)
@@ -1218,6 +1241,7 @@ sock_hello(struct slack_conn *c, struct ws_session *s)
 	pthread_mutex_unlock(&sl->lock);
 	log_info("slack socket connected", "channel=%s",
 	    channel_name(c->ch));
+	channel_health(c->ch, CHAN_UP, NULL);
 	if (old != NULL)
 		ws_close(old, 1000, "replaced");
 }
@@ -1283,5 +1307,7 @@ sock_close(struct ws_session *s, int code, const char *reason)
 	log_info("slack socket closed", "channel=%s code=%d reason=%s%s",
 	    channel_name(c->ch), code, reason != NULL ? reason : "",
 	    again ? " reconnect=yes" : "");
+	if (again)
+		channel_health(c->ch, CHAN_CONNECTING, NULL);
 	free(c);
 }

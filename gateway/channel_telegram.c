@@ -88,6 +88,7 @@ static bool	entity_names_bot(const json_t *, const char *, const char *,
 static char	*strip_mention(const char *, const char *);
 static void	me_get(struct tg *, long long *, char *, size_t);
 static int	me_fetch(struct channel *);
+static void	health(struct channel *, const char *, const char *);
 static void	*poll_main(void *);
 static int	poll_once(struct channel *);
 static int	poll_ingest(struct channel *, json_t *);
@@ -661,6 +662,17 @@ me_get(struct tg *t, long long *id, char *user, size_t usersz)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* For the channel's status: polling is down; a webhook channel failed. */
+static void
+health(struct channel *ch, const char *what, const char *why)
+{
+	struct tg	*t = channel_data(ch);
+	char		 text[400];
+
+	snprintf(text, sizeof(text), "%s: %s", what, why);
+	channel_health(ch, t->polling ? CHAN_DOWN : CHAN_FAILURE, text);
+}
+
 /* getMe (Bot API): the bot's id and username, also a check of the token. */
 static int
 me_fetch(struct channel *ch)
@@ -686,11 +698,15 @@ me_fetch(struct channel *ch)
 		log_info("telegram: bot ready", "channel=%s bot=@%s mode=%s",
 		    channel_name(ch), jstr(me, "username"), t->polling ?
 		    "polling" : "webhook");
+		channel_health(ch, CHAN_UP, NULL);
 		rc = 0;
-	} else if (!stopping(t))
+	} else if (!stopping(t)) {
 		log_warn("telegram: getMe failed; trying again later",
 		    "channel=%s error=\"%s\"", channel_name(ch),
 		    h.status == 0 && *res.error == '\0' ? h.error : res.error);
+		health(ch, "getMe failed (the bot token is checked with it)",
+		    h.status == 0 && *res.error == '\0' ? h.error : res.error);
+	}
 	explicit_bzero(url, sizeof(url));
 	chan_http_free(&h);
 	json_decref(me);
@@ -709,6 +725,8 @@ poll_main(void *arg)
 
 	if (channel_state_get(ch, "offset", v, sizeof(v)) == 0)
 		t->offset = strtoll(v, NULL, 10);
+	if (t->polling)
+		channel_health(ch, CHAN_CONNECTING, NULL);
 	while (!stopping(t)) {
 		if (!known)
 			known = me_fetch(ch) == 0;
@@ -753,20 +771,27 @@ poll_once(struct channel *ch)
 		return -1;
 	}
 	if (poll_get(t, url, (TG_POLL_S + 10) * 1000L, &h) == -1) {
-		if (!stopping(t))
+		if (!stopping(t)) {
 			log_warn("telegram: getUpdates failed", "channel=%s "
 			    "error=\"%s\"", channel_name(ch), h.error);
+			health(ch, "getUpdates failed", h.error);
+		}
 		goto done;
 	}
 	if (h.status == 409) {
 		poll_conflict(ch, h.answer.data);
+		health(ch, "getUpdates answered 409 Conflict", "another "
+		    "process polls with this bot token, or a webhook is set "
+		    "(deleteWebhook removes it)");
 		goto done;
 	}
 	if ((st = api_status(&h, &res, &list)) != CHAN_SENT) {
 		log_warn("telegram: getUpdates failed", "channel=%s "
 		    "error=\"%s\"", channel_name(ch), res.error);
+		health(ch, "getUpdates failed", res.error);
 		goto done;
 	}
+	channel_health(ch, CHAN_UP, NULL);
 	if (t->conflict)
 		log_info("telegram: getUpdates works again; the conflict is "
 		    "over", "channel=%s", channel_name(ch));

@@ -53,6 +53,8 @@ log_begin(struct logline *l, enum log_level level, const char *msg)
 
 	l->len = 0;
 	l->truncated = false;
+	l->level = level;
+	l->keep = level >= LOG_WARN;
 	l->on = log_enabled(level);
 	if (!l->on)
 		return false;
@@ -112,6 +114,8 @@ log_end(struct logline *l)
 	log_force(l, "\n", 1);
 	w = write(STDERR_FILENO, l->text, l->len);
 	(void)w;
+	if (l->keep)
+		log_ring_add(l->text, l->len, json);
 	l->on = false;
 }
 

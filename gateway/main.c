@@ -32,7 +32,7 @@ static const struct command {
 	  "read, llm, sandbox, admin, chat, browser)" },
 	{ "secret", cli_secret, "set|list|rm", "provider keys and bot tokens, "
 	  "encrypted in the store: set NAME (value on stdin)" },
-	{ "pairing", cli_pairing, "list|approve", "who may talk on a chat "
+	{ "pairing", cli_pairing, "list|approve|deny", "who may talk on a chat "
 	  "channel: approve CHANNEL CODE (the code a stranger was sent)" },
 	{ "sandbox", cli_sandbox_cmd, "list|create|exec|shell|stop|rm|sync|"
 	  "snapshot|snapshots|restore|fork", "the agent's computers, "

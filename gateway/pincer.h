@@ -53,6 +53,10 @@ struct logline {
 	size_t	 len;
 	bool	 on;
 	bool	 truncated;	/* a field did not fit; the line says so */
+	enum log_level level;
+	/* Kept for the admin UI (log_ring.c): warn and error lines, unless
+	 * the caller clears it (a line only the host's owner may read). */
+	bool	 keep;
 };
 void	 log_setup(enum log_level, enum log_format);
 bool	 log_enabled(enum log_level);
@@ -67,6 +71,9 @@ void	 log_msg(enum log_level, const char *msg, const char *fmt, ...)
 #define log_error(...)	log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
 const char *log_level_name(enum log_level);
+/* log_ring.c: the last warnings and errors, for the admin UI */
+void	 log_ring_add(const char *text, size_t len, bool json);
+json_t	*log_ring_list(int limit, unsigned long long *total);
 
 /* config.c */
 struct config {
@@ -365,6 +372,7 @@ void	 api_healthz(struct http_req *);
 void	 api_readyz(struct http_req *);
 void	 api_metrics(struct http_req *);
 void	 api_version(struct http_req *);
+void	 api_system_errors(struct http_req *);	/* log_ring.c */
 
 /* api_config.c */
 void	 api_config_get(struct http_req *);
@@ -1538,6 +1546,14 @@ int	 channel_state_get(const struct channel *, const char *key,
 int	 channel_state_set(const struct channel *, const char *key,
 	    const char *value);
 int	 channel_state_del(const struct channel *, const char *key);
+/*
+ * How a channel is doing, for GET /api/v1/channels. A kind with its own
+ * connection (a socket, a poller) says where it stands; anything may
+ * report a failure (why: in words, never a secret or a URL with a token)
+ * or that the platform was reached.
+ */
+enum chan_health { CHAN_UP, CHAN_CONNECTING, CHAN_DOWN, CHAN_FAILURE };
+void	 channel_health(struct channel *, enum chan_health, const char *why);
 
 /*
  * A channel's own state: channel.c, chan_out.c and chan_pair.c only (a
@@ -1572,6 +1588,13 @@ struct channel {
 	pthread_cond_t		 out_wake;
 	struct chan_work	*work;		/* turns running */
 	long long		 pause_until;	/* a 429 said wait */
+	/* channel_health(), under health_lock. */
+	pthread_mutex_t		 health_lock;
+	int			 conn;		/* 0: no connection of its
+						 * own; else enum + 1 */
+	long long		 up_ms;		/* last time it worked */
+	long long		 err_ms;	/* last failure … */
+	char			 err[256];	/* … in words */
 };
 struct channel *channel_by_name(const char *);
 size_t	 channel_count(void);
@@ -1593,10 +1616,16 @@ void	 chan_pair_audit(struct channel *, const struct chan_msg *,
 	    const char *action, const char *why);
 int	 chan_pair_approve(const char *channel, const char *code,
 	    const char *by, char *err, size_t);
+/* -1: no such pending code; -2: the store failed. */
+int	 chan_pair_deny(const char *channel, const char *code,
+	    const char *by, char *err, size_t);
 json_t	*chan_pair_list(const char *channel);
 int	 cli_pairing(const struct config_overrides *, int, char **);
 void	 api_pairing_list(struct http_req *);
 void	 api_pairing_approve(struct http_req *);
+void	 api_pairing_deny(struct http_req *);
+/* api_channels.c */
+void	 api_channels(struct http_req *);
 
 /* chan_http.c: the blocking HTTP client of channels (libcurl easy) */
 struct chan_part {			/* one multipart/form-data field */
