@@ -44,6 +44,7 @@ static const struct secret_key secret_keys[] = {
 
 static json_t	*channel_json(struct channel *, const char *base);
 static json_t	*idle_json(const json_t *conf);
+static json_t	*saved_channels(const struct config *);
 static const char *mode_of(const struct channel *);
 static json_t	*hooks_json(const struct channel *, const char *mode,
 		    const char *base);
@@ -61,7 +62,7 @@ api_channels(struct http_req *r)
 	const json_t		*item;
 	const char		*host = http_req_header(r, "Host"), *name;
 	char			 base[512];
-	json_t			*list = json_array(), *o;
+	json_t			*list = json_array(), *o, *file;
 	size_t			 i;
 	bool			 from_conf = *c->public_url != '\0';
 
@@ -74,12 +75,18 @@ api_channels(struct http_req *r)
 		base[strlen(base) - 1] = '\0';
 	for (i = 0; i < channel_count(); i++)
 		json_array_append_new(list, channel_json(channel_at(i), base));
-	/* In the config but not running: added since the start. */
-	json_array_foreach(c->channels, i, item) {
+	/*
+	 * In the file but not running: saved since the start. The running
+	 * config keeps the channels it started with (a restart option), so
+	 * the file is what says what was added.
+	 */
+	file = saved_channels(c);
+	json_array_foreach(file, i, item) {
 		name = json_string_value(json_object_get(item, "name"));
 		if (name != NULL && channel_by_name(name) == NULL)
 			json_array_append_new(list, idle_json(item));
 	}
+	json_decref(file);
 	o = json_pack("{s:o, s:s, s:s}", "channels", list, "base_url", base,
 	    "base_url_from", from_conf ? "public_url" : "request");
 	if (!from_conf)
@@ -169,6 +176,20 @@ status_json(struct channel *ch, json_t *o, long long last)
 		set_time(json_object_get(o, "last_error"), "time", err_ms);
 	} else
 		json_object_set_new(o, "last_error", json_null());
+}
+
+/* The channels of the config file as saved (a new reference). */
+static json_t *
+saved_channels(const struct config *c)
+{
+	const char	*path = daemon_config_path();
+	json_t		*root, *list;
+
+	if (path == NULL || (root = json_load_file(path, 0, NULL)) == NULL)
+		return json_incref(c->channels);
+	list = json_incref(json_object_get(root, "channels"));
+	json_decref(root);
+	return list;
 }
 
 /* A channel in the config that pincerd did not start. */

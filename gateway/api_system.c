@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* api_system.c: liveness, readiness, metrics and version. */
+/* api_system.c: liveness, readiness, metrics, version, restart. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -61,4 +61,22 @@ api_version(struct http_req *r)
 	snprintf(body, sizeof(body), "{\"name\":\"pincer\",\"version\":\"%s\"}",
 	    pincer_version);
 	http_json(r, 200, body);
+}
+
+/*
+ * An admin restarts pincerd (what only a restart applies: listen,
+ * channels, sandbox settings). The answer goes out before the drain
+ * begins; the page then waits for /readyz of the new process.
+ */
+void
+api_system_restart(struct http_req *r)
+{
+	struct identity	*id = http_req_identity(r);
+
+	audit_add(id->user[0] ? id->user : "unknown", http_req_ip(r),
+	    "system.restart", "pincerd", NULL);
+	log_info("restart asked", "by=%s", id->user[0] ? id->user :
+	    "unknown");
+	http_json(r, 202, "{\"status\":\"restarting\"}");
+	daemon_restart();
 }

@@ -33,6 +33,8 @@ static int	open_objstore(const struct config *);
 static int	state_fd = -1;	/* kept open when the socket path is long */
 /* The command line's overrides, for reloads from the API. */
 static const struct config_overrides *serve_ov;
+/* Set by daemon_restart: the next SIGTERM is a restart, not a stop. */
+static volatile sig_atomic_t restart_asked;
 /* One reload at a time: SIGHUP's, or a save through the API. */
 static pthread_mutex_t	 reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -124,7 +126,8 @@ daemon_serve(const struct config_overrides *ov)
 			log_debug("credentials changed; cache dropped", NULL);
 			continue;
 		}
-		if (log_begin(&l, LOG_INFO, "shutting down")) {
+		if (log_begin(&l, LOG_INFO, restart_asked ? "restarting" :
+		    "shutting down")) {
 			log_str(&l, "signal", sig == SIGTERM ? "TERM" : "INT");
 			log_int(&l, "in_flight", http_in_flight());
 			log_end(&l);
@@ -185,7 +188,19 @@ out:
 		close(lockfd);
 	llm_conf_free_all();
 	config_release_all();
-	return rc;
+	return rc == 0 && restart_asked ? DAEMON_RESTART : rc;
+}
+
+/*
+ * Stop as SIGTERM does, then start again in the same process (main
+ * execs pincerd anew): what only a restart applies (listen, channels,
+ * sandbox settings) takes effect, with no service manager needed.
+ */
+void
+daemon_restart(void)
+{
+	restart_asked = 1;
+	kill(getpid(), SIGTERM);
 }
 
 /*

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c: the `pincer` command line; run as `pincerd` it serves. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pincer.h"
 
@@ -12,6 +14,9 @@ static int	cmd_doctor(const struct config_overrides *, int, char **);
 static int	cmd_version(const struct config_overrides *, int, char **);
 static int	cmd_help(const struct config_overrides *, int, char **);
 static void	usage(FILE *);
+
+/* main's argv: a restart execs pincerd again with it. */
+static char	**main_argv;
 
 static const struct command {
 	const char	*name;
@@ -58,6 +63,7 @@ main(int argc, char **argv)
 	int			 i, nrest = 0;
 	size_t			 k;
 
+	main_argv = argv;
 	self = self != NULL ? self + 1 : argv[0];
 	if ((rest = calloc((size_t)argc + 1, sizeof(*rest))) == NULL)
 		return 1;
@@ -121,12 +127,24 @@ main(int argc, char **argv)
 static int
 cmd_serve(const struct config_overrides *ov, int argc, char **argv)
 {
+	int	 rc;
+
 	if (argc > 0) {
 		fprintf(stderr, "pincer serve: unexpected argument %s\n",
 		    argv[0]);
 		return 2;
 	}
-	return daemon_serve(ov);
+	if ((rc = daemon_serve(ov)) != DAEMON_RESTART)
+		return rc;
+	/*
+	 * Everything was stopped and closed as for SIGTERM; what is left
+	 * open (stdio aside) must not leak into the new pincerd.
+	 */
+	fflush(NULL);
+	close_range(3, ~0U, 0);
+	execv("/proc/self/exe", main_argv);
+	fprintf(stderr, "pincerd: cannot start again: %s\n", strerror(errno));
+	return 1;
 }
 
 static int

@@ -370,6 +370,7 @@ size_t		 route_index(const struct route *);
 /* api_system.c */
 void	 api_healthz(struct http_req *);
 void	 api_readyz(struct http_req *);
+void	 api_system_restart(struct http_req *);
 void	 api_metrics(struct http_req *);
 void	 api_version(struct http_req *);
 void	 api_system_errors(struct http_req *);	/* log_ring.c */
@@ -1662,7 +1663,9 @@ void	 chan_hmac_hex(const void *key, size_t, const void *, size_t,
 bool	 chan_hex_equal(const char *, const char *);	/* constant time */
 
 /* daemon.c */
+#define DAEMON_RESTART	100	/* daemon_serve: stopped to start again */
 int	 daemon_serve(const struct config_overrides *);
+void	 daemon_restart(void);	/* any thread: stop, then exec again */
 const char *daemon_config_path(void);
 const struct config_overrides *daemon_overrides(void);
 struct config *daemon_config_try(const char *path, char **err);
