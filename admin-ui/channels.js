@@ -10,6 +10,7 @@
 import { api } from "./api.js";
 import { h, errLine, attempt, table, when } from "./ui.js";
 import { guide } from "./channels_guide.js";
+import { restartButton } from "./system.js";
 import { channelForm, secretForm } from "./channels_edit.js";
 
 const REFRESH_MS = 10000;
@@ -111,7 +112,6 @@ export function render(el) {
 	async function chans(force) {
 		const r = await attempt(chanErr, () => api("/api/v1/channels"));
 		if (!r) return;
-		await fromFile(r.channels);
 		const s = JSON.stringify(r);
 		if (!force && (s === seenChans || busy(cards))) return;
 		seenChans = s;
@@ -132,28 +132,6 @@ export function render(el) {
 	refresh(true);
 	const t = setInterval(() => refresh(false), REFRESH_MS);
 	return () => clearInterval(t);
-}
-
-/*
- * Channels start with pincerd: one added to the config file since (here
- * or by hand) is shown as not running, from the file (GET
- * /api/v1/config; without it, nothing is added).
- */
-async function fromFile(list) {
-	let file;
-	try {
-		file = (await api("/api/v1/config")).config?.channels;
-	} catch {
-		return;
-	}
-	const running = new Set(list.map((c) => c.name));
-	for (const e of Array.isArray(file) ? file : [])
-		if (e && e.name && !running.has(e.name))
-			list.push({ name: e.name, kind: e.kind || "",
-				mode: e.mode || "", enabled: false,
-				status: "disabled", status_text: "in the config " +
-				"file, not running: restart pincerd to start it",
-				last_error: null, webhooks: [], secrets: [] });
 }
 
 /* Someone is typing in a card: a refresh would throw it away. */
@@ -226,5 +204,7 @@ function card(c, base, open, again) {
 		"aria-labelledby": id + "-h" },
 		h("h3", { id: id + "-h" }, c.name), dl,
 		secrets ? h("p", { class: "muted" }, "Secrets:") : null,
-		secrets, d, c.enabled !== undefined ? editor(c) : null);
+		secrets, d, c.enabled !== undefined ? editor(c) : null,
+		/* Saved since the start: a restart starts it. */
+		c.enabled ? null : restartButton(id + "-restart"));
 }

@@ -8,6 +8,7 @@
 // name, deleted; a value is typed once and never shown again.
 import { api } from "./api.js";
 import { h, errLine, attempt, table, when } from "./ui.js";
+import { systemSection } from "./system.js";
 
 const GENERAL = "general";	/* the group of names without a dot */
 
@@ -165,7 +166,7 @@ export function render(el) {
 	const loadErr = errLine("settings-load-error");
 	const body = h("div", { id: "settings-body" });
 	el.replaceChildren(h("h1", {}, "Settings"), loadErr, body,
-		secrets());
+		secrets(), systemSection());
 	const load = async () => {
 		const r = await attempt(loadErr, () => api("/api/v1/config"));
 		if (r) draw(body, r, status, err, load);

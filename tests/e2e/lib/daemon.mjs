@@ -13,6 +13,7 @@ const top = process.env.TOP_BUILDDIR ?? os.tmpdir();
 // opts.beforeStart({ dir, state, conf }), if given, runs (and is awaited)
 // after the config is written and the state folder made (0700), before
 // pincerd starts: e.g. to add users with `pincer user add --state`.
+// opts.listen: the address (default 127.0.0.1:0, a port of its own).
 export async function startPincer(name, config = {}, opts = {}) {
 	if (!bin) throw new Error("PINCER_BIN is not set");
 	const logs = path.join(top, "tests", "logs");
@@ -28,7 +29,7 @@ export async function startPincer(name, config = {}, opts = {}) {
 	const logPath = path.join(logs, `e2e.${name}.pincerd.log`);
 	const log = fs.openSync(logPath, "w");
 	const child = spawn(bin, ["serve", "--config", conf, "--state",
-		state, "--listen", "127.0.0.1:0"],
+		state, "--listen", opts.listen ?? "127.0.0.1:0"],
 		{ stdio: ["ignore", "ignore", log] });
 	const exited = new Promise((resolve) => child.on("exit", resolve));
 	let addr = null;
