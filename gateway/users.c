@@ -334,6 +334,41 @@ users_set_disabled(const char *name, bool disabled)
 	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
 }
 
+int
+users_set_role(const char *name, enum role role)
+{
+	static const char sql[] = "UPDATE users SET role = ? WHERE name = ?";
+	sqlite3_stmt	*st = store_stmt(sql);
+	int		 rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, role_names[role], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	/* A cached token identity holds the old role's scopes. */
+	auth_invalidate();
+	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+}
+
+/* The user and, by the foreign key's cascade, their API tokens. */
+int
+users_delete(const char *name)
+{
+	static const char sql[] = "DELETE FROM users WHERE name = ?";
+	sqlite3_stmt	*st = store_stmt(sql);
+	int		 rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	auth_invalidate();
+	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+}
+
 void
 users_touch_login(long long id)
 {
