@@ -44,8 +44,8 @@ api_users_create(struct http_req *r)
 	if (name == NULL || rolestr == NULL || pw == NULL ||
 	    strlen(pw) > 1024 || (email != NULL && strlen(email) > 254)) {
 		http_error(r, 400, "bad_request", "send {\"name\", \"role\": "
-		    "\"member\", \"admin\" or \"owner\", \"password\" (8 or more "
-		    "characters), \"email\" (optional)}");
+		    "\"member\", \"admin\" or \"owner\", \"password\" (8 or "
+		    "more characters), \"email\" (optional)}");
 	} else if (users_role_parse(rolestr, &role) == -1) {
 		http_error(r, 400, "bad_role", "the role is member, admin or "
 		    "owner");
@@ -127,7 +127,8 @@ api_users_update(struct http_req *r)
 	}
 	if (rolestr != NULL && role != u.role) {
 		if (users_set_role(u.name, role) == -1) {
-			http_error(r, 500, "internal", "cannot change the role");
+			http_error(r, 500, "internal", "cannot change the "
+			    "role");
 			goto out;
 		}
 		audit_add(id->user, http_req_ip(r), "user_role", u.name,
@@ -135,7 +136,8 @@ api_users_update(struct http_req *r)
 	}
 	if (dis != NULL && json_is_true(dis) != u.disabled) {
 		if (users_set_disabled(u.name, json_is_true(dis)) == -1) {
-			http_error(r, 500, "internal", "cannot change the user");
+			http_error(r, 500, "internal", "cannot change the "
+			    "user");
 			goto out;
 		}
 		audit_add(id->user, http_req_ip(r), json_is_true(dis) ?

@@ -67,7 +67,7 @@ static const char skills_head[] = "\n\n## Skills\nWhen a task matches a "
 
 struct prompt {
 	struct buf	*b;
-	size_t		 n;	/* lines so far: the head goes before the first */
+	size_t		 n;	/* lines so far (the head before the first) */
 };
 
 static void
