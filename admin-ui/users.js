@@ -21,19 +21,22 @@ const EXPIRY = [["0", "never"], ["86400", "in 1 day"],
 	["7776000", "in 90 days"], ["31536000", "in a year"]];
 
 export function render(el, ctx) {
+	const member = ctx.me && ctx.me.role === "member";
+	/* A member manages only their own tokens: that view is theirs. */
 	const view = VIEWS.some(([v]) => v === ctx.params[0]) ?
-		ctx.params[0] : "people";
+		ctx.params[0] : member ? "tokens" : "people";
 	const tabs = h("nav", { class: "subnav", "aria-label": "Users views" },
 		VIEWS.map(([v, label, href]) => h("a", { href,
 			"aria-current": v === view ? "page" : null }, label)));
 	const body = h("div", { id: "users-" + view });
 	el.replaceChildren(h("h1", {}, "Users, tokens and audit"), tabs, body);
-	if (ctx.me && ctx.me.role === "member" && view !== "tokens")
-		body.append(h("p", { class: "muted" }, "Only an admin or " +
+	if (member && view !== "tokens")
+		body.append(h("p", { id: "users-member" }, "Only an admin or " +
 			"an owner manages people and reads the audit log; " +
-			"you can manage your own API tokens."));
-	const run = { people, tokens, audit }[view];
-	run(body, ctx);
+			"you can manage your own ", h("a",
+			{ href: "#/users/tokens" }, "API tokens"), "."));
+	else
+		({ people, tokens, audit })[view](body, ctx);
 	return () => document.querySelectorAll("dialog.users-dialog")
 		.forEach((d) => d.remove());
 }

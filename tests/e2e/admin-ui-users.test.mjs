@@ -60,6 +60,11 @@ test("people: add, log in elsewhere, role, disable, password, delete",
 		(await fetch("/api/v1/me")).status);
 	assert.equal(await miaMe(), 200);
 	await p2.locator("#tokens-none").waitFor();
+	/* People and the audit log are not hers: said, not asked for. */
+	await p2.evaluate(() => { location.hash = "#/users/audit"; });
+	await p2.locator("#users-member").waitFor();
+	await p2.evaluate(() => { location.hash = "#/users"; });
+	await p2.locator("#users-tokens").waitFor();
 
 	/* Role, through the select. */
 	await row("mia").locator("select.user-role").selectOption("admin");
