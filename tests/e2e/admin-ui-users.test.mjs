@@ -135,6 +135,8 @@ test("tokens: made, shown once, listed by name, revoked", { skip },
 	assert.equal((await get(gw.url + "/api/v1/me",
 		{ Authorization: "Bearer " + secret })).status, 200,
 		"the token works");
+	await page.click("#token-copy");
+	await page.locator("#token-copied:not(:empty)").waitFor();
 	await page.click("#token-done");
 	await page.locator("#token-dialog").waitFor({ state: "detached" });
 	const trow = page.locator("#tokens-table tbody tr",
