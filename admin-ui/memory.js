@@ -203,10 +203,15 @@ async function skillView(el, box) {
 		const r = await api(`/api/v1/sandboxes/${encodeURIComponent(box)}` +
 			"/exec", { method: "POST", body: { cmd: [AGENT, "skills"],
 			timeout_ms: 30000 } });
-		if (r.exit_code !== 0)
-			throw new Error("pincer-agent skills failed: " +
-				(r.stderr || `exit ${r.exit_code}`).trim());
-		return JSON.parse(r.stdout);
+		/* The listing is whole when its JSON is: a complaint on the
+		 * way out (a sanitizer build's, say) does not void it. */
+		try {
+			const out = JSON.parse(r.stdout);
+			if (Array.isArray(out.skills)) return out;
+		} catch { /* said below */ }
+		throw new Error("pincer-agent skills failed (exit " +
+			`${r.exit_code}): ` + (r.stderr || r.stdout).trim()
+			.slice(0, 500));
 	});
 	if (!run) {
 		body.replaceChildren();

@@ -144,7 +144,9 @@ file_list(struct conn *c, const char *path, int fd)
 			goto oom;
 		nv++;
 	}
-	qsort(v, nv, sizeof(*v), by_name);
+	/* An empty folder leaves v NULL, which qsort may not be given. */
+	if (nv > 1)
+		qsort(v, nv, sizeof(*v), by_name);
 	if ((a = json_array()) == NULL)
 		goto oom;
 	for (i = 0; i < nv; i++) {

@@ -118,8 +118,11 @@ skills_print(const struct agent *ag)
 	o = json_pack("{s:o}", "skills", a);
 	json_object_set_new(o, "disabled_file", json_sprintf(
 	    "%s/skills.disabled", ag->data_dir));
+	/* Flushed now: whatever happens on the way out, the listing is
+	 * whole (the admin UI reads it through the exec API). */
 	if ((s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) != NULL)
 		puts(s);
+	fflush(stdout);
 	free(s);
 	json_decref(o);
 	return 0;

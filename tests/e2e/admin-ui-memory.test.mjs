@@ -24,6 +24,17 @@ after(async () => { await A?.stop(); });
 
 const go = (hash) => A.page.evaluate((h) => { location.hash = h; }, hash);
 
+// The skills list, or the words of its error as the failure.
+async function skillsShown(page) {
+	await Promise.race([
+		page.locator("#skills").waitFor({ timeout: 60000 }),
+		page.locator("#memory-skills-err:not(:empty)").waitFor(
+			{ timeout: 60000 }),
+	]);
+	assert.equal(await page.locator("#memory-skills-err").textContent(),
+		"", "the skills were listed");
+}
+
 // PUT a file's bytes with the page's session (pageApi sends JSON only).
 function put(p, text) {
 	return A.page.evaluate(async ([p, text]) => {
@@ -85,8 +96,8 @@ test("MEMORY.md and a daily note edited, saved, read back", async (t) => {
 	await page.locator("#memory-text").waitFor();
 	await page.waitForFunction((n) => document.querySelector(
 		"#memory-text").value === n, NOTE);
-	await A.shot("memory", (p) => p.locator("#skills").waitFor(
-		{ timeout: 30000 }));
+	await skillsShown(page);
+	await A.shot("memory", (p) => p.locator("#skills").waitFor());
 });
 
 test("skills: eligible or why not; one turned off for the agent",
@@ -101,7 +112,8 @@ test("skills: eligible or why not; one turned off for the agent",
 	await go("#/memory");
 	const row = (n) => page.locator("#skills li.skill", {
 		has: page.locator(".skill-name", { hasText: new RegExp(`^${n}$`) }) });
-	await row("needs-tool").waitFor({ timeout: 30000 });
+	await skillsShown(page);
+	await row("needs-tool").waitFor();
 	assert.match(await row("needs-tool").innerText(),
 		/Not eligible: needs the program pincer-no-such-tool, which is not on PATH/);
 	assert.match(await row("shell").innerText(), /Eligible/);
