@@ -51,9 +51,9 @@ function people(el, ctx) {
 	async function load() {
 		const r = await attempt(err, () => api("/api/v1/users"));
 		if (!r) return;
-		list.replaceChildren(table(["Name", "Email", "Role", "State",
-			"Last login", "Actions"], r.users.map((u) =>
-			userRow(u, ctx, load)), { id: "users-table" }));
+		list.replaceChildren(stacked(table(["Name", "Email", "Role",
+			"State", "Last login", "Actions"], r.users.map((u) =>
+			userRow(u, ctx, load)), { id: "users-table" })));
 	}
 	load();
 }
@@ -151,6 +151,17 @@ function resetPassword(name) {
 	pw.focus();
 }
 
+// A table that becomes one card a row on a phone: each cell carries its
+// column's name, which the CSS shows before it there.
+function stacked(wrap) {
+	const heads = [...wrap.querySelectorAll("th")].map((t) => t.textContent);
+	for (const tr of wrap.querySelectorAll("tbody tr"))
+		[...tr.children].forEach((td, i) => td.setAttribute("data-label",
+			heads[i] || ""));
+	wrap.classList.add("stacked");
+	return wrap;
+}
+
 /* --- dialogs ------------------------------------------------------------ */
 
 // A modal dialog removed from the page when it closes.
@@ -194,7 +205,7 @@ function tokens(el) {
 		if (!r) return;
 		const now = Date.now() / 1000;
 		const live = r.tokens.filter((t) => !t.revoked);
-		list.replaceChildren(live.length ? table(["Name", "User",
+		list.replaceChildren(live.length ? stacked(table(["Name", "User",
 			"Scopes", "Created", "Expires", "Last used", ""],
 		live.map((t) => {
 			const rowErr = h("p", { class: "bad", role: "alert" });
@@ -219,7 +230,7 @@ function tokens(el) {
 							await load();
 						});
 					} }, "Revoke"), rowErr)];
-		}), { id: "tokens-table" }) : h("p", { class: "muted",
+		}), { id: "tokens-table" })) : h("p", { class: "muted",
 			id: "tokens-none" }, "No live tokens."));
 	}
 	load();
@@ -275,7 +286,11 @@ function showOnce(name, secret) {
 				onclick: async () => {
 					field.select();
 					try {
-						await navigator.clipboard.writeText(field.value);
+						/* A permission prompt nobody answers
+						 * must not leave the button mute. */
+						await Promise.race([navigator.clipboard
+							.writeText(field.value), new Promise(
+							(_, no) => setTimeout(no, 3000))]);
 						said.textContent = "Copied.";
 					} catch {
 						said.textContent = "The browser did not " +
