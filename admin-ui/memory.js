@@ -63,6 +63,14 @@ export function render(el, ctx) {
 	let alive = true;
 
 	async function start() {
+		/* The files live in a sandbox, and sandboxes are for admins
+		 * (README, Sandboxes): say so rather than show a 403. */
+		if (ctx.me && ctx.me.role === "member") {
+			head.replaceChildren(h("p", { id: "memory-member" }, "The " +
+				"agent's memory and skills live in its sandbox, " +
+				"which an admin or an owner manages."));
+			return;
+		}
 		const r = await attempt(err, () => api("/api/v1/sandboxes"));
 		if (!r || !alive) return;
 		const own = ownSandbox(r.sandboxes, ctx.me);

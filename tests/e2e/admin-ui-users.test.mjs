@@ -63,6 +63,8 @@ test("people: add, log in elsewhere, role, disable, password, delete",
 	/* People and the audit log are not hers: said, not asked for. */
 	await p2.evaluate(() => { location.hash = "#/users/audit"; });
 	await p2.locator("#users-member").waitFor();
+	await p2.evaluate(() => { location.hash = "#/memory"; });
+	await p2.locator("#memory-member").waitFor();
 	await p2.evaluate(() => { location.hash = "#/users"; });
 	await p2.locator("#users-tokens").waitFor();
 
