@@ -64,7 +64,10 @@ api_users_create(struct http_req *r)
 	json_decref(b);
 }
 
-/* PATCH /api/v1/users/{name} {"role", "disabled", "password"} */
+/*
+ * PATCH /api/v1/users/{name} {"role", "disabled", "password"}: a new
+ * password ends the person's sessions (their API tokens stay).
+ */
 void
 api_users_update(struct http_req *r)
 {
@@ -119,10 +122,16 @@ api_users_update(struct http_req *r)
 		goto out;
 	}
 	if (pw != NULL) {
-		if (users_set_password(u.name, pw, &err) == -1) {
-			http_error(r, 500, "internal", "%s", err);
+		if (users_set_password(u.name, pw, &err) == -1 ||
+		    users_end_sessions(u.name) == -1) {
+			http_error(r, 500, "internal", "%s", err ? err :
+			    "cannot end the sessions");
 			goto out;
 		}
+		/* One's own reset keeps this session (same sid, so the
+		 * page's CSRF token holds); every other one ends. */
+		if (u.id == id->user_id && id->kind == ID_SESSION)
+			auth_session_issue(r, &u, id->sid);
 		audit_add(id->user, http_req_ip(r), "user_passwd", u.name, "");
 	}
 	if (rolestr != NULL && role != u.role) {

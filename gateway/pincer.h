@@ -421,6 +421,7 @@ struct user {
 	enum role	 role;
 	bool		 disabled;
 	char		 hash[256];
+	long long	 sessions_after;	/* unix s: older sessions end */
 };
 const char *users_role_name(enum role);
 int	 users_role_parse(const char *, enum role *);
@@ -440,6 +441,7 @@ int	 users_set_password(const char *, const char *, char **err);
 int	 users_set_disabled(const char *, bool);
 int	 users_set_role(const char *, enum role);
 int	 users_delete(const char *);
+int	 users_end_sessions(const char *);
 void	 users_touch_login(long long);
 json_t	*users_list(void);
 

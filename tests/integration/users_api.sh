@@ -3,7 +3,7 @@
 # password, delete) with each of its errors; the rules that keep an owner
 # (only an owner makes or changes one, the last owner stays, nobody locks
 # themselves out); a disabled or deleted user's session and token stop
-# working at once; every change is audited, and the audit log's filters
+# working at once; a new password ends the person's other sessions; every change is audited, and the audit log's filters
 # (actor, action prefix, since/until) find them. No password in the log.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
@@ -33,7 +33,8 @@ as() {
 code_is() { is "$1: $2 $3" "$CODE $(jstr "$BODY" code)" "$2 $3"; }
 
 PW=$(random_token); MPW=$(random_token); NPW=$(random_token)
-for s in "$PW" "$MPW" "$NPW"; do secret_register "$s"; done
+PW2=$(random_token)
+for s in "$PW" "$MPW" "$NPW" "$PW2"; do secret_register "$s"; done
 
 if ! pincer_start "{ $FAST }"; then
 	ok "pincerd starts" false
@@ -140,6 +141,43 @@ login dave "$NPW"
 is "the old password: 401" "$CODE" 401
 login dave "$MPW"
 is "the new password: 200" "$CODE" 200
+DAVE_COOKIE=$COOKIE
+sleep 1		# sessions issued in the second of a reset survive it
+as "$ADM" PATCH /api/v1/users/dave "{\"password\":\"$NPW\"}"
+is "PATCH: another new password for dave: 200" "$CODE" 200
+req GET /api/v1/me -H "Cookie: pincer_session=$DAVE_COOKIE"
+is "… his session from before it: 401" "$CODE" 401
+as "$DAVE_TOK" GET /api/v1/me
+is "… his API token still works: 200" "$CODE" 200
+login dave "$NPW"
+is "… and he logs in with it: 200" "$CODE" 200
+
+# One's own reset keeps one's session (same CSRF token), ends the others.
+login alice "$PW"
+A1=$COOKIE
+login alice "$PW"
+A2=$COOKIE
+A2_CSRF=$CSRF
+sleep 1
+req PATCH /api/v1/users/alice -H "Cookie: pincer_session=$A2" \
+    -H "Origin: $PINCER_URL" -H "X-CSRF-Token: $A2_CSRF" \
+    -H 'Content-Type: application/json' --data-binary "{\"password\":\"$PW2\"}"
+is "PATCH: alice's own password, by her session: 200" "$CODE" 200
+A3=$(printf '%s\n' "$HDRS" |
+    sed -n 's/^[Ss]et-[Cc]ookie: *pincer_session=\([^;]*\).*/\1/p')
+[ -n "$A3" ] && secret_register "$A3"
+ok "… with a new cookie for this session" test -n "$A3"
+req GET /api/v1/me -H "Cookie: pincer_session=$A3"
+is "… which works: 200" "$CODE" 200
+ok "… with the same CSRF token" test "$(jstr "$BODY" csrf_token)" = "$A2_CSRF"
+req GET /api/v1/me -H "Cookie: pincer_session=$A1"
+is "her other session: 401" "$CODE" 401
+a3_ended() { [ "$(curl -s -o /dev/null -w '%{http_code}' \
+    -H "Cookie: pincer_session=$A3" "$PINCER_URL/api/v1/me")" = 401 ]; }
+sleep 1
+printf '%s\n' "$PW2" | pcli user passwd alice --password-stdin >/dev/null 2>&1
+is "pincer user passwd: exits 0" "$?" 0
+ok "… and ends her sessions in the running pincerd too" wait_until 5 a3_ended
 
 # A second owner, then the first may step down.
 as "$OWN" PATCH /api/v1/users/carol '{"role":"owner"}'
@@ -213,5 +251,5 @@ as "$MEM" GET /api/v1/audit
 code_is "the audit log, a member" 403 forbidden
 
 pincer_stop
-ok "no password in pincerd's log" test -z "$(grep -F -e "$NPW" -e "$MPW" -e "$PW" "$PINCER_LOG" 2>/dev/null)"
+ok "no password in pincerd's log" test -z "$(grep -F -e "$NPW" -e "$MPW" -e "$PW" -e "$PW2" "$PINCER_LOG" 2>/dev/null)"
 done_testing
