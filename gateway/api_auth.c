@@ -227,22 +227,37 @@ api_tokens_revoke(struct http_req *r)
 	http_json(r, 200, "{\"status\":\"revoked\"}");
 }
 
-/* GET /api/v1/audit?before=ID&limit=N */
+/*
+ * GET /api/v1/audit?before=ID&limit=N&actor=NAME&action=PREFIX
+ * &since=TIME&until=TIME
+ */
 void
 api_audit(struct http_req *r)
 {
-	const char	*b = http_req_query(r, "before");
-	const char	*l = http_req_query(r, "limit");
-	long long	 before = b != NULL ? strtoll(b, NULL, 10) : 0, next;
-	long		 limit = l != NULL ? strtol(l, NULL, 10) : 50;
-	json_t		*page, *o;
+	const char		*b = http_req_query(r, "before");
+	const char		*l = http_req_query(r, "limit");
+	struct audit_query	 q = { .actor = http_req_query(r, "actor"),
+				    .action = http_req_query(r, "action"),
+				    .since = http_req_query(r, "since"),
+				    .until = http_req_query(r, "until") };
+	long long		 next;
+	long			 limit = l != NULL ? strtol(l, NULL, 10) : 50;
+	json_t			*page, *o;
 
-	if (limit < 1 || limit > 500 || before < 0) {
+	q.before = b != NULL ? strtoll(b, NULL, 10) : 0;
+	if (limit < 1 || limit > 500 || q.before < 0) {
 		http_error(r, 400, "bad_request", "limit is 1 to 500, before "
 		    "an entry id");
 		return;
 	}
-	page = audit_page(before, (int)limit, &next);
+	if ((q.since != NULL && *q.since && !audit_time_valid(q.since)) ||
+	    (q.until != NULL && *q.until && !audit_time_valid(q.until))) {
+		http_error(r, 400, "bad_time", "since and until are UTC "
+		    "times like 2026-12-03 or 2026-12-03T06:30:00Z");
+		return;
+	}
+	q.limit = (int)limit;
+	page = audit_page(&q, &next);
 	o = json_pack("{s:o}", "entries", page);
 	json_object_set_new(o, "next_before", next ? json_integer(next) :
 	    json_null());

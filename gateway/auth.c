@@ -660,6 +660,10 @@ session_verify(const char *tok, struct identity *id)
 	    users_get_session(strtoll(sub, NULL, 10), sid, &u, &revoked) ==
 	    -1 || revoked || u.disabled)
 		goto out;
+	/* A password reset ended the sessions issued before it. */
+	if (json_integer_value(json_object_get(claims, "iat")) <
+	    u.sessions_after)
+		goto out;
 	/* The role comes from the database: a change applies at once. */
 	id->kind = ID_SESSION;
 	id->user_id = u.id;

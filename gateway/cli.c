@@ -65,8 +65,10 @@ cli_user(const struct config_overrides *ov, int argc, char **argv)
 		if (users_set_password(name, pw, &err) == -1)
 			fprintf(stderr, "pincer user passwd: %s\n", err);
 		else {
+			users_end_sessions(name);
 			audit_add("cli", "", "user_passwd", name, "");
-			printf("password of %s changed\n", name);
+			printf("password of %s changed; their sessions "
+			    "ended\n", name);
 			rc = 0;
 		}
 	} else {

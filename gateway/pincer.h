@@ -394,6 +394,12 @@ void	 api_tokens_create(struct http_req *);
 void	 api_tokens_revoke(struct http_req *);
 void	 api_audit(struct http_req *);
 
+/* api_users.c */
+void	 api_users_list(struct http_req *);
+void	 api_users_create(struct http_req *);
+void	 api_users_update(struct http_req *);
+void	 api_users_delete(struct http_req *);
+
 /* b64.c */
 size_t	 b64url_encode(const void *, size_t, char *);
 size_t	 b64url_encoded_len(size_t);
@@ -437,6 +443,7 @@ struct user {
 	enum role	 role;
 	bool		 disabled;
 	char		 hash[256];
+	long long	 sessions_after;	/* unix s: older sessions end */
 };
 const char *users_role_name(enum role);
 int	 users_role_parse(const char *, enum role *);
@@ -454,6 +461,9 @@ int	 users_get_session(long long, const char *sid, struct user *,
 int	 users_count(bool owners_only);
 int	 users_set_password(const char *, const char *, char **err);
 int	 users_set_disabled(const char *, bool);
+int	 users_set_role(const char *, enum role);
+int	 users_delete(const char *);
+int	 users_end_sessions(const char *);
 void	 users_touch_login(long long);
 json_t	*users_list(void);
 
@@ -555,7 +565,16 @@ json_t	*secrets_list(void);
 /* audit.c */
 void	 audit_add(const char *actor, const char *ip, const char *action,
 	    const char *target, const char *detail);
-json_t	*audit_page(long long before_id, int limit, long long *next);
+struct audit_query {
+	long long	 before;	/* an entry id; 0: from the newest */
+	int		 limit;
+	const char	*actor;		/* NULL or "": any */
+	const char	*action;	/* a prefix */
+	const char	*since;		/* ISO 8601 UTC, inclusive */
+	const char	*until;		/* exclusive */
+};
+json_t	*audit_page(const struct audit_query *, long long *next);
+bool	 audit_time_valid(const char *);
 
 /* objstore.c: object storage (README, Object storage). One interface, two
  * backends: objstore_local.c (a folder) and objstore_s3.c (S3 over libcurl).

@@ -180,7 +180,7 @@ users_add(const char *name, const char *email, enum role role,
 }
 
 static const char user_cols[] = "id, name, coalesce(email, ''), role, "
-    "coalesce(password_hash, ''), disabled";
+    "coalesce(password_hash, ''), disabled, sessions_after";
 
 int
 users_find(const char *name, struct user *u)
@@ -261,7 +261,7 @@ users_get_session(long long id, const char *sid, struct user *u,
 	sqlite3_bind_text(st, 2, sid, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_to_user(st, u);
-		*revoked = sqlite3_column_int(st, 6) != 0;
+		*revoked = sqlite3_column_int(st, 7) != 0;
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : -1;
@@ -334,6 +334,64 @@ users_set_disabled(const char *name, bool disabled)
 	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
 }
 
+int
+users_set_role(const char *name, enum role role)
+{
+	static const char sql[] = "UPDATE users SET role = ? WHERE name = ?";
+	sqlite3_stmt	*st = store_stmt(sql);
+	int		 rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, role_names[role], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	/* A cached token identity holds the old role's scopes. */
+	auth_invalidate();
+	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+}
+
+/*
+ * End every session of the user issued before now (a password reset: who
+ * knew the old one may hold a cookie). Tokens are credentials of their
+ * own and stay. A session issued in this same second survives, so one
+ * issued right after the reset (the person's own new one) works.
+ */
+int
+users_end_sessions(const char *name)
+{
+	static const char sql[] = "UPDATE users SET sessions_after = "
+	    "CAST(strftime('%s', 'now') AS INTEGER) WHERE name = ?";
+	sqlite3_stmt	*st = store_stmt(sql);
+	int		 rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	auth_invalidate();
+	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+}
+
+/* The user and, by the foreign key's cascade, their API tokens. */
+int
+users_delete(const char *name)
+{
+	static const char sql[] = "DELETE FROM users WHERE name = ?";
+	sqlite3_stmt	*st = store_stmt(sql);
+	int		 rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	auth_invalidate();
+	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+}
+
 void
 users_touch_login(long long id)
 {
@@ -384,4 +442,5 @@ row_to_user(sqlite3_stmt *st, struct user *u)
 	u->role = r;
 	snprintf(u->hash, sizeof(u->hash), "%s", sqlite3_column_text(st, 4));
 	u->disabled = sqlite3_column_int(st, 5) != 0;
+	u->sessions_after = sqlite3_column_int64(st, 6);
 }

@@ -98,6 +98,7 @@ bool	 memory_search(const struct agent *, json_t *args, struct buf *out);
 
 /* skills.c: the skills the agent may use, listed in its prompt. */
 void	 skills_context(const struct agent *, struct buf *);
+int	 skills_print(const struct agent *);
 
 /* turn.c */
 int	 turn_run(struct agent *, json_t *input);

@@ -20,6 +20,8 @@ static const char usage[] =
 	"usage: pincer-agent turn     one agent turn: the message as JSON on "
 	"stdin,\n"
 	"                             its events as JSON lines on stdout\n"
+	"       pincer-agent skills   every skill found, as JSON: eligible or\n"
+	"                             why not, enabled or not\n"
 	"       pincer-agent --help | --version\n"
 	"\n"
 	"The message: {\"conversation\": ID, \"text\": TEXT, \"sender\":\n"
@@ -148,6 +150,13 @@ main(int argc, char **argv)
 	    !strcmp(argv[1], "-h"))) {
 		fputs(usage, stdout);
 		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "skills")) {
+		memset(&ag, 0, sizeof(ag));
+		ag.data_dir = env("PINCER_AGENT_DATA", "/data");
+		ag.skills_dir = env("PINCER_AGENT_SKILLS",
+		    "/opt/pincer/skills");
+		return skills_print(&ag);
 	}
 	if (argc != 2 || strcmp(argv[1], "turn") != 0) {
 		fputs(usage, stderr);

@@ -6,8 +6,11 @@
  * read-only); a name found twice is the first one's. A skill whose
  * OpenClaw requirements are not met here (metadata.openclaw, or the
  * older metadata.clawdbot / metadata.moltbot: requires.bins, anyBins,
- * env, config; os) is left out. The prompt lists each skill's name,
- * description and path; the agent reads the body when it needs it.
+ * env, config; os) is left out, and so is one the owner turned off in
+ * $data/skills.disabled (one name a line). The prompt lists each skill's
+ * name, description and path; the agent reads the body when it needs
+ * it. `pincer-agent skills` says the same of every skill, with the
+ * reason for each one left out (the admin UI's Memory page shows it).
  */
 #include <dirent.h>
 #include <limits.h>
@@ -24,16 +27,19 @@
 #define SKILL_FILE_MAX	(256 * 1024)
 #define SKILLS_MAX	200
 #define DESC_MAX	400
+#define DISABLED_MAX	(64 * 1024)
 
-struct seen;
-static void	 list_folder(const char *, struct seen *, struct buf *);
-static json_t	*front_matter(const char *path);
-static json_t	*node_json(yaml_document_t *, yaml_node_t *, int depth);
-static bool	 eligible(json_t *fm);
-static bool	 on_path(const char *bin);
-
-static const char skills_head[] = "\n\n## Skills\nWhen a task matches a "
-	"skill, read its SKILL.md (read_file) and follow it.\n";
+/* One skill as found, for the prompt or the listing. */
+struct skill {
+	const char	*name;
+	const char	*desc;
+	const char	*path;		/* of its SKILL.md */
+	const char	*source;	/* "data" or "bundled" */
+	const char	*why_not;	/* NULL: eligible */
+	bool		 enabled;	/* not in skills.disabled */
+	bool		 shadowed;	/* an earlier one has its name */
+};
+typedef void	(*skill_fn)(void *, const struct skill *);
 
 /* The names listed so far: a name found again is skipped. */
 struct seen {
@@ -41,56 +47,183 @@ struct seen {
 	size_t	 n;
 };
 
+struct walk {
+	struct seen	 seen;
+	struct buf	 disabled;	/* "\nname\nname\n" */
+	skill_fn	 fn;
+	void		*arg;
+};
+
+static void	 walk_all(const struct agent *, skill_fn, void *);
+static void	 walk_folder(const char *, const char *, struct walk *);
+static void	 load_disabled(const struct agent *, struct buf *);
+static json_t	*front_matter(const char *path);
+static json_t	*node_json(yaml_document_t *, yaml_node_t *, int depth);
+static const char *why_not(json_t *fm, char *, size_t);
+static bool	 on_path(const char *bin);
+
+static const char skills_head[] = "\n\n## Skills\nWhen a task matches a "
+	"skill, read its SKILL.md (read_file) and follow it.\n";
+
+struct prompt {
+	struct buf	*b;
+	size_t		 n;	/* lines so far (the head before the first) */
+};
+
+static void
+prompt_line(void *arg, const struct skill *sk)
+{
+	struct prompt	*p = arg;
+
+	if (sk->why_not != NULL || !sk->enabled || sk->shadowed)
+		return;
+	if (p->n++ == 0)
+		buf_puts(p->b, skills_head);
+	buf_printf(p->b, "- %s: %.*s (%s)\n", sk->name, DESC_MAX, sk->desc,
+	    sk->path);
+}
+
 void
 skills_context(const struct agent *ag, struct buf *b)
 {
-	struct seen	 seen = { .n = 0 };
-	char		 dir[PATH_MAX];
+	struct prompt	 p = { .b = b, .n = 0 };
 
-	snprintf(dir, sizeof(dir), "%s/skills", ag->data_dir);
-	list_folder(dir, &seen, b);
-	if (ag->skills_dir != NULL)
-		list_folder(ag->skills_dir, &seen, b);
+	walk_all(ag, prompt_line, &p);
 }
 
-/* The eligible skills of one folder, as lines of the prompt. */
 static void
-list_folder(const char *dir, struct seen *seen, struct buf *b)
+list_one(void *arg, const struct skill *sk)
 {
-	char		 path[PATH_MAX * 2];
-	DIR		*d;
-	struct dirent	*e;
-	json_t		*fm;
-	const char	*name, *desc;
-	size_t		 k;
-	bool		 dup;
+	json_t	*o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "name",
+		    sk->name, "description", sk->desc, "path", sk->path,
+		    "source", sk->source, "eligible", sk->why_not == NULL,
+		    "enabled", sk->enabled, "shadowed", sk->shadowed);
 
-	if ((d = opendir(dir)) == NULL)
+	json_object_set_new(o, "reason", sk->why_not != NULL ?
+	    json_string(sk->why_not) : json_null());
+	json_array_append_new(arg, o);
+}
+
+/*
+ * `pincer-agent skills`: every skill found, as {"skills": [{name,
+ * description, path, source, eligible, reason, enabled, shadowed}]}.
+ */
+int
+skills_print(const struct agent *ag)
+{
+	json_t	*a = json_array(), *o;
+	char	*s;
+
+	walk_all(ag, list_one, a);
+	o = json_pack("{s:o}", "skills", a);
+	json_object_set_new(o, "disabled_file", json_sprintf(
+	    "%s/skills.disabled", ag->data_dir));
+	/* Flushed now: whatever happens on the way out, the listing is
+	 * whole (the admin UI reads it through the exec API). */
+	if ((s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) != NULL)
+		puts(s);
+	fflush(stdout);
+	free(s);
+	json_decref(o);
+	return 0;
+}
+
+static void
+walk_all(const struct agent *ag, skill_fn fn, void *arg)
+{
+	struct walk	*w = calloc(1, sizeof(*w));
+	char		 dir[PATH_MAX];
+
+	if (w == NULL)
 		return;
-	while ((e = readdir(d)) != NULL && seen->n < SKILLS_MAX) {
-		if (e->d_name[0] == '.')
+	w->fn = fn;
+	w->arg = arg;
+	load_disabled(ag, &w->disabled);
+	snprintf(dir, sizeof(dir), "%s/skills", ag->data_dir);
+	walk_folder(dir, "data", w);
+	if (ag->skills_dir != NULL)
+		walk_folder(ag->skills_dir, "bundled", w);
+	buf_free(&w->disabled);
+	free(w);
+}
+
+/* Every skill of one folder, in name order so the listing is stable. */
+static void
+walk_folder(const char *dir, const char *source, struct walk *w)
+{
+	char		 path[PATH_MAX * 2], why[256], key[80];
+	struct dirent	**ents = NULL;
+	struct skill	 sk;
+	json_t		*fm;
+	int		 i, n;
+	size_t		 k;
+
+	if ((n = scandir(dir, &ents, NULL, alphasort)) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (ents[i]->d_name[0] == '.' || w->seen.n >= SKILLS_MAX)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/SKILL.md", dir, e->d_name);
-		if ((fm = front_matter(path)) == NULL)
+		snprintf(path, sizeof(path), "%s/%s/SKILL.md", dir,
+		    ents[i]->d_name);
+		if (access(path, F_OK) == -1)
 			continue;
-		name = json_string_value(json_object_get(fm, "name"));
-		if (name == NULL || *name == '\0')
-			name = e->d_name;
-		desc = json_string_value(json_object_get(fm, "description"));
-		for (dup = false, k = 0; k < seen->n && !dup; k++)
-			dup = !strncmp(seen->names[k], name,
-			    sizeof(seen->names[0]) - 1);
-		if (!dup && eligible(fm)) {
-			snprintf(seen->names[seen->n++],
-			    sizeof(seen->names[0]), "%.63s", name);
-			if (seen->n == 1)
-				buf_puts(b, skills_head);
-			buf_printf(b, "- %s: %.*s (%s)\n", name, DESC_MAX,
-			    desc != NULL ? desc : "", path);
-		}
+		memset(&sk, 0, sizeof(sk));
+		sk.path = path;
+		sk.source = source;
+		fm = front_matter(path);
+		sk.name = json_string_value(json_object_get(fm, "name"));
+		if (sk.name == NULL || *sk.name == '\0')
+			sk.name = ents[i]->d_name;
+		sk.desc = json_string_value(json_object_get(fm,
+		    "description"));
+		if (sk.desc == NULL)
+			sk.desc = "";
+		sk.why_not = fm == NULL ? "SKILL.md has no YAML front matter "
+		    "(or it is not valid YAML)" : why_not(fm, why, sizeof(why));
+		snprintf(key, sizeof(key), "\n%.63s\n", sk.name);
+		sk.enabled = w->disabled.len == 0 ||
+		    strstr(w->disabled.data, key) == NULL;
+		for (k = 0; k < w->seen.n && !sk.shadowed; k++)
+			sk.shadowed = !strncmp(w->seen.names[k], sk.name,
+			    sizeof(w->seen.names[0]) - 1);
+		w->fn(w->arg, &sk);
+		if (!sk.shadowed && sk.why_not == NULL && sk.enabled)
+			snprintf(w->seen.names[w->seen.n++],
+			    sizeof(w->seen.names[0]), "%.63s", sk.name);
 		json_decref(fm);
 	}
-	closedir(d);
+	for (i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+}
+
+/*
+ * $data/skills.disabled: a skill name a line ('#' starts a comment);
+ * kept as "\nname\n…" so a lookup is one strstr. No file: none off.
+ */
+static void
+load_disabled(const struct agent *ag, struct buf *out)
+{
+	char		 path[PATH_MAX], why[64], *line, *save = NULL;
+	struct buf	 text;
+
+	buf_init(out, DISABLED_MAX * 2);
+	buf_init(&text, DISABLED_MAX);
+	snprintf(path, sizeof(path), "%s/skills.disabled", ag->data_dir);
+	if (agent_slurp(path, DISABLED_MAX, &text, why, sizeof(why)) == 0 &&
+	    buf_append(&text, "", 1) == 0) {
+		buf_puts(out, "\n");
+		for (line = strtok_r(text.data, "\r\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\r\n", &save)) {
+			line[strcspn(line, "#")] = '\0';
+			while (*line == ' ' || *line == '\t')
+				line++;
+			line[strcspn(line, " \t")] = '\0';
+			if (*line != '\0')
+				buf_printf(out, "%s\n", line);
+		}
+	}
+	buf_free(&text);
 }
 
 /* The front matter as JSON, or NULL (no file, none, or not YAML). */
@@ -184,22 +317,29 @@ node_json(yaml_document_t *doc, yaml_node_t *n, int depth)
 	}
 }
 
-/* Every string of a list passes check (any: one is enough). */
+/*
+ * Every string of a list passes check (any: one is enough); *bad is the
+ * first that fails (for any: NULL, all failed).
+ */
 static bool
-all_of(json_t *list, bool (*check)(const char *), bool any)
+all_of(json_t *list, bool (*check)(const char *), bool any,
+    const char **bad)
 {
 	json_t	*v;
 	size_t	 i;
 	bool	 one = false;
 
+	*bad = NULL;
 	if (!json_is_array(list))
 		return true;
 	json_array_foreach(list, i, v) {
 		bool	 ok = json_is_string(v) &&
 			    check(json_string_value(v));
 
-		if (!ok && !any)
+		if (!ok && !any) {
+			*bad = json_is_string(v) ? json_string_value(v) : "?";
 			return false;
+		}
 		one = one || ok;
 	}
 	return !any || one || json_array_size(list) == 0;
@@ -226,27 +366,57 @@ never(const char *unused)
 	return false;
 }
 
-static bool
-eligible(json_t *fm)
+/* A list's strings joined by ", " into out. */
+static const char *
+joined(json_t *list, char *out, size_t outsz)
+{
+	json_t	*v;
+	size_t	 i, n = 0;
+
+	out[0] = '\0';
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && n < outsz)
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s",
+			    n ? ", " : "", json_string_value(v));
+	return out;
+}
+
+/* NULL if the skill may be offered here, else why not, in words. */
+static const char *
+why_not(json_t *fm, char *out, size_t outsz)
 {
 	json_t		*md = json_object_get(fm, "metadata"), *oc, *rq;
-	const char	*keys[] = { "openclaw", "clawdbot", "moltbot" };
+	const char	*keys[] = { "openclaw", "clawdbot", "moltbot" }, *bad;
+	char		 list[160];
 	size_t		 i;
 
 	if (json_is_true(json_object_get(fm, "disable-model-invocation")))
-		return false;
+		return "its front matter says disable-model-invocation: true";
 	for (i = 0, oc = NULL; i < 3 && oc == NULL; i++)
 		oc = json_object_get(md, keys[i]);
 	if (!json_is_object(oc))
-		return true;
+		return NULL;
 	rq = json_object_get(oc, "requires");
+	if (!all_of(json_object_get(oc, "os"), is_linux, true, &bad))
+		snprintf(out, outsz, "made for another system (os: %s)",
+		    joined(json_object_get(oc, "os"), list, sizeof(list)));
+	else if (!all_of(json_object_get(rq, "bins"), on_path, false, &bad))
+		snprintf(out, outsz, "needs the program %s, which is not on "
+		    "PATH", bad);
+	else if (!all_of(json_object_get(rq, "anyBins"), on_path, true, &bad))
+		snprintf(out, outsz, "needs one of the programs %s; none is "
+		    "on PATH", joined(json_object_get(rq, "anyBins"), list,
+		    sizeof(list)));
+	else if (!all_of(json_object_get(rq, "env"), env_set, false, &bad))
+		snprintf(out, outsz, "needs the environment variable %s", bad);
 	/* requires.config names OpenClaw's own settings, which do not
 	 * exist here: such a skill could not work. */
-	return all_of(json_object_get(oc, "os"), is_linux, true) &&
-	    all_of(json_object_get(rq, "bins"), on_path, false) &&
-	    all_of(json_object_get(rq, "anyBins"), on_path, true) &&
-	    all_of(json_object_get(rq, "env"), env_set, false) &&
-	    all_of(json_object_get(rq, "config"), never, false);
+	else if (!all_of(json_object_get(rq, "config"), never, false, &bad))
+		snprintf(out, outsz, "needs OpenClaw's setting %s, which "
+		    "pincer does not have", bad);
+	else
+		return NULL;
+	return out;
 }
 
 /* An executable of that name in $PATH. */

@@ -380,6 +380,43 @@ script '[{"text": "ok"}]'
 PINCER_TEST_SKILL_VAR=1 turn '{"conversation": "k1", "text": "hi"}'
 like "with the variable set, that skill is listed" \
     "$(requests | jq -r '.[0].body.messages[0].content')" "- needs-env:"
+
+# --- `pincer-agent skills`: every skill, why not, enabled ----------------------
+SK=$("$AGENT" skills)
+is "pincer-agent skills: exits 0" "$?" 0
+sk() { jq -r --arg n "$1" "[.skills[] | select(.name == \$n)][0] | $2" <<<"$SK"; }
+is "weather: eligible, enabled, from the data folder" \
+    "$(sk weather '"\(.eligible) \(.enabled) \(.source)"')" "true true data"
+is "fancy: not eligible" "$(sk fancy .eligible)" false
+is "… because its program is missing" "$(sk fancy .reason)" \
+    "needs the program pincer-no-such-binary, which is not on PATH"
+is "legacy: none of its programs" "$(sk legacy .reason)" \
+    "needs one of the programs pincer-nope-1, pincer-nope-2; none is on PATH"
+like "broken: no valid front matter" "$(sk broken .reason)" "front matter"
+like "quiet: disable-model-invocation" "$(sk quiet .reason)" \
+    "disable-model-invocation"
+is "needs-env: the variable" "$(sk needs-env .reason)" \
+    "needs the environment variable PINCER_TEST_SKILL_VAR"
+is "the bundled memory skill is shadowed by the owner's" \
+    "$(jq -r '[.skills[] | select(.name == "memory")] | map("\(.source) \(.shadowed)") | join(",")' <<<"$SK")" \
+    "data false,bundled true"
+is "the bundled shell skill: eligible, enabled" \
+    "$(sk shell '"\(.eligible) \(.enabled) \(.source)"')" "true true bundled"
+is "it names the file that turns skills off" "$(jq -r .disabled_file <<<"$SK")" \
+    "$D/skills.disabled"
+printf '# turned off in the admin UI\nweather\n  shell  # too\n' >"$D/skills.disabled"
+SK=$("$AGENT" skills)
+is "skills.disabled: weather and shell are off" \
+    "$(sk weather .enabled) $(sk shell .enabled) $(sk skill-creator .enabled)" \
+    "false false true"
+reset
+script '[{"text": "ok"}]'
+turn '{"conversation": "k1", "text": "hi"}'
+SYS=$(requests | jq -r '.[0].body.messages[0].content')
+unlike "a skill turned off is not in the prompt" "$SYS" "- weather:"
+unlike "… nor the bundled one" "$SYS" "- shell:"
+like "the others still are" "$SYS" "- skill-creator:"
+rm "$D/skills.disabled"
 rm -r "$D/skills"
 
 # --- failures: the proxy, the input ---------------------------------------------
