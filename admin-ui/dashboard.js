@@ -132,7 +132,10 @@ async function channels() {
 }
 
 // Draw the dashboard into el; answer the function that stops its refresh.
-export function render(el) {
+// A member sees the gateway and their own spend: the other cards read
+// admin-only endpoints.
+export function render(el, ctx = {}) {
+	const admin = ctx.me?.role !== "member";
 	const h = document.createElement("h1");
 	h.textContent = "Dashboard";
 	const grid = document.createElement("div");
@@ -142,11 +145,15 @@ export function render(el) {
 	again.id = "dash-refresh";
 	again.textContent = "Refresh";
 	el.replaceChildren(h, again, grid);
-	const cards = [[card(grid, "card-gateway", "Gateway"), gateway],
-		[card(grid, "card-sandboxes", "Sandboxes"), sandboxes],
-		[card(grid, "card-usage", "LLM spend (UTC days)"), usage],
-		[card(grid, "card-errors", "Recent errors"), recentErrors],
-		[card(grid, "card-channels", "Channels"), channels]];
+	const cards = [[card(grid, "card-gateway", "Gateway"), gateway]];
+	if (admin)
+		cards.push([card(grid, "card-sandboxes", "Sandboxes"),
+			sandboxes]);
+	cards.push([card(grid, "card-usage", "LLM spend (UTC days)"), usage]);
+	if (admin)
+		cards.push([card(grid, "card-errors", "Recent errors"),
+			recentErrors],
+		[card(grid, "card-channels", "Channels"), channels]);
 	const refresh = () => cards.forEach(([c, f]) => load(c, f));
 	again.addEventListener("click", refresh);
 	refresh();

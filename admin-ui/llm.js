@@ -127,9 +127,6 @@ function drawProviders(sec, reload) {
 		"Actions"];
 	const t = table(heads, rows, { id: "llm-provider-table",
 		class: "stack" });
-	/* On a phone each row stacks, every cell named by its column. */
-	t.querySelectorAll("tbody tr").forEach((tr) => [...tr.cells]
-		.forEach((td, k) => td.setAttribute("data-label", heads[k])));
 	sec.replaceChildren(h("h2", { id: "llm-providers-h" }, "Providers"),
 		list.length ? t : h("p", { class: "muted" },
 			"No provider yet: add one."), add, formBox);

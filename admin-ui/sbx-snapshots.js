@@ -40,10 +40,6 @@ export function mount(el, name) {
 		const heads = ["Taken", "Files", "Size", "Why", "Actions"];
 		const tbl = table(heads, rows, { id: "sbx-snap-table",
 			class: "stack" });
-		/* On a phone each row is label: value lines (style.css). */
-		for (const tr of tbl.querySelectorAll("tbody tr"))
-			[...tr.children].forEach((td, i) => i < heads.length - 1 &&
-				td.setAttribute("data-label", heads[i]));
 		list.replaceChildren(rows.length ? tbl :
 			h("p", { class: "muted", id: "sbx-snap-empty" },
 				"No snapshot of this sandbox yet."));

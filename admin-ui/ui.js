@@ -38,13 +38,32 @@ export async function attempt(line, f) {
 	}
 }
 
-// A table from column headings and rows of cells (nodes or text).
+// A table from column headings and rows of cells (nodes or text). With
+// class "stack", on a phone each row becomes label: value lines
+// (style.css table.stack): see stackCells.
 export function table(heads, rows, attrs = {}) {
-	return h("div", { class: "scroll" }, h("table", attrs,
+	const wrap = h("div", { class: "scroll" }, h("table", attrs,
 		h("thead", {}, h("tr", {}, heads.map((t) => h("th",
 			{ scope: "col" }, t)))),
 		h("tbody", {}, rows.map((r) => h("tr", {},
 			r.map((c) => h("td", {}, c)))))));
+	if (/(^| )stack( |$)/.test(attrs.class || ""))
+		stackCells(wrap, heads);
+	return wrap;
+}
+
+// Name each body cell of el's table by its column's heading (data-label),
+// which a phone shows before the value; a column headed "" or "Actions"
+// spans the row instead. Also for rows added later.
+export function stackCells(el, heads) {
+	const t = el.tagName === "TABLE" ? el : el.querySelector("table");
+	t.classList.add("stack");
+	for (const tr of t.querySelectorAll("tbody tr"))
+		[...tr.children].forEach((td, i) => {
+			const l = heads[i] ?? "";
+			if (l !== "" && l !== "Actions")
+				td.setAttribute("data-label", l);
+		});
 }
 
 export function bytes(n) {

@@ -4,7 +4,7 @@
 // the API, which audits it; a new token's secret is shown once, in a
 // dialog, and kept nowhere after it closes.
 import { api } from "./api.js";
-import { h, errLine, attempt, table, when } from "./ui.js";
+import { h, errLine, attempt, table, when, stackCells } from "./ui.js";
 
 const VIEWS = [["people", "People", "#/users"],
 	["tokens", "API tokens", "#/users/tokens"],
@@ -151,14 +151,10 @@ function resetPassword(name) {
 	pw.focus();
 }
 
-// A table that becomes one card a row on a phone: each cell carries its
-// column's name, which the CSS shows before it there.
+// A table that becomes label: value lines a row on a phone.
 function stacked(wrap) {
-	const heads = [...wrap.querySelectorAll("th")].map((t) => t.textContent);
-	for (const tr of wrap.querySelectorAll("tbody tr"))
-		[...tr.children].forEach((td, i) => td.setAttribute("data-label",
-			heads[i] || ""));
-	wrap.classList.add("stacked");
+	stackCells(wrap, [...wrap.querySelectorAll("th")].map((t) =>
+		t.textContent));
 	return wrap;
 }
 

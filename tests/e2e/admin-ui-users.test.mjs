@@ -67,6 +67,13 @@ test("people: add, log in elsewhere, role, disable, password, delete",
 	await p2.locator("#memory-member").waitFor();
 	await p2.evaluate(() => { location.hash = "#/users"; });
 	await p2.locator("#users-tokens").waitFor();
+	/* Her dashboard: the gateway and her spend, no admin-only card
+	 * (nothing asked that answers 403). */
+	await p2.evaluate(() => { location.hash = "#/dashboard"; });
+	await p2.locator("#usage-today").waitFor();
+	assert.equal(await p2.locator("#card-sandboxes, #card-errors, " +
+		"#card-channels").count(), 0);
+	assert.equal(await p2.locator(".card .bad:not(:empty)").count(), 0);
 
 	/* Role, through the select. */
 	await row("mia").locator("select.user-role").selectOption("admin");
