@@ -9,7 +9,6 @@
 
 #include "pincer.h"
 
-static json_t	*body_json(struct http_req *);
 static void	 name_key(const char *, char *, size_t);
 static bool	 throttled(struct http_req *, const char *);
 static json_t	*scopes_json(unsigned);
@@ -21,7 +20,7 @@ static const char kind_names[][10] = { "none", "session", "token",
 void
 api_login(struct http_req *r)
 {
-	json_t		*b = body_json(r), *out;
+	json_t		*b = api_body_object(r), *out;
 	const char	*name, *pw;
 	char		 key[160];
 	struct user	 u;
@@ -123,7 +122,7 @@ api_setup(struct http_req *r)
 		http_error(r, 409, "already_set_up", "the owner exists; log in");
 		return;
 	}
-	if (throttled(r, "setup") || (b = body_json(r)) == NULL)
+	if (throttled(r, "setup") || (b = api_body_object(r)) == NULL)
 		return;
 	code = json_string_value(json_object_get(b, "code"));
 	name = json_string_value(json_object_get(b, "username"));
@@ -168,7 +167,7 @@ void
 api_tokens_create(struct http_req *r)
 {
 	struct identity	*id = http_req_identity(r);
-	json_t		*b = body_json(r), *ttlv;
+	json_t		*b = api_body_object(r), *ttlv;
 	const char	*name, *scopes;
 	json_int_t	 ttl;
 	unsigned	 want;
@@ -264,8 +263,9 @@ api_audit(struct http_req *r)
 	http_reply_json(r, 200, o);
 }
 
-static json_t *
-body_json(struct http_req *r)
+/* The request's body as a JSON object, or NULL after answering 400. */
+json_t *
+api_body_object(struct http_req *r)
 {
 	const char	*p;
 	size_t		 n;

@@ -13,7 +13,6 @@
 
 #include "pincer.h"
 
-static json_t	*body_object(struct http_req *);
 static bool	 owner_guard(struct http_req *, const struct user *,
 		    bool promote);
 static bool	 last_owner(const struct user *);
@@ -30,7 +29,7 @@ void
 api_users_create(struct http_req *r)
 {
 	struct identity	*id = http_req_identity(r);
-	json_t		*b = body_object(r);
+	json_t		*b = api_body_object(r);
 	const char	*name, *email, *rolestr, *pw;
 	enum role	 role;
 	char		*err = NULL;
@@ -82,7 +81,7 @@ api_users_update(struct http_req *r)
 		http_error(r, 404, "not_found", "no user of that name");
 		return;
 	}
-	if ((b = body_object(r)) == NULL)
+	if ((b = api_body_object(r)) == NULL)
 		return;
 	rolestr = json_string_value(json_object_get(b, "role"));
 	pw = json_string_value(json_object_get(b, "password"));
@@ -218,21 +217,3 @@ last_owner(const struct user *u)
 	return u->role == ROLE_OWNER && !u->disabled && users_count(true) <= 1;
 }
 
-static json_t *
-body_object(struct http_req *r)
-{
-	const char	*p;
-	size_t		 n;
-	json_t		*j;
-	json_error_t	 e;
-
-	http_req_body(r, &p, &n);
-	j = json_loadb(p, n, JSON_REJECT_DUPLICATES, &e);
-	if (j == NULL || !json_is_object(j)) {
-		http_error(r, 400, "bad_json", "the body must be a JSON object"
-		    "%s%s", j == NULL ? ": " : "", j == NULL ? e.text : "");
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}

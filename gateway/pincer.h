@@ -386,6 +386,7 @@ void	 api_secret_delete(struct http_req *);
 
 /* api_auth.c */
 void	 api_login(struct http_req *);
+json_t	*api_body_object(struct http_req *);	/* 400 answered: NULL */
 void	 api_logout(struct http_req *);
 void	 api_me(struct http_req *);
 void	 api_setup(struct http_req *);

@@ -19,6 +19,7 @@
 #define HASH_LEN	32
 
 static void	row_to_user(sqlite3_stmt *, struct user *);
+static int	change_one(sqlite3_stmt *, int, const char *);
 
 static const char *const role_names[] = {
 	[ROLE_MEMBER] = "member", [ROLE_ADMIN] = "admin",
@@ -320,36 +321,24 @@ users_set_password(const char *name, const char *pw, char **err)
 int
 users_set_disabled(const char *name, bool disabled)
 {
-	static const char sql[] = "UPDATE users SET disabled = ? WHERE name = ?";
-	sqlite3_stmt	*st = store_stmt(sql);
-	int		 rc;
+	sqlite3_stmt	*st = store_stmt("UPDATE users SET disabled = ? "
+			    "WHERE name = ?");
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int(st, 1, disabled);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	auth_invalidate();
-	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+	if (st != NULL)
+		sqlite3_bind_int(st, 1, disabled);
+	return change_one(st, 2, name);
 }
 
 int
 users_set_role(const char *name, enum role role)
 {
-	static const char sql[] = "UPDATE users SET role = ? WHERE name = ?";
-	sqlite3_stmt	*st = store_stmt(sql);
-	int		 rc;
+	sqlite3_stmt	*st = store_stmt("UPDATE users SET role = ? "
+			    "WHERE name = ?");
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, role_names[role], -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
+	if (st != NULL)
+		sqlite3_bind_text(st, 1, role_names[role], -1, SQLITE_STATIC);
 	/* A cached token identity holds the old role's scopes. */
-	auth_invalidate();
-	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+	return change_one(st, 2, name);
 }
 
 /*
@@ -361,31 +350,31 @@ users_set_role(const char *name, enum role role)
 int
 users_end_sessions(const char *name)
 {
-	static const char sql[] = "UPDATE users SET sessions_after = "
-	    "CAST(strftime('%s', 'now') AS INTEGER) WHERE name = ?";
-	sqlite3_stmt	*st = store_stmt(sql);
-	int		 rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	auth_invalidate();
-	return rc == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
+	return change_one(store_stmt("UPDATE users SET sessions_after = "
+	    "CAST(strftime('%s', 'now') AS INTEGER) WHERE name = ?"), 1, name);
 }
 
 /* The user and, by the foreign key's cascade, their API tokens. */
 int
 users_delete(const char *name)
 {
-	static const char sql[] = "DELETE FROM users WHERE name = ?";
-	sqlite3_stmt	*st = store_stmt(sql);
-	int		 rc;
+	return change_one(store_stmt("DELETE FROM users WHERE name = ?"), 1,
+	    name);
+}
+
+/*
+ * Run st (its other parameters bound) with name at parameter i: 0 when it
+ * changed exactly that user. Cached identities are dropped either way, so
+ * the next request sees the change.
+ */
+static int
+change_one(sqlite3_stmt *st, int i, const char *name)
+{
+	int	 rc;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	auth_invalidate();
