@@ -281,6 +281,28 @@ test("the list: newest first, each opens its conversation", { skip },
 			.waitFor();
 	});
 
+test("the session expires while typing: the text stays, a login, sent",
+	{ skip }, async () => {
+		await script(fake, [{ text: "sent after the login" }]);
+		await page.locator("#chat-text").fill("typed before the expiry");
+		await page.context().clearCookies();
+		await page.locator("#chat-text").press("Enter");
+		await page.locator("#relogin").waitFor({ state: "visible" });
+		assert.equal(await page.locator("#chat-text").inputValue(),
+			"typed before the expiry", "the typed text is still there");
+		await page.fill("#relogin-form input[name=username]", "alice");
+		await page.fill("#relogin-form input[name=password]",
+			"a long passphrase");
+		await page.click("#relogin-form button[type=submit]");
+		await page.locator("#relogin").waitFor({ state: "hidden" });
+		await page.locator("li.msg.user").filter({
+			hasText: "typed before the expiry" }).waitFor();
+		await page.locator("li.msg.agent[data-kind=reply]")
+			.filter({ hasText: "sent after the login" })
+			.waitFor({ timeout: 30000 });
+		assert.equal(await page.locator("#chat-text").inputValue(), "");
+	});
+
 test("no console errors but the HTTP error asked for", { skip }, () => {
 	const left = A.errors().filter((e) => !/status of 400/.test(e));
 	assert.deepEqual(left, []);
