@@ -51,6 +51,8 @@ api_users_create(struct http_req *r)
 	} else if (role == ROLE_OWNER && id->role != ROLE_OWNER) {
 		http_error(r, 403, "owner_only", "only an owner may make "
 		    "another owner");
+	} else if (users_name_used_before(name)) {
+		http_error(r, 409, "name_used", "%s", USERS_NAME_USED);
 	} else if (users_add(name, email, role, pw, &err) == -1) {
 		http_error(r, strstr(err, "exists") ? 409 : 400, strstr(err,
 		    "exists") ? "exists" : "bad_user", "%s", err);

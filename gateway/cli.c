@@ -53,8 +53,11 @@ cli_user(const struct config_overrides *ov, int argc, char **argv)
 	if (cli_store_open(ov) == -1)
 		goto out;
 	if (!strcmp(sub, "add")) {
-		if (users_add(name, flag(argc, argv, "--email"), role, pw,
-		    &err) == -1)
+		if (users_name_used_before(name))
+			fprintf(stderr, "pincer user add: %s\n",
+			    USERS_NAME_USED);
+		else if (users_add(name, flag(argc, argv, "--email"), role,
+		    pw, &err) == -1)
 			fprintf(stderr, "pincer user add: %s\n", err);
 		else {
 			audit_add("cli", "", "user_add", name, rolestr);

@@ -454,6 +454,11 @@ bool	 users_verify_password(const char *, const char *, bool *weaker);
 void	 users_dummy_verify(const char *);
 int	 users_add(const char *, const char *, enum role, const char *,
 	    char **err);
+/* The message for a name a deleted person still owns records under. */
+#define USERS_NAME_USED "this name was used before: a person deleted " \
+	"since still owns conversations or an agent sandbox under it, " \
+	"which a new person must not inherit; choose another name"
+bool	 users_name_used_before(const char *);
 int	 users_find(const char *, struct user *);
 int	 users_find_email(const char *, struct user *);
 int	 users_get(long long, struct user *);

@@ -4,6 +4,7 @@
  * strings, so each carries its own parameters and can be raised later:
  * a login whose hash is weaker than the config's parameters rehashes it.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,6 +361,42 @@ users_delete(const char *name)
 {
 	return change_one(store_stmt("DELETE FROM users WHERE name = ?"), 1,
 	    name);
+}
+
+/*
+ * A deleted person's records stay under their name: their conversations
+ * (owner) and their agent sandbox ("agent-" and the name in lower case,
+ * when it is made of the characters a sandbox name keeps as they are).
+ * A new person given by hand (API, CLI) must not inherit them; an
+ * external identity provisioned again is the same person, by its email.
+ */
+bool
+users_name_used_before(const char *name)
+{
+	sqlite3_stmt	*st;
+	char		 sbx[80];
+	size_t		 i;
+	bool		 used;
+
+	st = store_stmt("SELECT 1 FROM conversations WHERE owner = ? "
+	    "LIMIT 1");
+	if (st == NULL)
+		return false;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	used = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	if (used || strlen(name) > 24 ||
+	    (size_t)snprintf(sbx, sizeof(sbx), "agent-%s", name) >= sizeof(sbx))
+		return used;
+	for (i = 6; sbx[i] != '\0'; i++)
+		sbx[i] = (char)tolower((unsigned char)sbx[i]);
+	if ((st = store_stmt("SELECT 1 FROM sandboxes WHERE name = ?")) ==
+	    NULL)
+		return false;
+	sqlite3_bind_text(st, 1, sbx, -1, SQLITE_STATIC);
+	used = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return used;
 }
 
 /*

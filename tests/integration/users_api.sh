@@ -204,6 +204,23 @@ as "$OWN" GET /api/v1/users
 ok "dave is gone from the list" json_check "$BODY" "!o.users.some(u => u.name === 'dave')"
 as "$OWN" DELETE /api/v1/users/dave
 code_is "DELETE dave again" 404 not_found
+# A person who left nothing under their name: it may be given again.
+as "$OWN" POST /api/v1/users "{\"name\":\"erin\",\"role\":\"member\",\"password\":\"$NPW\"}"
+is "erin added: 201" "$CODE" 201
+as "$OWN" DELETE /api/v1/users/erin
+is "… deleted: 200" "$CODE" 200
+as "$OWN" POST /api/v1/users "{\"name\":\"erin\",\"role\":\"member\",\"password\":\"$NPW\"}"
+is "… her name again, nothing left under it: 201" "$CODE" 201
+# A deleted person's conversations stay under their name: a new person
+# with that name must not inherit them (nor their agent sandbox).
+sqlite3 "$PINCER_STATE_DIR/pincer.db" "INSERT INTO conversations (id,
+    channel, peer, owner, sandbox, created_ms, updated_ms) VALUES
+    ('api:dave:old', 'api', 'dave', 'dave', 'agent-dave', 0, 0)"
+as "$OWN" POST /api/v1/users "{\"name\":\"dave\",\"role\":\"member\",\"password\":\"$NPW\"}"
+code_is "a deleted person's name, their conversations kept" 409 name_used
+like "… said in words" "$(jstr "$BODY" message)" 'used before.*another name'
+ok "… and dave was not made" test "$(printf '%s\n' "$NPW" | pcli user add \
+    dave --role member --password-stdin 2>&1 >/dev/null | grep -c 'used before')" = 1
 as "$OWN" PATCH /api/v1/users/carol '{"role":"admin"}'
 is "carol back to admin: 200" "$CODE" 200
 as "$ADM" DELETE /api/v1/users/alice
@@ -226,8 +243,9 @@ as "$OWN" GET '/api/v1/audit?limit=500&action=user_&actor=CAROL'
 ok "actor=CAROL: only carol's (any case)" json_check "$BODY" \
     "o.entries.length > 0 && o.entries.every(e => e.actor === 'carol')"
 as "$OWN" GET '/api/v1/audit?limit=500&action=user_delete'
-ok "action=user_delete: exactly the delete" json_check "$BODY" \
-    "o.entries.length === 1 && o.entries[0].target === 'dave'"
+ok "action=user_delete: exactly the deletes (erin, then dave)" \
+    json_check "$BODY" "o.entries.length === 2 &&
+    o.entries.map(e => e.target).join() === 'erin,dave'"
 as "$OWN" GET '/api/v1/audit?since=2999-01-01'
 ok "since in the future: nothing" json_check "$BODY" "o.entries.length === 0"
 as "$OWN" GET '/api/v1/audit?until=2000-01-01T00:00:00Z'
