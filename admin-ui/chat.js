@@ -154,8 +154,10 @@ function conversation(el, id, me) {
 			"data-kind": kind }, meta(kind === "reply" ? "agent" :
 			kind === "stopped" ? "agent, stopped" : "agent, error",
 			m.time_ms));
-		const cards = st.cards.get(m.in_reply_to);
-		if (cards) li.append(...cards);
+		/* The cards seen live, else the ones stored with the reply. */
+		const cards = st.cards.get(m.in_reply_to) ||
+			(m.tools || []).map(storedCard);
+		li.append(...cards);
 		li.append(h("div", { class: "msg-text" }, m.text));
 		if (m.attachments && m.attachments.length)
 			li.append(attachments(m));
@@ -392,9 +394,20 @@ function conversation(el, id, me) {
 	};
 }
 
+// A tool call kept with its reply (GET …/messages): the same card, its
+// time as the gateway measured it; one that never ended says so.
+function storedCard(t) {
+	const c = toolCard(t);
+	if (t.ms !== undefined) c.end(t, t.ms / 1000);
+	else c.end({ ok: false, output: "(it did not end: the turn was " +
+		"stopped or failed)" }, null);
+	return c.node;
+}
+
 // A tool call as a card: its name and how long it took in the summary,
-// its arguments and result inside. The time is measured here, from the
-// tool_start event to the tool_end event, as they arrive.
+// its arguments and result inside. Live, the time is measured here, from
+// the tool_start event to the tool_end event, as they arrive; end's
+// secs, when given, is the time to show instead (null: none).
 function toolCard(d) {
 	const t0 = performance.now();
 	const time = h("span", { class: "tool-time" }, "running…");
@@ -408,10 +421,13 @@ function toolCard(d) {
 		h("p", { class: "tool-label" }, "Result"), res);
 	return {
 		node,
-		end(e) {
-			const s = (performance.now() - t0) / 1000;
-			time.textContent = (s < 10 ? s.toFixed(1) : Math.round(s)) +
-				" s" + (e.ok === false ? " · failed" : "");
+		end(e, secs) {
+			const s = secs === undefined ?
+				(performance.now() - t0) / 1000 : secs;
+			time.textContent = (s === null ? "" : (s < 10 ?
+				s.toFixed(1) : Math.round(s)) + " s") +
+				(e.ok === false ? (s === null ? "failed" :
+				" · failed") : "");
 			if (e.ok === false) node.classList.add("failed");
 			res.replaceChildren(cut(String(e.output ?? "")));
 		},

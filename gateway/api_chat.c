@@ -272,9 +272,10 @@ api_conversation_messages(struct http_req *r)
 	if (!may_read(r, conv))
 		return;
 	st = store_stmt("SELECT 'user', id, sender, text, state, received_ms, "
-	    "NULL, NULL FROM inbox WHERE conversation = ?1 UNION ALL SELECT "
-	    "kind, id, 'agent', text, NULL, created_ms, inbox_id, attachments "
-	    "FROM outbox WHERE conversation = ?1 ORDER BY 6, 1 DESC");
+	    "NULL, NULL, NULL FROM inbox WHERE conversation = ?1 UNION ALL "
+	    "SELECT kind, id, 'agent', text, NULL, created_ms, inbox_id, "
+	    "attachments, tools FROM outbox WHERE conversation = ?1 "
+	    "ORDER BY 6, 1 DESC");
 	if (st == NULL) {
 		http_error(r, 500, "internal", "the store failed");
 		return;
@@ -303,6 +304,10 @@ api_conversation_messages(struct http_req *r)
 			    sqlite3_column_int64(st, 6)));
 			json_object_set_new(m, "attachments", json_loads(
 			    (const char *)sqlite3_column_text(st, 7), 0,
+			    NULL));
+			/* The turn's tool calls, as the stream showed them. */
+			json_object_set_new(m, "tools", json_loads(
+			    (const char *)sqlite3_column_text(st, 8), 0,
 			    NULL));
 		}
 		json_array_append_new(a, m);

@@ -35,6 +35,7 @@
 #define LINE_MAX_	(8L << 20)	/* one event line of the agent */
 #define STDERR_KEEP	2048
 #define ATTEMPTS	2		/* a turn runs at most twice */
+#define TOOLS_KEPT	64		/* tool calls stored with a reply */
 
 struct sub {
 	long long	 msg;		/* the message listened for */
@@ -57,6 +58,7 @@ struct turn {
 	struct buf	 err;		/* its stderr, the start */
 	char		*reply;
 	json_t		*attachments;	/* [{path, name, …}] */
+	json_t		*tools;		/* [{id, name, input, ok, output, ms}] */
 	char		 ecode[32];
 	char		*emsg;
 	int		 exit_code;
@@ -75,6 +77,7 @@ static void	 exec_agent(struct turn *, const char *control,
 		    const char *input, char *, size_t);
 static int	 on_exec_event(void *, const struct sse_event *);
 static void	 on_line(struct turn *, const char *, size_t);
+static void	 note_tool(struct turn *, const char *, json_t *);
 static void	 finish(struct turn *, const char *why);
 static void	 publish(const struct turn *, const char *json, bool last);
 static void	 sandbox_name(const struct config *, const char *conv,
@@ -448,6 +451,7 @@ run_turn(const char *conv)
 	memset(&t, 0, sizeof(t));
 	t.fd = -1;
 	t.attachments = json_array();
+	t.tools = json_array();
 	snprintf(t.conv, sizeof(t.conv), "%s", conv);
 	buf_init(&t.line, LINE_MAX_);
 	buf_init(&t.err, STDERR_KEEP);
@@ -484,6 +488,7 @@ out:
 	free(t.reply);
 	free(t.emsg);
 	json_decref(t.attachments);
+	json_decref(t.tools);
 	buf_free(&t.line);
 	buf_free(&t.err);
 }
@@ -708,6 +713,8 @@ on_line(struct turn *t, const char *p, size_t n)
 		    "s:O?, s:O?}", "path", json_object_get(j, "path"), "name",
 		    json_object_get(j, "name"), "size", json_object_get(j,
 		    "size"), "caption", json_object_get(j, "caption")));
+	else if (!strcmp(type, "tool_start") || !strcmp(type, "tool_end"))
+		note_tool(t, type, j);
 	else if (!strcmp(type, "reply") && t->reply == NULL)
 		t->reply = strdup((s = json_string_value(json_object_get(j,
 		    "text"))) != NULL ? s : "");
@@ -730,6 +737,42 @@ on_line(struct turn *t, const char *p, size_t n)
 }
 
 /*
+ * A tool call as the stream showed it, kept with the reply: its start
+ * (name, input, when), then its end (ok, output, how long) found by id.
+ */
+static void
+note_tool(struct turn *t, const char *type, json_t *ev)
+{
+	const char	*id = json_string_value(json_object_get(ev, "id"));
+	json_t		*c;
+	size_t		 i;
+
+	if (id == NULL)
+		return;
+	if (!strcmp(type, "tool_start")) {
+		if (json_array_size(t->tools) < TOOLS_KEPT)
+			json_array_append_new(t->tools, json_pack("{s:s, s:O?, "
+			    "s:O?, s:I}", "id", id, "name", json_object_get(ev,
+			    "name"), "input", json_object_get(ev, "input"),
+			    "start_ms", (json_int_t)wall_ms()));
+		return;
+	}
+	json_array_foreach(t->tools, i, c) {
+		json_t	*start = json_object_get(c, "start_ms");
+
+		if (start == NULL || strcmp(json_string_value(json_object_get(c,
+		    "id")), id) != 0)
+			continue;
+		json_object_set(c, "ok", json_object_get(ev, "ok"));
+		json_object_set(c, "output", json_object_get(ev, "output"));
+		json_object_set_new(c, "ms", json_integer(wall_ms() -
+		    json_integer_value(start)));
+		json_object_del(c, "start_ms");
+		return;
+	}
+}
+
+/*
  * The turn's outcome, in one transaction: a reply or an error for the
  * outbox and the messages done; or, when the agent died without a word
  * and it was its first run, the messages queued again.
@@ -742,7 +785,7 @@ finish(struct turn *t, const char *why)
 	const char	*kind = "reply", *state = "done";
 	char		 text[1024], by[65] = "";
 	json_t		*ev;
-	char		*evs, *att;
+	char		*evs, *att, *tools;
 	size_t		 i;
 	int		 slot;
 	bool		 again = false, stopping, stored = true;
@@ -802,12 +845,14 @@ finish(struct turn *t, const char *why)
 	}
 	att = json_dumps(t->reply != NULL ? t->attachments : NULL,
 	    JSON_COMPACT | JSON_ENCODE_ANY);
+	tools = json_dumps(t->tools, JSON_COMPACT);
 	/* A chat channel's reply waits for its delivery thread; the API's
 	 * is read where it is ("local"). */
 	if (!again && (st = store_stmt("INSERT INTO outbox (conversation, "
-	    "inbox_id, kind, text, attachments, created_ms, state) VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, CASE (SELECT channel FROM conversations "
-	    "WHERE id = ?1) WHEN 'api' THEN 'local' ELSE 'pending' END)")) !=
+	    "inbox_id, kind, text, attachments, created_ms, state, tools) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE (SELECT channel FROM "
+	    "conversations WHERE id = ?1) WHEN 'api' THEN 'local' ELSE "
+	    "'pending' END, ?7)")) !=
 	    NULL) {
 		sqlite3_bind_text(st, 1, t->conv, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, t->ids[t->nids - 1]);
@@ -817,11 +862,14 @@ finish(struct turn *t, const char *why)
 		sqlite3_bind_text(st, 5, t->reply != NULL && att != NULL ? att :
 		    "[]", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 6, wall_ms());
+		sqlite3_bind_text(st, 7, tools != NULL ? tools : "[]", -1,
+		    SQLITE_STATIC);
 		stored = sqlite3_step(st) == SQLITE_DONE;
 		sqlite3_reset(st);
 	} else if (!again)
 		stored = false;
 	free(att);
+	free(tools);
 	if ((st = store_stmt("UPDATE inbox SET state = ? WHERE id = ?")) !=
 	    NULL)
 		for (i = 0; i < t->nids; i++) {

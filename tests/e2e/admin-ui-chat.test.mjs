@@ -151,6 +151,23 @@ test("a reload shows the same conversation from the API", { skip },
 		assert.deepEqual(await page.locator("li.msg .msg-text")
 			.allTextContents(), ["run echo hi\nplease", REPLY]);
 		assert.equal(await page.locator("#chat-title").textContent(), "e2e");
+		/* The tool card too, from what the gateway stored. */
+		const card = page.locator("li.msg.agent details.tool-card");
+		assert.equal(await card.count(), 1);
+		assert.equal(await card.getAttribute("data-tool"), "exec");
+		assert.match(await card.locator("summary").textContent(),
+			/Tool exec · \d+\.\d s$/);
+		await card.locator("summary").click();
+		assert.match(await card.textContent(), /"command": "echo hi"/);
+		assert.match(await card.locator(".tool-result").textContent(),
+			/hi/);
+		const m = (await A.api(`/api/v1/conversations/${CONV}/messages`))
+			.body.messages.find((x) => x.role === "agent");
+		assert.equal(m.tools.length, 1);
+		assert.equal(m.tools[0].name, "exec");
+		assert.deepEqual(m.tools[0].input, { command: "echo hi" });
+		assert.equal(m.tools[0].ok, true);
+		assert.ok(m.tools[0].ms >= 0 && !("start_ms" in m.tools[0]));
 	});
 
 test("a reply's image shows inline, another file is a download", { skip },
