@@ -308,6 +308,7 @@ candidate_write(const char *path, const char *text, size_t len, char *err,
 		snprintf(err, errsz, "out of memory");
 		return NULL;
 	}
+	/* mkostemp's template: it replaces the X's with a unique name. */
 	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
 		goto fail;

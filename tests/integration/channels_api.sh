@@ -38,15 +38,7 @@ CONF='{ "channels": [
   { "name": "dc", "kind": "discord", "api_base": "'"$PLAT"'/discord/api",
     "bot_token": "dc_token" } ] }'
 pincer_start "$CONF" || { ok "pincerd starts" false; done_testing; }
-printf 'a long passphrase\n' | pcli user add alice --role owner \
-    --password-stdin >/dev/null 2>&1
-printf 'another passphrase\n' | pcli user add bob --role member \
-    --password-stdin >/dev/null 2>&1
-ADM=$(pcli token create --user alice --scope admin --name adm 2>/dev/null)
-MEM=$(pcli token create --user bob --scope read,llm,sandbox --name m \
-    2>/dev/null)
-secret_register "$ADM"
-secret_register "$MEM"
+owner_and_member
 A=(-H "Authorization: Bearer $ADM")
 M=(-H "Authorization: Bearer $MEM")
 chan() { jq -c --arg n "$1" '.channels[] | select(.name == $n)' <<<"$BODY"; }

@@ -246,6 +246,21 @@ jstr() {
 	[[ $1 =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
 }
 
+# owner_and_member: alice (owner) and bob (member) made with the CLI, and
+# their API tokens: ADM (admin scope) and MEM (read, llm, sandbox).
+owner_and_member() {
+	printf 'a long passphrase\n' | pcli user add alice --role owner \
+	    --password-stdin >/dev/null 2>&1
+	printf 'another passphrase\n' | pcli user add bob --role member \
+	    --password-stdin >/dev/null 2>&1
+	ADM=$(pcli token create --user alice --scope admin --name adm \
+	    2>/dev/null)
+	MEM=$(pcli token create --user bob --scope read,llm,sandbox \
+	    --name m 2>/dev/null)
+	secret_register "$ADM"
+	secret_register "$MEM"
+}
+
 pcli() {
 	"$PINCER_BIN" --config "$PINCER_CONF" --state "$PINCER_STATE_DIR" "$@"
 }

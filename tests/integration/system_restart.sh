@@ -14,15 +14,7 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 PINCER_LISTEN_ADDR="127.0.0.1:$PORT"
 pincer_start '{ "admin_ui": { "dir": "'"$TOP_SRCDIR"'/admin-ui" } }' ||
     { ok "pincerd starts" false; done_testing; }
-printf 'a long passphrase\n' | pcli user add alice --role owner \
-    --password-stdin >/dev/null 2>&1
-printf 'another passphrase\n' | pcli user add bob --role member \
-    --password-stdin >/dev/null 2>&1
-ADM=$(pcli token create --user alice --scope admin --name adm 2>/dev/null)
-MEM=$(pcli token create --user bob --scope read,llm,sandbox --name m \
-    2>/dev/null)
-secret_register "$ADM"
-secret_register "$MEM"
+owner_and_member
 A=(-H "Authorization: Bearer $ADM")
 kill -USR1 "$PINCER_PID"	# the CLI's users and tokens
 
