@@ -152,7 +152,9 @@ test("tokens: made, shown once, listed by name, revoked", { skip },
 		{ hasText: "ci-bot" });
 	await trow.waitFor();
 	assert.match(await trow.innerText(), /llm/);
-	const sec = secret.split("_")[2];
+	/* pincer_<hex id>_<base64url secret>: the secret may hold "_". */
+	const sec = secret.slice(secret.indexOf("_", "pincer_".length) + 1);
+	assert.ok(sec.length >= 40, `the whole secret part (${sec.length})`);
 	const html = await page.evaluate(() => document.documentElement
 		.outerHTML + [...document.querySelectorAll("input")]
 		.map((i) => i.value).join(" "));
